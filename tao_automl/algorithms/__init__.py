@@ -1,0 +1,110 @@
+"""Algorithm registry: one table, name -> builder of a Ray Tune searcher and
+scheduler.
+
+Each :class:`AlgorithmSpec` says which settings it reads, whether trials must
+hand off through checkpoints (paused or exploited trials resume from a
+pointer to their job's checkpoint), whether it is multi-fidelity (epochs are
+the fidelity) and how it limits concurrency.  Adding an algorithm is adding
+one entry with :func:`register`.
+
+Builders are called with a :class:`BuildContext` and return a
+:class:`SearchPlan`; Ray and optional packages are imported inside builders.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from tao_automl.errors import SettingsError, describe
+
+__all__ = [
+    "ALGORITHMS",
+    "AlgorithmSpec",
+    "BuildContext",
+    "SearchPlan",
+    "get_algorithm",
+    "register",
+]
+
+
+@attrs.frozen(kw_only=True)
+class BuildContext:
+    """What a builder gets.
+
+    ``param_space`` is the Ray Tune space (flat dotted keys); ``initial_points``
+    is the exact initial batch shown by review (searcher configs).
+    """
+
+    param_space: Mapping[str, Any]
+    metric: str
+    mode: str  # "min" | "max"
+    settings: Any  # AutoMLSettings
+    max_epochs: int
+    initial_points: list[dict[str, Any]] = attrs.field(factory=list)
+    space: Any = None  # tao_automl.search.SearchSpace
+
+
+@attrs.frozen(kw_only=True)
+class SearchPlan:
+    """What Tune needs: searcher, scheduler and the trial count."""
+
+    search_alg: Any
+    scheduler: Any
+    num_samples: int
+    # Hyperband/BOHB pause trials; combined with Tune's max_concurrent_trials
+    # they degenerate into random search, so concurrency is limited through
+    # trial resources only (see notes/ray-tune-2.60.md).
+    limit_by_resources_only: bool = False
+    param_space: Mapping[str, Any] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AlgorithmSpec:
+    """One registry entry."""
+
+    name: str
+    description: str
+    build: Callable[[BuildContext], SearchPlan]
+    settings_used: tuple[str, ...]
+    needs_checkpoints: bool = False
+    multi_fidelity: bool = False
+    model_based: bool = False
+    extra_requires: tuple[str, ...] = ()
+
+
+ALGORITHMS: dict[str, AlgorithmSpec] = {}
+
+
+def register(spec: AlgorithmSpec, *aliases: str) -> AlgorithmSpec:
+    """Add an algorithm (and optional alias names) to the registry."""
+    ALGORITHMS[spec.name] = spec
+    for alias in aliases:
+        ALGORITHMS[alias] = spec
+    return spec
+
+
+def get_algorithm(name: str) -> AlgorithmSpec:
+    """Look up an algorithm; unknown names raise SettingsError with a suggestion."""
+    key = str(name).strip().lower()
+    if key in ALGORITHMS:
+        return ALGORITHMS[key]
+    names = sorted(ALGORITHMS)
+    close = difflib.get_close_matches(key, names, n=1)
+    raise SettingsError(
+        describe(
+            "unknown AutoML algorithm",
+            key="automl_algorithm",
+            value=name,
+            expected="one of " + ", ".join(names),
+            hint=f"did you mean '{close[0]}'?" if close else None,
+        ),
+        key="automl_algorithm",
+        value=name,
+    )
+
+
+from tao_automl.algorithms import _builtin  # noqa: E402,F401  (registers the built-ins)

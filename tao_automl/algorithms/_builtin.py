@@ -1,0 +1,315 @@
+"""The built-in algorithms: bayesian, random, grid, hyperband, asha, bohb, pbt."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tao_automl.algorithms import AlgorithmSpec, BuildContext, SearchPlan, register
+from tao_automl.errors import SettingsError, describe
+
+EPOCH = "epoch"  # the time attribute every trial reports (fidelity = epochs)
+
+
+def _optuna_search(ctx: BuildContext, sampler: Any) -> Any:
+    from ray.tune.search.optuna import OptunaSearch
+
+    return OptunaSearch(
+        metric=ctx.metric,
+        mode=ctx.mode,
+        sampler=sampler,
+        points_to_evaluate=list(ctx.initial_points) or None,
+    )
+
+
+def _build_bayesian(ctx: BuildContext) -> SearchPlan:
+    import optuna
+
+    budget = ctx.settings.max_recommendations
+    startup = max(len(ctx.initial_points), min(10, max(3, budget // 4)))
+    sampler = optuna.samplers.TPESampler(
+        seed=ctx.settings.seed,
+        multivariate=True,
+        group=True,
+        n_startup_trials=startup,
+        constant_liar=ctx.settings.max_concurrent > 1,
+    )
+    return SearchPlan(search_alg=_optuna_search(ctx, sampler), scheduler=None, num_samples=budget)
+
+
+def _build_random(ctx: BuildContext) -> SearchPlan:
+    from ray.tune.search import BasicVariantGenerator
+
+    return SearchPlan(
+        search_alg=BasicVariantGenerator(
+            points_to_evaluate=list(ctx.initial_points) or None,
+            random_state=ctx.settings.seed,
+            max_concurrent=ctx.settings.max_concurrent,
+        ),
+        scheduler=None,
+        num_samples=ctx.settings.max_recommendations,
+    )
+
+
+def _grid_values(p: Any, points: int) -> list[Any]:
+    if p.kind in ("categorical", "bool"):
+        return list(p.options if p.options is not None else [False, True])
+    lo, hi = p.low, p.high
+    if points == 1:
+        return [p.default if p.default is not None else lo]
+    if p.log and lo > 0:
+        vals = [math.exp(math.log(lo) + i * (math.log(hi) - math.log(lo)) / (points - 1)) for i in range(points)]
+    else:
+        vals = [lo + i * (hi - lo) / (points - 1) for i in range(points)]
+    if p.kind == "int":
+        vals = sorted({int(round(v)) for v in vals})
+    return vals
+
+
+def _build_grid(ctx: BuildContext) -> SearchPlan:
+    from ray import tune
+    from ray.tune.search import BasicVariantGenerator
+
+    space = ctx.space
+    if space is None:
+        raise SettingsError("grid search needs the search space")
+    grid = {}
+    total = 1
+    encoded = space.to_ray()
+    for p in space.params:
+        if p.kind in ("categorical", "bool") or p.math_cond:
+            dom = encoded[p.name]
+            cats = getattr(dom, "categories", None)
+            if cats is None and hasattr(dom, "lower"):
+                cats = list(range(int(dom.lower), int(dom.upper) + 1 if p.kind == "int" else int(dom.upper)))
+            vals = list(cats) if cats is not None else _grid_values(p, ctx.settings.grid_points)
+        else:
+            vals = _grid_values(p, ctx.settings.grid_points)
+        grid[p.name] = tune.grid_search(vals)
+        total *= len(vals)
+    if total > ctx.settings.max_recommendations:
+        raise SettingsError(
+            describe(
+                "grid is larger than the budget",
+                key="automl_settings.max_recommendations",
+                value=ctx.settings.max_recommendations,
+                expected=f">= {total} (the full grid with grid_points={ctx.settings.grid_points})",
+                hint="lower grid_points, shrink the search space, or raise max_recommendations",
+            )
+        )
+    return SearchPlan(
+        search_alg=BasicVariantGenerator(constant_grid_search=True, max_concurrent=ctx.settings.max_concurrent),
+        scheduler=None,
+        num_samples=1,
+        param_space=grid,
+    )
+
+
+def _check_fidelity(ctx: BuildContext) -> None:
+    if ctx.max_epochs < 2:
+        raise SettingsError(
+            describe(
+                "multi-fidelity search needs at least 2 epochs",
+                key="automl_settings.max_epochs",
+                value=ctx.max_epochs,
+                expected="an integer >= 2",
+            )
+        )
+    if ctx.settings.min_epochs >= ctx.max_epochs:
+        raise SettingsError(
+            describe(
+                "min_epochs must be below max_epochs",
+                key="automl_settings.min_epochs",
+                value=ctx.settings.min_epochs,
+                expected=f"< max_epochs ({ctx.max_epochs})",
+            )
+        )
+
+
+def hyperband_trial_count(max_epochs: int, eta: int) -> int:
+    """Configurations in one full run of standard Hyperband brackets
+    (Li et al. 2018): s_max = floor(log_eta(R)), n_s = ceil((s_max+1)/(s+1) * eta^s)."""
+    s_max = int(math.floor(math.log(max_epochs) / math.log(eta) + 1e-9))
+    return sum(int(math.ceil((s_max + 1) / (s + 1) * eta**s)) for s in range(s_max + 1))
+
+
+def _random_variants(ctx: BuildContext) -> Any:
+    from ray.tune.search import BasicVariantGenerator
+
+    return BasicVariantGenerator(
+        points_to_evaluate=list(ctx.initial_points) or None, random_state=ctx.settings.seed
+    )
+
+
+def _build_hyperband(ctx: BuildContext) -> SearchPlan:
+    from ray.tune.schedulers import HyperBandScheduler
+
+    _check_fidelity(ctx)
+    eta = ctx.settings.reduction_factor
+    sched = HyperBandScheduler(
+        time_attr=EPOCH, metric=ctx.metric, mode=ctx.mode, max_t=ctx.max_epochs, reduction_factor=eta
+    )
+    return SearchPlan(
+        search_alg=_random_variants(ctx),
+        scheduler=sched,
+        num_samples=ctx.settings.max_recommendations,
+        limit_by_resources_only=True,
+    )
+
+
+def _build_asha(ctx: BuildContext) -> SearchPlan:
+    from ray.tune.schedulers import ASHAScheduler
+
+    _check_fidelity(ctx)
+    sched = ASHAScheduler(
+        time_attr=EPOCH,
+        metric=ctx.metric,
+        mode=ctx.mode,
+        max_t=ctx.max_epochs,
+        grace_period=ctx.settings.min_epochs,
+        reduction_factor=ctx.settings.reduction_factor,
+    )
+    return SearchPlan(search_alg=_random_variants(ctx), scheduler=sched, num_samples=ctx.settings.max_recommendations)
+
+
+def _build_bohb(ctx: BuildContext) -> SearchPlan:
+    try:
+        from ray.tune.schedulers import HyperBandForBOHB
+        from ray.tune.search.bohb import TuneBOHB
+
+        import ConfigSpace  # noqa: F401
+        import hpbandster  # noqa: F401
+    except ImportError as exc:
+        raise SettingsError(
+            describe(
+                "algorithm 'bohb' needs optional packages",
+                key="automl_algorithm",
+                value="bohb",
+                expected="hpbandster and ConfigSpace installed",
+                hint="pip install 'tao-automl[bohb]'",
+            )
+        ) from exc
+    _check_fidelity(ctx)
+    n_dims = max(1, len(ctx.param_space))
+    sched = HyperBandForBOHB(
+        time_attr=EPOCH,
+        metric=ctx.metric,
+        mode=ctx.mode,
+        max_t=ctx.max_epochs,
+        reduction_factor=ctx.settings.reduction_factor,
+    )
+    # hpbandster's default needs dims+1 points *per budget* before its model
+    # acts; with TAO-sized budgets that means never.  Start modelling early.
+    search = TuneBOHB(
+        metric=ctx.metric,
+        mode=ctx.mode,
+        seed=ctx.settings.seed,
+        bohb_config={"min_points_in_model": n_dims + 1, "top_n_percent": 25},
+        points_to_evaluate=list(ctx.initial_points) or None,
+    )
+    return SearchPlan(
+        search_alg=search,
+        scheduler=sched,
+        num_samples=ctx.settings.max_recommendations,
+        limit_by_resources_only=True,
+    )
+
+
+def _build_pbt(ctx: BuildContext) -> SearchPlan:
+    from ray.tune.schedulers import PopulationBasedTraining
+
+    if ctx.max_epochs < 2 * ctx.settings.perturbation_interval:
+        raise SettingsError(
+            describe(
+                "PBT needs room for at least two perturbation intervals",
+                key="automl_settings.perturbation_interval",
+                value=ctx.settings.perturbation_interval,
+                expected=f"<= max_epochs/2 ({ctx.max_epochs // 2})",
+            )
+        )
+    mutations = {k: v for k, v in ctx.param_space.items() if hasattr(v, "sample")}
+    sched = PopulationBasedTraining(
+        time_attr=EPOCH,
+        metric=ctx.metric,
+        mode=ctx.mode,
+        perturbation_interval=ctx.settings.perturbation_interval,
+        hyperparam_mutations=mutations,
+        quantile_fraction=0.25,
+        resample_probability=0.25,
+        log_config=False,
+    )
+    return SearchPlan(
+        search_alg=_random_variants(ctx),
+        scheduler=sched,
+        num_samples=ctx.settings.population_size,
+        limit_by_resources_only=True,
+    )
+
+
+register(
+    AlgorithmSpec(
+        name="bayesian",
+        description="Model-based search (Optuna multivariate TPE); the default.",
+        build=_build_bayesian,
+        settings_used=("max_recommendations", "max_concurrent", "seed"),
+        model_based=True,
+    ),
+    "tpe",
+)
+register(
+    AlgorithmSpec(
+        name="random",
+        description="Random search (honours schema option weights in the initial batch).",
+        build=_build_random,
+        settings_used=("max_recommendations", "max_concurrent", "seed"),
+    )
+)
+register(
+    AlgorithmSpec(
+        name="grid",
+        description="Full grid: categorical options, grid_points values per numeric range.",
+        build=_build_grid,
+        settings_used=("grid_points", "max_recommendations", "max_concurrent"),
+    )
+)
+register(
+    AlgorithmSpec(
+        name="hyperband",
+        description="Standard Hyperband brackets (Ray's HyperBandScheduler); pauses and resumes trials.",
+        build=_build_hyperband,
+        settings_used=("max_epochs", "reduction_factor", "max_recommendations", "max_concurrent", "seed"),
+        needs_checkpoints=True,
+        multi_fidelity=True,
+    )
+)
+register(
+    AlgorithmSpec(
+        name="asha",
+        description="Asynchronous successive halving (early stopping; no pause).",
+        build=_build_asha,
+        settings_used=("max_epochs", "min_epochs", "reduction_factor", "max_recommendations", "max_concurrent", "seed"),
+        multi_fidelity=True,
+    )
+)
+register(
+    AlgorithmSpec(
+        name="bohb",
+        description="BOHB: Hyperband brackets with a TPE-like density model (hpbandster).",
+        build=_build_bohb,
+        settings_used=("max_epochs", "reduction_factor", "max_recommendations", "max_concurrent", "seed"),
+        needs_checkpoints=True,
+        multi_fidelity=True,
+        model_based=True,
+        extra_requires=("hpbandster", "ConfigSpace"),
+    )
+)
+register(
+    AlgorithmSpec(
+        name="pbt",
+        description="Population based training: exploit/explore every perturbation_interval epochs.",
+        build=_build_pbt,
+        settings_used=("population_size", "perturbation_interval", "max_epochs", "max_concurrent", "seed"),
+        needs_checkpoints=True,
+        multi_fidelity=True,
+    )
+)

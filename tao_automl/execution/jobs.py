@@ -1,0 +1,167 @@
+"""Turn a skill action + a built spec into a :class:`JobRequest`, and watch a
+job to its end while streaming per-epoch metrics.
+
+Shared by recommendation trials, the baseline evaluation and the final
+evaluation, so every job of a run is launched and read the same way.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tao_automl.errors import PlatformError, SpecError, describe
+from tao_automl.platforms.base import JobHandle, JobRequest, JobStatus
+
+__all__ = ["JobOptions", "build_job_request", "watch_job", "WatchResult"]
+
+
+@attrs.frozen(kw_only=True)
+class JobOptions:
+    """Platform-agnostic launch shape shared by every job of a run."""
+
+    image: str | None = None
+    gpu_count: int = 0
+    gpu_ids: tuple[int, ...] = ()
+    num_nodes: int = 1
+    env: dict[str, str] = attrs.field(factory=dict)
+    secret_env: tuple[str, ...] = ()
+    timeout_s: float | None = None
+    options: dict[str, Any] = attrs.field(factory=dict)
+
+
+def _python_for(backend: Any) -> str:
+    py = getattr(backend, "python", None)
+    return str(py) if py else "python"
+
+
+def build_job_request(
+    *,
+    skill: Any,
+    action: str,
+    name: str,
+    spec_path: str,
+    results_dir: str,
+    backend: Any,
+    options: JobOptions,
+    labels: dict[str, str] | None = None,
+) -> JobRequest:
+    """Build the JobRequest for ``action`` of ``skill`` reading ``spec_path``.
+
+    ``command`` actions get ``{config_path}`` substituted (shell-quoted);
+    ``execution.type == python_script`` actions become an argv
+    ``[python, <skill_root>/<script>, *args]`` with the backend's interpreter.
+    """
+    info = skill.action(action)
+    execution = getattr(info, "execution", None)
+    command = getattr(info, "command", None)
+    argv = None
+    cwd = None
+    if execution is not None and getattr(execution, "type", None) == "python_script":
+        script = Path(str(execution.script))
+        if not script.is_absolute():
+            script = Path(skill.root) / script
+        args = [str(a).replace("{config_path}", spec_path) for a in (execution.args or [])]
+        argv = [_python_for(backend), str(script), *args]
+        if getattr(execution, "cwd", None):
+            c = Path(str(execution.cwd))
+            cwd = str(c if c.is_absolute() else Path(skill.root) / c)
+    elif command:
+        command = str(command).replace("{config_path}", shlex.quote(spec_path))
+    else:
+        raise SpecError(
+            describe(
+                "action has neither a command nor a python_script execution",
+                file=str(Path(skill.root) / "references" / "skill_info.yaml"),
+                key=f"actions.{action}",
+                expected="'command' or 'execution: {type: python_script, ...}'",
+            )
+        )
+    image = options.image or skill.container_image(action)
+    return JobRequest(
+        name=name,
+        command=None if argv else command,
+        argv=argv,
+        spec_path=spec_path,
+        results_dir=results_dir,
+        cwd=cwd,
+        env=dict(options.env),
+        secret_env=tuple(options.secret_env),
+        image=image,
+        gpu_count=options.gpu_count,
+        gpu_ids=tuple(options.gpu_ids),
+        num_nodes=options.num_nodes,
+        timeout_s=options.timeout_s,
+        labels=dict(labels or {}),
+        options=dict(options.options),
+    )
+
+
+@attrs.define
+class WatchResult:
+    """What watching a job produced."""
+
+    status: JobStatus
+    logs: str
+    records: list[Any]
+
+
+def watch_job(
+    backend: Any,
+    handle: JobHandle,
+    *,
+    stream: Any,
+    on_record: Callable[[Any], None] | None = None,
+    poll_s: float = 1.0,
+    status_errors: int = 5,
+) -> WatchResult:
+    """Follow a job until it is terminal.
+
+    ``backend.wait`` returns as soon as the job ends, so a fast job is noticed
+    at once; ``poll_s`` only bounds how long new log lines wait to be parsed.
+    ``on_record`` is called for each new per-epoch record (it may raise to
+    stop watching, e.g. Tune's SystemExit on a stop decision).  Transient
+    status errors are tolerated ``status_errors`` times in a row.
+    """
+    offset = 0
+    chunks: list[str] = []
+    records: list[Any] = []
+    failures = 0
+    wait = min(0.05, poll_s)
+    while True:
+        try:
+            status = backend.wait(handle, timeout=wait)
+            failures = 0
+        except PlatformError:
+            failures += 1
+            if failures > status_errors:
+                raise
+            time.sleep(min(0.5 * failures, 5.0))
+            continue
+        text = backend.logs(handle, since=offset)
+        if text:
+            offset += len(text)
+            chunks.append(text)
+            for rec in stream.feed(text):
+                records.append(rec)
+                if on_record is not None:
+                    on_record(rec)
+            wait = min(0.05, poll_s)
+        else:
+            wait = min(wait * 2, poll_s)
+        if status.terminal:
+            # Drain what was written between the last read and the exit.
+            tail = backend.logs(handle, since=offset)
+            if tail:
+                chunks.append(tail)
+                offset += len(tail)
+                for rec in stream.feed(tail + "\n"):
+                    records.append(rec)
+                    if on_record is not None:
+                        on_record(rec)
+            return WatchResult(status=status, logs="".join(chunks), records=records)

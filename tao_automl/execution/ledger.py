@@ -1,0 +1,142 @@
+"""The durable, append-only job ledger.
+
+Every fact about a trial's jobs is one immutable event file under
+``ledger/<trial_id>/`` in the workspace (see :class:`~tao_automl.workspace.Workspace`):
+
+``planned``    the trial's hyperparameters, overrides and adjustments
+``submitted``  attempt number, the serialized JobHandle, spec path, resume pointer
+``epoch``      one per-epoch metric record
+``finished``   terminal status (state, reason, exit code, message), final metric,
+               checkpoint
+``stopped``    the scheduler stopped or paused the trial; the job was canceled
+
+Because events are never rewritten, a driver killed at any point leaves a
+ledger that tells exactly which jobs were launched and which finished, so a
+resumed run reattaches instead of relaunching and never re-runs a finished
+trial.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from tao_automl.platforms.base import JobHandle
+from tao_automl.workspace import Workspace
+
+__all__ = ["JobLedger", "Attempt", "TrialRecord"]
+
+
+@attrs.define
+class Attempt:
+    """One job launched for a trial."""
+
+    number: int
+    handle: JobHandle
+    purpose: str = "train"
+    spec_path: str | None = None
+    resume_from: str | None = None
+    start_epoch: int = 0
+    submitted_at: float = 0.0
+    finished: dict[str, Any] | None = None
+    stopped: dict[str, Any] | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.finished is not None or self.stopped is not None
+
+
+@attrs.define
+class TrialRecord:
+    """Everything the ledger knows about one trial."""
+
+    trial_id: str
+    planned: dict[str, Any] | None = None
+    attempts: list[Attempt] = attrs.field(factory=list)
+    epochs: list[dict[str, Any]] = attrs.field(factory=list)
+    outcome: dict[str, Any] | None = None  # the last 'finished' event
+
+    @property
+    def open_attempt(self) -> Attempt | None:
+        """The last attempt if it has neither finished nor been stopped."""
+        if self.attempts and not self.attempts[-1].terminal:
+            return self.attempts[-1]
+        return None
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None and self.outcome.get("final", True)
+
+
+class JobLedger:
+    """Append-only event store for trial jobs, on top of a :class:`Workspace`."""
+
+    def __init__(self, workspace: Workspace, folder: str = "ledger") -> None:
+        self.ws = workspace
+        self.folder = folder
+
+    def _stream(self, trial_id: str) -> str:
+        return f"{self.folder}/{trial_id}"
+
+    def record(self, trial_id: str, kind: str, **payload: Any) -> None:
+        self.ws.append_event(self._stream(trial_id), kind, {"trial_id": trial_id, **payload})
+
+    def trial_ids(self) -> list[str]:
+        return [n for n in self.ws.listdir(self.folder) if not n.startswith(".")]
+
+    def trial(self, trial_id: str) -> TrialRecord:
+        return self._fold(trial_id, self.ws.events(self._stream(trial_id)))
+
+    def trials(self) -> list[TrialRecord]:
+        recs = [self.trial(t) for t in self.trial_ids()]
+        recs.sort(key=lambda r: (r.planned or {}).get("t", 0.0))
+        return recs
+
+    @staticmethod
+    def _fold(trial_id: str, events: Iterable[dict[str, Any]]) -> TrialRecord:
+        rec = TrialRecord(trial_id=trial_id)
+        by_number: dict[int, Attempt] = {}
+        for ev in events:
+            kind = ev.get("kind")
+            if kind == "planned":
+                rec.planned = ev
+            elif kind == "submitted":
+                try:
+                    handle = JobHandle.from_dict(ev["handle"])
+                except (KeyError, TypeError):
+                    continue
+                att = Attempt(
+                    number=int(ev.get("attempt", len(rec.attempts) + 1)),
+                    handle=handle,
+                    purpose=ev.get("purpose", "train"),
+                    spec_path=ev.get("spec_path"),
+                    resume_from=ev.get("resume_from"),
+                    start_epoch=int(ev.get("start_epoch", 0) or 0),
+                    submitted_at=float(ev.get("t", 0.0)),
+                )
+                by_number[att.number] = att
+                rec.attempts.append(att)
+            elif kind == "epoch":
+                rec.epochs.append({k: ev[k] for k in ("attempt", "epoch", "values", "t") if k in ev})
+            elif kind == "finished":
+                att = by_number.get(int(ev.get("attempt", -1)))
+                if att is not None:
+                    att.finished = ev
+                if ev.get("final", True):
+                    rec.outcome = ev
+            elif kind == "stopped":
+                att = by_number.get(int(ev.get("attempt", -1)))
+                if att is not None:
+                    att.stopped = ev
+        return rec
+
+    def open_attempts(self) -> list[tuple[str, Attempt]]:
+        """(trial_id, attempt) for every job that may still be running."""
+        out = []
+        for rec in self.trials():
+            att = rec.open_attempt
+            if att is not None:
+                out.append((rec.trial_id, att))
+        return out

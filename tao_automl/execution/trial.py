@@ -1,0 +1,383 @@
+"""The Ray Tune trial function: one trial owns one platform job at a time.
+
+build spec -> submit -> watch -> report per-epoch metrics -> on a stop or
+pause decision cancel the job.  Multi-fidelity hand-off goes through a
+*pointer* checkpoint: a tiny Tune checkpoint holding ``pointer.json`` with the
+path of the job's own checkpoint for that epoch; a resumed or exploited trial
+launches a new job with ``resume_training_checkpoint_path`` set to it.
+
+Idempotence: every launch is written to the :class:`JobLedger` before the
+trial waits on it.  When Tune restarts a trial after a driver crash, the trial
+finds its open attempt in the ledger and reattaches to the running job
+instead of launching a second one; a trial whose outcome is already in the
+ledger is replayed from it, never re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tao_automl.errors import AutoMLError, MetricError, PlatformError, TransientSubmitError
+from tao_automl.execution.jobs import JobOptions, build_job_request, watch_job
+from tao_automl.execution.ledger import Attempt, JobLedger
+from tao_automl.platforms.base import FailureReason, JobHandle, JobState, JobStatus
+from tao_automl.workspace import Workspace
+
+__all__ = ["TrialPlan", "TrialFailed", "make_trainable", "run_trial"]
+
+POINTER = "pointer.json"
+
+
+class TrialFailed(AutoMLError):
+    """Raised inside a trial so Tune records it as errored (never as a metric)."""
+
+
+@attrs.frozen(kw_only=True)
+class TrialPlan:
+    """Everything a trial needs; pickled to Ray workers."""
+
+    skill_dir: str
+    action: str
+    space: dict[str, Any]
+    overrides: dict[str, Any]
+    dataset_uris: dict[str, Any]
+    base_checkpoint: str | None
+    metric: str
+    mode: str
+    fidelity_key: str | None
+    max_epochs: int | None
+    needs_checkpoints: bool
+    multi_fidelity: bool
+    workspace_root: str
+    storage_options: dict[str, Any]
+    job_root: str
+    backend: Any  # a PlatformBackend (picklable) or ("name", kwargs)
+    job_options: JobOptions
+    max_retries: int = 2
+    poll_interval_s: float = 1.0
+    train_sample_count: int | None = None
+    shard_count: int = 1
+    batch_key: str | None = None
+    metric_extractor: Callable[..., Any] | None = None
+    eval_fn: Callable[..., Any] | None = None
+    session_id: str = ""
+
+
+def _backend(plan: TrialPlan) -> Any:
+    from tao_automl.platforms import get_backend
+
+    if isinstance(plan.backend, tuple):
+        name, kwargs = plan.backend
+        return get_backend(name, **kwargs)
+    return plan.backend
+
+
+def _read_pointer(checkpoint: Any) -> dict[str, Any] | None:
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as d:
+        p = Path(d) / POINTER
+        if p.exists():
+            return json.loads(p.read_text())
+    return None
+
+
+def _pointer_checkpoint(payload: dict[str, Any]) -> Any:
+    from ray import tune
+
+    d = tempfile.mkdtemp(prefix="tao-automl-ptr-")
+    Path(d, POINTER).write_text(json.dumps(payload))
+    return tune.Checkpoint.from_directory(d)
+
+
+class _TrialRun:
+    """State of one trial execution inside a Tune worker."""
+
+    def __init__(self, plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report: Callable) -> None:
+        from tao_automl.search import SearchSpace
+        from tao_automl.skill import load_skill
+
+        self.plan = plan
+        self.trial_id = trial_id
+        self.report = report
+        self.ws = Workspace(plan.workspace_root, plan.storage_options)
+        self.ledger = JobLedger(self.ws)
+        self.skill = load_skill(plan.skill_dir)
+        self.space = SearchSpace.from_dict(plan.space)
+        self.backend = _backend(plan)
+        self.config = dict(config)
+        self.values, self.adjustments = self.space.enforce(
+            self.space.decode(self.config),
+            train_sample_count=plan.train_sample_count,
+            shard_count=plan.shard_count,
+            batch_key=plan.batch_key,
+        )
+        self.last_reported_epoch = -1
+        self.reported_any = False
+        self.last_value: float | None = None
+
+    # -- spec & launch -------------------------------------------------------
+    def _build_spec(self, attempt: int, resume_from: str | None) -> tuple[str, str]:
+        from tao_automl.spec import SpecBuilder, SpecParamContext, write_spec
+
+        out_dir = f"{self.plan.job_root}/{self.trial_id}/{attempt}"
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        overrides = dict(self.plan.overrides)
+        if self.plan.multi_fidelity and self.plan.fidelity_key and self.plan.max_epochs:
+            overrides.setdefault(self.plan.fidelity_key, self.plan.max_epochs)
+        ctx = SpecParamContext(
+            action=self.plan.action,
+            job_id=f"{self.trial_id}-{attempt}",
+            output_dir=out_dir,
+            ptm=self.plan.base_checkpoint,
+            resume_checkpoint=resume_from,
+        )
+        built = SpecBuilder(self.skill, self.plan.action).build(
+            overrides=overrides,
+            hyperparameters=self.values,
+            dataset_uris=self.plan.dataset_uris,
+            context=ctx,
+        )
+        fmt = self.skill.action(self.plan.action).config_format or "yaml"
+        spec_path = str(Path(out_dir) / f"spec.{fmt}")
+        write_spec(built.spec, spec_path, fmt)
+        return spec_path, out_dir
+
+    def _submit(self, attempt: int, resume_from: str | None, start_epoch: int) -> Attempt:
+        spec_path, out_dir = self._build_spec(attempt, resume_from)
+        request = build_job_request(
+            skill=self.skill,
+            action=self.plan.action,
+            name=f"{self.plan.session_id}-{self.trial_id}-{attempt}",
+            spec_path=spec_path,
+            results_dir=out_dir,
+            backend=self.backend,
+            options=self.plan.job_options,
+            labels={"tao-automl-trial": self.trial_id, "tao-automl-session": self.plan.session_id},
+        )
+        delay = 1.0
+        for i in range(self.plan.max_retries + 1):
+            try:
+                handle = self.backend.submit(request)
+                break
+            except TransientSubmitError:
+                if i == self.plan.max_retries:
+                    raise
+                time.sleep(delay)
+                delay *= 2
+        self.ledger.record(
+            self.trial_id,
+            "submitted",
+            attempt=attempt,
+            handle=handle.to_dict(),
+            spec_path=spec_path,
+            resume_from=resume_from,
+            start_epoch=start_epoch,
+            purpose=self.plan.action,
+        )
+        return Attempt(number=attempt, handle=handle, spec_path=spec_path, resume_from=resume_from, start_epoch=start_epoch)
+
+    # -- reporting -----------------------------------------------------------
+    def _checkpoint_for(self, handle: JobHandle, epoch: int) -> str | None:
+        from tao_automl.checkpoints import select_checkpoint
+
+        try:
+            arts = self.backend.list_artifacts(handle)
+            rel = select_checkpoint(arts, which="epoch", epoch=epoch)
+        except AutoMLError:
+            return None
+        base = handle.results_dir or ""
+        return rel if os.path.isabs(rel) or "://" in rel else f"{base}/{rel}"
+
+    def _on_record(self, attempt: Attempt, rec: Any) -> None:
+        value = rec.values.get(self.plan.metric)
+        epoch = rec.epoch if rec.epoch is not None else self.last_reported_epoch + 1
+        self.ledger.record(self.trial_id, "epoch", attempt=attempt.number, epoch=epoch, values=dict(rec.values))
+        if value is None or epoch <= self.last_reported_epoch:
+            return
+        metrics = {self.plan.metric: float(value), "epoch": int(epoch), "attempt": attempt.number}
+        checkpoint = None
+        if self.plan.needs_checkpoints:
+            path = self._checkpoint_for(attempt.handle, int(epoch))
+            if path:
+                checkpoint = _pointer_checkpoint(
+                    {"checkpoint_path": path, "epoch": int(epoch), "trial_id": self.trial_id}
+                )
+        self.last_reported_epoch = int(epoch)
+        self.reported_any = True
+        self.last_value = float(value)
+        self.report(metrics, checkpoint=checkpoint)
+
+    # -- the loop ------------------------------------------------------------
+    def run(self, pointer: dict[str, Any] | None) -> None:
+        from tao_automl.execution.metrics import MetricStream, extract_metric
+
+        prior = self.ledger.trial(self.trial_id)
+        if prior.planned is None:
+            self.ledger.record(
+                self.trial_id,
+                "planned",
+                config=self.config,
+                hyperparameters=self.values,
+                adjustments=self.adjustments,
+            )
+        resume_from = (pointer or {}).get("checkpoint_path")
+        start_epoch = int((pointer or {}).get("epoch", 0) or 0)
+        self.last_reported_epoch = start_epoch
+        attempt: Attempt | None = prior.open_attempt
+        if attempt is not None and attempt.resume_from != resume_from:
+            self._cancel(attempt, "superseded by a new start point")
+            attempt = None
+        if attempt is not None:
+            try:
+                st = self.backend.status(attempt.handle)
+            except PlatformError:
+                st = JobStatus(state=JobState.UNKNOWN)
+            if st.state is JobState.UNKNOWN:
+                attempt = None  # the platform lost it: relaunch
+        number = len(prior.attempts)
+        retries = 0
+        while True:
+            if attempt is None:
+                number += 1
+                attempt = self._submit(number, resume_from, start_epoch)
+            stream = MetricStream(self.plan.metric)
+            try:
+                watched = watch_job(
+                    self.backend,
+                    attempt.handle,
+                    stream=stream,
+                    on_record=lambda r, a=attempt: self._on_record(a, r),
+                    poll_s=self.plan.poll_interval_s,
+                )
+            except BaseException:
+                # Tune stopped/paused the trial (SystemExit) or the worker dies.
+                self._cancel(attempt, "stopped by the scheduler")
+                raise
+            status = watched.status
+            if status.succeeded:
+                self._finish_success(attempt, watched.logs, extract_metric)
+                return
+            reason = status.reason or FailureReason.PROGRAM
+            retryable = reason.retryable and retries < self.plan.max_retries
+            self.ledger.record(
+                self.trial_id,
+                "finished",
+                attempt=number,
+                state=status.state.value,
+                reason=reason.value,
+                exit_code=status.exit_code,
+                message=status.message[-2000:],
+                metric_value=None,
+                final=not retryable,
+            )
+            if not retryable:
+                raise TrialFailed(
+                    f"trial {self.trial_id} failed: {reason.value} (exit code {status.exit_code}): "
+                    f"{status.message[-500:]}"
+                )
+            retries += 1
+            attempt = None
+
+    def _finish_success(self, attempt: Attempt, logs: str, extract_metric: Callable) -> None:
+        handle = attempt.handle
+
+        def read(rel: str) -> bytes | None:
+            try:
+                return self.backend.read_artifact(handle, rel)
+            except (PlatformError, OSError):
+                return None
+
+        try:
+            result = extract_metric(
+                self.plan.metric, logs=logs, artifacts=read, extractor=self.plan.metric_extractor
+            )
+            value = result.value
+            source = result.source
+            per_epoch = result.per_epoch
+        except MetricError as exc:
+            value, source, per_epoch = None, f"error: {exc}", []
+        if self.plan.eval_fn is not None:
+            value, source = self._eval_fn(handle), "eval_fn"
+        if not self.reported_any:
+            for rec in per_epoch:  # status.json-only jobs: report their epochs now
+                self._on_record(attempt, rec)
+        if value is None:
+            self.ledger.record(
+                self.trial_id,
+                "finished",
+                attempt=attempt.number,
+                state="failed",
+                reason=FailureReason.PROGRAM.value,
+                exit_code=0,
+                message=f"job exited 0 but no value for metric '{self.plan.metric}' was found ({source})",
+                metric_value=None,
+                final=True,
+            )
+            raise TrialFailed(f"trial {self.trial_id}: no value for metric '{self.plan.metric}' ({source})")
+        if not self.reported_any or self.last_value != value:
+            epoch = max(self.last_reported_epoch, 0) + (0 if self.reported_any else 1)
+            self.report({self.plan.metric: float(value), "epoch": int(epoch), "attempt": attempt.number}, checkpoint=None)
+        self.ledger.record(
+            self.trial_id,
+            "finished",
+            attempt=attempt.number,
+            state="succeeded",
+            reason=None,
+            exit_code=0,
+            message="",
+            metric_value=float(value),
+            metric_source=source,
+            final=True,
+        )
+
+    def _eval_fn(self, handle: JobHandle) -> float | None:
+        from tao_automl.execution.metrics import coerce_metric
+
+        rec = {"rec_id": self.trial_id, "hyperparameters": dict(self.values), "job_id": handle.job_id,
+               "results_dir": handle.results_dir}
+        return coerce_metric(self.plan.eval_fn(rec, handle.job_id), source="eval_fn")
+
+    def _cancel(self, attempt: Attempt, why: str) -> None:
+        try:
+            self.backend.cancel(attempt.handle)
+        except PlatformError:
+            pass
+        self.ledger.record(self.trial_id, "stopped", attempt=attempt.number, why=why)
+
+
+def run_trial(plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report: Callable, pointer: dict | None) -> None:
+    """Run one trial (also usable without Ray: pass any ``report`` callable)."""
+    prior = JobLedger(Workspace(plan.workspace_root, plan.storage_options)).trial(trial_id)
+    if prior.done and prior.outcome is not None:
+        # Already finished before a driver restart: replay, never re-run.
+        value = prior.outcome.get("metric_value")
+        if value is None:
+            raise TrialFailed(
+                f"trial {trial_id} failed before the restart: {prior.outcome.get('reason')} "
+                f"{prior.outcome.get('message', '')[-300:]}"
+            )
+        report({plan.metric: value, "epoch": plan.max_epochs or 1, "replayed": True})
+        return
+    _TrialRun(plan, config, trial_id, report).run(pointer)
+
+
+def make_trainable(plan: TrialPlan) -> Callable[[dict], None]:
+    """The function trainable handed to ``ray.tune.Tuner``."""
+
+    def tao_automl_trial(config: dict) -> None:
+        from ray import tune
+
+        ctx = tune.get_context()
+        pointer = _read_pointer(tune.get_checkpoint())
+        run_trial(plan, config, ctx.get_trial_id(), tune.report, pointer)
+
+    return tao_automl_trial

@@ -1,0 +1,299 @@
+"""``automl_settings``: one attrs class, structured by cattrs, with clear errors.
+
+Unknown keys are an error with a "did you mean"; wrong types name the key,
+the value and the expected type.  Aliases used by NVIDIA's nvidia-tao-automl
+scripts (``num_recommendations``, ``automl_max_recommendations``,
+``automl_algorithm``...) are accepted and mapped to one canonical field.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import cattrs
+
+from tao_automl.errors import SettingsError, describe
+
+__all__ = ["AutoMLSettings", "WandbSettings", "parse_settings", "SETTINGS_ALIASES"]
+
+DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
+
+
+def _positive(inst: Any, att: attrs.Attribute, value: Any) -> None:
+    if value is not None and value <= 0:
+        raise SettingsError(
+            describe("invalid setting", key=att.name, value=value, expected="a positive number"),
+            key=att.name,
+            value=value,
+        )
+
+
+def _non_negative(inst: Any, att: attrs.Attribute, value: Any) -> None:
+    if value is not None and value < 0:
+        raise SettingsError(
+            describe("invalid setting", key=att.name, value=value, expected="a number >= 0"),
+            key=att.name,
+            value=value,
+        )
+
+
+def _direction(inst: Any, att: attrs.Attribute, value: Any) -> None:
+    if value is not None and value not in DIRECTIONS:
+        raise SettingsError(
+            describe(
+                "invalid setting", key="direction", value=value, expected="'minimize' or 'maximize'"
+            ),
+            key="direction",
+            value=value,
+        )
+
+
+@attrs.frozen(kw_only=True)
+class WandbSettings:
+    """The ``wandb`` block of settings; every field falls back to WandB's env vars."""
+
+    enabled: bool = True
+    project: str | None = None
+    entity: str | None = None
+    group: str | None = None
+    tags: list[str] = attrs.field(factory=list)
+    mode: str | None = None  # "online" | "offline" | "disabled"; None -> WANDB_MODE
+    dir: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AutoMLSettings:
+    """Every knob of one AutoML run.
+
+    Budget:
+        max_recommendations: trials for sequential searchers (bayesian, random,
+            grid cap). Also the sample count for asha/hyperband/bohb.
+        max_epochs: top fidelity for multi-fidelity algorithms (None: the
+            template's epoch count).
+        min_epochs: lowest rung (grace period) for ASHA/Hyperband.
+        reduction_factor: eta for Hyperband/ASHA/BOHB.
+        population_size, perturbation_interval: PBT.
+        max_concurrent: parallel jobs.
+    Objective:
+        metric, direction: the objective; None -> the skill's declared metric.
+    Run:
+        seed, session_id, train_sample_count, shard_count, trial_timeout_s,
+        max_retries (infrastructure retries per trial), fail_fast_after (stop
+        when the first N trials all fail with one shared cause), baseline,
+        final_eval, poll_interval_s (longest single wait on a job; exits are
+        noticed at once regardless), ray_address, quiet, wandb.
+    """
+
+    algorithm: str = "bayesian"
+    metric: str | None = None
+    direction: str | None = attrs.field(default=None, validator=_direction)
+    max_recommendations: int = attrs.field(default=20, validator=_positive)
+    max_epochs: int | None = attrs.field(default=None, validator=_positive)
+    min_epochs: int = attrs.field(default=1, validator=_positive)
+    reduction_factor: int = attrs.field(default=3)
+    population_size: int = attrs.field(default=4, validator=_positive)
+    perturbation_interval: int = attrs.field(default=2, validator=_positive)
+    max_concurrent: int = attrs.field(default=1, validator=_positive)
+    seed: int | None = None
+    session_id: str | None = None
+    train_sample_count: int | None = attrs.field(default=None, validator=_positive)
+    shard_count: int | None = attrs.field(default=None, validator=_positive)
+    trial_timeout_s: float | None = attrs.field(default=None, validator=_positive)
+    max_retries: int = attrs.field(default=2, validator=_non_negative)
+    fail_fast_after: int = attrs.field(default=3, validator=_non_negative)
+    baseline: bool = True
+    final_eval: bool = True
+    poll_interval_s: float = attrs.field(default=1.0, validator=_positive)
+    grid_points: int = attrs.field(default=3, validator=_positive)
+    estimate_trial_s: float | None = attrs.field(default=None, validator=_positive)
+    checkpoint_selection: str = "best"
+    ray_address: str | None = None
+    quiet: bool = True
+    wandb: WandbSettings | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.reduction_factor < 2:
+            raise SettingsError(
+                describe(
+                    "invalid setting",
+                    key="reduction_factor",
+                    value=self.reduction_factor,
+                    expected="an integer >= 2",
+                )
+            )
+        if self.checkpoint_selection not in ("best", "last"):
+            raise SettingsError(
+                describe(
+                    "invalid setting",
+                    key="checkpoint_selection",
+                    value=self.checkpoint_selection,
+                    expected="'best' or 'last'",
+                )
+            )
+
+    @property
+    def mode(self) -> str | None:
+        """Ray Tune's spelling of the direction ('min'/'max')."""
+        if self.direction is None:
+            return None
+        return "min" if DIRECTIONS[self.direction] == "minimize" else "max"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _converter.unstructure(self)
+
+
+# Names from nvidia-tao-automl scripts and common spellings -> canonical field.
+SETTINGS_ALIASES = {
+    "automl_algorithm": "algorithm",
+    "num_recommendations": "max_recommendations",
+    "automl_max_recommendations": "max_recommendations",
+    "max_recommendations": "max_recommendations",
+    "num_trials": "max_recommendations",
+    "num_samples": "max_recommendations",
+    "max_concurrent_trials": "max_concurrent",
+    "automl_max_epochs": "max_epochs",
+    "automl_reduction_factor": "reduction_factor",
+    "epoch_multiplier": None,  # accepted by the peer; meaningless here -> explicit error below
+    "population": "population_size",
+    "grace_period": "min_epochs",
+    "metric_direction": "direction",
+    "mode": "direction",
+    "experiment_name": "session_id",
+}
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _field_names() -> list[str]:
+    return [a.name for a in attrs.fields(AutoMLSettings)]
+
+
+def _did_you_mean(key: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else "see AutoMLSettings for the accepted keys"
+
+
+def parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: Any) -> AutoMLSettings:
+    """Structure ``automl_settings`` into :class:`AutoMLSettings`.
+
+    ``overrides`` (non-None values only) win over ``raw``; e.g. the
+    ``automl_algorithm=`` argument of ``run()``.
+    """
+    if isinstance(raw, AutoMLSettings):
+        data: dict[str, Any] = _converter.unstructure(raw)
+    elif raw is None:
+        data = {}
+    elif isinstance(raw, Mapping):
+        data = {}
+        fields = _field_names()
+        for key, value in raw.items():
+            if not isinstance(key, str):
+                raise SettingsError(describe("setting keys must be strings", key=key))
+            canon = SETTINGS_ALIASES.get(key, key)
+            if canon is None:
+                raise SettingsError(
+                    describe(
+                        "unsupported setting",
+                        key=f"automl_settings.{key}",
+                        value=value,
+                        expected="a key this runner understands",
+                        hint="epochs are set directly with max_epochs/min_epochs",
+                    ),
+                    key=key,
+                )
+            if canon not in fields:
+                raise SettingsError(
+                    describe(
+                        "unknown setting",
+                        key=f"automl_settings.{key}",
+                        value=value,
+                        expected="one of " + ", ".join(sorted(fields)),
+                        hint=_did_you_mean(key, fields + list(SETTINGS_ALIASES)),
+                    ),
+                    key=key,
+                    value=value,
+                )
+            if canon in data and data[canon] != value:
+                raise SettingsError(
+                    describe(
+                        "conflicting settings",
+                        key=f"automl_settings.{key}",
+                        value=value,
+                        expected=f"the same value as '{canon}' ({data[canon]!r}) or only one of them",
+                    )
+                )
+            data[canon] = value
+    else:
+        raise SettingsError(
+            describe("automl_settings must be a mapping", value=type(raw).__name__, expected="a dict")
+        )
+    for key, value in overrides.items():
+        if value is not None:
+            data[key] = value
+    if "direction" in data and isinstance(data["direction"], str):
+        data["direction"] = DIRECTIONS.get(data["direction"].lower(), data["direction"])
+    if isinstance(data.get("wandb"), bool):
+        data["wandb"] = {"enabled": data["wandb"]}
+    _check_types(data)
+    try:
+        return _converter.structure(data, AutoMLSettings)
+    except SettingsError:
+        raise
+    except cattrs.errors.ClassValidationError as exc:
+        inner = _find_settings_error(exc)
+        if inner is not None:
+            raise inner from None
+        raise SettingsError(_explain_cattrs(exc, data)) from None
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(describe("invalid automl_settings", value=str(exc))) from None
+
+
+def _check_types(data: Mapping[str, Any]) -> None:
+    """Strict scalar type checks (cattrs would coerce "3" -> 3 and 3.7 -> 3)."""
+    for att in attrs.fields(AutoMLSettings):
+        if att.name not in data or data[att.name] is None:
+            continue
+        value = data[att.name]
+        typ = str(att.type)
+        expected: tuple[type, ...] | None = None
+        label = ""
+        if typ.startswith("int"):
+            expected, label = (int,), "an integer"
+        elif typ.startswith("float"):
+            expected, label = (int, float), "a number"
+        elif typ.startswith("bool"):
+            expected, label = (bool,), "true or false"
+        elif typ.startswith("str"):
+            expected, label = (str,), "a string"
+        if expected is None:
+            continue
+        ok = isinstance(value, expected) and not (bool not in expected and isinstance(value, bool))
+        if not ok:
+            raise SettingsError(
+                describe(
+                    "wrong type in automl_settings",
+                    key=att.name,
+                    value=value,
+                    expected=label,
+                ),
+                key=att.name,
+                value=value,
+            )
+
+
+def _find_settings_error(exc: BaseException) -> SettingsError | None:
+    if isinstance(exc, SettingsError):
+        return exc
+    for sub in getattr(exc, "exceptions", ()):
+        found = _find_settings_error(sub)
+        if found is not None:
+            return found
+    return None
+
+
+def _explain_cattrs(exc: BaseException, data: Mapping[str, Any]) -> str:
+    notes = cattrs.transform_error(exc, path="automl_settings")
+    return "invalid automl_settings: " + "; ".join(notes)
