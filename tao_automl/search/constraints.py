@@ -32,13 +32,22 @@ KNOWN_CONSTRAINTS: tuple[Constraint, ...] = (
 )
 
 
+_ALIASES = {"type": "kind", "of": "other"}
+
+
 def coerce_constraints(items: Iterable[Any], *, source: str = "constraints") -> list[Constraint]:
-    """Turn dicts (or Constraint objects) into :class:`Constraint`; SearchSpaceError on junk."""
+    """Turn dicts (or Constraint objects) into :class:`Constraint`; SearchSpaceError on junk.
+
+    Dict keys: ``kind`` (alias ``type``), ``param``, ``other`` (alias ``of``),
+    ``factor``, ``reason``.
+    """
     out = []
     for i, item in enumerate(items or ()):
         if isinstance(item, Constraint):
             out.append(item)
             continue
+        if isinstance(item, Mapping):  # accept the sidecar spelling {type, param, of}
+            item = {_ALIASES.get(k, k): v for k, v in item.items()}
         if not isinstance(item, Mapping) or item.get("kind") not in CONSTRAINT_KINDS \
                 or not isinstance(item.get("param"), str):
             raise SearchSpaceError(
