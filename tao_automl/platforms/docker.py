@@ -1,0 +1,264 @@
+"""Docker backend (docker SDK, imported lazily): one detached container per job.
+
+results_dir (a local path) is bind-mounted at the same path, the spec file's
+directory read-only; GPUs through ``device_requests``.  State comes from
+``container.reload()`` and ``attrs["State"]`` (``OOMKilled``, ``ExitCode``).
+The time limit is enforced by the backend on status()/wait() (stop, then
+FAILED/TIMEOUT).  Note: Docker keeps a container's environment in its
+configuration (visible to ``docker inspect``), so secret values live there
+while the container exists; cleanup() removes it.  Handles never hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from tao_automl.errors import (
+    JobNotFoundError,
+    PlatformError,
+    PlatformUnavailableError,
+    SubmitError,
+    describe,
+)
+from tao_automl.platforms import _util
+from tao_automl.platforms.base import FailureReason, JobHandle, JobRequest, JobState, JobStatus
+from tao_automl.platforms.classify import classify_failure
+
+__all__ = ["DockerBackend"]
+
+
+class DockerBackend:
+    """Run jobs as Docker containers.
+
+    Keyword options:
+        client: a ``docker.DockerClient`` (default ``docker.from_env()``, or
+            ``DockerClient(base_url=...)``).
+        base_url: daemon URL when no client is given.
+        image: default image when the request has none.
+        gpu_count: default GPUs per job; ``-1`` = all.
+        mounts: extra ``"host:container[:ro]"`` bind mounts.
+        network, shm_size, user, runtime, ipc_mode: passed to ``containers.run``.
+        grace_period_s: stop timeout before SIGKILL (10).
+    """
+
+    name = "docker"
+    OPTIONS = {"client": None, "base_url": None, "image": None, "gpu_count": 0, "mounts": (),
+               "network": None, "shm_size": None, "user": None, "runtime": None,
+               "ipc_mode": None, "grace_period_s": 10.0}
+
+    def __init__(self, **kwargs) -> None:
+        self._opts = _util.take_options(self.name, kwargs, self.OPTIONS)
+        self._client = self._opts["client"]
+        self._canceled: set[str] = set()
+        self._timed_out: set[str] = set()
+
+    def configure(self, **kwargs) -> None:
+        """Update options after construction (same names as the constructor)."""
+        self.__init__(**{**self._opts, **kwargs})
+
+    # -- client -------------------------------------------------------------------
+    def client(self):
+        if self._client is None:
+            try:
+                import docker
+            except ImportError as exc:
+                raise PlatformUnavailableError(describe(
+                    "the docker package is not installed", key="docker",
+                    expected="pip install 'tao-automl[docker]'")) from exc
+            try:
+                self._client = (docker.DockerClient(base_url=self._opts["base_url"])
+                                if self._opts["base_url"] else docker.from_env())
+            except docker.errors.DockerException as exc:
+                raise PlatformUnavailableError(describe(
+                    f"cannot reach the Docker daemon ({exc})", key="base_url",
+                    value=self._opts["base_url"] or os.environ.get("DOCKER_HOST"),
+                    expected="a running dockerd")) from exc
+        return self._client
+
+    @staticmethod
+    def _errors():
+        import docker.errors
+
+        return docker.errors
+
+    def _container(self, handle: JobHandle):
+        errors = self._errors()
+        try:
+            return self.client().containers.get(handle.job_id)
+        except errors.NotFound as exc:
+            raise JobNotFoundError(describe("container not found", key=handle.job_id,
+                                            expected="an existing container")) from exc
+        except errors.APIError as exc:
+            raise PlatformError(describe(f"docker API error ({exc})", key=handle.job_id)) from exc
+        except errors.DockerException as exc:
+            raise PlatformUnavailableError(describe(f"Docker unreachable ({exc})",
+                                                    key=handle.job_id)) from exc
+
+    # -- submit -------------------------------------------------------------------
+    def _run_kwargs(self, request: JobRequest, secrets: dict[str, str]) -> dict:
+        o = self._opts
+        volumes: dict[str, dict] = {}
+        if request.results_dir and not _util.is_uri(request.results_dir):
+            rd = os.path.abspath(_util.local_path(request.results_dir))
+            Path(rd).mkdir(parents=True, exist_ok=True)
+            volumes[rd] = {"bind": rd, "mode": "rw"}
+        if request.spec_path and not _util.is_uri(request.spec_path):
+            sd = os.path.dirname(os.path.abspath(request.spec_path))
+            volumes.setdefault(sd, {"bind": sd, "mode": "ro"})
+        for m in o["mounts"] or ():
+            host, _, rest = str(m).partition(":")
+            bind, _, mode = rest.partition(":")
+            volumes[host] = {"bind": bind or host, "mode": mode or "rw"}
+        kw: dict = {
+            "command": ["bash", "-c", request.command] if request.command is not None
+            else list(request.argv or ()),
+            "detach": True,
+            "environment": {**request.env, **secrets},
+            "volumes": volumes,
+            "labels": {**request.labels, "tao_automl.job": request.name},
+            "name": _util.unique_name(request.name),
+        }
+        if request.cwd or volumes:
+            kw["working_dir"] = request.cwd or next(iter(volumes))
+        gpus = request.gpu_count or o["gpu_count"]
+        if request.gpu_ids or gpus:
+            from docker.types import DeviceRequest
+
+            kw["device_requests"] = [
+                DeviceRequest(device_ids=[str(g) for g in request.gpu_ids], capabilities=[["gpu"]])
+                if request.gpu_ids else DeviceRequest(count=int(gpus), capabilities=[["gpu"]])]
+        for key in ("network", "shm_size", "user", "runtime", "ipc_mode"):
+            if o[key]:
+                kw[key] = o[key]
+        return kw
+
+    def submit(self, request: JobRequest) -> JobHandle:
+        """``containers.run(detach=True)``; a missing image yields a FAILED/IMAGE handle."""
+        image = request.image or self._opts["image"]
+        if not image:
+            raise SubmitError(describe("no container image for docker job", key="image",
+                                       value=None, expected="JobRequest.image or image=..."))
+        secrets = _util.secret_values(request)
+        kw = self._run_kwargs(request, secrets)
+        errors = self._errors()
+        data = {"image": image, "container_name": kw["name"], "submitted_at": time.time(),
+                "timeout_s": request.timeout_s, "secret_env": list(request.secret_env)}
+        try:
+            container = self.client().containers.run(image, **kw)
+        except errors.ImageNotFound as exc:
+            data["failed"] = {"reason": FailureReason.IMAGE.value,
+                              "message": describe("image not found", key="image", value=image,
+                                                  hint=str(exc))}
+            return JobHandle(backend=self.name, job_id=kw["name"], name=request.name,
+                             results_dir=request.results_dir, data=data)
+        except errors.APIError as exc:
+            raise SubmitError(describe(f"docker refused the container ({exc})", key="image",
+                                       value=image)) from exc
+        except errors.DockerException as exc:
+            raise PlatformUnavailableError(describe(f"Docker unreachable ({exc})",
+                                                    key="base_url", value=self._opts["base_url"])) from exc
+        return JobHandle(backend=self.name, job_id=str(container.id), name=request.name,
+                         results_dir=request.results_dir, data=data)
+
+    # -- state ----------------------------------------------------------------------
+    def _deadline(self, handle: JobHandle) -> float | None:
+        t = handle.data.get("timeout_s")
+        return handle.data.get("submitted_at", time.time()) + float(t) if t else None
+
+    def status(self, handle: JobHandle) -> JobStatus:
+        """From ``attrs['State']``; enforces the time limit."""
+        if failed := handle.data.get("failed"):
+            return JobStatus(state=JobState.FAILED, reason=FailureReason(failed["reason"]),
+                             message=failed["message"])
+        c = self._container(handle)
+        c.reload()
+        state = c.attrs.get("State", {})
+        status = state.get("Status", c.status)
+        if status in ("created",):
+            return JobStatus(state=JobState.PENDING, message="container created")
+        if status in ("running", "paused", "restarting"):
+            deadline = self._deadline(handle)
+            if deadline is not None and time.time() >= deadline:
+                self._timed_out.add(handle.job_id)
+                self._stop(c)
+                return self.status(handle)
+            return JobStatus(state=JobState.RUNNING, message=f"container {status}")
+        code = state.get("ExitCode")
+        if status not in ("exited", "dead"):
+            return JobStatus(state=JobState.UNKNOWN, message=f"container status {status!r}")
+        if code == 0 and not state.get("OOMKilled"):
+            return JobStatus(state=JobState.SUCCEEDED, exit_code=0)
+        if handle.job_id in self._canceled:
+            return JobStatus(state=JobState.CANCELED, reason=FailureReason.CANCELED,
+                             exit_code=code, message="canceled on request")
+        reason, msg = classify_failure(code, self.logs(handle), oom_killed=bool(state.get("OOMKilled")),
+                                       timed_out=handle.job_id in self._timed_out)
+        if state.get("Error"):
+            msg += f"; docker: {state['Error']}"
+        return JobStatus(state=JobState.FAILED, reason=reason, exit_code=code, message=msg)
+
+    def wait(self, handle: JobHandle, timeout: float) -> JobStatus:
+        """``container.wait(timeout=...)`` bounded by the job's time limit."""
+        if handle.data.get("failed"):
+            return self.status(handle)
+        limit = max(0.0, timeout)
+        if (deadline := self._deadline(handle)) is not None:
+            limit = max(0.0, min(limit, deadline - time.time()))
+        try:
+            self._container(handle).wait(timeout=limit)
+        except (JobNotFoundError, PlatformUnavailableError):
+            raise
+        except Exception:  # requests ReadTimeout/ConnectionError on timeout  # noqa: BLE001
+            pass
+        return self.status(handle)
+
+    def logs(self, handle: JobHandle, since: int = 0) -> str:
+        """Container stdout+stderr from offset ``since``; secret values masked."""
+        if handle.data.get("failed"):
+            return ""
+        raw = self._container(handle).logs(stdout=True, stderr=True)
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        values = [os.environ.get(n, "") for n in handle.data.get("secret_env", ())]
+        return _util.redact(text[max(0, since):], values)
+
+    def _stop(self, c) -> None:
+        errors = self._errors()
+        try:
+            c.stop(timeout=int(self._opts["grace_period_s"]))
+        except errors.NotFound:
+            return
+        except errors.APIError:
+            pass
+        try:
+            c.reload()
+            if c.attrs.get("State", {}).get("Running"):
+                c.kill()
+        except (errors.NotFound, errors.APIError):
+            pass
+
+    def cancel(self, handle: JobHandle) -> None:
+        """``stop(timeout=grace)`` then ``kill()``. Idempotent."""
+        if handle.data.get("failed") or self.status(handle).terminal:
+            return
+        self._canceled.add(handle.job_id)
+        self._stop(self._container(handle))
+
+    def list_artifacts(self, handle: JobHandle) -> list[str]:
+        return _util.list_artifacts(handle)
+
+    def read_artifact(self, handle: JobHandle, path: str) -> bytes:
+        return _util.read_artifact(handle, path)
+
+    def cleanup(self, handle: JobHandle) -> None:
+        """Remove the container (results stay on the host)."""
+        if handle.data.get("failed"):
+            return
+        errors = self._errors()
+        try:
+            self.client().containers.get(handle.job_id).remove(force=True)
+        except errors.NotFound:
+            pass
+        except errors.APIError as exc:
+            raise PlatformError(describe(f"cannot remove container ({exc})", key=handle.job_id)) from exc

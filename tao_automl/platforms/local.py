@@ -1,0 +1,285 @@
+"""Local backend: each job is a subprocess in its own session/process group.
+
+The job runs under a tiny wrapper (``_local_wrapper.py``) that enforces the
+time limit and writes the exit code atomically to ``<control>/exitcode``, so
+the job survives the driver's death and a restarted driver can reattach by
+pid (checked against the process start time to rule out pid reuse) and still
+learn the outcome.  stdout+stderr go to ``<control>/job.log``.  The control
+directory is ``<results_dir>/.tao_automl/<name>-<id>/`` (or under ``log_dir``,
+or the temp dir when results_dir is remote or unset).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tao_automl.errors import JobNotFoundError, SubmitError, describe
+from tao_automl.platforms import _util
+from tao_automl.platforms.base import FailureReason, JobHandle, JobRequest, JobState, JobStatus
+from tao_automl.platforms.classify import classify_failure
+
+__all__ = ["LocalBackend"]
+
+_WRAPPER = str(Path(__file__).with_name("_local_wrapper.py"))
+_PYTHON_NAMES = {"python", "python3", "{python}"}
+# Children started by any LocalBackend in this process, so that a fresh backend
+# instance (reattach in the same process) can still wait on and reap them.
+_CHILDREN: dict[int, subprocess.Popen] = {}
+_LOCK = threading.Lock()
+
+
+def _proc_start_time(pid: int) -> str | None:
+    """Kernel start time of ``pid`` (``/proc/<pid>/stat`` field 22), or None."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[19] if fields[0] != "Z" else None
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalBackend:
+    """Run jobs as local subprocesses.
+
+    Keyword options:
+        python: interpreter for ``python_script`` argv (argv[0] ``python``/
+            ``python3``/``{python}`` is replaced, a leading ``*.py`` gets it
+            prepended); default the running interpreter.
+        grace_period_s: seconds between SIGTERM and SIGKILL on cancel/timeout (10).
+        log_dir: directory for control files and logs (default: under results_dir).
+        gpu_ids: GPU ids this backend may hand out (CUDA_VISIBLE_DEVICES).
+        gpu_count: default GPUs per job when the request sets none.
+    """
+
+    name = "local"
+    OPTIONS = {"python": None, "grace_period_s": 10.0, "log_dir": None, "gpu_ids": None,
+               "gpu_count": 0}
+
+    def __init__(self, **kwargs) -> None:
+        opts = _util.take_options(self.name, kwargs, self.OPTIONS)
+        self.python = str(opts["python"] or sys.executable)
+        self.grace_period_s = float(opts["grace_period_s"])
+        self.log_dir = opts["log_dir"]
+        self.gpu_ids = tuple(int(g) for g in opts["gpu_ids"] or ())
+        self.gpu_count = int(opts["gpu_count"] or 0)
+
+    def configure(self, **kwargs) -> None:
+        """Update options after construction (same names as the constructor)."""
+        self.__init__(**{**self._current(), **kwargs})
+
+    def _current(self) -> dict:
+        return {"python": self.python, "grace_period_s": self.grace_period_s,
+                "log_dir": self.log_dir, "gpu_ids": self.gpu_ids, "gpu_count": self.gpu_count}
+
+    # -- submit -----------------------------------------------------------------
+    def _control_dir(self, request: JobRequest) -> Path:
+        if self.log_dir:
+            base = Path(self.log_dir)
+        elif request.results_dir and not _util.is_uri(request.results_dir):
+            base = Path(_util.local_path(request.results_dir)) / _util.CONTROL_DIR
+        else:
+            base = Path(tempfile.gettempdir()) / "tao_automl-jobs"
+        ctl = base / _util.unique_name(request.name)
+        ctl.mkdir(parents=True, exist_ok=False)
+        return ctl
+
+    def _argv(self, request: JobRequest) -> list[str]:
+        if request.command is not None:
+            return ["bash", "-c", request.command]
+        argv = list(request.argv or ())
+        if argv and argv[0] in _PYTHON_NAMES:
+            argv[0] = self.python
+        elif argv and argv[0].endswith(".py"):
+            argv.insert(0, self.python)
+        return argv
+
+    def _gpus(self, request: JobRequest) -> tuple[int, ...] | None:
+        if request.gpu_ids:
+            return tuple(request.gpu_ids)
+        count = request.gpu_count or self.gpu_count
+        if self.gpu_ids:
+            return self.gpu_ids[:count] if count else self.gpu_ids
+        return tuple(range(count)) if count else None
+
+    def submit(self, request: JobRequest) -> JobHandle:
+        """Start the job and return at once."""
+        secrets = _util.secret_values(request)
+        results = request.results_dir
+        if results and not _util.is_uri(results):
+            Path(_util.local_path(results)).mkdir(parents=True, exist_ok=True)
+        ctl = self._control_dir(request)
+        env = {**os.environ, **request.env, **secrets}
+        gpus = self._gpus(request)
+        if gpus is not None:
+            env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
+        cwd = request.cwd or (_util.local_path(results) if results and not _util.is_uri(results)
+                              else str(ctl))
+        argv = self._argv(request)
+        cmd = [sys.executable, _WRAPPER, str(ctl), str(request.timeout_s or 0),
+               str(self.grace_period_s), "--", *argv]
+        log_path = ctl / "job.log"
+        try:
+            with open(log_path, "ab") as log:
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, cwd=cwd, env=env,
+                                        start_new_session=True)
+        except OSError as exc:
+            raise SubmitError(describe(f"cannot start local job ({exc})", key=request.name,
+                                       value=cwd, expected="an existing working directory")) from exc
+        with _LOCK:
+            _CHILDREN[proc.pid] = proc
+        data = {
+            "pid": proc.pid, "pgid": proc.pid, "start_time": _proc_start_time(proc.pid),
+            "control_dir": str(ctl), "log_path": str(log_path), "cwd": cwd,
+            "secret_env": list(request.secret_env), "timeout_s": request.timeout_s,
+            "gpu_ids": list(gpus) if gpus is not None else None, "argv": argv,
+        }
+        handle = JobHandle(backend=self.name, job_id=str(proc.pid), name=request.name,
+                           results_dir=results, data=data)
+        import json
+
+        _util.write_atomic(ctl / "handle.json", json.dumps(handle.to_dict(), indent=1))
+        return handle
+
+    # -- state ------------------------------------------------------------------
+    @staticmethod
+    def _ctl(handle: JobHandle) -> Path:
+        try:
+            return Path(handle.data["control_dir"])
+        except KeyError:
+            raise JobNotFoundError(describe("not a local job handle", key=handle.job_id,
+                                            value=handle.data, expected="data.control_dir")) from None
+
+    def _alive(self, handle: JobHandle) -> bool:
+        pid = int(handle.data.get("pid", handle.job_id))
+        proc = _CHILDREN.get(pid)
+        if proc is not None:
+            return proc.poll() is None
+        started = _proc_start_time(pid)
+        want = handle.data.get("start_time")
+        return started is not None and (want is None or started == want)
+
+    @staticmethod
+    def _exit_code(ctl: Path) -> int | None:
+        try:
+            return int((ctl / "exitcode").read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def status(self, handle: JobHandle) -> JobStatus:
+        """Running while the wrapper lives; then from the exit-code file."""
+        ctl = self._ctl(handle)
+        if not ctl.is_dir():
+            raise JobNotFoundError(describe("job control directory is gone", file=ctl,
+                                            key=handle.job_id, expected="an existing directory"))
+        code = self._exit_code(ctl)
+        if code is None and self._alive(handle):
+            return JobStatus(state=JobState.RUNNING)
+        code = self._exit_code(ctl) if code is None else code
+        canceled = (ctl / "canceled").exists()
+        timed_out = (ctl / "timed_out").exists()
+        if code == 0:
+            return JobStatus(state=JobState.SUCCEEDED, exit_code=0)
+        if canceled:
+            return JobStatus(state=JobState.CANCELED, reason=FailureReason.CANCELED,
+                             exit_code=code, message="canceled on request")
+        if code is None and not timed_out:
+            return JobStatus(state=JobState.FAILED, reason=FailureReason.INFRASTRUCTURE,
+                             message="job process ended without recording an exit code "
+                                     "(killed from outside or machine restarted)")
+        reason, msg = classify_failure(code, self.logs(handle), timed_out=timed_out)
+        return JobStatus(state=JobState.FAILED, reason=reason, exit_code=code, message=msg)
+
+    def wait(self, handle: JobHandle, timeout: float) -> JobStatus:
+        """Return as soon as the job ends (Popen.wait or a pidfd), or after ``timeout``."""
+        pid = int(handle.data.get("pid", handle.job_id))
+        proc = _CHILDREN.get(pid)
+        if proc is not None:
+            try:
+                proc.wait(timeout=max(0.0, timeout))
+            except subprocess.TimeoutExpired:
+                pass
+            return self.status(handle)
+        if self._alive(handle):
+            self._wait_foreign(pid, handle, time.monotonic() + max(0.0, timeout))
+        return self.status(handle)
+
+    def _wait_foreign(self, pid: int, handle: JobHandle, deadline: float) -> None:
+        try:
+            fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            fd = None
+        if fd is not None:
+            try:
+                if self._alive(handle):  # re-check: the pidfd must not be a reused pid
+                    select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            finally:
+                os.close(fd)
+            return
+        delay = 0.005
+        while self._alive(handle) and time.monotonic() < deadline:
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.2)
+
+    def logs(self, handle: JobHandle, since: int = 0) -> str:
+        """Merged stdout/stderr from character offset ``since``; secret values masked."""
+        text = _util.read_text_from(handle.data.get("log_path") or self._ctl(handle) / "job.log",
+                                    since)
+        values = [os.environ.get(n, "") for n in handle.data.get("secret_env", ())]
+        return _util.redact(text, values)
+
+    def cancel(self, handle: JobHandle) -> None:
+        """SIGTERM to the process group, SIGKILL after the grace period. Idempotent."""
+        ctl = self._ctl(handle)
+        if self._exit_code(ctl) is not None or not self._alive(handle):
+            return
+        _util.write_atomic(ctl / "canceled", f"{time.time()}\n")
+        pgid = int(handle.data.get("pgid", handle.job_id))
+        try:
+            os.killpg(pgid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + self.grace_period_s
+        self.wait(handle, self.grace_period_s)
+        delay = 0.005
+        while _group_exists(pgid) and time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        if _group_exists(pgid):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.wait(handle, 5.0)
+
+    def list_artifacts(self, handle: JobHandle) -> list[str]:
+        return _util.list_artifacts(handle)
+
+    def read_artifact(self, handle: JobHandle, path: str) -> bytes:
+        return _util.read_artifact(handle, path)
+
+    def cleanup(self, handle: JobHandle) -> None:
+        """Forget (and reap) a finished child; logs and results stay."""
+        pid = int(handle.data.get("pid", handle.job_id))
+        with _LOCK:
+            proc = _CHILDREN.get(pid)
+            if proc is not None and proc.poll() is not None:
+                del _CHILDREN[pid]
