@@ -314,7 +314,8 @@ class PlatformCheckpointProvider:
     checkpoint), ``parent_model_folder`` (the folder checkpoint, or the folder
     holding the selected file) and ``resume_model`` (``which`` when it is
     ``epoch``/``step``/``latest``, else the last checkpoint; ``None`` when the job
-    wrote no checkpoint).  Paths are absolute (results dir joined) or URIs.
+    wrote no checkpoint).  Other kinds (``ptm``) give ``None``.  Paths are
+    absolute (results dir joined) or URIs.
     """
 
     KINDS = ("parent_model", "parent_model_folder", "resume_model")
@@ -383,8 +384,6 @@ class PlatformCheckpointProvider:
             if ref is not None and ref.is_folder:
                 return _join(root, rel)
             return _join(root, rel.rsplit("/", 1)[0] if "/" in rel else ".")
-        raise CheckpointError(
-            describe(
-                "unknown checkpoint kind", key="kind", value=kind, expected=" | ".join(self.KINDS)
-            )
-        )
+        # "ptm" and other kinds are not a job's own checkpoints: nothing to give.
+        _LOG.debug("checkpoint kind %r is not resolved from job artifacts", kind)
+        return None
