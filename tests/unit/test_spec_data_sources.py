@@ -10,7 +10,7 @@ import yaml
 from tao_automl.errors import SpecError
 from tao_automl.spec.data_sources import as_source, join_uri, resolve_data_sources
 
-BANK = Path("/work/shared/tao-skill-bank/skills/models")
+BANK = Path(__file__).resolve().parents[3] / "shared" / "tao-skill-bank" / "skills" / "models"
 PACKAGED = Path(__file__).resolve().parents[2] / "skills"
 ROOTS = [p for p in (BANK, PACKAGED) if p.is_dir()]
 
@@ -202,7 +202,7 @@ def test_real_action_recognition_has_no_sources(root):
 
 def test_with_loader_data_source_objects():
     skill = pytest.importorskip("tao_automl.skill")
-    bundle = skill.load_skill(BANK / "tao-train-mask-auto-label")
+    bundle = skill.load_skill(PACKAGED / "tao-train-mask-auto-label")
     res = resolve_data_sources(bundle.info.data_sources["evaluate"], URIS)
     assert res.values == {"dataset.val_img_dir": "s3://b/eval/images.tar.gz",
                           "dataset.val_ann_path": "s3://b/eval/annotations.json"}

@@ -28,7 +28,7 @@ SPEC = {
     "results_dir": "/results/x",
 }
 
-BANK = Path("/work/shared/tao-skill-bank/skills/models")
+BANK = Path(__file__).resolve().parents[3] / "shared" / "tao-skill-bank" / "skills" / "models"
 
 
 @pytest.mark.parametrize("fmt,suffix", [("yaml", ".yaml"), ("json", ".json"), ("toml", ".toml")])
@@ -122,8 +122,8 @@ def test_fsspec_uri_write_and_read():
         assert tomllib.load(fh) == SPEC
 
 
-@pytest.mark.parametrize("template", sorted(BANK.glob("*/references/spec_template_*.yaml")),
-                         ids=lambda p: f"{p.parents[1].name}/{p.name}")
+@pytest.mark.parametrize("template", sorted(BANK.glob("*/references/spec_template_*.yaml")) + sorted((Path(__file__).resolve().parents[2] / "skills").glob("*/references/spec_template_*.yaml")),
+                         ids=lambda p: f"{p.parents[2].name}/{p.parents[1].name}/{p.name}")
 def test_every_bank_template_loads_and_rewrites(tmp_path, template):
     spec = load_spec_file(template)
     assert spec == yaml.safe_load(template.read_text())
