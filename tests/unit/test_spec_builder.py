@@ -257,3 +257,24 @@ def test_mal_and_action_recognition(root, tmp_path):
     assert yaml.safe_load(out.read_text()) == ok.spec
     with pytest.raises(json.JSONDecodeError):
         json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("root", ROOTS, ids=lambda p: "packaged" if p.parent == REPO else "bank")
+def test_encryption_key_template_env_ref_or_user(root, monkeypatch):
+    monkeypatch.setenv("TAO_KEY", "never-in-spec")
+    skill = load_skill(root / "tao-train-reid")
+    uris = {"train_datasets": "/d"}
+    plain = SpecBuilder(skill, "export").build(
+        dataset_uris=uris, context=SpecParamContext(output_dir="/o", parent_checkpoint="/c"))
+    assert plain.spec["encryption_key"] == skill.template("export")["encryption_key"]
+    ref = SpecBuilder(skill, "export").build(
+        dataset_uris=uris, context=SpecParamContext(output_dir="/o", parent_checkpoint="/c",
+                                                    encryption_key_env="TAO_KEY"))
+    assert ref.spec["encryption_key"] == "${oc.env:TAO_KEY}"
+    assert "never-in-spec" not in repr(ref)
+    user = SpecBuilder(skill, "export").build(
+        overrides={"encryption_key": "${oc.env:OTHER}"}, dataset_uris=uris,
+        context=SpecParamContext(output_dir="/o", parent_checkpoint="/c",
+                                 encryption_key_env="TAO_KEY"))
+    assert user.spec["encryption_key"] == "${oc.env:OTHER}"
+    assert user.origins["encryption_key"] == "overrides"
