@@ -40,8 +40,9 @@ class ParamDef:
 
     ``minimum``/``maximum`` are kept exactly as written (they may be infinite,
     ``None`` or, for ``list_N`` kinds, lists).  ``automl_enabled`` is the
-    *effective* flag: the node's own value when it has one, else the nearest
-    ancestor's, else ``True``.  ``own_automl_enabled`` is the node's own value
+    *effective* flag: the node's own value when it has one, else ``True``
+    (a parent collection's ``false`` is not inherited: it disables the
+    collection node itself).  ``own_automl_enabled`` is the node's own value
     (``None`` when absent).  ``raw`` is the untouched schema node without its
     ``properties``.
     """
@@ -111,10 +112,9 @@ class TaoSchema:
         """Whether ``path`` may not be searched.
 
         A parameter is disabled when its exact path is listed in
-        ``automl_disabled_parameters`` or its effective ``automl_enabled`` is
-        false.  A node's own ``automl_enabled: true`` wins over both (so a
-        leaf can be enabled under a disabled parent, and a listed path that
-        says ``automl_enabled: true`` itself stays searchable).
+        ``automl_disabled_parameters`` or its own ``automl_enabled`` is
+        false; neither is inherited by descendants.  A node's own
+        ``automl_enabled: true`` wins over a listing of its path.
         """
         p = self.params.get(path)
         if p is None:
@@ -132,6 +132,4 @@ class TaoSchema:
             return None
         if path in self.disabled_parameters:
             return "listed in automl_disabled_parameters"
-        if p.own_automl_enabled is False:
-            return "automl_enabled: false"
-        return "automl_enabled: false inherited from a parent collection"
+        return "automl_enabled: false"

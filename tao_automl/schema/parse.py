@@ -248,7 +248,10 @@ def _walk(props: dict, prefix: str, parent_enabled: bool, params: dict, lists: d
         kind = normalize_kind(node, source=source, path=path)
         own = node.get("automl_enabled")
         own = own if isinstance(own, bool) else None
-        enabled = own if own is not None else parent_enabled
+        # A collection's flag is about the collection node itself: every real
+        # schema marks each top-level collection false while its leaves are
+        # tuned, so the flag is NOT inherited (as for the disabled lists).
+        enabled = own if own is not None else True
         pop = node.get("popular")
         weights = node.get("option_weights")
         math_cond = node.get("math_cond")

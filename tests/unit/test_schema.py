@@ -101,9 +101,12 @@ def test_enabled_rules_exact_path_and_leaf_override():
     assert s.is_disabled("train")
     # ... but a leaf's own automl_enabled: true wins
     assert not s.is_disabled("train.lr")
-    # inherited automl_enabled: false disables leaves without their own flag
-    assert s.is_disabled("train.epochs")
-    assert "inherited" in s.disabled_reason("train.epochs")
+    # a collection's automl_enabled: false is not inherited by its leaves
+    assert not s.is_disabled("train.epochs") and s.params["train.epochs"].automl_enabled
+    assert s.disabled_reason("train") == "listed in automl_disabled_parameters"
+    # a leaf's own false disables it
+    s2 = parse_schema({"properties": {"a": {"type": "int", "automl_enabled": False}}})
+    assert s2.is_disabled("a") and s2.disabled_reason("a") == "automl_enabled: false"
     # `model` is listed, yet lists apply by exact path only
     assert s.is_disabled("model") and not s.is_disabled("model.depth")
     assert s.disabled_reason("model.frozen") == "listed in automl_disabled_parameters"
