@@ -153,7 +153,9 @@ def _flatten(
             _flatten(value, path, out, leaves)
         elif prefix:
             out[path] = value
-            leaves.setdefault(str(key), value)
+            parts = path.split("/")
+            for i in range(1, len(parts)):  # suffixes: "val/loss", then "loss"
+                leaves.setdefault("/".join(parts[i:]), value)
         elif str(key) not in _BOOKKEEPING:
             out[path] = value
 
