@@ -26,7 +26,7 @@ from tao_automl.platforms import _util
 from tao_automl.platforms.base import FailureReason, JobHandle, JobRequest, JobState, JobStatus
 from tao_automl.platforms.classify import classify_failure
 
-__all__ = ["LocalBackend"]
+__all__ = ["LocalBackend", "process_group_alive"]
 
 _WRAPPER = str(Path(__file__).with_name("_local_wrapper.py"))
 _PYTHON_NAMES = {"python", "python3", "{python}"}
@@ -46,14 +46,34 @@ def _proc_start_time(pid: int) -> str | None:
     return fields[19] if fields[0] != "Z" else None
 
 
-def _group_exists(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+def process_group_alive(pgid: int) -> bool:
+    """True while any non-zombie process is in group ``pgid``.
+
+    Zombies are ignored: an orphan's zombie may linger when pid 1 is slow to
+    reap, but it runs nothing.  Falls back to ``killpg(pgid, 0)`` without /proc.
+    """
+    if not os.path.isdir("/proc/self"):
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
         return True
-    return True
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+_group_exists = process_group_alive
 
 
 class LocalBackend:

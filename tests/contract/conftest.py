@@ -8,7 +8,6 @@ instance (for reattach tests) and how to tell whether a job's process is gone.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from tao_automl.platforms import LocalBackend, SlurmBackend
+from tao_automl.platforms.local import process_group_alive
 
 
 @dataclass
@@ -31,11 +31,7 @@ class Harness:
             out = subprocess.run(["squeue", "-h", "-j", handle.job_id, "-o", "%T"],
                                  capture_output=True, text=True).stdout.strip()
             return out == ""
-        try:
-            os.killpg(int(handle.data["pgid"]), 0)
-        except ProcessLookupError:
-            return True
-        return False
+        return not process_group_alive(int(handle.data["pgid"]))
 
 
 def _slurm_up() -> bool:
