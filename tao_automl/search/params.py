@@ -164,6 +164,8 @@ def derive_range(kind: str, default: Any, minimum: Any, maximum: Any) -> tuple[A
         else:
             lo = lo_s if lo_s is not None else -unit
             hi = hi_s if hi_s is not None else (lo + unit if lo_s is not None else unit)
+        if kind != "int":
+            lo, hi = _tidy(lo), _tidy(hi)
         if lo_s is not None:
             lo = max(lo, lo_s)
         if hi_s is not None:
@@ -172,8 +174,6 @@ def derive_range(kind: str, default: Any, minimum: Any, maximum: Any) -> tuple[A
                 f"maximum={maximum!r})")
     if kind == "int":
         lo, hi = math.ceil(lo), math.floor(hi)
-    else:
-        lo, hi = _tidy(lo), _tidy(hi)
     if lo > hi:
         raise ValueError(f"empty range [{lo}, {hi}]")
     return lo, hi, note

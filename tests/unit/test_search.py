@@ -350,3 +350,21 @@ def test_decode_passes_unknown_keys_and_round_trip_with_custom():
     assert again == s2 and again.param("policy.lora.r").options == (8, 16)
     with pytest.raises(SearchSpaceError, match="saved search space"):
         SearchSpace.from_dict({"params": [{"name": 1}]})
+
+
+def test_action_defaults_added_to_schema_defaults():
+    doc = {"automl_default_parameters": ["a"], "properties": {
+        "a": {"type": "float", "default": 0.5, "minimum": 0, "maximum": 1},
+        "b": {"type": "bool", "default": False}}}
+    s = build_search_space(parse_schema(doc), {}, action_defaults=["b", "a"])
+    assert s.names == ["a", "b"] and s.param("b").default is False
+
+
+def test_import_does_not_pull_heavy_dependencies():
+    import subprocess
+    import sys
+
+    code = ("import sys, tao_automl.search, tao_automl.skill, tao_automl.schema; "
+            "print(sorted(m for m in ('ray', 'wandb', 'optuna') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
