@@ -181,13 +181,13 @@ def _last(refs: Sequence[CheckpointRef]) -> CheckpointRef | None:
     return refs[0] if len(refs) == 1 else None
 
 
-def _best(refs, per_epoch, metric, direction, epoch_offset):
+def _best(refs, per_epoch, metric, direction, epoch_offset, listed):
     from tao_automl.execution.direction import is_better
 
     if not per_epoch or not metric or not direction:
         raise _fail(
             "which='best' needs per_epoch records, metric and direction",
-            refs,
+            listed,
             key="which",
             value="best",
         )
@@ -207,7 +207,7 @@ def _best(refs, per_epoch, metric, direction, epoch_offset):
         epochs = sorted(rec.epoch for rec in per_epoch if rec.epoch is not None)
         raise _fail(
             f"no checkpointed epoch has a value for metric {metric!r}",
-            refs,
+            listed,
             key="per_epoch epochs",
             value=epochs,
         )
@@ -269,7 +269,7 @@ def select_checkpoint(
     regular = [r for r in refs if not r.is_latest]
     if which in ("epoch", "step"):
         if epoch is None and step is None:
-            raise _fail(f"which={which!r} needs epoch= or step=", regular, key="which", value=which)
+            raise _fail(f"which={which!r} needs epoch= or step=", refs, key="which", value=which)
         match = [
             r
             for r in regular
@@ -279,18 +279,18 @@ def select_checkpoint(
         if not match:
             raise _fail(
                 "no checkpoint for the requested epoch/step",
-                regular,
+                refs,
                 key="epoch/step",
                 value={"epoch": epoch, "step": step},
             )
         return max(match, key=lambda r: (r.order, r.path)).path
     if which == "best":
-        return _best(regular, per_epoch, metric, direction, epoch_offset).path
+        return _best(regular, per_epoch, metric, direction, epoch_offset, refs).path
     chosen = _last(regular)
     if chosen is None:
         raise _fail(
             "cannot tell which checkpoint is the last one",
-            regular,
+            refs,
             key="which",
             value=which,
             expected="checkpoint names carrying an epoch or step number",
