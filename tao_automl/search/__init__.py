@@ -1,7 +1,11 @@
 """Schema-gated search spaces: build, convert to Ray Tune, sample, decode, enforce."""
 
 from tao_automl.search.build import build_search_space, flatten_scalars
-from tao_automl.search.constraints import KNOWN_CONSTRAINTS, coerce_constraints, constraints_from_skill
+from tao_automl.search.constraints import (
+    KNOWN_CONSTRAINTS,
+    coerce_constraints,
+    constraints_from_skill,
+)
 from tao_automl.search.params import (
     CONSTRAINT_KINDS,
     Constraint,

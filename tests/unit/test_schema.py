@@ -6,8 +6,8 @@ import json
 import math
 
 import pytest
-
 from test_skill_helpers import all_skill_dirs, skill_id
+
 from tao_automl.errors import SchemaGateError
 from tao_automl.schema import KINDS, load_schema, parse_schema
 

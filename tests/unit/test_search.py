@@ -7,8 +7,8 @@ import math
 import random
 
 import pytest
-
 from test_skill_helpers import BANK_MODELS, all_skill_dirs, skill_id, write_synthetic_skill
+
 from tao_automl.errors import SearchSpaceError
 from tao_automl.schema import parse_schema
 from tao_automl.search import (

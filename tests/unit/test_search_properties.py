@@ -9,8 +9,8 @@ import random
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
 from test_skill_helpers import all_skill_dirs, skill_id
+
 from tao_automl.schema import parse_schema
 from tao_automl.search import build_search_space, derive_range
 from tao_automl.skill import load_skill

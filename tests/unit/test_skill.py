@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 import yaml
-
 from test_skill_helpers import BANK_MODELS, all_skill_dirs, skill_id, write_synthetic_skill
+
 from tao_automl.errors import SchemaGateError, SkillError
 from tao_automl.skill import Execution, load_skill, parse_template_text, skill_info_json_schema
 
