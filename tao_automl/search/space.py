@@ -151,6 +151,26 @@ class SearchSpace:
                 out[k] = v
         return out
 
+    def encode(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Inverse of :meth:`decode`: real values -> searcher encoding (e.g. for
+        ``points_to_evaluate``).  Keys that are not parameters pass through."""
+        out: dict[str, Any] = {}
+        names = {p.name: p for p in self.params}
+        for k, v in values.items():
+            p = names.get(k)
+            if p is not None and p.encoding == "pow2":
+                out[k] = int(round(math.log2(v)))
+            elif p is not None and p.encoding == "sorted_list":
+                out.update(zip(p.keys(), v, strict=True))
+            else:
+                out[k] = v
+        return out
+
+    def default_config(self) -> dict[str, Any]:
+        """Encoded config of every parameter's (valid) default; parameters
+        without one are left out."""
+        return self.encode({p.name: p.default for p in self.params if p.default is not None})
+
     def enforce(self, values: dict[str, Any], *, train_sample_count: int | None = None,
                 shard_count: int = 1, batch_key: str | None = None
                 ) -> tuple[dict[str, Any], list[str]]:

@@ -368,3 +368,18 @@ def test_import_does_not_pull_heavy_dependencies():
             "print(sorted(m for m in ('ray', 'wandb', 'optuna') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_encode_is_inverse_of_decode_and_default_config():
+    s = _space("tao-finetune-cosmos-reason")
+    cfg = s.default_config()
+    assert cfg["policy.lora.r"] == 3 and cfg["train.epoch"] == 2  # 2**3 == 8
+    assert s.decode(cfg) == {p.name: p.default for p in s.params}
+    rng = random.Random(1)
+    for _ in range(20):
+        c = s.sample(rng)
+        assert s.encode(s.decode(c)) == c
+    r = _space("tao-train-reid")
+    assert r.encode({"train.optim.lr_steps": [3, 7]}) == {"train.optim.lr_steps[0]": 3,
+                                                          "train.optim.lr_steps[1]": 7}
+    assert r.default_config() == {}  # [40, 70] lies outside [1, 10]
