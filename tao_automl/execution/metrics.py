@@ -162,23 +162,34 @@ class MetricStream:
         return None
 
 
-def _read_artifact(artifacts: Artifacts, name: str) -> tuple[str, bytes | str] | None:
+def _pick(paths: Iterable[str], name: str) -> str | None:
+    """``name`` itself, else the top-most path whose base name is ``name``."""
+    paths = [str(p) for p in paths]
+    if name in paths:
+        return name
+    matches = sorted(
+        (p for p in paths if p.rsplit("/", 1)[-1] == name), key=lambda p: (p.count("/"), p)
+    )
+    return matches[0] if matches else None
+
+
+def _read_artifact(
+    artifacts: Artifacts, name: str, paths: Iterable[str] | None = None
+) -> tuple[str, bytes | str] | None:
     """Find ``name`` in ``artifacts`` by exact path, else by base name (top-most)."""
     if artifacts is None:
         return None
     if callable(artifacts) and not isinstance(artifacts, Mapping):
+        path = _pick(paths, name) if paths is not None else name
+        if path is None:
+            return None
         try:
-            data = artifacts(name)
+            data = artifacts(path)
         except (OSError, KeyError, AutoMLError):
             return None
-        return None if data is None else (name, data)
-    if name in artifacts:
-        return name, artifacts[name]
-    matches = sorted(
-        (p for p in artifacts if str(p).rsplit("/", 1)[-1] == name),
-        key=lambda p: (str(p).count("/"), str(p)),
-    )
-    return (matches[0], artifacts[matches[0]]) if matches else None
+        return None if data is None else (path, data)
+    path = _pick(artifacts, name)
+    return None if path is None else (path, artifacts[path])
 
 
 def _check_final(metric: str, state: TargetState, source: str) -> float:
@@ -287,6 +298,7 @@ def extract_metric(
     artifacts: Artifacts = None,
     extractor: Extractor | None = None,
     aliases: Iterable[str] = (),
+    artifact_paths: Iterable[str] | None = None,
 ) -> MetricResult:
     """Extract ``metric`` from a job's ``logs`` and result ``artifacts``.
 
@@ -298,6 +310,9 @@ def extract_metric(
             ``OSError``/``KeyError``/``AutoMLError`` count as "absent").
         extractor: user ``metric_extractor(logs, metric_name)``; overrides everything.
         aliases: extra names that mean the same metric.
+        artifact_paths: the job's artifact listing (``backend.list_artifacts``);
+            with a callable ``artifacts`` it lets files in sub-folders
+            (``train/status.json``) be found by base name.
 
     Raises:
         MetricError: the final value is a bool/NaN/inf/non-number, or the
@@ -306,6 +321,7 @@ def extract_metric(
     if extractor is not None:
         return _run_extractor(extractor, logs, metric)
     aliases = tuple(aliases)
+    paths = None if artifact_paths is None else [str(p) for p in artifact_paths]
     stream = MetricStream(metric, aliases)
     stream.feed(logs or "")
     stream.close()
@@ -318,7 +334,7 @@ def extract_metric(
         )
     ]
     for name in ARTIFACT_SOURCES:
-        found = _read_artifact(artifacts, name)
+        found = _read_artifact(artifacts, name, paths)
         if found is None:
             sources.append((name, [], None))
             continue

@@ -271,6 +271,15 @@ def test_artifacts_as_reader_callable():
     assert calls == list(ARTIFACT_SOURCES)
 
 
+def test_reader_callable_with_listing_finds_subfolder_files():
+    files = {"train/status.json": STATUS_JSON.encode(), "train/model_epoch_000_step_00125.pth": b""}
+    r = extract_metric("val_loss", artifacts=files.__getitem__, artifact_paths=list(files))
+    assert (r.source, r.value) == ("status.json", pytest.approx(1.702))
+    assert (
+        extract_metric("val_loss", artifacts=files.__getitem__).value is None
+    )  # no listing: top level only
+
+
 def test_per_epoch_from_status_when_final_from_results():
     arts = {"status.json": STATUS_JSON, "results.json": '{"val_acc_1": 0.6}'}
     r = extract_metric("val_acc_1", artifacts=arts)
