@@ -71,6 +71,18 @@ class TrialPlan:
     session_id: str = ""
 
 
+def _native(value: Any) -> Any:
+    """numpy scalars (from Ray's samplers) -> plain Python, recursively, so
+    specs serialize in YAML/JSON/TOML."""
+    if isinstance(value, dict):
+        return {k: _native(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_native(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
 def _backend(plan: TrialPlan) -> Any:
     from tao_automl.platforms import get_backend
 
@@ -113,9 +125,9 @@ class _TrialRun:
         self.skill = load_skill(plan.skill_dir)
         self.space = SearchSpace.from_dict(plan.space)
         self.backend = _backend(plan)
-        self.config = dict(config)
+        self.config = _native(dict(config))
         self.values, self.adjustments = self.space.enforce(
-            self.space.decode(self.config),
+            _native(self.space.decode(self.config)),
             train_sample_count=plan.train_sample_count,
             shard_count=plan.shard_count,
             batch_key=plan.batch_key,

@@ -1,0 +1,158 @@
+"""Baseline evaluation (before the search) and final evaluation of the best
+trial's checkpoint (after it), through the skill's evaluate action or a
+user callback.  Both write a structured record under ``evaluations/``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import AutoMLError
+from tao_automl.execution.jobs import build_job_request, watch_job
+from tao_automl.results import Evaluation
+
+__all__ = ["run_evaluation", "coerce_eval_return", "improvement"]
+
+log = logging.getLogger("tao_automl")
+
+
+def improvement(baseline: float | None, value: float | None, direction: str) -> float | None:
+    """Positive when ``value`` is better than ``baseline`` in ``direction``."""
+    if baseline is None or value is None:
+        return None
+    return (baseline - value) if direction == "minimize" else (value - baseline)
+
+
+def coerce_eval_return(ret: Any, source: str) -> tuple[float | None, dict[str, Any]]:
+    """A callback may return a number or a dict with ``metric_value``."""
+    from tao_automl.execution.metrics import coerce_metric
+
+    if isinstance(ret, dict):
+        meta = {k: v for k, v in ret.items() if k != "metric_value"}
+        return coerce_metric(ret.get("metric_value"), source=source), meta
+    return coerce_metric(ret, source=source), {}
+
+
+def run_evaluation(
+    *,
+    kind: str,  # "baseline" | "final"
+    prepared: Any,
+    ws: Any,
+    job_root: str,
+    checkpoint: str | None,
+    callback: Any = None,
+    callback_args: tuple = (),
+) -> Evaluation:
+    """Run one evaluation and store ``evaluations/<kind>.json``."""
+    record_rel = f"evaluations/{kind}.json"
+    started = time.time()
+    if callback is not None:
+        try:
+            value, meta = coerce_eval_return(callback(*callback_args), source=f"{kind} callback")
+            ev = Evaluation(
+                status="succeeded" if value is not None else "failed",
+                metric_value=value,
+                reason=None if value is not None else f"{kind} callback returned no metric",
+                job_id=meta.get("job_id"),
+                record_path=meta.get("record_path") or ws.path(record_rel),
+                checkpoint=checkpoint,
+                metadata={k: v for k, v in meta.items() if k not in ("job_id", "record_path")},
+            )
+        except AutoMLError as exc:
+            ev = Evaluation(status="failed", reason=str(exc), checkpoint=checkpoint)
+        ws.write_json(record_rel, {"kind": kind, "elapsed_s": time.time() - started, **_ev_dict(ev)})
+        return ev
+    action = prepared.evaluate_action
+    if action is None:
+        ev = Evaluation(status="blocked", reason="the model skill has no evaluate action", checkpoint=checkpoint)
+        ws.write_json(record_rel, {"kind": kind, **_ev_dict(ev)})
+        return ev
+    ev = _run_eval_job(kind, prepared, ws, job_root, checkpoint)
+    ws.write_json(record_rel, {"kind": kind, "elapsed_s": time.time() - started, **_ev_dict(ev)})
+    return ev
+
+
+def _ev_dict(ev: Evaluation) -> dict[str, Any]:
+    import attrs
+
+    return attrs.asdict(ev)
+
+
+def _run_eval_job(kind: str, prepared: Any, ws: Any, job_root: str, checkpoint: str | None) -> Evaluation:
+    from tao_automl.execution.metrics import MetricStream, extract_metric
+    from tao_automl.spec import SpecBuilder, SpecParamContext, write_spec
+
+    skill, action, backend = prepared.skill, prepared.evaluate_action, prepared.backend
+    out_dir = f"{job_root}/{kind}-eval"
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    ctx = SpecParamContext(
+        action=action,
+        job_id=f"{kind}-eval",
+        output_dir=out_dir,
+        ptm=prepared.base_checkpoint,
+        parent_checkpoint=checkpoint,
+        parent_folder=str(Path(checkpoint).parent) if checkpoint and "://" not in checkpoint else checkpoint,
+    )
+    try:
+        builder = SpecBuilder(skill, action)
+        built = builder.build(overrides=_eval_overrides(prepared), dataset_uris=prepared.dataset_uris, context=ctx)
+        if built.missing_data:
+            return Evaluation(
+                status="blocked",
+                reason="evaluate spec is missing data keys: " + ", ".join(built.missing_data),
+                checkpoint=checkpoint,
+            )
+        fmt = skill.action(action).config_format or "yaml"
+        spec_path = str(Path(out_dir) / f"spec.{fmt}")
+        write_spec(built.spec, spec_path, fmt)
+        request = build_job_request(
+            skill=skill, action=action, name=f"{kind}-eval", spec_path=spec_path,
+            results_dir=out_dir, backend=backend, options=prepared.job_options,
+        )
+        handle = backend.submit(request)
+        ws.write_json(f"evaluations/{kind}-handle.json", handle.to_dict())
+        metric = getattr(skill.action(action), "metric", None) or prepared.metric
+        watched = watch_job(backend, handle, stream=MetricStream(metric), poll_s=prepared.settings.poll_interval_s)
+        if not watched.status.succeeded:
+            st = watched.status
+            return Evaluation(
+                status="failed",
+                reason=f"{(st.reason.value if st.reason else 'program')} (exit {st.exit_code}): {st.message[-300:]}",
+                job_id=handle.job_id, record_path=out_dir, checkpoint=checkpoint,
+            )
+
+        def read(rel: str) -> bytes | None:
+            try:
+                return backend.read_artifact(handle, rel)
+            except (AutoMLError, OSError):
+                return None
+
+        res = extract_metric(metric, logs=watched.logs, artifacts=read)
+        return Evaluation(
+            status="succeeded" if res.value is not None else "failed",
+            metric_value=res.value,
+            reason=None if res.value is not None else f"evaluate job reported no '{metric}'",
+            job_id=handle.job_id, record_path=out_dir, checkpoint=checkpoint,
+            metadata={"metric": metric, "source": res.source},
+        )
+    except AutoMLError as exc:
+        log.warning("%s evaluation failed: %s", kind, exc)
+        return Evaluation(status="failed", reason=str(exc), checkpoint=checkpoint)
+
+
+def _eval_overrides(prepared: Any) -> dict[str, Any]:
+    """Overrides for the evaluate spec: only keys that exist in its template
+    (train-only keys such as ``train.lr`` do not belong in an eval spec)."""
+    from tao_automl.spec import get_path
+
+    template = prepared.skill.template(prepared.evaluate_action)
+    out = {}
+    for k, v in prepared.overrides.items():
+        try:
+            if get_path(template, k, default=None) is not None:
+                out[k] = v
+        except AutoMLError:
+            continue
+    return out

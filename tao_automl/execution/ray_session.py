@@ -1,0 +1,95 @@
+"""Start Ray quietly and locally (or join a cluster), and shut down only what
+we started.
+
+Trials that merely watch an external job ask for a sliver of a CPU plus one
+``tao_automl_slot``; a local cluster is started with exactly
+``max_concurrent`` slots, so concurrency is bounded by resources -- which,
+unlike ``max_concurrent_trials``, keeps Hyperband's pause/resume correct.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from typing import Any
+
+__all__ = ["RaySession", "SLOT", "quiet_ray_env"]
+
+SLOT = "tao_automl_slot"
+TRIAL_CPU = 0.01
+
+_QUIET_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",  # no usage-stats post to the internet
+    "RAY_AUTH_MODE": "disabled",
+    "RAY_CHDIR_TO_TRIAL_DIR": "0",
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",  # the runner handles SIGINT/SIGTERM itself
+    "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100000",
+    "RAY_DEDUP_LOGS": "0",
+    "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore::DeprecationWarning"),
+}
+
+
+def quiet_ray_env() -> None:
+    """Set the env vars that keep Ray local, quiet and offline (before init)."""
+    for k, v in _QUIET_ENV.items():
+        os.environ.setdefault(k, v)
+
+
+class RaySession:
+    """Context manager: ``with RaySession(address, slots) as s: ...``."""
+
+    def __init__(self, address: str | None, slots: int, *, quiet: bool = True) -> None:
+        self.address = address
+        self.slots = slots
+        self.quiet = quiet
+        self.started = False
+        self.has_slots = False
+        self.per_trial = 1.0
+
+    def __enter__(self) -> RaySession:
+        quiet_ray_env()
+        import ray
+
+        level = logging.ERROR if self.quiet else logging.INFO
+        if ray.is_initialized():
+            self._read_slots(ray)
+            return self
+        if self.address:
+            ray.init(address=self.address, logging_level=level, log_to_driver=not self.quiet)
+            self._read_slots(ray)
+        else:
+            ray.init(
+                num_cpus=max(2, os.cpu_count() or 2),
+                resources={SLOT: float(self.slots)},
+                include_dashboard=False,
+                log_to_driver=not self.quiet,
+                configure_logging=True,
+                logging_level=level,
+                _temp_dir=os.path.join(tempfile.gettempdir(), "tao-automl-ray"),
+            )
+            self.has_slots = True
+            self.per_trial = 1.0
+        self.started = True
+        return self
+
+    def _read_slots(self, ray: Any) -> None:
+        """On a cluster we did not start, split its slots so that exactly
+        ``slots`` trials fit at once."""
+        total = ray.cluster_resources().get(SLOT, 0.0)
+        self.has_slots = total > 0
+        if self.has_slots:
+            self.per_trial = total / self.slots
+
+    def trial_resources(self) -> dict[str, Any]:
+        res: dict[str, Any] = {"cpu": TRIAL_CPU}
+        if self.has_slots:
+            res[SLOT] = self.per_trial
+        return res
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.started:
+            import ray
+
+            ray.shutdown()

@@ -1,0 +1,212 @@
+"""One AutoML run from a validated plan to the result dict."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import attrs
+
+from tao_automl.errors import PreflightError
+from tao_automl.execution.collect import best_checkpoint, pick_best, trial_result
+from tao_automl.execution.evaluations import improvement, run_evaluation
+from tao_automl.execution.ledger import JobLedger
+from tao_automl.execution.trial import TrialPlan
+from tao_automl.execution.tuning import EarlyStop, run_search
+from tao_automl.results import AutoMLResult, BestTrial, Evaluation, Progress, history_csv
+from tao_automl.workspace import Workspace
+
+__all__ = ["execute", "workspace_status"]
+
+log = logging.getLogger("tao_automl")
+
+
+def _storage(ws: Workspace) -> tuple[str, Any]:
+    if not ws.uri:
+        return ws.path("ray"), None
+    import pyarrow.fs
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    fs, root = ws.filesystem()
+    path = root.split("://", 1)[1] + "/ray"
+    _ = pyarrow.fs  # imported for the side effect of loading pyarrow's fs module
+    return path, PyFileSystem(FSSpecHandler(fs))
+
+
+def _write_plan(ws: Workspace, runner: Any, prepared: Any) -> None:
+    from tao_automl.review import build_review
+
+    ws.write_json("settings.json", {
+        "created": time.time(),
+        "skill_dir": runner.skill_dir,
+        "action": prepared.action,
+        "platform": getattr(prepared.backend, "name", type(prepared.backend).__name__),
+        "settings": prepared.settings.to_dict(),
+        "metric": prepared.metric,
+        "direction": prepared.direction,
+        "overrides": prepared.overrides,
+        "dataset_uris": prepared.dataset_uris,
+    })
+    ws.write_json("search_space.json", prepared.space.to_dict())
+    ws.write_json("review.json", build_review(prepared, workspace=ws.root))
+
+
+def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: dict[str, Any]) -> dict[str, Any]:
+    """Baseline -> search -> final evaluation -> result (written and returned)."""
+    from tao_automl.execution.ray_session import RaySession
+    from tao_automl.runner import install_signal_handlers
+
+    started = time.time()
+    ws.makedirs()
+    if not resumed:
+        _write_plan(ws, runner, prepared)
+    job_root = runner.job_root(ws)
+    ledger = JobLedger(ws)
+    stop = EarlyStop()
+    restore_signals = install_signal_handlers(stop)
+    s = prepared.settings
+    try:
+        baseline = _baseline(prepared, ws, job_root, hooks, resumed)
+        plan = TrialPlan(
+            skill_dir=runner.skill_dir, action=prepared.action, space=prepared.space.to_dict(),
+            overrides=prepared.overrides, dataset_uris=prepared.dataset_uris,
+            base_checkpoint=prepared.base_checkpoint, metric=prepared.metric, mode=prepared.mode,
+            fidelity_key=prepared.fidelity_key, max_epochs=prepared.max_epochs,
+            needs_checkpoints=prepared.algorithm.needs_checkpoints,
+            multi_fidelity=prepared.algorithm.multi_fidelity,
+            workspace_root=ws.root, storage_options=dict(runner.storage_options), job_root=job_root,
+            backend=prepared.backend_ref, job_options=prepared.job_options, max_retries=s.max_retries,
+            poll_interval_s=s.poll_interval_s, train_sample_count=s.train_sample_count,
+            shard_count=prepared.shard_count, batch_key=prepared.batch_key,
+            metric_extractor=hooks.get("metric_extractor"), eval_fn=hooks.get("eval_fn"),
+            session_id=ws.root.rstrip("/").rsplit("/", 1)[-1],
+        )
+        storage_path, storage_fs = _storage(ws)
+        if not stop.is_set:
+            with RaySession(s.ray_address, s.max_concurrent, quiet=s.quiet) as ray_session:
+                run_search(
+                    prepared=prepared, plan=plan, storage_path=storage_path,
+                    storage_filesystem=storage_fs, ray_session=ray_session, ledger=ledger, stop=stop,
+                    resume=resumed, searcher=hooks.get("searcher"), scheduler=hooks.get("scheduler"),
+                    on_result=hooks.get("on_result"), on_recommendation=hooks.get("on_recommendation"),
+                )
+    finally:
+        _reap(prepared.backend, ledger)
+        restore_signals()
+
+    records = {r.trial_id: r for r in ledger.trials()}
+    history = [trial_result(r, prepared.metric) for r in records.values()]
+    best_t = pick_best(history, prepared.direction)
+    best = None
+    if best_t is not None:
+        ckpt = best_checkpoint(prepared.backend, records[best_t.rec_id], best_t, prepared.metric,
+                               prepared.direction, s.checkpoint_selection)
+        best_t.checkpoint = ckpt
+        best = BestTrial(
+            rec_id=best_t.rec_id, job_id=best_t.job_id, metric_value=best_t.metric_value,
+            hyperparameters=best_t.hyperparameters, specs=_load_spec(best_t.spec_path),
+            checkpoint=ckpt, spec_path=best_t.spec_path, results_dir=best_t.results_dir,
+        )
+    final = _final(prepared, ws, job_root, hooks, best, stop, baseline)
+    succeeded = sum(1 for t in history if t.status == "succeeded")
+    failed = sum(1 for t in history if t.status == "failed")
+    result = AutoMLResult(
+        session_id=ws.root.rstrip("/").rsplit("/", 1)[-1],
+        algorithm=prepared.algorithm.name, metric=prepared.metric, direction=prepared.direction,
+        workspace=ws.root, best=best,
+        progress=Progress(completed=succeeded, failed=failed, total=len(history),
+                          best_metric=best.metric_value if best else None,
+                          best_rec_id=best.rec_id if best else None, algorithm=prepared.algorithm.name),
+        baseline=baseline, final_evaluation=final, history=history,
+        search_space=prepared.space.review_rows(), excluded=dict(prepared.space.excluded),
+        settings=s.to_dict(), stopped_early=stop.reason, elapsed_s=time.time() - started,
+    )
+    out = result.to_dict()
+    ws.write_json("result.json", out)
+    ws.write_text("history.csv", history_csv(out))
+    if best is not None and best.specs:
+        from tao_automl.spec import dump_spec
+
+        fmt = prepared.skill.action(prepared.action).config_format or "yaml"
+        ws.write_text(f"best_spec.{fmt}", dump_spec(best.specs, fmt))
+    return out
+
+
+def _load_spec(path: str | None) -> dict[str, Any]:
+    from tao_automl.spec import load_spec_file
+
+    if not path:
+        return {}
+    try:
+        return load_spec_file(path)
+    except Exception:  # the spec of a finished trial is informative only
+        return {}
+
+
+def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], resumed: bool) -> Evaluation:
+    s = prepared.settings
+    if resumed:
+        prev = ws.read_json("evaluations/baseline.json", default=None)
+        if isinstance(prev, dict) and prev.get("status"):
+            fields = {a.name for a in attrs.fields(Evaluation)}
+            return Evaluation(**{k: v for k, v in prev.items() if k in fields})
+    if not s.baseline:
+        ev = Evaluation(status="skipped", reason="disabled by automl_settings['baseline']=False")
+        ws.write_json("evaluations/baseline.json", attrs.asdict(ev))
+        return ev
+    fn = hooks.get("baseline_fn")
+    ev = run_evaluation(kind="baseline", prepared=prepared, ws=ws, job_root=job_root,
+                        checkpoint=prepared.base_checkpoint, callback=fn, callback_args=())
+    if ev.status == "failed":
+        raise PreflightError(
+            f"baseline evaluation failed: {ev.reason}; fix it, or pass automl_settings={{'baseline': False}} "
+            "to optimise without an impact baseline (record: "
+            f"{ws.path('evaluations/baseline.json')})"
+        )
+    return ev
+
+
+def _final(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], best: BestTrial | None,
+           stop: EarlyStop, baseline: Evaluation) -> Evaluation:
+    s = prepared.settings
+    if not s.final_eval:
+        return Evaluation(status="skipped", reason="disabled by automl_settings['final_eval']=False")
+    if best is None:
+        return Evaluation(status="skipped", reason="no trial succeeded")
+    if stop.is_set and stop.reason and stop.reason.startswith("interrupted"):
+        return Evaluation(status="skipped", reason=stop.reason)
+    fn = hooks.get("final_eval_fn")
+    args = ()
+    if fn is not None:
+        args = ({"rec_id": best.rec_id, "hyperparameters": best.hyperparameters, "specs": best.specs,
+                 "checkpoint": best.checkpoint, "metric_value": best.metric_value}, best.job_id)
+    ev = run_evaluation(kind="final", prepared=prepared, ws=ws, job_root=job_root,
+                        checkpoint=best.checkpoint, callback=fn, callback_args=args)
+    ev.improvement = improvement(baseline.metric_value, ev.metric_value, prepared.direction)
+    return ev
+
+
+def _reap(backend: Any, ledger: JobLedger) -> None:
+    """Cancel every job the ledger still shows as open (trial actors killed
+    outright run no ``finally``)."""
+    from tao_automl.errors import PlatformError
+
+    for trial_id, att in ledger.open_attempts():
+        try:
+            st = backend.status(att.handle)
+            if not st.terminal:
+                backend.cancel(att.handle)
+            ledger.record(trial_id, "stopped", attempt=att.number, why="reaped at the end of the run")
+        except PlatformError as exc:
+            log.warning("could not cancel job %s of trial %s: %s", att.handle.job_id, trial_id, exc)
+
+
+def workspace_status(ws: Workspace) -> dict[str, Any]:
+    """Progress of a running or finished experiment, read from its files."""
+    settings = ws.read_json("settings.json")
+    metric = settings.get("metric")
+    history = [attrs.asdict(trial_result(r, metric)) for r in JobLedger(ws).trials()]
+    result = ws.read_json("result.json", default=None)
+    return {"workspace": ws.root, "settings": settings, "history": history,
+            "finished": result is not None, "result": result}

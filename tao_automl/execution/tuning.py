@@ -1,0 +1,180 @@
+"""Drive Ray Tune: build the Tuner (or restore it), stop early on a shared
+root cause or a signal, and reap jobs that outlive their trials."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+from typing import Any
+
+import attrs
+
+from tao_automl.algorithms import BuildContext
+from tao_automl.execution.ledger import JobLedger
+from tao_automl.execution.trial import TrialPlan, make_trainable
+
+__all__ = ["run_search", "EarlyStop"]
+
+log = logging.getLogger("tao_automl")
+
+
+class EarlyStop:
+    """Shared stop flag: set by signal handlers or the failure watcher."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def set(self, reason: str) -> None:
+        # A single attribute write is atomic under the GIL; no lock, so the
+        # flag stays picklable (Tune pickles its run config).
+        if self.reason is None:
+            self.reason = reason
+
+    @property
+    def is_set(self) -> bool:
+        return self.reason is not None
+
+
+def _callbacks(stop: EarlyStop, ledger: JobLedger, fail_fast_after: int, on_result: Any,
+               on_recommendation: Any = None, space: Any = None, metric: str = "") -> list[Any]:
+    from ray.tune import Callback
+
+    from tao_automl.execution.collect import trial_result
+
+    def _notify(trial: Any) -> None:
+        if on_result is not None:
+            on_result(attrs.asdict(trial_result(ledger.trial(trial.trial_id), metric)))
+
+    class _Watcher(Callback):
+        """Shared-root-cause detection over the first N finished trials and
+        the user's on_result hook."""
+
+        def __init__(self) -> None:
+            self.outcomes: list[tuple[str, str | None]] = []
+
+        def _finished(self, trial: Any, failed: bool) -> None:
+            reason = None
+            if failed:
+                rec = ledger.trial(trial.trial_id)
+                out = rec.outcome or {}
+                reason = f"{out.get('reason') or 'program'}: {(out.get('message') or '')[-200:]}".strip()
+            self.outcomes.append((trial.trial_id, reason))
+            n = fail_fast_after
+            if n and len(self.outcomes) == n:
+                reasons = [r for _, r in self.outcomes]
+                if all(r is not None for r in reasons):
+                    kinds = Counter(r.split(":")[0] for r in reasons)
+                    kind, count = kinds.most_common(1)[0]
+                    if count == n:
+                        stop.set(f"the first {n} trials all failed with one shared cause ({kind}); "
+                                 f"last error: {reasons[-1]}")
+
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            if on_recommendation is not None and space is not None:
+                on_recommendation({"rec_id": trial.trial_id, "hyperparameters": space.decode(trial.config)})
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self._finished(trial, failed=False)
+            _notify(trial)
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self._finished(trial, failed=True)
+            _notify(trial)
+
+    return [_Watcher()]
+
+
+def _stopper(stop: EarlyStop) -> Any:
+    from ray.tune import Stopper
+
+    class _Stop(Stopper):
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return stop.is_set
+
+        def stop_all(self) -> bool:
+            return stop.is_set
+
+    return _Stop()
+
+
+def run_search(
+    *,
+    prepared: Any,
+    plan: TrialPlan,
+    storage_path: str,
+    storage_filesystem: Any,
+    ray_session: Any,
+    ledger: JobLedger,
+    stop: EarlyStop,
+    resume: bool,
+    searcher: Any = None,
+    scheduler: Any = None,
+    on_result: Any = None,
+    on_recommendation: Any = None,
+) -> Any:
+    """Run (or resume) the Tune experiment; returns the ResultGrid."""
+    import numpy as np
+    from ray import tune
+
+    settings = prepared.settings
+    # ASHA draws brackets from numpy's global RNG; PBT uses `random`.
+    random.seed(settings.seed)
+    np.random.seed(settings.seed % (2**32))
+    trainable = tune.with_resources(make_trainable(plan), ray_session.trial_resources())
+    name = "tune"
+    exp_path = f"{storage_path.rstrip('/')}/{name}"
+    run_config = tune.RunConfig(
+        name=name,
+        storage_path=storage_path,
+        storage_filesystem=storage_filesystem,
+        verbose=0 if settings.quiet else 1,
+        stop=_stopper(stop),
+        callbacks=_callbacks(stop, ledger, settings.fail_fast_after, on_result,
+                             on_recommendation, prepared.space, prepared.metric),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+        failure_config=tune.FailureConfig(max_failures=0),
+    )
+    if resume and tune.Tuner.can_restore(exp_path, storage_filesystem=storage_filesystem):
+        tuner = tune.Tuner.restore(
+            exp_path,
+            trainable,
+            resume_unfinished=True,
+            resume_errored=False,
+            storage_filesystem=storage_filesystem,
+        )
+        return tuner.fit()
+
+    ctx = BuildContext(
+        param_space=prepared.space.to_ray(),
+        metric=prepared.metric,
+        mode=prepared.mode,
+        settings=settings,
+        max_epochs=prepared.max_epochs or 1,
+        initial_points=prepared.initial_points,
+        space=prepared.space,
+    )
+    built = prepared.algorithm.build(ctx)
+    search_alg = searcher if searcher is not None else built.search_alg
+    sched = scheduler if scheduler is not None else built.scheduler
+    limit = None if built.limit_by_resources_only and ray_session.has_slots else settings.max_concurrent
+    # Schedulers and searchers built by the registry already carry metric/mode;
+    # Tune refuses them twice.  A user's own objects may carry none.
+    carried = any(getattr(o, "_metric", None) for o in (search_alg, sched) if o is not None)
+    tune_config = tune.TuneConfig(
+        metric=None if carried else prepared.metric,
+        mode=None if carried else prepared.mode,
+        search_alg=search_alg,
+        scheduler=sched,
+        num_samples=built.num_samples,
+        max_concurrent_trials=limit,
+        reuse_actors=True,
+        trial_dirname_creator=lambda t: t.trial_id,
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space=dict(built.param_space or ctx.param_space),
+        tune_config=tune_config,
+        run_config=run_config,
+    )
+    return tuner.fit()

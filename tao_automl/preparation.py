@@ -1,0 +1,381 @@
+"""Turn ``run()``/``review()`` arguments into one validated :class:`Prepared`
+plan -- before any job is launched.
+
+Every check that can fail on user input happens here, so bad input gets a
+clear :class:`~tao_automl.errors.AutoMLError` naming the file, key and value,
+and nothing is launched or written.  ``review()`` turns the same checks into
+``blockers`` instead of raising where the run could still be set up by the
+user (missing data keys, unset credentials, missing evaluate action).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from tao_automl.algorithms import AlgorithmSpec, get_algorithm
+from tao_automl.errors import (
+    AutoMLError,
+    CredentialError,
+    PreflightError,
+    SettingsError,
+    SkillError,
+    SpecError,
+    describe,
+)
+from tao_automl.execution.jobs import JobOptions
+from tao_automl.settings import AutoMLSettings, parse_settings
+
+__all__ = ["Prepared", "prepare", "JOB_KWARGS"]
+
+# Platform-agnostic launch kwargs of run(); everything else goes to the backend.
+JOB_KWARGS = {
+    "gpu_count", "num_gpus", "num_nodes", "gpu_ids", "image", "container_image",
+    "env", "secret_env", "job_timeout_s",
+}
+EPOCH_KEYS = ("train.num_epochs", "train.epochs", "train.epoch", "num_epochs", "epochs")
+
+
+@attrs.define(kw_only=True)
+class Prepared:
+    """A validated run plan."""
+
+    skill: Any
+    action: str
+    settings: AutoMLSettings
+    algorithm: AlgorithmSpec
+    space: Any
+    metric: str
+    direction: str
+    mode: str
+    fidelity_key: str | None
+    max_epochs: int | None
+    batch_key: str | None
+    shard_count: int
+    overrides: dict[str, Any]
+    dataset_uris: dict[str, Any]
+    base_checkpoint: str | None
+    backend: Any
+    backend_ref: Any
+    job_options: JobOptions
+    initial_points: list[dict[str, Any]]
+    initial_values: list[dict[str, Any]]
+    blockers: list[str]
+    notes: list[str]
+    evaluate_action: str | None
+    seed: int
+
+
+def _metric_and_direction(skill: Any, action: str, settings: AutoMLSettings) -> tuple[str, str]:
+    from tao_automl.execution.direction import resolve_direction
+
+    info = skill.action(action)
+    metric = settings.metric or getattr(info, "metric", None) or getattr(skill.info, "metric", None)
+    declared = getattr(info, "metric_direction", None) or getattr(skill.info, "metric_direction", None)
+    if not metric:
+        raise SettingsError(
+            describe(
+                "no metric to optimise",
+                key="automl_settings.metric",
+                value=None,
+                expected="a metric name (the model skill declares none for this action)",
+                hint="pass automl_settings={'metric': 'val_loss', 'direction': 'minimize'}",
+            )
+        )
+    if metric == "kpi":
+        raise SettingsError(
+            describe(
+                "'kpi' is not a metric name",
+                key="automl_settings.metric",
+                value=metric,
+                expected="a named metric such as 'val_loss' (kpi is a container of metrics)",
+            )
+        )
+    direction = resolve_direction(metric, explicit=settings.direction, declared=declared)
+    return metric, direction
+
+
+def _fidelity_key(skill: Any, template: Mapping[str, Any]) -> str | None:
+    from tao_automl.spec import get_path
+
+    short = dict(getattr(skill.info, "spec_shorthand_keys", None) or {})
+    candidates = [short["num_epochs"]] if "num_epochs" in short else []
+    candidates += list(EPOCH_KEYS)
+    for key in candidates:
+        try:
+            val = get_path(template, key, default=None)
+        except AutoMLError:
+            val = None
+        if isinstance(val, int) and not isinstance(val, bool):
+            return key
+    return candidates[0] if candidates and "num_epochs" in short else None
+
+
+def _split_platform_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    job = {k: v for k, v in kwargs.items() if k in JOB_KWARGS}
+    rest = {k: v for k, v in kwargs.items() if k not in JOB_KWARGS}
+    return job, rest
+
+
+def _job_options(job: Mapping[str, Any], settings: AutoMLSettings) -> JobOptions:
+    gpu = job.get("gpu_count", job.get("num_gpus", 0)) or 0
+    if not isinstance(gpu, int) or isinstance(gpu, bool) or gpu < 0:
+        raise SettingsError(describe("invalid platform kwarg", key="gpu_count", value=gpu, expected="an integer >= 0"))
+    nodes = job.get("num_nodes", 1)
+    if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
+        raise SettingsError(describe("invalid platform kwarg", key="num_nodes", value=nodes, expected="an integer >= 1"))
+    env = job.get("env") or {}
+    if not isinstance(env, Mapping):
+        raise SettingsError(describe("invalid platform kwarg", key="env", value=env, expected="a mapping of names to values"))
+    secret = job.get("secret_env") or ()
+    if isinstance(secret, str):
+        secret = (secret,)
+    return JobOptions(
+        image=job.get("image") or job.get("container_image"),
+        gpu_count=gpu,
+        gpu_ids=tuple(job.get("gpu_ids") or ()),
+        num_nodes=nodes,
+        env={str(k): str(v) for k, v in env.items()},
+        secret_env=tuple(secret),
+        timeout_s=job.get("job_timeout_s", settings.trial_timeout_s),
+    )
+
+
+def _backend(platform_sdk: Any, rest: Mapping[str, Any]) -> tuple[Any, Any]:
+    from tao_automl.platforms import get_backend
+
+    if platform_sdk is None or isinstance(platform_sdk, str):
+        name = platform_sdk or "local"
+        backend = get_backend(name, **rest)
+        return backend, (name, dict(rest))
+    backend = get_backend(platform_sdk, **rest)
+    return backend, backend
+
+
+def _check_uri_readable(key: str, uri: str) -> str | None:
+    if "://" in uri and not uri.startswith("file://"):
+        try:
+            import fsspec
+
+            fs, path = fsspec.core.url_to_fs(uri)
+            return None if fs.exists(path) else f"{key}: dataset URI {uri!r} does not exist or is not readable"
+        except Exception as exc:  # foreign client errors -> a blocker text
+            return f"{key}: dataset URI {uri!r} cannot be checked ({type(exc).__name__}: {exc})"
+    p = Path(uri[7:] if uri.startswith("file://") else uri).expanduser()
+    if not p.exists():
+        return f"{key}: dataset path {uri!r} does not exist"
+    if not os.access(p, os.R_OK):
+        return f"{key}: dataset path {uri!r} is not readable"
+    return None
+
+
+def prepare(
+    *,
+    skill: Any,
+    action: str,
+    platform_sdk: Any,
+    automl_algorithm: str | None,
+    automl_settings: Mapping[str, Any] | AutoMLSettings | None,
+    spec_overrides: Mapping[str, Any] | None,
+    automl_hyperparameters: list[str] | None,
+    custom_param_ranges: Mapping[str, Any] | None,
+    train_dataset_uri: str | list[str] | None,
+    eval_dataset_uri: str | None,
+    dataset_uris: Mapping[str, Any] | None,
+    base_checkpoint: str | None,
+    platform_kwargs: Mapping[str, Any],
+    has_baseline_fn: bool = False,
+    has_final_eval_fn: bool = False,
+) -> Prepared:
+    """Validate everything and build the plan. Raises AutoMLError subclasses."""
+    from tao_automl.search import build_search_space
+
+    settings = parse_settings(automl_settings, algorithm=automl_algorithm)
+    algorithm = get_algorithm(settings.algorithm)
+    seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
+    settings = attrs.evolve(settings, seed=seed)
+    notes: list[str] = []
+    blockers: list[str] = []
+
+    if not skill.has_action(action):
+        raise SkillError(
+            describe(
+                "the model skill has no such action",
+                file=str(Path(skill.root) / "references" / "skill_info.yaml"),
+                key=f"actions.{action}",
+                expected="one of " + ", ".join(sorted(skill.info.actions)),
+            )
+        )
+    if not getattr(skill.info, "automl_enabled", False):
+        notes.append(f"skill '{skill.name}' does not declare automl_enabled: true; running on explicit request")
+    template = skill.template(action)
+    schema = skill.schema(action)  # SchemaGateError when missing/unparsable
+    action_defaults = list(getattr(skill.action(action), "automl_default_parameters", None) or [])
+    space = build_search_space(
+        schema,
+        template,
+        hyperparameters=automl_hyperparameters,
+        custom_ranges=custom_param_ranges,
+        skill_name=skill.name,
+        **({"action_default_parameters": action_defaults} if action_defaults and _accepts_action_defaults() else {}),
+    )
+    if not space.params:
+        raise SettingsError(
+            describe(
+                "the search space is empty",
+                file=str(skill.schema_path(action)),
+                key="automl_hyperparameters",
+                value=automl_hyperparameters,
+                expected="at least one searchable parameter",
+                hint="; ".join(f"{k}: {v}" for k, v in list(space.excluded.items())[:5]),
+            )
+        )
+    metric, direction = _metric_and_direction(skill, action, settings)
+    mode = "min" if direction == "minimize" else "max"
+    settings = attrs.evolve(settings, metric=metric, direction=direction)
+
+    overrides = _canonical_overrides(skill, spec_overrides)
+    fidelity_key = _fidelity_key(skill, template)
+    max_epochs = settings.max_epochs
+    if max_epochs is None and fidelity_key:
+        from tao_automl.spec import get_path
+
+        val = overrides.get(fidelity_key, get_path(template, fidelity_key, default=None))
+        max_epochs = val if isinstance(val, int) and not isinstance(val, bool) else None
+    if algorithm.multi_fidelity and (fidelity_key is None or max_epochs is None):
+        raise SettingsError(
+            describe(
+                f"algorithm '{algorithm.name}' uses epochs as the fidelity, but no epoch key was found",
+                file=str(skill.template_path(action)),
+                key="spec_shorthand_keys.num_epochs",
+                expected="an integer epoch count in the template, or automl_settings['max_epochs']",
+            )
+        )
+    if fidelity_key and algorithm.multi_fidelity and fidelity_key in space.names:
+        raise SettingsError(
+            describe(
+                "the fidelity (epoch count) cannot also be a searched hyperparameter",
+                key=fidelity_key,
+                expected=f"{fidelity_key} left out of automl_hyperparameters for '{algorithm.name}'",
+            )
+        )
+    short = dict(getattr(skill.info, "spec_shorthand_keys", None) or {})
+    batch_key = short.get("batch_size")
+
+    job_kwargs, rest = _split_platform_kwargs(platform_kwargs)
+    job_options = _job_options(job_kwargs, settings)
+    backend, backend_ref = _backend(platform_sdk, rest)
+    shard_count = settings.shard_count or max(1, job_options.gpu_count) * job_options.num_nodes
+
+    uris: dict[str, Any] = dict(dataset_uris or {})
+    if train_dataset_uri is not None:
+        uris["train_datasets"] = train_dataset_uri
+    if eval_dataset_uri is not None:
+        uris["eval_dataset"] = eval_dataset_uri
+    for key, value in uris.items():
+        for uri in value if isinstance(value, list) else [value]:
+            if not isinstance(uri, str):
+                raise SettingsError(describe("dataset URI must be a string", key=key, value=uri))
+            problem = _check_uri_readable(key, uri)
+            if problem:
+                raise PreflightError(problem, key=key, value=uri)
+
+    # Data keys and credentials: blockers for review, errors for run.
+    from tao_automl.spec import SpecBuilder, SpecParamContext
+
+    probe = SpecBuilder(skill, action).build(
+        overrides=overrides,
+        dataset_uris=uris,
+        context=SpecParamContext(action=action, job_id="review", output_dir="<output_dir>", ptm=base_checkpoint),
+    )
+    for key in probe.missing_data:
+        blockers.append(f"missing data key '{key}' for action '{action}': pass it in spec_overrides or a dataset URI")
+    for name in getattr(skill.info, "required_credentials", None) or []:
+        if not os.environ.get(name):
+            blockers.append(f"required credential env var {name} is UNSET")
+    evaluate_action = "evaluate" if skill.has_action("evaluate") else None
+    if settings.baseline and evaluate_action is None and not has_baseline_fn:
+        blockers.append("baseline evaluation: the model skill has no evaluate action (pass baseline_fn or disable baseline)")
+    if settings.final_eval and evaluate_action is None and not has_final_eval_fn:
+        notes.append("final evaluation: no evaluate action and no final_eval_fn; it will be skipped")
+
+    rng = random.Random(seed)
+    initial_values: list[dict[str, Any]] = []
+    initial_points: list[dict[str, Any]] = []
+    if algorithm.name != "grid":
+        n0 = min(settings.max_concurrent, settings.max_recommendations)
+        if algorithm.name == "pbt":
+            n0 = settings.population_size
+        for _ in range(n0):
+            point = space.sample(rng)
+            initial_points.append(point)
+    for point in initial_points:
+        values, adj = space.enforce(
+            space.decode(point),
+            train_sample_count=settings.train_sample_count,
+            shard_count=shard_count,
+            batch_key=batch_key,
+        )
+        initial_values.append({"values": values, "adjustments": adj})
+
+    return Prepared(
+        skill=skill,
+        action=action,
+        settings=settings,
+        algorithm=algorithm,
+        space=space,
+        metric=metric,
+        direction=direction,
+        mode=mode,
+        fidelity_key=fidelity_key,
+        max_epochs=max_epochs,
+        batch_key=batch_key,
+        shard_count=shard_count,
+        overrides=overrides,
+        dataset_uris=uris,
+        base_checkpoint=base_checkpoint,
+        backend=backend,
+        backend_ref=backend_ref,
+        job_options=job_options,
+        initial_points=initial_points,
+        initial_values=initial_values,
+        blockers=blockers,
+        notes=notes,
+        evaluate_action=evaluate_action,
+        seed=seed,
+    )
+
+
+def _accepts_action_defaults() -> bool:
+    import inspect
+
+    from tao_automl.search import build_search_space
+
+    return "action_default_parameters" in inspect.signature(build_search_space).parameters
+
+
+def _canonical_overrides(skill: Any, spec_overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Resolve shorthand aliases to dotted paths (validating the paths)."""
+    from tao_automl.spec import canonicalize
+
+    if spec_overrides is None:
+        return {}
+    if not isinstance(spec_overrides, Mapping):
+        raise SpecError(describe("spec_overrides must be a mapping", value=type(spec_overrides).__name__))
+    short = dict(getattr(skill.info, "spec_shorthand_keys", None) or {})
+    return canonicalize(spec_overrides, shorthand=short).dotted()
+
+
+def raise_blockers(prepared: Prepared) -> None:
+    """For run(): turn blockers into errors before anything is launched."""
+    creds = [b for b in prepared.blockers if "credential" in b]
+    if creds:
+        raise CredentialError("; ".join(creds))
+    data = [b for b in prepared.blockers if b.startswith("missing data key")]
+    if data:
+        raise SpecError("; ".join(data))

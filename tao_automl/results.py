@@ -1,0 +1,201 @@
+"""The run result: attrs classes, unstructured by cattrs into a stable dict
+described by ``tao_automl/data/result.schema.json``.
+
+Stable top-level keys: ``best``, ``progress``, ``baseline``,
+``final_evaluation``, ``history``, ``search_space``, ``algorithm``,
+``workspace``, ``elapsed_s`` (plus ``metric``, ``direction``, ``session_id``,
+``excluded``, ``stopped_early``, ``settings``).  Failed trials carry
+``metric_value: None`` -- never 0.0 -- and never rank as best.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from importlib import resources
+from typing import Any
+
+import attrs
+import cattrs
+
+__all__ = [
+    "TrialResult",
+    "BestTrial",
+    "Progress",
+    "Evaluation",
+    "AutoMLResult",
+    "format_result",
+    "history_csv",
+    "result_schema",
+    "validate_result",
+]
+
+
+@attrs.define(kw_only=True)
+class TrialResult:
+    """One recommendation (trial) of the search."""
+
+    rec_id: str
+    job_id: str | None = None
+    status: str = "unknown"  # succeeded | failed | stopped | running | pending
+    metric_value: float | None = None
+    hyperparameters: dict[str, Any] = attrs.field(factory=dict)
+    metrics_per_epoch: list[dict[str, Any]] = attrs.field(factory=list)
+    failure_reason: str | None = None
+    failure_message: str | None = None
+    exit_code: int | None = None
+    adjustments: list[str] = attrs.field(factory=list)
+    attempts: int = 0
+    epochs_completed: int | None = None
+    checkpoint: str | None = None
+    results_dir: str | None = None
+    spec_path: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    duration_s: float | None = None
+
+
+@attrs.define(kw_only=True)
+class BestTrial:
+    rec_id: str
+    job_id: str | None
+    metric_value: float
+    hyperparameters: dict[str, Any]
+    specs: dict[str, Any]
+    checkpoint: str | None = None
+    spec_path: str | None = None
+    results_dir: str | None = None
+
+
+@attrs.define(kw_only=True)
+class Progress:
+    completed: int
+    failed: int
+    total: int
+    best_metric: float | None
+    best_rec_id: str | None
+    algorithm: str
+
+
+@attrs.define(kw_only=True)
+class Evaluation:
+    """Baseline or final evaluation record."""
+
+    status: str  # succeeded | failed | skipped | blocked
+    metric_value: float | None = None
+    reason: str | None = None
+    job_id: str | None = None
+    record_path: str | None = None
+    checkpoint: str | None = None
+    metadata: dict[str, Any] = attrs.field(factory=dict)
+    improvement: float | None = None  # vs baseline, in the optimisation direction
+
+
+@attrs.define(kw_only=True)
+class AutoMLResult:
+    session_id: str
+    algorithm: str
+    metric: str
+    direction: str
+    workspace: str
+    best: BestTrial | None
+    progress: Progress
+    baseline: Evaluation
+    final_evaluation: Evaluation
+    history: list[TrialResult]
+    search_space: list[dict[str, Any]]
+    excluded: dict[str, str] = attrs.field(factory=dict)
+    settings: dict[str, Any] = attrs.field(factory=dict)
+    stopped_early: str | None = None
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return _conv.unstructure(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> AutoMLResult:
+        return _conv.structure(d, cls)
+
+
+_conv = cattrs.Converter()
+
+
+def result_schema() -> dict[str, Any]:
+    """The JSON Schema of the result dict (shipped as package data)."""
+    text = resources.files("tao_automl").joinpath("data/result.schema.json").read_text()
+    return json.loads(text)
+
+
+def validate_result(result: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` if ``result`` breaks the contract."""
+    import jsonschema
+
+    jsonschema.validate(result, result_schema())
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return str(v)
+
+
+def history_csv(result: dict[str, Any]) -> str:
+    """One row per trial; hyperparameters as columns."""
+    hp_names = sorted({k for t in result["history"] for k in t.get("hyperparameters", {})})
+    cols = ["rec_id", "job_id", "status", "metric_value", "failure_reason", "attempts",
+            "epochs_completed", "duration_s", *hp_names, "adjustments"]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(cols)
+    for t in result["history"]:
+        row = [t.get(c) for c in cols[:8]]
+        row += [t.get("hyperparameters", {}).get(h) for h in hp_names]
+        row.append("; ".join(t.get("adjustments", [])))
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def format_result(result: dict[str, Any] | AutoMLResult) -> str:
+    """Readable text report: space, algorithm, budget, baseline vs best vs
+    final, failed trials with root causes, elapsed time."""
+    r = result.to_dict() if isinstance(result, AutoMLResult) else result
+    lines = [
+        f"AutoML session {r['session_id']}  ({r['algorithm']}, {r['metric']} -> {r['direction']})",
+        f"workspace: {r['workspace']}",
+        f"elapsed: {r['elapsed_s']:.1f} s",
+        "",
+        "search space:",
+    ]
+    for p in r["search_space"]:
+        rng = p.get("options") if p.get("options") is not None else f"[{_fmt(p.get('minimum'))}, {_fmt(p.get('maximum'))}]"
+        lines.append(f"  {p['name']:<40} {p['type']:<12} {rng}{'  (log)' if p.get('log') else ''}")
+    for name, why in (r.get("excluded") or {}).items():
+        lines.append(f"  excluded {name}: {why}")
+    pr = r["progress"]
+    lines += ["", f"trials: {pr['completed']} succeeded, {pr['failed']} failed, {pr['total']} total"]
+    b, f = r["baseline"], r["final_evaluation"]
+    best = r.get("best")
+    lines.append(f"baseline:  {_fmt(b.get('metric_value'))}  ({b['status']}{': ' + b['reason'] if b.get('reason') else ''})")
+    if best:
+        lines.append(f"best:      {_fmt(best['metric_value'])}  (trial {best['rec_id']}, job {best['job_id']})")
+        for k, v in sorted(best["hyperparameters"].items()):
+            lines.append(f"             {k} = {_fmt(v)}")
+        if best.get("checkpoint"):
+            lines.append(f"           checkpoint {best['checkpoint']}")
+    else:
+        lines.append("best:      none (no trial succeeded)")
+    lines.append(f"final:     {_fmt(f.get('metric_value'))}  ({f['status']}{': ' + f['reason'] if f.get('reason') else ''})")
+    if r.get("stopped_early"):
+        lines += ["", f"stopped early: {r['stopped_early']}"]
+    failed = [t for t in r["history"] if t["status"] == "failed"]
+    if failed:
+        lines += ["", "failed trials:"]
+        for t in failed:
+            lines.append(f"  {t['rec_id']}: {t.get('failure_reason')} (exit {t.get('exit_code')}) {(t.get('failure_message') or '')[-160:]}")
+    lines += ["", "all trials:"]
+    for t in r["history"]:
+        lines.append(f"  {t['rec_id']:<14} {t['status']:<10} {_fmt(t.get('metric_value')):<12} epochs={_fmt(t.get('epochs_completed'))}")
+    return "\n".join(lines)

@@ -1,0 +1,126 @@
+"""The pre-launch review: what will run, where, for how long -- launching nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["build_review", "estimate"]
+
+DEFAULT_TRIAL_S = 600.0  # assumed per-trial time when nothing is known
+
+
+def estimate(prepared: Any, per_trial_s: float | None = None) -> dict[str, Any]:
+    """Per-trial and total wall time with the assumptions spelled out."""
+    s = prepared.settings
+    per = per_trial_s or s.estimate_trial_s
+    assumptions = []
+    if per is None:
+        per = DEFAULT_TRIAL_S
+        assumptions.append(
+            f"no timing data: assumed {per:.0f} s per full trial (set automl_settings['estimate_trial_s'])"
+        )
+    else:
+        assumptions.append(f"{per:.0f} s per full trial")
+    algo = prepared.algorithm
+    if algo.name == "pbt":
+        full_trials = s.population_size
+    elif algo.multi_fidelity:
+        # successive halving spends roughly (1 + log_eta(R)) x budget / eta on
+        # lower rungs; count a trial as the average fraction of max epochs.
+        import math
+
+        eta = s.reduction_factor
+        rungs = max(1, int(math.log(max(prepared.max_epochs or 1, 1), eta)) + 1)
+        full_trials = s.max_recommendations * rungs / eta
+        assumptions.append(
+            f"{algo.name}: about {rungs} rungs with reduction factor {eta}; "
+            f"~{full_trials:.1f} full-trial equivalents for {s.max_recommendations} trials"
+        )
+    elif algo.name == "grid":
+        full_trials = s.max_recommendations
+        assumptions.append("grid: at most max_recommendations trials")
+    else:
+        full_trials = s.max_recommendations
+    waves = full_trials / max(1, s.max_concurrent)
+    evals = int(bool(s.baseline)) + int(bool(s.final_eval))
+    total = per * waves + evals * per * 0.1
+    assumptions.append(f"{s.max_concurrent} job(s) at once; evaluations assumed at 10% of a trial")
+    return {"per_trial_s": per, "total_s": total, "full_trial_equivalents": full_trials, "assumptions": assumptions}
+
+
+def build_review(prepared: Any, *, workspace: str, per_trial_s: float | None = None) -> dict[str, Any]:
+    """The review dict (stable keys; see the README)."""
+    from tao_automl.spec import SpecBuilder, SpecParamContext
+
+    s = prepared.settings
+    skill = prepared.skill
+    recs = []
+    builder = SpecBuilder(skill, prepared.action)
+    for i, init in enumerate(prepared.initial_values):
+        rec_id = f"rec-{i:03d}"
+        overrides = dict(prepared.overrides)
+        if prepared.algorithm.multi_fidelity and prepared.fidelity_key and prepared.max_epochs:
+            overrides.setdefault(prepared.fidelity_key, prepared.max_epochs)
+        built = builder.build(
+            overrides=overrides,
+            hyperparameters=init["values"],
+            dataset_uris=prepared.dataset_uris,
+            context=SpecParamContext(
+                action=prepared.action, job_id=rec_id, output_dir=f"{workspace}/trials/<trial_id>/1",
+                ptm=prepared.base_checkpoint,
+            ),
+        )
+        recs.append({
+            "rec_id": rec_id,
+            "overrides": {**init["values"]},
+            "adjustments": init["adjustments"],
+            "specs": built.spec,
+        })
+    info = skill.action(prepared.action)
+    launch = {
+        "model": skill.name,
+        "network_arch": getattr(skill.info, "network_arch", None),
+        "action": prepared.action,
+        "platform": getattr(prepared.backend, "name", type(prepared.backend).__name__),
+        "image": prepared.job_options.image or skill.container_image(prepared.action),
+        "command": getattr(info, "command", None)
+        or (f"python {info.execution.script} {' '.join(info.execution.args or [])}" if getattr(info, "execution", None) else None),
+        "gpu_count": prepared.job_options.gpu_count,
+        "num_nodes": prepared.job_options.num_nodes,
+        "gpu_spec_key": getattr(skill.info, "gpu_spec_key", None),
+        "node_spec_key": getattr(skill.info, "node_spec_key", None),
+        "workspace": workspace,
+        "datasets": dict(prepared.dataset_uris),
+        "base_checkpoint": prepared.base_checkpoint,
+    }
+    budget = {k: getattr(s, k) for k in prepared.algorithm.settings_used if hasattr(s, k)}
+    if prepared.algorithm.multi_fidelity:
+        budget["max_epochs"] = prepared.max_epochs
+        budget["fidelity_key"] = prepared.fidelity_key
+    return {
+        "model": skill.name,
+        "search_space": prepared.space.review_rows(),
+        "excluded": dict(prepared.space.excluded),
+        "recommendations": recs,
+        "algorithm": prepared.algorithm.name,
+        "metric": prepared.metric,
+        "direction": prepared.direction,
+        "budget": budget,
+        "max_concurrent": s.max_concurrent,
+        "seed": prepared.seed,
+        "launch": launch,
+        "estimate": estimate(prepared, per_trial_s),
+        "baseline_plan": {
+            "enabled": s.baseline,
+            "action": prepared.evaluate_action,
+            "record_path": f"{workspace}/evaluations/baseline.json",
+        },
+        "final_evaluation_plan": {
+            "enabled": s.final_eval,
+            "action": prepared.evaluate_action,
+            "checkpoint": f"best trial checkpoint ({s.checkpoint_selection} epoch)",
+            "record_path": f"{workspace}/evaluations/final.json",
+        },
+        "blockers": list(prepared.blockers),
+        "notes": list(prepared.notes),
+    }
