@@ -101,8 +101,8 @@ class BrevBackend:
             body.insert(1, f"mkdir -p {shlex.quote(cwd)} && cd {shlex.quote(cwd)} || exit 1")
         text = "#!/bin/bash\n" + "\n".join(body) + "\n"
         encoded = base64.b64encode(text.encode()).decode()
-        script = (f'ctl="{ctl}"; mkdir -p "$ctl" && echo {encoded} | base64 -d > "$ctl/job.sh" && '
-                  f'setsid nohup bash "$ctl/job.sh" > "$ctl/job.log" 2>&1 < /dev/null & '
+        script = (f'ctl="{ctl}"; mkdir -p "$ctl" && echo {encoded} | base64 -d > "$ctl/job.sh" '
+                  f'|| exit 1; setsid nohup bash "$ctl/job.sh" > "$ctl/job.log" 2>&1 < /dev/null & '
                   f'echo "pid=$! ctl=$ctl"')
         res = self._remote(instance, script)
         out = dict(p.split("=", 1) for p in res.stdout.split() if "=" in p)
