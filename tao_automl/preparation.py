@@ -71,12 +71,36 @@ class Prepared:
     seed: int
 
 
-def _metric_and_direction(skill: Any, action: str, settings: AutoMLSettings) -> tuple[str, str]:
+def load_sidecar(skill: Any) -> dict[str, Any]:
+    """``references/automl.yaml``: AutoML facts a packaged skill adds beside an
+    unmodified skill_info.yaml (metric, direction, constraints); {} if absent."""
+    import yaml
+
+    path = Path(skill.root) / "references" / "automl.yaml"
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SkillError(describe("cannot parse the AutoML sidecar", file=str(path), value=str(exc))) from exc
+    if not isinstance(data, dict):
+        raise SkillError(describe("the AutoML sidecar must be a mapping", file=str(path), value=type(data).__name__))
+    return data
+
+
+def _metric_and_direction(
+    skill: Any, action: str, settings: AutoMLSettings, sidecar: Mapping[str, Any]
+) -> tuple[str, str]:
     from tao_automl.execution.direction import resolve_direction
 
     info = skill.action(action)
-    metric = settings.metric or getattr(info, "metric", None) or getattr(skill.info, "metric", None)
-    declared = getattr(info, "metric_direction", None) or getattr(skill.info, "metric_direction", None)
+    side = sidecar if sidecar.get("action", action) == action else {}
+    metric = (settings.metric or getattr(info, "metric", None) or side.get("metric")
+              or getattr(skill.info, "metric", None))
+    declared = None
+    if metric and metric == (getattr(info, "metric", None) or side.get("metric") or getattr(skill.info, "metric", None)):
+        declared = (getattr(info, "metric_direction", None) or side.get("metric_direction")
+                    or getattr(skill.info, "metric_direction", None))
     if not metric:
         raise SettingsError(
             describe(
@@ -213,16 +237,29 @@ def prepare(
         )
     if not getattr(skill.info, "automl_enabled", False):
         notes.append(f"skill '{skill.name}' does not declare automl_enabled: true; running on explicit request")
+    from tao_automl.search import constraints_from_skill, coerce_constraints
+    from tao_automl.spec import apply_overrides
+
     template = skill.template(action)
     schema = skill.schema(action)  # SchemaGateError when missing/unparsable
+    sidecar = load_sidecar(skill)
     action_defaults = list(getattr(skill.action(action), "automl_default_parameters", None) or [])
+    overrides = _canonical_overrides(skill, spec_overrides)
+    # Ranges that depend on the template (e.g. lr_steps within num_epochs) see
+    # the user's overrides; constraints come from skill_info and the sidecar.
+    effective = apply_overrides(template, overrides)
+    constraints = [
+        *constraints_from_skill(skill.info),
+        *coerce_constraints(sidecar.get("constraints") or (), source=f"{skill.root}/references/automl.yaml"),
+    ]
     space = build_search_space(
         schema,
-        template,
+        effective,
         hyperparameters=automl_hyperparameters,
         custom_ranges=custom_param_ranges,
+        constraints=constraints,
         skill_name=skill.name,
-        **({"action_default_parameters": action_defaults} if action_defaults and _accepts_action_defaults() else {}),
+        action_defaults=action_defaults or None,
     )
     if not space.params:
         raise SettingsError(
@@ -235,11 +272,10 @@ def prepare(
                 hint="; ".join(f"{k}: {v}" for k, v in list(space.excluded.items())[:5]),
             )
         )
-    metric, direction = _metric_and_direction(skill, action, settings)
+    metric, direction = _metric_and_direction(skill, action, settings, sidecar)
     mode = "min" if direction == "minimize" else "max"
     settings = attrs.evolve(settings, metric=metric, direction=direction)
 
-    overrides = _canonical_overrides(skill, spec_overrides)
     fidelity_key = _fidelity_key(skill, template)
     max_epochs = settings.max_epochs
     if max_epochs is None and fidelity_key:
@@ -349,14 +385,6 @@ def prepare(
         evaluate_action=evaluate_action,
         seed=seed,
     )
-
-
-def _accepts_action_defaults() -> bool:
-    import inspect
-
-    from tao_automl.search import build_search_space
-
-    return "action_default_parameters" in inspect.signature(build_search_space).parameters
 
 
 def _canonical_overrides(skill: Any, spec_overrides: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -33,6 +33,7 @@ KNOWN_CONSTRAINTS: tuple[Constraint, ...] = (
 
 
 _ALIASES = {"type": "kind", "of": "other"}
+_KIND_ALIASES = {"mutually_exclusive": "exclusive"}
 
 
 def coerce_constraints(items: Iterable[Any], *, source: str = "constraints") -> list[Constraint]:
@@ -48,6 +49,10 @@ def coerce_constraints(items: Iterable[Any], *, source: str = "constraints") -> 
             continue
         if isinstance(item, Mapping):  # accept the sidecar spelling {type, param, of}
             item = {_ALIASES.get(k, k): v for k, v in item.items()}
+            item["kind"] = _KIND_ALIASES.get(item.get("kind"), item.get("kind"))
+            pair = item.pop("params", None)
+            if isinstance(pair, list) and len(pair) == 2 and "param" not in item:
+                item["param"], item["other"] = pair
         if not isinstance(item, Mapping) or item.get("kind") not in CONSTRAINT_KINDS \
                 or not isinstance(item.get("param"), str):
             raise SearchSpaceError(
