@@ -237,7 +237,7 @@ def prepare(
         )
     if not getattr(skill.info, "automl_enabled", False):
         notes.append(f"skill '{skill.name}' does not declare automl_enabled: true; running on explicit request")
-    from tao_automl.search import constraints_from_skill, coerce_constraints
+    from tao_automl.search import coerce_constraints, constraints_from_skill
     from tao_automl.spec import apply_overrides
 
     template = skill.template(action)

@@ -174,11 +174,10 @@ def _build_asha(ctx: BuildContext) -> SearchPlan:
 
 def _build_bohb(ctx: BuildContext) -> SearchPlan:
     try:
-        from ray.tune.schedulers import HyperBandForBOHB
-        from ray.tune.search.bohb import TuneBOHB
-
         import ConfigSpace  # noqa: F401
         import hpbandster  # noqa: F401
+        from ray.tune.schedulers import HyperBandForBOHB
+        from ray.tune.search.bohb import TuneBOHB
     except ImportError as exc:
         raise SettingsError(
             describe(

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-class JobState(str, enum.Enum):
+class JobState(enum.StrEnum):
     """State of a job on its platform."""
 
     PENDING = "pending"
@@ -49,7 +49,7 @@ class JobState(str, enum.Enum):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELED)
 
 
-class FailureReason(str, enum.Enum):
+class FailureReason(enum.StrEnum):
     """Why a terminal job did not succeed (root-cause classes from the seeds)."""
 
     INFRASTRUCTURE = "infrastructure"
