@@ -257,7 +257,7 @@ def _check_types(data: Mapping[str, Any]) -> None:
         if att.name not in data or data[att.name] is None:
             continue
         value = data[att.name]
-        typ = str(att.type)
+        typ = _type_name(att.type)
         expected: tuple[type, ...] | None = None
         label = ""
         if typ.startswith("int"):
@@ -282,6 +282,21 @@ def _check_types(data: Mapping[str, Any]) -> None:
                 key=att.name,
                 value=value,
             )
+
+
+def _type_name(tp: Any) -> str:
+    """'int', 'float | None'... for a string annotation or a resolved type
+    (cattrs resolves the class's string annotations in place on first use)."""
+    if isinstance(tp, str):
+        return tp
+    if isinstance(tp, type):
+        return tp.__name__
+    import typing
+
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if len(args) == 1:
+        return _type_name(args[0]) + " | None"
+    return str(tp).replace("typing.", "")
 
 
 def _find_settings_error(exc: BaseException) -> SettingsError | None:

@@ -1,0 +1,154 @@
+"""automl_settings: aliases, unknown keys, types, direction, conflicts, wandb."""
+
+from __future__ import annotations
+
+import pytest
+
+from tao_automl.errors import SettingsError
+from tao_automl.settings import SETTINGS_ALIASES, AutoMLSettings, WandbSettings, parse_settings
+
+
+def test_defaults():
+    s = parse_settings(None)
+    assert isinstance(s, AutoMLSettings)
+    assert s.algorithm == "bayesian" and s.max_concurrent == 1 and s.direction is None
+    assert s.mode is None and s.wandb is None
+
+
+@pytest.mark.parametrize(
+    "alias,canon,value",
+    [
+        ("automl_algorithm", "algorithm", "asha"),
+        ("num_recommendations", "max_recommendations", 7),
+        ("automl_max_recommendations", "max_recommendations", 7),
+        ("num_trials", "max_recommendations", 9),
+        ("num_samples", "max_recommendations", 9),
+        ("max_concurrent_trials", "max_concurrent", 3),
+        ("automl_max_epochs", "max_epochs", 12),
+        ("automl_reduction_factor", "reduction_factor", 4),
+        ("population", "population_size", 6),
+        ("grace_period", "min_epochs", 2),
+        ("experiment_name", "session_id", "exp-1"),
+    ],
+)
+def test_aliases_map_to_one_field(alias, canon, value):
+    assert SETTINGS_ALIASES[alias] == canon
+    s = parse_settings({alias: value})
+    assert getattr(s, canon) == value
+
+
+@pytest.mark.parametrize("raw,expected", [("min", "minimize"), ("MAX", "maximize"),
+                                          ("minimize", "minimize"), ("maximize", "maximize")])
+def test_direction_spellings(raw, expected):
+    s = parse_settings({"direction": raw})
+    assert s.direction == expected
+    assert s.mode == ("min" if expected == "minimize" else "max")
+    assert parse_settings({"mode": raw}).direction == expected
+    assert parse_settings({"metric_direction": raw}).direction == expected
+
+
+def test_bad_direction():
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({"direction": "upwards"})
+    assert "direction" in str(ei.value) and "upwards" in str(ei.value)
+    assert "minimize" in str(ei.value)
+
+
+def test_unknown_key_did_you_mean():
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({"max_concurent": 2})
+    msg = str(ei.value)
+    assert "max_concurent" in msg and "did you mean 'max_concurrent'" in msg
+
+
+def test_unknown_key_without_close_match_lists_keys():
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({"zzzz_qqq": 1})
+    assert "zzzz_qqq" in str(ei.value) and "max_recommendations" in str(ei.value)
+
+
+def test_epoch_multiplier_is_rejected_explicitly():
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({"epoch_multiplier": 2})
+    assert "epoch_multiplier" in str(ei.value) and "max_epochs" in str(ei.value)
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("max_recommendations", "10"),
+        ("max_recommendations", 3.7),
+        ("max_recommendations", True),
+        ("max_concurrent", "2"),
+        ("seed", 1.5),
+        ("baseline", "yes"),
+        ("baseline", 1),
+        ("poll_interval_s", "fast"),
+        ("metric", 3),
+        ("session_id", ["a"]),
+    ],
+)
+def test_wrong_types_name_key_and_value(key, value):
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({key: value})
+    msg = str(ei.value)
+    assert key in msg and repr(value) in msg or str(value) in msg
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [("max_recommendations", 0), ("max_concurrent", -1), ("max_epochs", 0), ("max_retries", -1),
+     ("reduction_factor", 1), ("checkpoint_selection", "median"), ("poll_interval_s", 0)],
+)
+def test_out_of_range_values(key, value):
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({key: value})
+    assert key in str(ei.value)
+
+
+def test_float_accepts_int():
+    assert parse_settings({"poll_interval_s": 2}).poll_interval_s == 2
+
+
+def test_conflicting_aliases():
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({"max_recommendations": 5, "num_trials": 6})
+    assert "conflicting" in str(ei.value) and "num_trials" in str(ei.value)
+    # the same value twice is not a conflict
+    assert parse_settings({"max_recommendations": 5, "num_trials": 5}).max_recommendations == 5
+
+
+def test_overrides_win_over_raw():
+    s = parse_settings({"algorithm": "random"}, algorithm="asha")
+    assert s.algorithm == "asha"
+    assert parse_settings({"algorithm": "random"}, algorithm=None).algorithm == "random"
+
+
+def test_non_mapping_and_non_string_keys():
+    with pytest.raises(SettingsError):
+        parse_settings(["max_recommendations", 3])  # type: ignore[arg-type]
+    with pytest.raises(SettingsError):
+        parse_settings({1: 2})  # type: ignore[dict-item]
+
+
+def test_roundtrip_through_dict_and_instance():
+    s = parse_settings({"algorithm": "pbt", "seed": 3, "wandb": {"project": "p", "tags": ["a"]}})
+    d = s.to_dict()
+    assert d["wandb"]["project"] == "p" and d["seed"] == 3
+    assert parse_settings(d) == s
+    assert parse_settings(s) == s
+
+
+def test_wandb_block():
+    s = parse_settings({"wandb": {"project": "proj", "entity": "me", "mode": "offline", "tags": ["x"]}})
+    assert isinstance(s.wandb, WandbSettings)
+    assert (s.wandb.project, s.wandb.entity, s.wandb.mode, s.wandb.tags) == ("proj", "me", "offline", ["x"])
+    assert s.wandb.enabled is True
+    assert parse_settings({"wandb": False}).wandb.enabled is False
+    assert parse_settings({"wandb": True}).wandb.enabled is True
+
+
+def test_wandb_unknown_key():
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({"wandb": {"projct": "p"}})
+    assert "projct" in str(ei.value)
