@@ -307,6 +307,7 @@ def prepare(
     job_options = _job_options(job_kwargs, settings)
     backend, backend_ref = _backend(platform_sdk, rest)
     shard_count = settings.shard_count or max(1, job_options.gpu_count) * job_options.num_nodes
+    _check_batch_possible(space, effective, batch_key, settings.train_sample_count, shard_count)
 
     uris: dict[str, Any] = dict(dataset_uris or {})
     if train_dataset_uri is not None:
@@ -397,6 +398,39 @@ def _canonical_overrides(skill: Any, spec_overrides: Mapping[str, Any] | None) -
         raise SpecError(describe("spec_overrides must be a mapping", value=type(spec_overrides).__name__))
     short = dict(getattr(skill.info, "spec_shorthand_keys", None) or {})
     return canonicalize(spec_overrides, shorthand=short).dotted()
+
+
+def _check_batch_possible(space: Any, spec: Mapping[str, Any], batch_key: str | None,
+                          samples: int | None, shards: int) -> None:
+    """A batch larger than samples/shards gives zero training steps; when even
+    the smallest allowed (or the fixed) batch does, nothing can run."""
+    from tao_automl.spec import get_path
+
+    if not samples or not batch_key:
+        return
+    limit = samples // max(1, shards)
+    rows = {r["name"]: r for r in space.review_rows()}
+    if batch_key in rows:
+        low = rows[batch_key].get("minimum")
+        options = rows[batch_key].get("options")
+        smallest = min(options) if options else low
+        what = f"the smallest searched value {smallest}"
+    else:
+        smallest = get_path(spec, batch_key, default=None)
+        what = f"the fixed value {smallest}"
+    if isinstance(smallest, int | float) and not isinstance(smallest, bool) and smallest > limit:
+        raise SettingsError(
+            describe(
+                "batch size impossible for the training sample count",
+                key=batch_key,
+                value=smallest,
+                expected=f"<= {limit} (train_sample_count {samples} / {shards} shard(s)); {what} gives "
+                "zero training steps",
+                hint="lower the batch range (custom_param_ranges) or check train_sample_count",
+            ),
+            key=batch_key,
+            value=smallest,
+        )
 
 
 def raise_blockers(prepared: Prepared) -> None:

@@ -83,6 +83,16 @@ def _native(value: Any) -> Any:
     return value
 
 
+def _node_id() -> str | None:
+    """The Ray node this trial runs on (None outside Ray)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # informative only
+        return None
+
+
 def _backend(plan: TrialPlan) -> Any:
     from tao_automl.platforms import get_backend
 
@@ -194,6 +204,7 @@ class _TrialRun:
             resume_from=resume_from,
             start_epoch=start_epoch,
             purpose=self.plan.action,
+            node=_node_id(),
         )
         return Attempt(number=attempt, handle=handle, spec_path=spec_path, resume_from=resume_from, start_epoch=start_epoch)
 
