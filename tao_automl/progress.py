@@ -1,0 +1,344 @@
+"""Live progress of an experiment, rendered from its job ledger.
+
+Because the table is built from the workspace files only, the live display
+of a running search and ``tao-automl status WORKSPACE`` (or
+``AutoMLRunner.render_status``) from another process show the same thing:
+per trial id the platform job id, status, current and best metric,
+hyperparameters and elapsed time; overall progress with an ETA once at least
+one trial has finished.
+
+>>> print(render_status("automl_workspace/automl-20261123-004512-ab12"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import sys
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from tao_automl.workspace import Workspace
+
+__all__ = ["Snapshot", "LedgerReader", "snapshot", "render_text", "render_html", "render_status",
+           "progress_callback", "resolve_experiment"]
+
+TERMINAL = ("succeeded", "failed", "stopped")
+
+
+@attrs.define(kw_only=True)
+class Snapshot:
+    """What the progress table shows; ``str()`` is the text table and
+    ``_repr_html_`` the notebook rendering."""
+
+    session_id: str
+    metric: str | None
+    direction: str | None
+    budget: int | None
+    max_concurrent: int
+    rows: list[dict[str, Any]]
+    started_at: float | None
+    now: float
+    finished: bool = False
+    stopped_early: str | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = {k: 0 for k in ("succeeded", "failed", "stopped", "running", "pending")}
+        for r in self.rows:
+            out[r["status"]] = out.get(r["status"], 0) + 1
+        return out
+
+    @property
+    def eta_s(self) -> float | None:
+        """Remaining time: mean duration of finished trials over the work left,
+        spread over ``max_concurrent`` slots.  ``None`` without timing data."""
+        if self.finished:
+            return 0.0
+        done = [r["duration_s"] for r in self.rows if r["status"] in TERMINAL and r["duration_s"]]
+        if not done or not self.budget:
+            return None
+        mean = sum(done) / len(done)
+        running = [r for r in self.rows if r["status"] == "running"]
+        left = sum(max(0.0, mean - (r["elapsed_s"] or 0.0)) for r in running)
+        not_started = max(0, self.budget - len([r for r in self.rows if r["status"] != "pending"]))
+        return (left + not_started * mean) / max(1, self.max_concurrent)
+
+    def __str__(self) -> str:
+        return render_text(self)
+
+    def _repr_html_(self) -> str:
+        return render_html(self)
+
+
+class LedgerReader:
+    """Incremental reader of ``ledger/``: event files are immutable, so each
+    file is read once and cached; later calls only read new files."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self.ws = ws
+        self._cache: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def records(self) -> list[Any]:
+        from tao_automl.execution.ledger import JobLedger
+
+        recs = []
+        for tid in self.ws.listdir("ledger"):
+            if tid.startswith("."):
+                continue
+            seen = self._cache.setdefault(tid, {})
+            for name in self.ws.listdir(f"ledger/{tid}"):
+                if name.endswith(".json") and not name.startswith(".") and name not in seen:
+                    ev = self.ws.read_json(f"ledger/{tid}/{name}", default=None)
+                    if isinstance(ev, dict):
+                        seen[name] = ev
+            recs.append(JobLedger._fold(tid, [seen[n] for n in sorted(seen)]))
+        recs.sort(key=lambda r: (r.planned or {}).get("t", 0.0))
+        return recs
+
+
+def _better(a: float, b: float, direction: str | None) -> bool:
+    return a > b if direction == "maximize" else a < b
+
+
+def _row(rec: Any, metric: str | None, direction: str | None, now: float) -> dict[str, Any]:
+    from tao_automl.execution.collect import trial_result
+
+    t = trial_result(rec, metric or "")
+    vals = [float(e[metric]) for e in t.metrics_per_epoch
+            if metric and isinstance(e.get(metric), (int, float))]
+    best = None
+    for v in vals:
+        if best is None or _better(v, best, direction):
+            best = v
+    current = t.metric_value if t.status == "succeeded" else (vals[-1] if vals else None)
+    if t.status == "succeeded" and t.metric_value is not None and (best is None or _better(t.metric_value, best, direction)):
+        best = t.metric_value
+    elapsed = t.duration_s
+    if elapsed is None and t.started_at:
+        elapsed = now - t.started_at
+    return {"trial_id": t.rec_id, "job_id": t.job_id, "status": t.status, "current": current,
+            "best": best, "epochs": t.epochs_completed, "hyperparameters": t.hyperparameters,
+            "elapsed_s": elapsed, "duration_s": t.duration_s, "attempts": t.attempts,
+            "failure_reason": t.failure_reason}
+
+
+def resolve_experiment(path: str | os.PathLike[str], storage_options: dict | None = None) -> Workspace:
+    """The experiment folder for ``path``: itself if it holds ``settings.json``,
+    else its most recent experiment sub-folder (``workspace_dir`` given)."""
+    from tao_automl.errors import WorkspaceError, describe
+
+    ws = Workspace(path, storage_options)
+    if ws.exists("settings.json"):
+        return ws
+    sessions = [n for n in ws.listdir() if ws.exists(f"{n}/settings.json")]
+    if not sessions:
+        raise WorkspaceError(describe("not an AutoML experiment folder", file=ws.root,
+                                      expected="a folder with settings.json (or a workspace_dir "
+                                               "holding such folders)"))
+    sid = max(sessions, key=lambda n: ws.read_json(f"{n}/settings.json").get("created", 0))
+    return ws.child(sid)
+
+
+def snapshot(ws: Workspace, reader: LedgerReader | None = None, *,
+             settings: Mapping[str, Any] | None = None) -> Snapshot:
+    """Build the table data from an experiment folder (any process)."""
+    settings = settings if settings is not None else ws.read_json("settings.json", default={}) or {}
+    s = settings.get("settings") or {}
+    metric, direction = settings.get("metric") or s.get("metric"), settings.get("direction")
+    now = time.time()
+    recs = (reader or LedgerReader(ws)).records()
+    rows = [_row(r, metric, direction, now) for r in recs]
+    result = ws.read_json("result.json", default=None) if ws.exists("result.json") else None
+    budget = s.get("max_recommendations")
+    if s.get("algorithm") == "pbt":
+        budget = s.get("population_size")
+    return Snapshot(session_id=ws.root.rstrip("/").rsplit("/", 1)[-1], metric=metric,
+                    direction=direction, budget=budget, max_concurrent=int(s.get("max_concurrent") or 1),
+                    rows=rows, started_at=settings.get("created"), now=now,
+                    finished=result is not None,
+                    stopped_early=(result or {}).get("stopped_early"))
+
+
+def _fmt_num(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _fmt_time(s: float | None) -> str:
+    if s is None:
+        return "-"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def headline(snap: Snapshot) -> str:
+    """One line: counts, best, elapsed and ETA."""
+    c = snap.counts
+    done = c["succeeded"] + c["failed"] + c["stopped"]
+    total = f"/{snap.budget}" if snap.budget else ""
+    bests = [r["best"] for r in snap.rows if r["best"] is not None and r["status"] != "failed"]
+    best = None
+    for v in bests:
+        if best is None or _better(v, best, snap.direction):
+            best = v
+    elapsed = (snap.now - snap.started_at) if snap.started_at else None
+    state = "finished" if snap.finished else "running"
+    parts = [f"{snap.session_id} [{state}]", f"trials {done}{total} done",
+             f"{c['succeeded']} ok, {c['failed']} failed, {c['stopped']} stopped, {c['running']} running",
+             f"best {snap.metric or 'metric'}={_fmt_num(best)}", f"elapsed {_fmt_time(elapsed)}"]
+    if not snap.finished:
+        eta = snap.eta_s
+        parts.append(f"ETA ~{_fmt_time(eta)}" if eta is not None else "ETA: after the first trial")
+    line = " | ".join(parts)
+    if snap.stopped_early:
+        line += f"\nstopped early: {snap.stopped_early}"
+    return line
+
+
+def _table(snap: Snapshot) -> tuple[list[str], list[list[str]]]:
+    hp_names = sorted({k for r in snap.rows for k in r["hyperparameters"]})
+    cols = ["trial", "job", "status", "epoch", "current", "best", "elapsed", *map(_short, hp_names)]
+    rows = []
+    for r in snap.rows:
+        rows.append([r["trial_id"], _fmt_num(r["job_id"]), r["status"], _fmt_num(r["epochs"]),
+                     _fmt_num(r["current"]), _fmt_num(r["best"]), _fmt_time(r["elapsed_s"]),
+                     *(_fmt_num(r["hyperparameters"].get(h)) for h in hp_names)])
+    return cols, rows
+
+
+def render_text(snap: Snapshot, width: int | None = None) -> str:
+    """Plain-text table (no ANSI codes), clipped to ``width`` columns if given."""
+    cols, rows = _table(snap)
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(cols)]
+    lines = [headline(snap), ""]
+    fmt = "  ".join("{:<" + str(w) + "}" for w in widths)
+    lines.append(fmt.format(*cols))
+    lines.append("  ".join("-" * w for w in widths))
+    lines += [fmt.format(*r) for r in rows]
+    if not rows:
+        lines.append("(no trial has started yet)")
+    if width:
+        lines = [ln if len(ln) <= width else ln[: width - 1] + "…" for ln in lines]
+    return "\n".join(lines)
+
+
+def render_html(snap: Snapshot) -> str:
+    """HTML table for notebooks."""
+    cols, rows = _table(snap)
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in r) + "</tr>" for r in rows)
+    return (f"<div><p><code>{esc(headline(snap))}</code></p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
+
+
+def render_status(workspace: str | os.PathLike[str], storage_options: dict | None = None) -> str:
+    """The progress table of an experiment folder (or of the newest one in a workspace_dir)."""
+    return render_text(snapshot(resolve_experiment(workspace, storage_options)))
+
+
+def _in_notebook() -> bool:
+    ipy = sys.modules.get("IPython")
+    if ipy is None:
+        return False
+    try:
+        shell = ipy.get_ipython()
+    except Exception:  # noqa: BLE001
+        return False
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+class LiveProgress:
+    """Re-renders the table at most every ``interval_s``: redrawn in place on a
+    TTY, as an updating display in notebooks, and -- when stderr is a file or
+    pipe -- printed only when a trial changes status (or every ``log_every_s``)."""
+
+    def __init__(self, ws: Workspace, *, interval_s: float = 2.0, log_every_s: float = 60.0,
+                 stream: Any = None) -> None:
+        self.ws = ws
+        self.interval_s = interval_s if not ws.uri else max(interval_s, 10.0)
+        self.log_every_s = log_every_s
+        self.stream = stream
+        self._reader: LedgerReader | None = None
+        self._settings: dict[str, Any] | None = None
+        self._last = 0.0
+        self._last_print = 0.0
+        self._last_key: Any = None
+        self._lines = 0
+        self._display: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_reader": None, "_display": None, "stream": None}
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval_s:
+            return
+        self._last = now
+        try:
+            if self._reader is None:
+                self._reader = LedgerReader(self.ws)
+                self._settings = self.ws.read_json("settings.json", default={}) or {}
+            snap = snapshot(self.ws, self._reader, settings=self._settings)
+        except Exception:  # noqa: BLE001 - a display never breaks a run
+            return
+        self._show(snap, now, force)
+
+    def _show(self, snap: Snapshot, now: float, force: bool) -> None:
+        stream = self.stream or sys.stderr
+        if _in_notebook():
+            from IPython.display import display
+
+            if self._display is None:
+                self._display = display(snap, display_id=True)
+            else:
+                self._display.update(snap)
+            return
+        if getattr(stream, "isatty", lambda: False)():
+            width = shutil.get_terminal_size((120, 24)).columns
+            text = render_text(snap, width=width)
+            clear = f"\x1b[{self._lines}F\x1b[J" if self._lines else ""
+            stream.write(clear + text + "\n")
+            stream.flush()
+            self._lines = text.count("\n") + 1
+            return
+        key = tuple((r["trial_id"], r["status"]) for r in snap.rows)
+        if force or key != self._last_key or now - self._last_print >= self.log_every_s:
+            self._last_key, self._last_print = key, now
+            stream.write(render_text(snap) + "\n\n")
+            stream.flush()
+
+
+def progress_callback(ws: Workspace, **kwargs: Any) -> Any:
+    """A driver-side Ray Tune ``Callback`` showing :class:`LiveProgress`."""
+    from ray.tune import Callback
+
+    live = LiveProgress(ws, **kwargs)
+
+    class _Progress(Callback):
+        def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+            live.tick()
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            live.tick()
+
+        def on_experiment_end(self, trials: list, **info: Any) -> None:
+            live.tick(force=True)
+
+    cb = _Progress()
+    cb.live = live
+    return cb
