@@ -217,6 +217,16 @@ class AutoMLRunner:
 
         return workspace_status(Workspace(workspace))
 
+    @staticmethod
+    def render_status(workspace: str | os.PathLike[str]) -> str:
+        """The live progress table of an experiment folder, as text (any process).
+
+        A ``workspace_dir`` holding several experiments shows the newest one.
+        """
+        from tao_automl.progress import render_status
+
+        return render_status(workspace)
+
 
 def install_signal_handlers(stop: Any) -> Callable[[], None]:
     """SIGINT/SIGTERM -> a graceful stop; returns a function restoring the old handlers."""

@@ -11,6 +11,7 @@ import attrs
 from tao_automl.errors import PreflightError
 from tao_automl.execution.collect import best_checkpoint, pick_best, trial_result
 from tao_automl.execution.evaluations import improvement, run_evaluation
+from tao_automl.execution.extras import after_run, platform_record
 from tao_automl.execution.ledger import JobLedger
 from tao_automl.execution.trial import TrialPlan
 from tao_automl.execution.tuning import EarlyStop, run_search
@@ -42,6 +43,7 @@ def _write_plan(ws: Workspace, runner: Any, prepared: Any) -> None:
         "skill_dir": runner.skill_dir,
         "action": prepared.action,
         "platform": getattr(prepared.backend, "name", type(prepared.backend).__name__),
+        "platform_kwargs": platform_record(prepared),
         "settings": prepared.settings.to_dict(),
         "metric": prepared.metric,
         "direction": prepared.direction,
@@ -130,6 +132,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
 
         fmt = prepared.skill.action(prepared.action).config_format or "yaml"
         ws.write_text(f"best_spec.{fmt}", dump_spec(best.specs, fmt))
+    after_run(ws, out)  # WandB summary run + plots; never raises
     return out
 
 

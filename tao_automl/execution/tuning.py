@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from tao_automl.algorithms import BuildContext
+from tao_automl.execution.extras import driver_callbacks
 from tao_automl.execution.ledger import JobLedger
 from tao_automl.execution.trial import TrialPlan, make_trainable
 
@@ -128,10 +129,11 @@ def run_search(
         name=name,
         storage_path=storage_path,
         storage_filesystem=storage_filesystem,
-        verbose=0 if settings.quiet else 1,
+        verbose=0,  # the live table (settings.quiet=False) replaces Tune's reporter
         stop=_stopper(stop),
         callbacks=_callbacks(stop, ledger, settings.fail_fast_after, on_result,
-                             on_recommendation, prepared.space, prepared.metric),
+                             on_recommendation, prepared.space, prepared.metric)
+        + driver_callbacks(prepared, plan, stop),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         failure_config=tune.FailureConfig(max_failures=0),
     )
