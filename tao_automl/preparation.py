@@ -292,6 +292,12 @@ def prepare(
                 expected="an integer epoch count in the template, or automl_settings['max_epochs']",
             )
         )
+    if (algorithm.multi_fidelity and fidelity_key and settings.max_epochs is not None
+            and fidelity_key in overrides and overrides[fidelity_key] != settings.max_epochs):
+        notes.append(
+            f"{algorithm.name} trains up to max_epochs={settings.max_epochs} (the fidelity); "
+            f"spec_overrides['{fidelity_key}']={overrides[fidelity_key]!r} applies to the evaluate spec only"
+        )
     if fidelity_key and algorithm.multi_fidelity and fidelity_key in space.names:
         raise SettingsError(
             describe(

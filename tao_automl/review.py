@@ -60,7 +60,7 @@ def build_review(prepared: Any, *, workspace: str, per_trial_s: float | None = N
         rec_id = f"rec-{i:03d}"
         overrides = dict(prepared.overrides)
         if prepared.algorithm.multi_fidelity and prepared.fidelity_key and prepared.max_epochs:
-            overrides.setdefault(prepared.fidelity_key, prepared.max_epochs)
+            overrides[prepared.fidelity_key] = prepared.max_epochs
         built = builder.build(
             overrides=overrides,
             hyperparameters=init["values"],

@@ -214,6 +214,46 @@ def _build_bohb(ctx: BuildContext) -> SearchPlan:
     )
 
 
+def _pbt_mutations(ctx: BuildContext) -> dict[str, Any]:
+    """PBT's explore step multiplies numbers by 0.8/1.2 and shifts list entries:
+    categorical domains (and weighted samplers) become their option lists."""
+    from ray.tune.search.sample import Categorical, Float, Integer
+
+    options = {p.name: list(p.options if p.options is not None else [False, True])
+               for p in (ctx.space.params if ctx.space is not None else [])
+               if p.kind in ("categorical", "bool")}
+    out: dict[str, Any] = {}
+    for key, dom in ctx.param_space.items():
+        if isinstance(dom, Categorical):
+            out[key] = list(dom.categories)
+        elif isinstance(dom, (Float, Integer)):
+            out[key] = dom
+        elif key in options:
+            out[key] = options[key]
+    return out
+
+
+class _clip_to_domains:  # noqa: N801  (a picklable function object)
+    """Keep explored values inside their Tune domain (x1.2 may overshoot)."""
+
+    def __init__(self, param_space: Any) -> None:
+        from ray.tune.search.sample import Float, Integer, Quantized
+
+        self.bounds: dict[str, tuple[Any, Any]] = {}
+        for key, dom in param_space.items():
+            if isinstance(dom, Float):
+                self.bounds[key] = (dom.lower, dom.upper)
+            elif isinstance(dom, Integer):
+                inclusive = isinstance(dom.get_sampler(), Quantized)
+                self.bounds[key] = (int(dom.lower), int(dom.upper) - (0 if inclusive else 1))
+
+    def __call__(self, config: dict[str, Any]) -> dict[str, Any]:
+        for key, (lo, hi) in self.bounds.items():
+            if key in config and isinstance(config[key], (int, float)) and not isinstance(config[key], bool):
+                config[key] = type(lo)(min(max(config[key], lo), hi))
+        return config
+
+
 def _build_pbt(ctx: BuildContext) -> SearchPlan:
     from ray.tune.schedulers import PopulationBasedTraining
 
@@ -226,7 +266,7 @@ def _build_pbt(ctx: BuildContext) -> SearchPlan:
                 expected=f"<= max_epochs/2 ({ctx.max_epochs // 2})",
             )
         )
-    mutations = {k: v for k, v in ctx.param_space.items() if hasattr(v, "sample")}
+    mutations = _pbt_mutations(ctx)
     sched = PopulationBasedTraining(
         time_attr=EPOCH,
         metric=ctx.metric,
@@ -236,6 +276,7 @@ def _build_pbt(ctx: BuildContext) -> SearchPlan:
         quantile_fraction=0.25,
         resample_probability=0.25,
         log_config=False,
+        custom_explore_fn=_clip_to_domains(ctx.param_space),
     )
     return SearchPlan(
         search_alg=_random_variants(ctx),

@@ -57,6 +57,7 @@ class TrialRecord:
     attempts: list[Attempt] = attrs.field(factory=list)
     epochs: list[dict[str, Any]] = attrs.field(factory=list)
     outcome: dict[str, Any] | None = None  # the last 'finished' event
+    first_planned_t: float = 0.0  # when the trial was first planned (history order)
 
     @property
     def open_attempt(self) -> Attempt | None:
@@ -91,7 +92,7 @@ class JobLedger:
 
     def trials(self) -> list[TrialRecord]:
         recs = [self.trial(t) for t in self.trial_ids()]
-        recs.sort(key=lambda r: (r.planned or {}).get("t", 0.0))
+        recs.sort(key=lambda r: r.first_planned_t)
         return recs
 
     @staticmethod
@@ -101,7 +102,9 @@ class JobLedger:
         for ev in events:
             kind = ev.get("kind")
             if kind == "planned":
-                rec.planned = ev
+                if rec.planned is None:
+                    rec.first_planned_t = float(ev.get("t", 0.0))
+                rec.planned = ev  # the newest plan wins (PBT changes a trial's config)
             elif kind == "submitted":
                 try:
                     handle = JobHandle.from_dict(ev["handle"])

@@ -145,6 +145,11 @@ class _TrialRun:
         self.last_reported_epoch = -1
         self.reported_any = False
         self.last_value: float | None = None
+        # The report of the top-fidelity epoch waits for the job's exit: a
+        # scheduler that stops or pauses at max_t must not cancel a job that is
+        # about to finish (the trial would be recorded as stopped, or resumed
+        # from its last checkpoint with nothing left to train).
+        self.held: tuple[dict[str, Any], Any] | None = None
 
     # -- spec & launch -------------------------------------------------------
     def _build_spec(self, attempt: int, resume_from: str | None) -> tuple[str, str]:
@@ -154,7 +159,7 @@ class _TrialRun:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         overrides = dict(self.plan.overrides)
         if self.plan.multi_fidelity and self.plan.fidelity_key and self.plan.max_epochs:
-            overrides.setdefault(self.plan.fidelity_key, self.plan.max_epochs)
+            overrides[self.plan.fidelity_key] = self.plan.max_epochs  # the algorithm owns the fidelity
         ctx = SpecParamContext(
             action=self.plan.action,
             job_id=f"{self.trial_id}-{attempt}",
@@ -237,6 +242,9 @@ class _TrialRun:
         self.last_reported_epoch = int(epoch)
         self.reported_any = True
         self.last_value = float(value)
+        if self.plan.multi_fidelity and self.plan.max_epochs and epoch >= self.plan.max_epochs:
+            self.held = (metrics, checkpoint)
+            return
         self.report(metrics, checkpoint=checkpoint)
 
     # -- the loop ------------------------------------------------------------
@@ -244,13 +252,17 @@ class _TrialRun:
         from tao_automl.execution.metrics import MetricStream, extract_metric
 
         prior = self.ledger.trial(self.trial_id)
-        if prior.planned is None:
+        if prior.planned is None or prior.planned.get("config") != self.config:
+            # A new 'planned' event when the config changes (PBT exploit/explore):
+            # the ledger's newest plan is the trial's hyperparameters.
             self.ledger.record(
                 self.trial_id,
                 "planned",
                 config=self.config,
                 hyperparameters=self.values,
                 adjustments=self.adjustments,
+                revision=0 if prior.planned is None else int(prior.planned.get("revision", 0)) + 1,
+                source_trial=(pointer or {}).get("trial_id"),
             )
         resume_from = (pointer or {}).get("checkpoint_path")
         start_epoch = int((pointer or {}).get("epoch", 0) or 0)
@@ -346,9 +358,7 @@ class _TrialRun:
                 final=True,
             )
             raise TrialFailed(f"trial {self.trial_id}: no value for metric '{self.plan.metric}' ({source})")
-        if not self.reported_any or self.last_value != value:
-            epoch = max(self.last_reported_epoch, 0) + (0 if self.reported_any else 1)
-            self.report({self.plan.metric: float(value), "epoch": int(epoch), "attempt": attempt.number}, checkpoint=None)
+        # The ledger first: the report below may make Tune stop this actor.
         self.ledger.record(
             self.trial_id,
             "finished",
@@ -361,6 +371,12 @@ class _TrialRun:
             metric_source=source,
             final=True,
         )
+        if self.held is not None:
+            metrics, checkpoint = self.held
+            self.report({**metrics, self.plan.metric: float(value)}, checkpoint=checkpoint)
+        elif not self.reported_any or self.last_value != value:
+            epoch = max(self.last_reported_epoch, 0) + (0 if self.reported_any else 1)
+            self.report({self.plan.metric: float(value), "epoch": int(epoch), "attempt": attempt.number}, checkpoint=None)
 
     def _eval_fn(self, handle: JobHandle) -> float | None:
         from tao_automl.execution.metrics import coerce_metric
