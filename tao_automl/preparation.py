@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from tao_automl import preflight
 from tao_automl.algorithms import AlgorithmSpec, get_algorithm
 from tao_automl.errors import (
     AutoMLError,
@@ -235,6 +236,11 @@ def prepare(
                 expected="one of " + ", ".join(sorted(skill.info.actions)),
             )
         )
+    if dataset_uris is not None and not isinstance(dataset_uris, Mapping):
+        raise SettingsError(describe("dataset_uris must be a mapping", key="dataset_uris",
+                                     value=type(dataset_uris).__name__))
+    preflight.check_run_args(skill=skill, automl_hyperparameters=automl_hyperparameters,
+                             custom_param_ranges=custom_param_ranges, dataset_uris=dataset_uris or {})
     if not getattr(skill.info, "automl_enabled", False):
         notes.append(f"skill '{skill.name}' does not declare automl_enabled: true; running on explicit request")
     from tao_automl.search import coerce_constraints, constraints_from_skill
@@ -261,6 +267,7 @@ def prepare(
         skill_name=skill.name,
         action_defaults=action_defaults or None,
     )
+    preflight.check_exclusive(space.constraints, effective, source=str(skill.template_path(action)))
     if not space.params:
         raise SettingsError(
             describe(
@@ -310,8 +317,10 @@ def prepare(
     batch_key = short.get("batch_size")
 
     job_kwargs, rest = _split_platform_kwargs(platform_kwargs)
+    preflight.check_job_kwargs(job_kwargs)
     job_options = _job_options(job_kwargs, settings)
     backend, backend_ref = _backend(platform_sdk, rest)
+    preflight.check_base_checkpoint(base_checkpoint, backend)
     shard_count = settings.shard_count or max(1, job_options.gpu_count) * job_options.num_nodes
     _check_batch_possible(space, effective, batch_key, settings.train_sample_count, shard_count)
 
@@ -320,7 +329,8 @@ def prepare(
         uris["train_datasets"] = train_dataset_uri
     if eval_dataset_uri is not None:
         uris["eval_dataset"] = eval_dataset_uri
-    for key, value in uris.items():
+    for key in preflight.readable_uri_keys(uris):
+        value = uris[key]
         for uri in value if isinstance(value, list) else [value]:
             if not isinstance(uri, str):
                 raise SettingsError(describe("dataset URI must be a string", key=key, value=uri))
@@ -365,6 +375,8 @@ def prepare(
             batch_key=batch_key,
         )
         initial_values.append({"values": values, "adjustments": adj})
+    preflight.check_algorithm(algorithm=algorithm, space=space, settings=settings, metric=metric, mode=mode,
+                              max_epochs=max_epochs, initial_points=initial_points)
 
     return Prepared(
         skill=skill,

@@ -51,6 +51,18 @@ def _direction(inst: Any, att: attrs.Attribute, value: Any) -> None:
         )
 
 
+WANDB_MODES = ("online", "offline", "disabled", "dryrun", "shared")
+
+
+def _wandb_mode(inst: Any, att: attrs.Attribute, value: Any) -> None:
+    if value is not None and value not in WANDB_MODES:
+        raise SettingsError(
+            describe("invalid setting", key="wandb.mode", value=value, expected="one of " + ", ".join(WANDB_MODES)),
+            key="wandb.mode",
+            value=value,
+        )
+
+
 @attrs.frozen(kw_only=True)
 class WandbSettings:
     """The ``wandb`` block of settings; every field falls back to WandB's env vars."""
@@ -60,7 +72,7 @@ class WandbSettings:
     entity: str | None = None
     group: str | None = None
     tags: list[str] = attrs.field(factory=list)
-    mode: str | None = None  # "online" | "offline" | "disabled"; None -> WANDB_MODE
+    mode: str | None = attrs.field(default=None, validator=_wandb_mode)  # None -> WANDB_MODE
     dir: str | None = None
 
 
@@ -238,6 +250,8 @@ def parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: 
     if isinstance(data.get("wandb"), bool):
         data["wandb"] = {"enabled": data["wandb"]}
     _check_types(data)
+    if isinstance(data.get("wandb"), Mapping):
+        _check_types(data["wandb"], WandbSettings, prefix="wandb.")
     try:
         return _converter.structure(data, AutoMLSettings)
     except SettingsError:
@@ -251,9 +265,9 @@ def parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: 
         raise SettingsError(describe("invalid automl_settings", value=str(exc))) from None
 
 
-def _check_types(data: Mapping[str, Any]) -> None:
+def _check_types(data: Mapping[str, Any], cls: type | None = None, prefix: str = "") -> None:
     """Strict scalar type checks (cattrs would coerce "3" -> 3 and 3.7 -> 3)."""
-    for att in attrs.fields(AutoMLSettings):
+    for att in attrs.fields(cls or AutoMLSettings):
         if att.name not in data or data[att.name] is None:
             continue
         value = data[att.name]
@@ -275,11 +289,11 @@ def _check_types(data: Mapping[str, Any]) -> None:
             raise SettingsError(
                 describe(
                     "wrong type in automl_settings",
-                    key=att.name,
+                    key=prefix + att.name,
                     value=value,
                     expected=label,
                 ),
-                key=att.name,
+                key=prefix + att.name,
                 value=value,
             )
 
@@ -293,6 +307,8 @@ def _type_name(tp: Any) -> str:
         return tp.__name__
     import typing
 
+    if typing.get_origin(tp) in (list, dict, tuple, set):
+        return typing.get_origin(tp).__name__
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     if len(args) == 1:
         return _type_name(args[0]) + " | None"

@@ -182,7 +182,7 @@ def parse_schema(data: Any, source: str = "<schema>") -> TaoSchema:
     params: dict[str, ParamDef] = {}
     lists: dict[str, list[str]] = {k: [] for k in _LIST_KEYS}
     popular: set[str] = set()
-    _collect_lists(data, "", lists)
+    _collect_lists(data, "", lists, source)
     _collect_popular(data.get("popular"), "", popular)
     _walk(data["properties"], "", True, params, lists, popular, source)
 
@@ -219,12 +219,58 @@ def _with_popular(p: ParamDef) -> ParamDef:
     return attrs.evolve(p, popular=True)
 
 
-def _collect_lists(node: dict, prefix: str, lists: dict) -> None:
+def _collect_lists(node: dict, prefix: str, lists: dict, source: str = "<schema>") -> None:
     for key in _LIST_KEYS:
         for where in (node, node.get("properties") if isinstance(node.get("properties"), dict) else {}):
             v = where.get(key)
-            if isinstance(v, list):
-                lists[key].extend((prefix, str(e)) for e in v if isinstance(e, str))
+            if v is None:
+                continue
+            if not isinstance(v, list) or not all(isinstance(e, str) for e in v):
+                where_key = f"{prefix}.{key}" if prefix else key
+                raise SchemaGateError(
+                    describe("malformed schema list", file=source, key=where_key, value=v,
+                             expected="a list of dotted parameter paths (strings)"),
+                    file=source, key=where_key, value=v)
+            lists[key].extend((prefix, e) for e in v)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _check_node(node: dict, path: str, source: str) -> None:
+    """Fields the search space reads must have the right shape; a wrong one is
+    a schema error naming the value (never a silently ignored bound)."""
+
+    def bad(key: str, expected: str) -> SchemaGateError:
+        return SchemaGateError(
+            describe("malformed schema field", file=source, key=f"{path}.{key}", value=node[key],
+                     expected=expected),
+            file=source, key=f"{path}.{key}", value=node[key])
+
+    for key in ("minimum", "maximum"):
+        v = node.get(key)
+        if v is not None and not _is_num(v) and not (isinstance(v, list) and all(_is_num(x) for x in v)):
+            raise bad(key, "a number (or a list of numbers for a list parameter)")
+    w = node.get("option_weights")
+    if w is not None and not (isinstance(w, list) and all(_is_num(x) for x in w)):
+        raise bad("option_weights", "a list of numbers")
+    if "enum" in node and node["enum"] is not None and not isinstance(node["enum"], list):
+        raise bad("enum", "a list of options")
+    if "automl_enabled" in node and node["automl_enabled"] is not None \
+            and not isinstance(node["automl_enabled"], bool):
+        raise bad("automl_enabled", "true or false")
+    t = node.get("type")
+    if t is not None and not isinstance(t, str) and not (isinstance(t, list) and all(isinstance(x, str) for x in t)):
+        raise bad("type", "a type name or a list of type names")
+    d = node.get("depends_on")
+    if d is not None and not isinstance(d, str) and not (isinstance(d, list) and all(isinstance(x, str) for x in d)):
+        raise bad("depends_on", "a dotted path or a list of paths")
+    if node.get("properties") is not None and not isinstance(node["properties"], dict):
+        raise bad("properties", "an object of parameters")
+    m = node.get("math_cond")
+    if m is not None and not isinstance(m, str | int | float):
+        raise bad("math_cond", "an expression string such as '^ 2'")
 
 
 def _collect_popular(pop: Any, prefix: str, out: set[str]) -> None:
@@ -245,6 +291,7 @@ def _walk(props: dict, prefix: str, parent_enabled: bool, params: dict, lists: d
         if not isinstance(node, dict):
             continue  # e.g. a list named automl_disabled_parameters
         path = f"{prefix}.{name}" if prefix else str(name)
+        _check_node(node, path, source)
         kind = normalize_kind(node, source=source, path=path)
         own = node.get("automl_enabled")
         own = own if isinstance(own, bool) else None
@@ -277,7 +324,7 @@ def _walk(props: dict, prefix: str, parent_enabled: bool, params: dict, lists: d
         if kind == "collection":
             if isinstance(pop, list | dict):
                 _collect_popular(pop, path, popular)
-            _collect_lists(node, path, lists)
+            _collect_lists(node, path, lists, source)
             sub = node.get("properties")
             if isinstance(sub, dict):
                 _walk(sub, path, enabled, params, lists, popular, source)

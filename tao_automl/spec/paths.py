@@ -241,6 +241,8 @@ def set_path(obj: Any, path: str | Iterable[Segment], value: Any) -> None:
         last = depth == len(segs) - 1
         nxt = None if last else segs[depth + 1]
         if isinstance(node, dict):
+            if isinstance(seg, int) and seg not in node:
+                raise _walk_error(segs, depth, node, "a list index was used on a mapping")
             if last:
                 node[seg] = value
                 return

@@ -1,0 +1,197 @@
+"""Extra pre-launch checks used by :func:`tao_automl.preparation.prepare`.
+
+Each function raises an :class:`~tao_automl.errors.AutoMLError` subclass
+whose message names the bad value; none launches or writes anything.  They
+cover inputs whose mistakes would otherwise surface only after the run has
+started (inside Ray, in a job, or while writing the workspace):
+
+* :func:`check_run_args` -- ``automl_hyperparameters``/``custom_param_ranges``
+  shapes, dataset source names;
+* :func:`check_job_kwargs` -- ``secret_env`` names, ``job_timeout_s``, ``image``, ``gpu_ids``;
+* :func:`check_exclusive` -- mutually exclusive spec keys both set (Cosmos fps/nframes);
+* :func:`check_algorithm` -- a dry build of the algorithm's searcher/scheduler
+  (grid larger than the budget, fidelity limits, PBT interval) for the
+  algorithms whose builders validate settings;
+* :func:`check_base_checkpoint` -- a local starting checkpoint that does not exist.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import PreflightError, SettingsError, SpecError, describe
+
+__all__ = [
+    "ENV_NAME",
+    "check_run_args",
+    "check_job_kwargs",
+    "check_exclusive",
+    "check_algorithm",
+    "check_base_checkpoint",
+    "readable_uri_keys",
+]
+
+#: A portable environment variable name.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def check_run_args(*, skill: Any, automl_hyperparameters: Any, custom_param_ranges: Any,
+                   dataset_uris: Mapping[str, Any]) -> None:
+    """Shapes of the ``run()`` arguments the search space and data sources read."""
+    from tao_automl.spec.data_sources import SOURCE_NAMES
+
+    hp = automl_hyperparameters
+    if hp is not None:
+        if not isinstance(hp, list | tuple):
+            raise SettingsError(
+                describe("automl_hyperparameters must be a list of dotted parameter paths",
+                         key="automl_hyperparameters", value=hp, expected="a list such as ['train.lr']"),
+                key="automl_hyperparameters", value=hp)
+        for item in hp:
+            if not isinstance(item, str) or not item.strip():
+                raise SettingsError(
+                    describe("hyperparameter names must be non-empty strings",
+                             key="automl_hyperparameters", value=item, expected="a dotted path string"),
+                    key="automl_hyperparameters", value=item)
+    cr = custom_param_ranges
+    if cr is not None:
+        if not isinstance(cr, Mapping):
+            raise SettingsError(
+                describe("custom_param_ranges must be a mapping", key="custom_param_ranges",
+                         value=type(cr).__name__,
+                         expected="{'train.lr': {'valid_min': ..., 'valid_max': ...}}"),
+                key="custom_param_ranges", value=cr)
+        for name in cr:
+            if not isinstance(name, str):
+                raise SettingsError(
+                    describe("custom_param_ranges keys must be dotted parameter paths",
+                             key="custom_param_ranges", value=name, expected="a string"),
+                    key="custom_param_ranges", value=name)
+    placeholders = _placeholders(skill)
+    for key in dataset_uris:
+        if not isinstance(key, str):
+            raise SettingsError(describe("dataset_uris keys must be strings", key="dataset_uris", value=key))
+        if key in SOURCE_NAMES or key in placeholders:
+            continue
+        close = difflib.get_close_matches(key, list(SOURCE_NAMES) + sorted(placeholders), n=1)
+        raise SettingsError(
+            describe("unknown dataset source", key=f"dataset_uris.{key}", value=key,
+                     expected="one of " + ", ".join(SOURCE_NAMES)
+                     + (" or a path placeholder of the skill (" + ", ".join(sorted(placeholders)) + ")"
+                        if placeholders else ""),
+                     hint=f"did you mean '{close[0]}'?" if close else None),
+            key=key, value=key)
+
+
+def _placeholders(skill: Any) -> set[str]:
+    """``{name}`` placeholders used by the skill's data source entries."""
+    text = repr(getattr(skill.info, "data_sources", {}) or {})
+    return set(re.findall(r"\{([A-Za-z_][A-Za-z0-9_]*)\}", text))
+
+
+def readable_uri_keys(uris: Mapping[str, Any]) -> list[str]:
+    """The dataset_uris keys that name data roots (placeholders are file names)."""
+    from tao_automl.spec.data_sources import SOURCE_NAMES
+
+    return [k for k in uris if k in SOURCE_NAMES]
+
+
+def check_job_kwargs(job: Mapping[str, Any]) -> None:
+    """Launch kwargs shared by every platform (beyond gpu_count/num_nodes/env)."""
+    secret = job.get("secret_env") or ()
+    names = (secret,) if isinstance(secret, str) else secret
+    if not isinstance(names, list | tuple):
+        raise SettingsError(describe("invalid platform kwarg", key="secret_env", value=secret,
+                                     expected="a list of environment variable names"), key="secret_env")
+    for name in names:
+        if not isinstance(name, str) or not ENV_NAME.match(name):
+            raise SettingsError(
+                describe("invalid platform kwarg", key="secret_env", value=name,
+                         expected="environment variable names ([A-Za-z_][A-Za-z0-9_]*); values are never passed"),
+                key="secret_env", value=name)
+    env = job.get("env") or {}
+    if isinstance(env, Mapping):
+        for name in env:
+            if not isinstance(name, str) or not ENV_NAME.match(name):
+                raise SettingsError(
+                    describe("invalid platform kwarg", key="env", value=name,
+                             expected="environment variable names ([A-Za-z_][A-Za-z0-9_]*)"),
+                    key="env", value=name)
+    t = job.get("job_timeout_s")
+    if t is not None and (not _is_number(t) or t <= 0):
+        raise SettingsError(describe("invalid platform kwarg", key="job_timeout_s", value=t,
+                                     expected="a positive number of seconds"), key="job_timeout_s", value=t)
+    for key in ("image", "container_image"):
+        img = job.get(key)
+        if img is not None and (not isinstance(img, str) or not img.strip()):
+            raise SettingsError(describe("invalid platform kwarg", key=key, value=img,
+                                         expected="a container image name"), key=key, value=img)
+    ids = job.get("gpu_ids")
+    if ids is not None:
+        items = ids if isinstance(ids, list | tuple) else None
+        if items is None or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in items):
+            raise SettingsError(describe("invalid platform kwarg", key="gpu_ids", value=ids,
+                                         expected="a list of GPU indices >= 0"), key="gpu_ids", value=ids)
+
+
+def _is_set(v: Any) -> bool:
+    return v is not None and v != "" and v != [] and v != {}
+
+
+def check_exclusive(constraints: Any, spec: Mapping[str, Any], *, source: str = "") -> None:
+    """Mutually exclusive keys (``kind == 'exclusive'``) may not both be set in
+    the effective spec (template + overrides)."""
+    from tao_automl.spec import get_path
+
+    for c in constraints or ():
+        if getattr(c, "kind", None) != "exclusive" or not c.other:
+            continue
+        a = get_path(spec, c.param, default=None)
+        b = get_path(spec, c.other, default=None)
+        if _is_set(a) and _is_set(b):
+            raise SpecError(
+                describe("conflicting spec options: both are set", file=source or None,
+                         key=f"{c.param} / {c.other}", value={c.param: a, c.other: b},
+                         expected="exactly one of them (set the other to null in spec_overrides)",
+                         hint=c.reason or None),
+                key=c.param, value=a)
+
+
+def check_algorithm(*, algorithm: Any, space: Any, settings: Any, metric: str, mode: str,
+                    max_epochs: int | None, initial_points: list[dict[str, Any]]) -> None:
+    """Dry-build the searcher/scheduler of algorithms whose builders validate
+    settings (grid size, fidelity range, PBT interval); the result is dropped."""
+    if not (algorithm.name == "grid" or algorithm.multi_fidelity or algorithm.needs_checkpoints):
+        return
+    from tao_automl.algorithms import BuildContext
+
+    ctx = BuildContext(param_space=space.to_ray(), metric=metric, mode=mode, settings=settings,
+                       max_epochs=max_epochs or 1, initial_points=list(initial_points), space=space)
+    algorithm.build(ctx)
+
+
+def check_base_checkpoint(base_checkpoint: Any, backend: Any) -> None:
+    """A starting checkpoint given as a local absolute path must exist when jobs
+    run on this machine; model names (``nvidia/...``) and URIs pass."""
+    if base_checkpoint is None:
+        return
+    if not isinstance(base_checkpoint, str) or not base_checkpoint.strip():
+        raise SettingsError(describe("base_checkpoint must be a path, URI or model name",
+                                     key="base_checkpoint", value=base_checkpoint),
+                            key="base_checkpoint", value=base_checkpoint)
+    if getattr(backend, "name", None) != "local":
+        return
+    raw = base_checkpoint[7:] if base_checkpoint.startswith("file://") else base_checkpoint
+    p = Path(raw).expanduser()
+    if p.is_absolute() and not p.exists():
+        raise PreflightError(describe("base checkpoint does not exist", key="base_checkpoint",
+                                      value=base_checkpoint, expected="an existing checkpoint file or folder"),
+                             key="base_checkpoint", value=base_checkpoint)
