@@ -1,0 +1,223 @@
+"""Every algorithm in the registry runs a real search on the toy model skill.
+
+One run per algorithm (tiny budgets, cached per module) feeds several
+assertions: the result validates against the JSON Schema, trial counts and
+early stops per algorithm, best = min over succeeded trials, the best
+checkpoint exists, the final evaluation ran the evaluate action on it (and
+equals evaluating that checkpoint by hand), max_concurrent was honoured
+(from the ledger's submit/finish times).  Seeds make bayesian/random
+reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tao_automl.algorithms import ALGORITHMS
+from tao_automl.execution.ledger import JobLedger
+from tao_automl.results import validate_result
+from tao_automl.workspace import Workspace
+
+REPO = Path(__file__).resolve().parents[2]
+TOY = REPO / "examples" / "toy_skill"
+
+# name -> (settings, spec overrides, hyperparameters)
+PLANS = {
+    "bayesian": ({"max_recommendations": 4, "max_concurrent": 2}, {"train.num_epochs": 2}, None),
+    "random": ({"max_recommendations": 4, "max_concurrent": 2}, {"train.num_epochs": 2}, None),
+    "grid": ({"grid_points": 3, "max_recommendations": 3, "max_concurrent": 2}, {"train.num_epochs": 2},
+             ["train.lr"]),
+    "hyperband": ({"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4, "reduction_factor": 2},
+                  {"train.epoch_sleep_s": 0.1}, None),
+    "asha": ({"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4, "reduction_factor": 2},
+             {"train.epoch_sleep_s": 0.1}, None),
+    "bohb": ({"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4, "reduction_factor": 2},
+             {"train.epoch_sleep_s": 0.1}, None),
+    "pbt": ({"population_size": 4, "max_concurrent": 4, "max_epochs": 6, "perturbation_interval": 2},
+            {"train.epoch_sleep_s": 0.2}, None),
+}
+UNIQUE = sorted({spec.name for spec in ALGORITHMS.values()})
+
+
+def test_every_registered_algorithm_has_a_plan():
+    assert set(UNIQUE) <= set(PLANS), f"add a plan for {set(UNIQUE) - set(PLANS)}"
+
+
+@pytest.fixture(scope="module")
+def shared_ray():
+    from tao_automl.execution.ray_session import quiet_ray_env
+
+    quiet_ray_env()
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, resources={"tao_automl_slot": 8}, include_dashboard=False,
+                 log_to_driver=False, logging_level="ERROR")
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+def run_toy(root: Path, algorithm: str, settings: dict, overrides: dict, hps=None) -> dict:
+    from tao_automl.runner import AutoMLRunner
+
+    runner = AutoMLRunner(skill_dir=TOY, workspace_dir=root)
+    return runner.run(automl_algorithm=algorithm, automl_settings={"seed": 1, **settings},
+                      spec_overrides=overrides, automl_hyperparameters=hps)
+
+
+@pytest.fixture(scope="module")
+def runs(shared_ray, tmp_path_factory):
+    cache: dict[str, dict] = {}
+
+    def get(name: str) -> dict:
+        if name not in cache:
+            settings, overrides, hps = PLANS[name]
+            cache[name] = run_toy(tmp_path_factory.mktemp(name), name, settings, overrides, hps)
+        return cache[name]
+
+    return get
+
+
+def attempts(result: dict) -> list[tuple[str, object]]:
+    led = JobLedger(Workspace(result["workspace"]))
+    return [(rec.trial_id, att) for rec in led.trials() for att in rec.attempts]
+
+
+def max_overlap(result: dict) -> int:
+    events = []
+    for _, att in attempts(result):
+        end = (att.finished or att.stopped or {}).get("t")
+        assert end is not None, "every attempt ends with a finished/stopped event"
+        events += [(att.submitted_at, 1), (end, -1)]
+    cur = peak = 0
+    for _, d in sorted(events, key=lambda e: (e[0], e[1])):
+        cur += d
+        peak = max(peak, cur)
+    return peak
+
+
+def evaluate_by_hand(checkpoint: str, tmp: Path) -> float:
+    spec = yaml.safe_load((TOY / "references" / "spec_template_evaluate.yaml").read_text())
+    spec["evaluate"]["checkpoint"] = checkpoint
+    spec["results_dir"] = str(tmp / "eval")
+    (tmp / "spec.yaml").write_text(yaml.safe_dump(spec))
+    subprocess.run([sys.executable, str(TOY / "scripts" / "evaluate.py"), "--config", str(tmp / "spec.yaml")],
+                   check=True, capture_output=True)
+    return json.loads((tmp / "eval" / "results.json").read_text())["val_loss"]
+
+
+@pytest.mark.parametrize("name", UNIQUE)
+def test_algorithm_end_to_end(name, runs, tmp_path):
+    res = runs(name)
+    validate_result(res)
+    settings = PLANS[name][0]
+    hist = res["history"]
+    assert res["algorithm"] == name and res["stopped_early"] is None
+    budget = settings.get("population_size") if name == "pbt" else settings["max_recommendations"]
+    assert len(hist) == budget
+    assert all(t["status"] in ("succeeded", "stopped") for t in hist), [t["status"] for t in hist]
+    succeeded = [t for t in hist if t["status"] == "succeeded"]
+    assert succeeded
+    assert res["best"]["metric_value"] == min(t["metric_value"] for t in succeeded)
+    assert res["progress"]["completed"] == len(succeeded) and res["progress"]["total"] == budget
+    # the best checkpoint is a real file of the best trial's job
+    best = res["best"]
+    ckpt = Path(best["checkpoint"])
+    assert ckpt.is_file() and best["rec_id"] in str(ckpt)
+    assert best["specs"]["train"]  # the spec the best trial ran
+    # the final evaluation ran the evaluate action on that checkpoint
+    final = res["final_evaluation"]
+    assert final["status"] == "succeeded" and final["checkpoint"] == best["checkpoint"]
+    eval_spec = yaml.safe_load((Path(final["record_path"]) / "spec.yaml").read_text())
+    assert eval_spec["evaluate"]["checkpoint"] == best["checkpoint"]
+    assert final["metric_value"] == pytest.approx(evaluate_by_hand(best["checkpoint"], tmp_path), abs=1e-9)
+    # max_concurrent honoured, and used
+    peak = max_overlap(res)
+    assert peak <= settings["max_concurrent"]
+    assert peak >= min(2, settings["max_concurrent"])
+    # per-epoch metrics recorded, epochs consistent with the spec that ran
+    for t in succeeded:
+        epochs = [e["epoch"] for e in t["metrics_per_epoch"]]
+        assert t["epochs_completed"] == max(epochs)
+        assert t["duration_s"] is not None and t["duration_s"] > 0
+    # workspace files
+    ws = Path(res["workspace"])
+    for f in ("settings.json", "search_space.json", "review.json", "result.json", "history.csv"):
+        assert (ws / f).is_file(), f
+    assert json.loads((ws / "result.json").read_text())["best"]["rec_id"] == best["rec_id"]
+
+
+@pytest.mark.parametrize("name", ["hyperband", "asha", "bohb"])
+def test_multi_fidelity_stops_some_trials_early(name, runs):
+    res = runs(name)
+    max_epochs = PLANS[name][0]["max_epochs"]
+    stopped = [t for t in res["history"] if t["status"] == "stopped"]
+    assert stopped, "successive halving stopped no trial"
+    assert any(t["epochs_completed"] < max_epochs for t in stopped)
+    for t in res["history"]:
+        if t["status"] == "succeeded":
+            assert t["epochs_completed"] == max_epochs
+            spec = yaml.safe_load(Path(t["spec_path"]).read_text())
+            assert spec["train"]["num_epochs"] == max_epochs
+
+
+@pytest.mark.parametrize("name", ["hyperband", "bohb"])
+def test_paused_trials_resume_from_their_own_checkpoint(name, runs):
+    res = runs(name)
+    resumed = [(tid, a) for tid, a in attempts(res) if a.number > 1]
+    for tid, att in resumed:
+        assert att.resume_from and Path(att.resume_from).is_file()
+        assert f"/{tid}/" in att.resume_from
+        spec = yaml.safe_load(Path(att.spec_path).read_text())
+        assert spec["train"]["resume_training_checkpoint_path"] == att.resume_from
+
+
+def test_pbt_exploits_other_trials_checkpoints(runs):
+    res = runs("pbt")
+    led = JobLedger(Workspace(res["workspace"]))
+    exploited = []
+    for rec in led.trials():
+        for att in rec.attempts[1:]:
+            assert att.resume_from, "a later PBT attempt always resumes from a checkpoint"
+            src = Path(att.resume_from).parts[-3]
+            if src != rec.trial_id:
+                exploited.append((rec, att, src))
+    assert exploited, "no trial was exploited from another trial's checkpoint"
+    rec, att, src = exploited[0]
+    events = [e for e in Workspace(res["workspace"]).events(f"ledger/{rec.trial_id}") if e["kind"] == "planned"]
+    assert len(events) >= 2, "the exploit changed the config: a new 'planned' event"
+    assert events[-1]["source_trial"] == src
+    hist = {t["rec_id"]: t for t in res["history"]}
+    assert hist[rec.trial_id]["hyperparameters"] == events[-1]["hyperparameters"]
+    # the spec of the exploited attempt carries the new hyperparameters
+    spec = yaml.safe_load(Path(att.spec_path).read_text())
+    assert spec["train"]["lr"] == pytest.approx(events[-1]["hyperparameters"]["train.lr"])
+
+
+def test_grid_covers_the_grid(runs):
+    res = runs("grid")
+    lrs = sorted(t["hyperparameters"]["train.lr"] for t in res["history"])
+    assert len(set(lrs)) == 3
+    rows = {r["name"]: r for r in res["search_space"]}
+    assert lrs[0] == pytest.approx(rows["train.lr"]["minimum"]) and lrs[-1] == pytest.approx(rows["train.lr"]["maximum"])
+
+
+@pytest.mark.parametrize("name", ["bayesian", "random"])
+def test_seed_reproducibility(name, shared_ray, tmp_path):
+    settings = {"max_recommendations": 3, "max_concurrent": 1, "baseline": False, "final_eval": False}
+    over = {"train.num_epochs": 1}
+    a = run_toy(tmp_path / "a", name, {**settings, "seed": 7}, over)
+    b = run_toy(tmp_path / "b", name, {**settings, "seed": 7}, over)
+    c = run_toy(tmp_path / "c", name, {**settings, "seed": 8}, over)
+    hp = lambda r: [t["hyperparameters"] for t in r["history"]]  # noqa: E731
+    assert hp(a) == hp(b)
+    assert [t["metric_value"] for t in a["history"]] == [t["metric_value"] for t in b["history"]]
+    assert hp(a)[0] != hp(c)[0]
