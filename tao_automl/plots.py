@@ -259,14 +259,15 @@ def render_plots(ws: Workspace | str, result: Mapping[str, Any] | None = None) -
     if not r.get("history"):
         return []
     out = []
-    for fn in (plot_history, plot_parallel, plot_learning_curves, plot_importance):
+    for name in ("plot_history", "plot_parallel", "plot_learning_curves", "plot_importance"):
+        fn = globals()[name]
         try:
             path = fn(ws, r)
         except ImportError as exc:
             log.warning("plots skipped: matplotlib is not installed (pip install 'tao-automl[plots]'): %s", exc)
             return out
         except Exception as exc:  # noqa: BLE001 - plots never break a run
-            log.warning("plot %s failed: %s: %s", fn.__name__, type(exc).__name__, exc)
+            log.warning("plot %s failed: %s: %s", name, type(exc).__name__, exc)
             continue
         if path:
             out.append(path)
