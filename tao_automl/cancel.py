@@ -1,0 +1,66 @@
+"""Cancel a running experiment from any process (``tao-automl cancel``).
+
+Two things happen: ``cancel.json`` is dropped in the experiment folder (the
+driver, if alive, notices it within seconds and stops the search: no new
+trials, final evaluation skipped), and every job the ledger still shows as
+open is canceled through a backend rebuilt from ``settings.json`` (platform
+name + the non-secret options recorded there).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from tao_automl.errors import PlatformError, SettingsError, describe
+from tao_automl.execution.extras import CANCEL_FILE
+from tao_automl.workspace import Workspace
+
+__all__ = ["cancel_experiment", "backend_from_settings"]
+
+log = logging.getLogger("tao_automl")
+
+
+def backend_from_settings(ws: Workspace) -> Any:
+    """Rebuild the experiment's platform backend from its ``settings.json``."""
+    from tao_automl.platforms import BACKENDS, get_backend
+
+    settings = ws.read_json("settings.json")
+    name = str(settings.get("platform") or "local")
+    if name.lower() not in BACKENDS:
+        raise SettingsError(describe(
+            "cannot rebuild the experiment's platform backend", file=ws.path("settings.json"),
+            key="platform", value=name, expected="one of " + ", ".join(sorted(BACKENDS)),
+            hint="the run used a custom backend object; cancel its jobs through that object"))
+    return get_backend(name, **dict(settings.get("platform_kwargs") or {}))
+
+
+def cancel_experiment(ws: Workspace, *, reason: str = "canceled by tao-automl cancel") -> list[dict[str, Any]]:
+    """Stop the experiment in ``ws``; returns one entry per open job:
+    ``{"trial_id", "job_id", "action": "canceled" | "already finished" | "error: ..."}``."""
+    from tao_automl.execution.ledger import JobLedger
+
+    ws.write_json(CANCEL_FILE, {"t": time.time(), "reason": reason, "pid": os.getpid()})
+    ledger = JobLedger(ws)
+    open_jobs = ledger.open_attempts()
+    if not open_jobs:
+        return []
+    backend = backend_from_settings(ws)
+    out = []
+    for trial_id, att in open_jobs:
+        entry = {"trial_id": trial_id, "job_id": att.handle.job_id}
+        try:
+            st = backend.status(att.handle)
+            if st.terminal:
+                entry["action"] = "already finished"
+            else:
+                backend.cancel(att.handle)
+                entry["action"] = "canceled"
+            ledger.record(trial_id, "stopped", attempt=att.number, why=reason)
+        except PlatformError as exc:
+            entry["action"] = f"error: {exc}"
+            log.warning("could not cancel job %s of trial %s: %s", att.handle.job_id, trial_id, exc)
+        out.append(entry)
+    return out

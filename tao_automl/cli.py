@@ -1,0 +1,225 @@
+"""``tao-automl``: run, review, watch, report and cancel AutoML experiments.
+
+Exit codes: 0 success, 2 bad input or a refused run (any ``AutoMLError``;
+one clear line on stderr), 130 interrupted (Ctrl-C, SIGTERM or ``tao-automl
+cancel``; ``run`` still prints the partial report), 1 unexpected error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+__all__ = ["main", "build_parser"]
+
+PLAN_HELP = """\
+PLAN.yaml holds the arguments of AutoMLRunner.run():
+  skill_dir (required), platform, workspace_dir, action, automl_algorithm,
+  automl_settings, spec_overrides, automl_hyperparameters, custom_param_ranges,
+  train_dataset_uri, eval_dataset_uri, dataset_uris, base_checkpoint, resume,
+  platform_kwargs, versions_file.
+Relative paths are resolved against the plan file's folder. Unknown keys and
+wrong types are refused (exit 2) with the file, key, value and what was expected.
+
+Example:
+  skill_dir: toy_skill
+  workspace_dir: ../automl_workspace
+  automl_algorithm: bayesian
+  automl_settings: {max_recommendations: 6, max_concurrent: 2, seed: 0}
+  spec_overrides: {train.num_epochs: 3}
+"""
+
+WS_HELP = ("an experiment folder (<workspace_dir>/<session_id>, holding settings.json) or a "
+           "workspace_dir (its newest experiment is used)")
+
+
+def _dump(obj: Any, as_json: bool) -> str:
+    if as_json:
+        return json.dumps(obj, indent=2, sort_keys=True, default=str)
+    import yaml
+
+    return yaml.safe_dump(json.loads(json.dumps(obj, default=str)), sort_keys=False,
+                          default_flow_style=False, width=100)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from tao_automl.plan import load_plan, run_kwargs, runner_for
+    from tao_automl.results import format_result
+
+    plan = load_plan(args.plan)
+    kwargs = run_kwargs(plan)
+    settings = dict(kwargs.get("automl_settings") or {})
+    if args.quiet:
+        settings["quiet"] = True
+    elif "quiet" not in settings:
+        settings["quiet"] = False  # the CLI shows the live table unless told otherwise
+    kwargs["automl_settings"] = settings
+    if args.resume:
+        kwargs["resume"] = True
+    if args.workspace_dir:
+        plan["workspace_dir"] = args.workspace_dir
+    result = runner_for(plan).run(**kwargs)
+    print(json.dumps(result, indent=2, default=str) if args.json else format_result(result))
+    if str(result.get("stopped_early") or "").startswith("interrupted"):
+        return 130  # Ctrl-C / SIGTERM / tao-automl cancel: the partial result was still written
+    return 0
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    from tao_automl.plan import load_plan, run_kwargs, runner_for
+
+    plan = load_plan(args.plan)
+    kwargs = run_kwargs(plan)
+    kwargs.pop("resume", None)
+    review = runner_for(plan).review(**kwargs)
+    print(_dump(review, args.json))
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from tao_automl.progress import render_text, resolve_experiment, snapshot
+
+    ws = resolve_experiment(args.workspace)
+    if args.json:
+        from tao_automl.execution.run import workspace_status
+
+        print(json.dumps(workspace_status(ws), indent=2, default=str))
+        return 0
+    while True:
+        snap = snapshot(ws)
+        print(render_text(snap), flush=True)
+        if not args.watch or snap.finished:
+            return 0
+        time.sleep(args.watch)
+        print()
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from tao_automl.errors import WorkspaceError, describe
+    from tao_automl.plots import render_plots
+    from tao_automl.progress import resolve_experiment
+    from tao_automl.results import format_result
+
+    ws = resolve_experiment(args.workspace)
+    if not ws.exists("result.json"):
+        raise WorkspaceError(describe("the experiment has no result yet", file=ws.path("result.json"),
+                                      expected="a finished experiment",
+                                      hint=f"use 'tao-automl status {args.workspace}' while it runs"))
+    result = ws.read_json("result.json")
+    paths = [] if args.no_plots else render_plots(ws, result)
+    if args.wandb:
+        from tao_automl.tracking import finish_tracking
+
+        finish_tracking(result)
+    print(format_result(result))
+    if paths:
+        print("\nplots:\n" + "\n".join(f"  {p}" for p in paths))
+    return 0
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    from tao_automl.cancel import cancel_experiment
+    from tao_automl.progress import resolve_experiment
+
+    ws = resolve_experiment(args.workspace)
+    if ws.exists("result.json") and not args.force:
+        print(f"{ws.root}: the experiment has already finished; nothing to cancel")
+        return 0
+    done = cancel_experiment(ws)
+    print(f"{ws.root}: cancel requested (a running driver stops within a few seconds)")
+    for e in done:
+        print(f"  trial {e['trial_id']}  job {e['job_id']}: {e['action']}")
+    if not done:
+        print("  no open jobs in the ledger")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser (sub-commands run, review, status, report, cancel)."""
+    p = argparse.ArgumentParser(
+        prog="tao-automl",
+        description="Hyperparameter optimization (AutoML) for NVIDIA TAO model skills on Ray Tune.",
+        epilog="Exit codes: 0 ok, 2 bad input / refused run, 130 interrupted, 1 unexpected error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level (tao_automl logger)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    raw = argparse.RawDescriptionHelpFormatter
+
+    r = sub.add_parser("run", help="run an AutoML search from a YAML plan",
+                       description="Validate PLAN.yaml, run the search (baseline, trials, final "
+                                   "evaluation) and print the text report. A live progress table is "
+                                   "shown on stderr unless --quiet (or automl_settings.quiet: true).",
+                       epilog=PLAN_HELP, formatter_class=raw)
+    r.add_argument("plan", metavar="PLAN.yaml", help="the plan file")
+    r.add_argument("--quiet", action="store_true", help="no live progress table")
+    r.add_argument("--resume", action="store_true",
+                   help="continue the experiment named by automl_settings.session_id (or the newest)")
+    r.add_argument("--workspace-dir", help="override the plan's workspace_dir")
+    r.add_argument("--json", action="store_true", help="print the result dict as JSON instead of the report")
+    r.set_defaults(func=_cmd_run)
+
+    v = sub.add_parser("review", help="validate a plan and print what would run (launches nothing)",
+                       description="Print the review of PLAN.yaml: search space, excluded parameters, "
+                                   "the first recommendations, algorithm, metric, budget, launch "
+                                   "details, time estimate and blockers. Nothing is launched.",
+                       epilog=PLAN_HELP, formatter_class=raw)
+    v.add_argument("plan", metavar="PLAN.yaml", help="the plan file")
+    v.add_argument("--json", action="store_true", help="JSON instead of YAML")
+    v.set_defaults(func=_cmd_review)
+
+    s = sub.add_parser("status", help="show the progress table of a running or finished experiment",
+                       description="Per trial: platform job id, status, current and best metric, "
+                                   "hyperparameters, elapsed; overall progress and ETA. Reads the "
+                                   "workspace files only, so it works from any process.")
+    s.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
+    s.add_argument("--watch", type=float, metavar="SECONDS", default=0,
+                   help="re-print every SECONDS until the experiment finishes")
+    s.add_argument("--json", action="store_true", help="print the status dict as JSON")
+    s.set_defaults(func=_cmd_status)
+
+    t = sub.add_parser("report", help="re-render the plots and print the text report",
+                       description="Re-render <experiment>/plots/*.png from result.json and print "
+                                   "format_result(result).")
+    t.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
+    t.add_argument("--no-plots", action="store_true", help="only print the report")
+    t.add_argument("--wandb", action="store_true",
+                   help="also (re)write the WandB summary run when the settings enable WandB")
+    t.set_defaults(func=_cmd_report)
+
+    c = sub.add_parser("cancel", help="cancel a running experiment and its open jobs",
+                       description="Drop cancel.json in the experiment folder (a live driver stops "
+                                   "the search within seconds, skipping the final evaluation) and "
+                                   "cancel every job the ledger shows as open, through the backend "
+                                   "named in settings.json.")
+    c.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
+    c.add_argument("--force", action="store_true", help="cancel open jobs even if result.json exists")
+    c.set_defaults(func=_cmd_cancel)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``tao-automl`` / ``python -m tao_automl``; returns the exit code."""
+    from tao_automl.errors import AutoMLError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except AutoMLError as exc:
+        print(f"tao-automl {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"tao-automl {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
