@@ -31,6 +31,8 @@ _EXPORTS = {
     "PlatformBackend": "tao_automl.platforms.base",
     "emit_metric": "tao_automl.emit",
     "ALGORITHMS": "tao_automl.algorithms",
+    "secret": "tao_automl.secrets",
+    "SecretRef": "tao_automl.secrets",
 }
 
 __all__ = ["__version__", "errors", *_EXPORTS]

@@ -113,10 +113,12 @@ def check_job_kwargs(job: Mapping[str, Any]) -> None:
                                      expected="a list of environment variable names"), key="secret_env")
     for name in names:
         if not isinstance(name, str) or not ENV_NAME.match(name):
+            # Not echoed: a caller who got this wrong may have passed the secret value itself.
+            shown = f"<str of length {len(name)}, not shown>" if isinstance(name, str) else name
             raise SettingsError(
-                describe("invalid platform kwarg", key="secret_env", value=name,
+                describe("invalid platform kwarg", key="secret_env", value=shown,
                          expected="environment variable names ([A-Za-z_][A-Za-z0-9_]*); values are never passed"),
-                key="secret_env", value=name)
+                key="secret_env")
     env = job.get("env") or {}
     if isinstance(env, Mapping):
         for name in env:

@@ -30,6 +30,7 @@ from tao_automl.errors import (
     describe,
 )
 from tao_automl.execution.jobs import JobOptions
+from tao_automl.secrets import missing_secrets, replace_secrets, secret_names
 from tao_automl.settings import AutoMLSettings, parse_settings
 
 __all__ = ["Prepared", "prepare", "JOB_KWARGS"]
@@ -251,6 +252,9 @@ def prepare(
     sidecar = load_sidecar(skill)
     action_defaults = list(getattr(skill.action(action), "automl_default_parameters", None) or [])
     overrides = _canonical_overrides(skill, spec_overrides)
+    # secret("NAME") values become ${oc.env:NAME}; NAME joins every job's secret_env.
+    secret_envs = secret_names(overrides)
+    overrides = replace_secrets(overrides)
     # Ranges that depend on the template (e.g. lr_steps within num_epochs) see
     # the user's overrides; constraints come from skill_info and the sidecar.
     effective = apply_overrides(template, overrides)
@@ -319,6 +323,9 @@ def prepare(
     job_kwargs, rest = _split_platform_kwargs(platform_kwargs)
     preflight.check_job_kwargs(job_kwargs)
     job_options = _job_options(job_kwargs, settings)
+    if secret_envs:
+        job_options = attrs.evolve(
+            job_options, secret_env=tuple(dict.fromkeys([*job_options.secret_env, *secret_envs])))
     backend, backend_ref = _backend(platform_sdk, rest)
     preflight.check_base_checkpoint(base_checkpoint, backend)
     shard_count = settings.shard_count or max(1, job_options.gpu_count) * job_options.num_nodes
@@ -351,6 +358,8 @@ def prepare(
     for name in getattr(skill.info, "required_credentials", None) or []:
         if not os.environ.get(name):
             blockers.append(f"required credential env var {name} is UNSET")
+    for name in missing_secrets(secret_envs):
+        blockers.append(f"required credential env var {name} is UNSET (a secret spec override)")
     evaluate_action = "evaluate" if skill.has_action("evaluate") else None
     if settings.baseline and evaluate_action is None and not has_baseline_fn:
         blockers.append("baseline evaluation: the model skill has no evaluate action (pass baseline_fn or disable baseline)")

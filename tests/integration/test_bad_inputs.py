@@ -192,6 +192,13 @@ def _credential(ctx: Ctx) -> None:
     ctx.info(lambda d: d.update(required_credentials=["TAO_BAD_INPUT_NGC_KEY"]))
 
 
+def _secret_unset(ctx: Ctx) -> dict[str, Any]:
+    from tao_automl import secret
+
+    ctx.monkeypatch.delenv("TAO_BAD_INPUT_UNSET_SECRET", raising=False)
+    return {"spec_overrides": {"train.num_epochs": 2, "train.api_key": secret("TAO_BAD_INPUT_UNSET_SECRET")}}
+
+
 def _cosmos(**run: Any) -> Callable[[Ctx], dict[str, Any]]:
     def setup(ctx: Ctx) -> dict[str, Any]:
         return {"automl_settings": {**BASE_SETTINGS, "metric": "val/avg_loss", "direction": "minimize"},
@@ -321,7 +328,8 @@ CASES: list[Case] = [
     Case("negative_gpu_count", SettingsError, "-1", _run(gpu_count=-1)),
     Case("zero_nodes", SettingsError, "num_nodes", _run(num_nodes=0)),
     Case("env_not_a_mapping", SettingsError, "env", _run(env=["A=1"])),
-    Case("secret_env_bad_name", SettingsError, "NOT A NAME", _run(secret_env=["NOT A NAME"])),
+    Case("secret_env_bad_name", SettingsError, "secret_env", _run(secret_env=["NOT A NAME"])),
+    Case("secret_override_unset", CredentialError, "TAO_BAD_INPUT_UNSET_SECRET", _secret_unset),
     Case("job_timeout_wrong_type", SettingsError, "'soon'", _run(job_timeout_s="soon")),
     Case("platform_and_sdk_both", SettingsError, "sdk",
          extra={"runner": {"platform_sdk": "local", "sdk": "slurm"}}),
@@ -380,3 +388,16 @@ def test_s3_dataset_bucket_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint)
     uri = "s3://no-such-bucket-7/train.npz"
     assert_rejected(ctx, PreflightError, uri, {"train_dataset_uri": uri})
+
+
+@pytest.mark.parametrize("bad", ["sEcReT-value-1234", "lower case", "", "1ABC"])
+def test_secret_bad_name_never_echoed(bad: str) -> None:
+    """secret() takes an env var NAME; a wrong string may be the secret itself,
+    so the error names the problem and the length, never the string."""
+    from tao_automl import secret
+
+    with pytest.raises(SpecError) as info:
+        secret(bad)
+    assert "secret" in str(info.value) and f"length {len(bad)}" in str(info.value)
+    if bad:
+        assert bad not in str(info.value)
