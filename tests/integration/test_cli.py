@@ -1,0 +1,162 @@
+"""`python -m tao_automl` driven end to end on the local backend (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TOY = REPO / "examples" / "toy_skill"
+
+
+def cli(*args: str, cwd: Path | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([sys.executable, "-m", "tao_automl", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write_plan(folder: Path, name: str = "plan.yaml", **fields) -> Path:
+    plan = {
+        "skill_dir": os.path.relpath(TOY, folder),  # relative: resolved against the plan's folder
+        "workspace_dir": "ws",
+        "automl_algorithm": "random",
+        "automl_settings": {"max_recommendations": 2, "max_concurrent": 2, "seed": 0, "baseline": False},
+        "spec_overrides": {"train.num_epochs": 2},
+    }
+    plan.update(fields)
+    path = folder / name
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+@pytest.mark.parametrize("cmd", ["", "run", "review", "status", "report", "cancel"])
+def test_help_is_complete(cmd):
+    out = cli(*([cmd] if cmd else []), "--help")
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "usage: tao-automl" in text
+    if cmd in ("run", "review"):
+        assert "PLAN.yaml" in text and "skill_dir (required)" in text and "platform_kwargs" in text
+    if cmd in ("status", "report", "cancel"):
+        assert "WORKSPACE" in text and "settings.json" in text
+    if not cmd:
+        for sub in ("run", "review", "status", "report", "cancel"):
+            assert sub in text
+        assert "130 interrupted" in text
+
+
+def test_review_prints_yaml_and_json(tmp_path):
+    plan = write_plan(tmp_path)
+    out = cli("review", str(plan), cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    review = yaml.safe_load(out.stdout)
+    assert review["algorithm"] == "random" and review["metric"] == "val_loss"
+    assert {p["name"] for p in review["search_space"]} >= {"train.lr", "model.hidden_size"}
+    assert review["blockers"] == []
+    assert not (tmp_path / "ws").exists()  # review launches nothing, writes nothing
+    js = cli("review", str(plan), "--json")
+    assert js.returncode == 0 and json.loads(js.stdout)["budget"]["max_recommendations"] == 2
+
+
+def test_run_status_report_end_to_end(tmp_path):
+    plan = write_plan(tmp_path)
+    run = cli("run", str(plan), "--quiet", cwd=REPO)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "trials: 2 succeeded, 0 failed, 2 total" in run.stdout
+    (exp,) = [p for p in (tmp_path / "ws").iterdir() if (p / "settings.json").exists()]
+    result = json.loads((exp / "result.json").read_text())
+    assert result["progress"]["total"] == 2
+    assert json.loads((exp / "settings.json").read_text())["platform_kwargs"] == {}
+    assert sorted(p.name for p in (exp / "plots").glob("*.png"))[:2] == ["learning_curves.png",
+                                                                          "optimization_history.png"]
+
+    status = cli("status", str(tmp_path / "ws"))  # a workspace_dir: the newest experiment
+    assert status.returncode == 0, status.stderr
+    first = status.stdout.splitlines()[0]
+    assert first.startswith(f"{exp.name} [finished] | trials 2/2 done | 2 ok")
+    for t in result["history"]:
+        assert t["rec_id"] in status.stdout and str(t["job_id"]) in status.stdout
+    js = cli("status", str(exp), "--json")
+    assert json.loads(js.stdout)["finished"] is True
+
+    for png in (exp / "plots").glob("*.png"):
+        png.unlink()
+    report = cli("report", str(exp))
+    assert report.returncode == 0, report.stderr
+    assert f"AutoML session {exp.name}" in report.stdout and "all trials:" in report.stdout
+    assert len(list((exp / "plots").glob("*.png"))) >= 3
+    assert "plots:" in report.stdout
+
+    again = cli("cancel", str(exp))
+    assert again.returncode == 0 and "already finished" in again.stdout
+
+
+def test_cancel_stops_a_running_experiment(tmp_path):
+    plan = write_plan(tmp_path, automl_settings={"max_recommendations": 6, "max_concurrent": 2, "seed": 0,
+                                                  "baseline": False},
+                      spec_overrides={"train.num_epochs": 60, "train.epoch_sleep_s": 0.5})
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "tao_automl", "run", str(plan)], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ledger_seen = None
+        deadline = time.time() + 150
+        while time.time() < deadline and ledger_seen is None:
+            for exp in (tmp_path / "ws").glob("*/ledger"):
+                if any(p.glob("*-epoch-*.json") for p in exp.iterdir()):
+                    ledger_seen = exp.parent
+            time.sleep(1)
+        assert ledger_seen is not None, "no trial reached its first epoch"
+        out = cli("cancel", str(ledger_seen))
+        assert out.returncode == 0, out.stderr
+        assert "cancel requested" in out.stdout
+        assert out.stdout.count(": canceled") >= 1
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "stopped early: interrupted by tao-automl cancel" in stdout
+    result = json.loads((ledger_seen / "result.json").read_text())
+    assert result["progress"]["total"] < 6  # no new trials after the cancel
+    assert result["final_evaluation"]["status"] == "skipped"
+    assert all(t["status"] in ("failed", "stopped") for t in result["history"])
+    # the live table was shown (not --quiet) on stderr, plain text when not a TTY
+    # (Ray's own log lines about failed trial actors may carry colour codes)
+    ours = [ln for ln in stderr.splitlines() if " | trials " in ln or ln.startswith("trial  ")]
+    assert ours and not any("\x1b" in ln for ln in ours)
+
+
+def test_bad_plan_exits_2_with_a_clear_message(tmp_path):
+    plan = write_plan(tmp_path, automl_algoritm="random")
+    out = cli("run", str(plan))
+    assert out.returncode == 2
+    err = out.stderr.strip()
+    assert err.count("\n") == 0, err
+    assert "unknown plan key" in err and "'automl_algoritm'" in err
+    assert "did you mean 'automl_algorithm'?" in err and str(plan) in err
+
+    bad_type = write_plan(tmp_path, "t.yaml", spec_overrides=["train.lr=1"])
+    out = cli("review", str(bad_type))
+    assert out.returncode == 2 and "wrong type in plan" in out.stderr and "spec_overrides" in out.stderr
+
+    bad_setting = write_plan(tmp_path, "s.yaml", automl_settings={"max_recomendations": 2})
+    out = cli("review", str(bad_setting))
+    assert out.returncode == 2 and "did you mean 'max_recommendations'" in out.stderr
+
+    missing = cli("run", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "cannot read plan" in missing.stderr
+
+    no_skill = cli("review", str(write_plan(tmp_path, "n.yaml", skill_dir="does/not/exist")))
+    assert no_skill.returncode == 2 and "skill_info.yaml" in no_skill.stderr
+
+    not_exp = cli("status", str(tmp_path))
+    assert not_exp.returncode == 2 and "not an AutoML experiment folder" in not_exp.stderr

@@ -1,0 +1,112 @@
+"""The progress table, built from a ledger written the way trials write it."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import pytest
+
+from tao_automl.execution.ledger import JobLedger
+from tao_automl.platforms.base import JobHandle
+from tao_automl.progress import LedgerReader, LiveProgress, render_html, render_status, snapshot
+from tao_automl.workspace import Workspace
+
+
+def _handle(job_id: str) -> dict:
+    return JobHandle(backend="local", job_id=job_id, results_dir=f"/r/{job_id}").to_dict()
+
+
+@pytest.fixture
+def ws(tmp_path):
+    ws = Workspace(tmp_path / "automl-test-0001")
+    ws.write_json("settings.json", {
+        "created": time.time() - 100, "metric": "val_loss", "direction": "minimize",
+        "settings": {"algorithm": "asha", "max_recommendations": 4, "max_concurrent": 2},
+    })
+    led = JobLedger(ws)
+    # t1: finished in 3 epochs; t2: running at epoch 2; t3: failed; t4 not started
+    led.record("t1", "planned", hyperparameters={"train.lr": 0.01, "model.activation": "relu"})
+    led.record("t1", "submitted", attempt=1, handle=_handle("101"))
+    for e, v in enumerate([1.2, 0.8, 0.9], 1):
+        led.record("t1", "epoch", attempt=1, epoch=e, values={"val_loss": v, "train_loss": v + 1})
+    led.record("t1", "finished", attempt=1, state="succeeded", metric_value=0.9, final=True)
+    led.record("t2", "planned", hyperparameters={"train.lr": 0.1, "model.activation": "tanh"})
+    led.record("t2", "submitted", attempt=1, handle=_handle("102"))
+    led.record("t2", "epoch", attempt=1, epoch=1, values={"val_loss": 2.0})
+    led.record("t2", "epoch", attempt=1, epoch=2, values={"val_loss": 1.5})
+    led.record("t3", "planned", hyperparameters={"train.lr": 0.5, "model.activation": "relu"})
+    led.record("t3", "submitted", attempt=1, handle=_handle("103"))
+    led.record("t3", "finished", attempt=1, state="failed", reason="oom", exit_code=137,
+               message="CUDA out of memory", final=True)
+    return ws
+
+
+def test_rows_status_current_best_job(ws):
+    snap = snapshot(ws)
+    rows = {r["trial_id"]: r for r in snap.rows}
+    assert rows["t1"]["status"] == "succeeded" and rows["t1"]["job_id"] == "101"
+    assert rows["t1"]["current"] == 0.9 and rows["t1"]["best"] == 0.8   # best epoch, minimize
+    assert rows["t2"]["status"] == "running" and rows["t2"]["current"] == 1.5 and rows["t2"]["epochs"] == 2
+    assert rows["t2"]["elapsed_s"] is not None and rows["t2"]["elapsed_s"] >= 0
+    assert rows["t3"]["status"] == "failed" and rows["t3"]["failure_reason"] == "oom"
+    assert snap.counts == {"succeeded": 1, "failed": 1, "stopped": 0, "running": 1, "pending": 0}
+    assert snap.eta_s is not None and snap.eta_s >= 0  # timing data exists (t1, t3 finished)
+
+
+def test_text_table_same_from_another_process_view(ws, tmp_path):
+    text = render_status(ws.root)
+    assert "\x1b" not in text  # ANSI-free
+    lines = text.splitlines()
+    assert re.search(r"automl-test-0001 \[running\] \| trials 2/4 done \| 1 ok, 1 failed, 0 stopped, 1 running", lines[0])
+    assert "best val_loss=0.8" in lines[0] and "ETA ~" in lines[0]
+    header = lines[2].split()
+    assert header[:7] == ["trial", "job", "status", "epoch", "current", "best", "elapsed"]
+    assert {"lr", "activation"} <= set(header)
+    body = {ln.split()[0]: ln.split() for ln in lines[4:]}
+    assert body["t2"][1:3] == ["102", "running"]
+    # a workspace_dir with experiments inside resolves to the newest one
+    other = Workspace(tmp_path / "automl-test-0000")
+    other.write_json("settings.json", {"created": time.time() - 1000, "settings": {}})
+    assert render_status(tmp_path).startswith("automl-test-0001 [running]")
+
+
+def test_no_eta_before_any_trial_finished(tmp_path):
+    ws = Workspace(tmp_path / "e")
+    ws.write_json("settings.json", {"created": time.time(), "metric": "m", "direction": "maximize",
+                                    "settings": {"max_recommendations": 3}})
+    JobLedger(ws).record("a", "planned", hyperparameters={"x": 1})
+    JobLedger(ws).record("a", "submitted", attempt=1, handle=_handle("1"))
+    snap = snapshot(ws)
+    assert snap.eta_s is None
+    assert "ETA: after the first trial" in str(snap)
+
+
+def test_html_rendering_for_notebooks(ws):
+    html = snapshot(ws)._repr_html_()
+    assert html.startswith("<div>") and "<table>" in html and "<td>t2</td>" in html
+    assert "&lt;" not in html and "\x1b" not in html
+    assert render_html(snapshot(ws)).count("<tr>") == 4  # header + three trials
+
+
+def test_reader_is_incremental(ws):
+    reader = LedgerReader(ws)
+    first = {r.trial_id: r for r in reader.records()}
+    assert len(first["t2"].epochs) == 2
+    JobLedger(ws).record("t2", "epoch", attempt=1, epoch=3, values={"val_loss": 1.1})
+    again = {r.trial_id: r for r in reader.records()}
+    assert len(again["t2"].epochs) == 3
+    assert sum(len(v) for v in reader._cache.values()) == 14  # every event file read once
+
+
+def test_live_progress_non_tty_prints_on_change_only(ws):
+    out = io.StringIO()
+    live = LiveProgress(ws, interval_s=0.0, log_every_s=3600, stream=out)
+    live.tick()
+    live.tick()  # nothing changed: no second table
+    assert out.getvalue().count("trial  ") == 1
+    JobLedger(ws).record("t2", "finished", attempt=1, state="succeeded", metric_value=1.4, final=True)
+    live.tick()
+    assert out.getvalue().count("trial  ") == 2
+    assert "\x1b" not in out.getvalue()
