@@ -47,7 +47,8 @@ def toy_skill() -> Path:
     return TOY
 
 
-def make_skill(root: Path, train_body: str, *, evaluate: bool = False, metric: str = "val_loss") -> Path:
+def make_skill(root: Path, train_body: str, *, eval_body: str | None = None, metric: str = "val_loss",
+               credentials: tuple[str, ...] = ()) -> Path:
     """A tiny custom skill in ``root`` whose train script is ``train_body``
     (Python; gets ``spec`` (dict), ``results_dir`` and ``emit(**values)``)."""
     (root / "references").mkdir(parents=True, exist_ok=True)
@@ -55,12 +56,15 @@ def make_skill(root: Path, train_body: str, *, evaluate: bool = False, metric: s
     (root / "scripts").mkdir(exist_ok=True)
     import yaml
 
-    execution = {"type": "python_script", "script": "scripts/train.py", "args": ["--config", "{config_path}"]}
-    actions = {"train": {"config_format": "yaml", "execution": execution, "metric": metric,
+    def execution(script: str) -> dict:
+        return {"type": "python_script", "script": f"scripts/{script}", "args": ["--config", "{config_path}"]}
+
+    evaluate = eval_body is not None
+    actions = {"train": {"config_format": "yaml", "execution": execution("train.py"), "metric": metric,
                          "metric_direction": "minimize"}}
     templates = {"train": "../references/spec_template_train.yaml"}
     if evaluate:
-        actions["evaluate"] = {"config_format": "yaml", "execution": execution, "metric": metric}
+        actions["evaluate"] = {"config_format": "yaml", "execution": execution("evaluate.py"), "metric": metric}
         templates["evaluate"] = "../references/spec_template_train.yaml"
     info = {
         "name": f"tiny-{root.name}", "network_arch": "tiny", "automl_enabled": True,
@@ -68,6 +72,7 @@ def make_skill(root: Path, train_body: str, *, evaluate: bool = False, metric: s
         "spec_params": {"train": {"results_dir": "output_dir"}},
         "spec_shorthand_keys": {"num_epochs": "train.num_epochs"},
         "spec_templates": templates,
+        "required_credentials": list(credentials),
     }
     (root / "references" / "skill_info.yaml").write_text(yaml.safe_dump(info, sort_keys=False))
     (root / "references" / "spec_template_train.yaml").write_text(
@@ -90,7 +95,7 @@ def make_skill(root: Path, train_body: str, *, evaluate: bool = False, metric: s
     (root / "schemas" / "train.schema.json").write_text(json.dumps(schema))
     if evaluate:
         (root / "schemas" / "evaluate.schema.json").write_text(json.dumps(schema))
-    script = textwrap.dedent("""\
+    header = textwrap.dedent("""\
         import json, os, sys, time
         import yaml
         spec = yaml.safe_load(open(sys.argv[sys.argv.index("--config") + 1]))
@@ -98,8 +103,10 @@ def make_skill(root: Path, train_body: str, *, evaluate: bool = False, metric: s
         os.makedirs(results_dir, exist_ok=True)
         def emit(**values):
             print("[tao-automl-metric] " + json.dumps(values), flush=True)
-        """) + textwrap.dedent(train_body)
-    (root / "scripts" / "train.py").write_text(script)
+        """)
+    (root / "scripts" / "train.py").write_text(header + textwrap.dedent(train_body))
+    if evaluate:
+        (root / "scripts" / "evaluate.py").write_text(header + textwrap.dedent(eval_body))
     return root
 
 
