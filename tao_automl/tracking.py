@@ -26,6 +26,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,7 @@ class WandbTracker:
         self._logged: dict[str, int] = {}  # trial id -> number of ledger epoch events logged
         self._planned: set[str] = set()
         self._lock = threading.Lock()
+        self._last_poll = 0.0
         _ACTIVE[workspace_root] = self
 
     # -- pickling (Tune stores its run config): drop live runs ------------------
@@ -244,6 +246,16 @@ class WandbTracker:
             self._logged[trial_id] = len(rec.epochs)
         except Exception as exc:  # noqa: BLE001
             self._disable(exc)
+
+    def poll(self, interval_s: float = 5.0) -> None:
+        """Stream new ledger epochs of every open trial run (throttled)."""
+        now = time.monotonic()
+        if not self._runs or now - self._last_poll < (interval_s if "://" not in self.workspace_root
+                                                      else 4 * interval_s):
+            return
+        self._last_poll = now
+        for trial_id in list(self._runs):
+            self.trial_progress(trial_id)
 
     def trial_finished(self, trial_id: str, *, errored: bool = False) -> None:
         """Flush the remaining epochs, write the final status to the summary, close the run."""
@@ -368,6 +380,10 @@ def tracking_callback(tracker: WandbTracker, space: Any = None) -> Any:
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                             **info: Any) -> None:
             tracker.trial_progress(trial.trial_id)
+
+        def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+            # epochs that carry no objective value reach Tune as no result: poll the ledger
+            tracker.poll()
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             tracker.trial_finished(trial.trial_id)
