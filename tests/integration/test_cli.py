@@ -160,3 +160,24 @@ def test_bad_plan_exits_2_with_a_clear_message(tmp_path):
 
     not_exp = cli("status", str(tmp_path))
     assert not_exp.returncode == 2 and "not an AutoML experiment folder" in not_exp.stderr
+
+
+EXAMPLE_PLANS = sorted((REPO / "examples" / "plans").glob("*.yaml")) + [REPO / "examples" / "quickstart.yaml"]
+
+
+@pytest.mark.parametrize("plan", EXAMPLE_PLANS, ids=lambda p: p.name)
+def test_example_plans_review_cleanly(plan):
+    out = cli("review", str(plan), "--json", cwd=REPO / "tests")  # paths resolve against the plan, not cwd
+    assert out.returncode == 0, out.stderr
+    review = json.loads(out.stdout)
+    assert review["blockers"] == []
+    raw = yaml.safe_load(plan.read_text())
+    metric = (raw.get("automl_settings") or {}).get("metric")
+    if metric:
+        assert review["metric"] == metric
+    from tao_automl.spec import get_path
+
+    spec = review["recommendations"][0]["specs"]
+    shorthand = {"num_epochs": "train.num_epochs"}
+    for key, value in (raw.get("spec_overrides") or {}).items():
+        assert get_path(spec, shorthand.get(key, key)) == value, key  # the seed's required overrides
