@@ -310,6 +310,8 @@ def prepare(
             f"spec_overrides['{fidelity_key}']={overrides[fidelity_key]!r} applies to the evaluate spec only"
         )
     if fidelity_key and algorithm.multi_fidelity and fidelity_key in space.names:
+        space = _drop_default_fidelity(space, fidelity_key, algorithm.name)
+    if fidelity_key and algorithm.multi_fidelity and fidelity_key in space.names:
         raise SettingsError(
             describe(
                 "the fidelity (epoch count) cannot also be a searched hyperparameter",
@@ -412,6 +414,19 @@ def prepare(
         notes=notes,
         evaluate_action=evaluate_action,
         seed=seed,
+    )
+
+
+def _drop_default_fidelity(space: Any, fidelity_key: str, algorithm: str) -> Any:
+    """A schema-default epoch count leaves the space under a multi-fidelity
+    algorithm (which owns the epochs); one the user asked for stays (an error)."""
+    param = next(p for p in space.params if p.name == fidelity_key)
+    if param.source == "user":
+        return space
+    return attrs.evolve(
+        space,
+        params=[p for p in space.params if p.name != fidelity_key],
+        excluded={**space.excluded, fidelity_key: f"the fidelity of '{algorithm}' (epochs are set by max_epochs)"},
     )
 
 
