@@ -65,7 +65,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
         _write_plan(ws, runner, prepared)
     job_root = runner.job_root(ws)
     ledger = JobLedger(ws)
-    stop = EarlyStop()
+    stop = EarlyStop(ws.root)
     restore_signals = install_signal_handlers(stop)
     s = prepared.settings
     try:

@@ -20,11 +20,37 @@ __all__ = ["run_search", "EarlyStop"]
 log = logging.getLogger("tao_automl")
 
 
-class EarlyStop:
-    """Shared stop flag: set by signal handlers or the failure watcher."""
+# Driver-process registries.  Tune pickles its run config (callbacks,
+# stopper) into the experiment state and, on ``Tuner.restore``, uses the
+# *unpickled* copies.  Objects that must stay live across that round trip
+# (the stop flag, user hooks) pickle as a key and resolve, on unpickling in
+# the driver, to the object registered by the current run.
+_STOPS: dict[str, EarlyStop] = {}
+_HOOKS: dict[tuple[str, str], Any] = {}
 
-    def __init__(self) -> None:
+
+def _live_stop(key: str) -> EarlyStop:
+    stop = _STOPS.get(key)
+    return stop if stop is not None else EarlyStop(key)
+
+
+class EarlyStop:
+    """Shared stop flag: set by signal handlers or the failure watcher.
+
+    ``key`` (the experiment folder) registers the flag so that copies Tune
+    restores from its saved state resolve to this live object.
+    """
+
+    def __init__(self, key: str = "") -> None:
         self.reason: str | None = None
+        self.key = key
+        if key:
+            _STOPS[key] = self
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        if not self.key:
+            return (EarlyStop, ("",))
+        return (_live_stop, (self.key,))
 
     def set(self, reason: str) -> None:
         # A single attribute write is atomic under the GIL; no lock, so the
@@ -35,6 +61,27 @@ class EarlyStop:
     @property
     def is_set(self) -> bool:
         return self.reason is not None
+
+
+class LiveHook:
+    """A user callable, pickled as (key, name) and resolved in the driver."""
+
+    def __init__(self, key: str, name: str, fn: Any) -> None:
+        self.key, self.name = key, name
+        _HOOKS[(key, name)] = fn
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (_live_hook, (self.key, self.name))
+
+    def __call__(self, *args: Any) -> Any:
+        fn = _HOOKS.get((self.key, self.name))
+        return fn(*args) if fn is not None else None
+
+
+def _live_hook(key: str, name: str) -> LiveHook:
+    hook = LiveHook.__new__(LiveHook)
+    hook.key, hook.name = key, name
+    return hook
 
 
 def _callbacks(stop: EarlyStop, ledger: JobLedger, fail_fast_after: int, on_result: Any,
@@ -131,8 +178,11 @@ def run_search(
         storage_filesystem=storage_filesystem,
         verbose=0,  # the live table (settings.quiet=False) replaces Tune's reporter
         stop=_stopper(stop),
-        callbacks=_callbacks(stop, ledger, settings.fail_fast_after, on_result,
-                             on_recommendation, prepared.space, prepared.metric)
+        callbacks=_callbacks(stop, ledger, settings.fail_fast_after,
+                             LiveHook(stop.key, "on_result", on_result) if on_result else None,
+                             LiveHook(stop.key, "on_recommendation", on_recommendation)
+                             if on_recommendation else None,
+                             prepared.space, prepared.metric)
         + driver_callbacks(prepared, plan, stop),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         failure_config=tune.FailureConfig(max_failures=0),
