@@ -1,0 +1,194 @@
+"""A small Gaussian-process sampler for Optuna (numpy only; no torch).
+
+Optuna's own ``GPSampler`` needs torch, which is not a dependency here.  On
+the budgets TAO runs can afford (tens of trials), a GP with expected
+improvement finds much better points than TPE: with 20 trials the median
+best on Branin was 0.41 (TPE: 2.2) and on Hartmann-6 -2.74 (TPE: -2.07)
+over 10 seeds (see ``benchmarks/RESULTS.md``).
+
+Model: Matern-5/2 kernel with one length-scale per dimension, fitted by
+maximising the marginal likelihood (random search plus local refinement, so
+no scipy); targets standardised.  Acquisition: expected improvement,
+maximised over random and local candidates.  Numeric parameters (float/int,
+log-scaled when the distribution is) are modelled jointly; categorical
+parameters and the start-up trials are delegated to an independent TPE
+sampler.  Running trials enter the model at the best value seen so far
+("constant liar"), so concurrent suggestions spread out.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.samplers import BaseSampler
+from optuna.trial import TrialState
+
+__all__ = ["GPSampler"]
+
+_MAX_POINTS = 300  # O(n^3) fit: keep the best/most recent points beyond this
+
+
+def _matern52(a: np.ndarray, b: np.ndarray, ls: np.ndarray) -> np.ndarray:
+    d = np.sqrt(np.maximum((((a[:, None, :] - b[None, :, :]) / ls) ** 2).sum(-1), 0.0))
+    s5 = math.sqrt(5.0) * d
+    return (1.0 + s5 + (5.0 / 3.0) * d * d) * np.exp(-s5)
+
+
+class _GP:
+    """Exact GP regression on [0, 1]^d with ML-II hyperparameters."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> None:
+        self.x = x
+        self.mean = float(y.mean())
+        self.scale = float(y.std()) or 1.0
+        z = (y - self.mean) / self.scale
+        n, d = x.shape
+        best: tuple[float, np.ndarray, float, Any] | None = None
+        cands = [(np.full(d, 0.3), 1e-4)]
+        for _ in range(64):
+            cands.append((np.exp(rng.uniform(math.log(0.05), math.log(3.0), d)),
+                          float(np.exp(rng.uniform(math.log(1e-6), math.log(0.1))))))
+        for ls, noise in cands:
+            v, fac = self._nll(z, ls, noise)
+            if fac is not None and (best is None or v < best[0]):
+                best = (v, ls, noise, fac)
+        if best is None:  # every candidate was singular: fall back to a noisy prior
+            ls, noise = np.full(d, 0.3), 1e-2
+            best = (0.0, ls, noise, self._nll(z, ls, noise)[1])
+        v0, ls0, nz0, fac0 = best
+        for step in (0.5, 0.25, 0.1):
+            for _ in range(16):
+                ls = np.clip(ls0 * np.exp(rng.normal(0.0, step, d)), 0.01, 10.0)
+                noise = float(np.clip(nz0 * math.exp(rng.normal(0.0, step)), 1e-8, 0.5))
+                v, fac = self._nll(z, ls, noise)
+                if fac is not None and v < v0:
+                    v0, ls0, nz0, fac0 = v, ls, noise, fac
+        self.ls, self.noise = ls0, nz0
+        self.chol, self.alpha = fac0
+        self.best_z = float(z.min())
+
+    def _nll(self, z: np.ndarray, ls: np.ndarray, noise: float) -> tuple[float, Any]:
+        k = _matern52(self.x, self.x, ls) + (noise + 1e-8) * np.eye(len(z))
+        try:
+            chol = np.linalg.cholesky(k)
+        except np.linalg.LinAlgError:
+            return math.inf, None
+        alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, z))
+        return float(0.5 * z @ alpha + np.log(np.diag(chol)).sum()), (chol, alpha)
+
+    def expected_improvement(self, xs: np.ndarray) -> np.ndarray:
+        ks = _matern52(xs, self.x, self.ls)
+        mu = ks @ self.alpha
+        v = np.linalg.solve(self.chol, ks.T)
+        sd = np.sqrt(np.maximum(1.0 - (v * v).sum(0), 1e-12))
+        u = (self.best_z - mu) / sd
+        cdf = 0.5 * (1.0 + np.vectorize(math.erf)(u / math.sqrt(2.0)))
+        pdf = np.exp(-0.5 * u * u) / math.sqrt(2.0 * math.pi)
+        return sd * (u * cdf + pdf)
+
+
+def _propose(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The EI-maximising point for minimisation of y over [0, 1]^d."""
+    gp = _GP(x, y, rng)
+    d = x.shape[1]
+    top = x[np.argsort(y)[:5]]
+    cands = np.vstack([
+        rng.random((2000, d)),
+        np.clip(top[rng.integers(0, len(top), 2000)] + rng.normal(0.0, 0.05, (2000, d)), 0.0, 1.0),
+    ])
+    ei = gp.expected_improvement(cands)
+    best, best_ei = cands[int(np.argmax(ei))], float(ei.max())
+    for step in (0.02, 0.005):
+        local = np.clip(best + rng.normal(0.0, step, (500, d)), 0.0, 1.0)
+        ei = gp.expected_improvement(local)
+        if float(ei.max()) > best_ei:
+            best, best_ei = local[int(np.argmax(ei))], float(ei.max())
+    return best
+
+
+class GPSampler(BaseSampler):
+    """Optuna sampler: GP + expected improvement on the numeric parameters.
+
+    Only ``_build_bayesian`` imports this module (lazily), so ``import
+    tao_automl`` still never imports optuna.
+    """
+
+    def __init__(self, *, seed: int | None = None, n_startup_trials: int = 4, constant_liar: bool = False) -> None:
+        self._rng = np.random.default_rng(seed)
+        self._n_startup = max(2, int(n_startup_trials))
+        self._liar = constant_liar
+        self._fallback = optuna.samplers.TPESampler(seed=seed, n_startup_trials=self._n_startup)
+        self._space = optuna.search_space.IntersectionSearchSpace()
+
+    # -- Optuna's sampler protocol -----------------------------------------------
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._fallback.reseed_rng()
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+        space = self._space.calculate(study)
+        return {k: d for k, d in space.items()
+                if isinstance(d, (FloatDistribution, IntDistribution)) and d.high > d.low}
+
+    def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        if not search_space or len(study.directions) != 1:
+            return {}
+        names = sorted(search_space)
+        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.value is not None and math.isfinite(t.value) and all(n in t.params for n in names)]
+        if len(done) < self._n_startup:
+            return {}
+        sign = 1.0 if study.direction.name == "MINIMIZE" else -1.0
+        x = np.array([[self._encode(search_space[n], t.params[n]) for n in names] for t in done])
+        y = np.array([sign * t.value for t in done])
+        if len(y) > _MAX_POINTS:
+            keep = np.argsort(y)[:_MAX_POINTS]
+            x, y = x[keep], y[keep]
+        if self._liar:
+            running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                       if t.number != trial.number and all(n in t.params for n in names)]
+            if running:
+                xr = np.array([[self._encode(search_space[n], t.params[n]) for n in names] for t in running])
+                x = np.vstack([x, xr])
+                y = np.concatenate([y, np.full(len(running), y.min())])
+        point = _propose(x, y, self._rng)
+        return {n: self._decode(search_space[n], float(v)) for n, v in zip(names, point, strict=True)}
+
+    def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Any, trial: Any) -> None:
+        self._fallback.before_trial(study, trial)
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        self._fallback.after_trial(study, trial, state, values)
+
+    # -- encoding ------------------------------------------------------------------
+    @staticmethod
+    def _bounds(dist: Any) -> tuple[float, float, bool]:
+        lo, hi, log = float(dist.low), float(dist.high), bool(getattr(dist, "log", False))
+        if log:
+            return math.log(lo), math.log(hi), True
+        return lo, hi, False
+
+    def _encode(self, dist: Any, value: Any) -> float:
+        lo, hi, log = self._bounds(dist)
+        v = math.log(float(value)) if log else float(value)
+        return min(1.0, max(0.0, (v - lo) / (hi - lo)))
+
+    def _decode(self, dist: Any, u: float) -> Any:
+        lo, hi, log = self._bounds(dist)
+        v = lo + min(1.0, max(0.0, u)) * (hi - lo)
+        v = math.exp(v) if log else v
+        if isinstance(dist, IntDistribution):
+            step = dist.step or 1
+            v = dist.low + round((v - dist.low) / step) * step
+            return int(min(dist.high, max(dist.low, v)))
+        step = getattr(dist, "step", None)
+        if step:
+            v = dist.low + round((v - dist.low) / step) * step
+        return float(min(dist.high, max(dist.low, v)))
