@@ -282,6 +282,8 @@ def _check_types(data: Mapping[str, Any], cls: type | None = None, prefix: str =
             expected, label = (bool,), "true or false"
         elif typ.startswith("str"):
             expected, label = (str,), "a string"
+        elif typ.startswith("list"):
+            expected, label = (list, tuple), "a list"
         if expected is None:
             continue
         ok = isinstance(value, expected) and not (bool not in expected and isinstance(value, bool))

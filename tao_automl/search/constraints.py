@@ -48,13 +48,14 @@ def coerce_constraints(items: Iterable[Any], *, source: str = "constraints") -> 
             out.append(item)
             continue
         if isinstance(item, Mapping):  # accept the sidecar spelling {type, param, of}
-            item = {_ALIASES.get(k, k): v for k, v in item.items()}
-            item["kind"] = _KIND_ALIASES.get(item.get("kind"), item.get("kind"))
+            item = {_ALIASES.get(k, k) if isinstance(k, str) else k: v for k, v in item.items()}
+            kind = item.get("kind")
+            item["kind"] = _KIND_ALIASES.get(kind, kind) if isinstance(kind, str) else kind
             pair = item.pop("params", None)
             if isinstance(pair, list) and len(pair) == 2 and "param" not in item:
                 item["param"], item["other"] = pair
-        if not isinstance(item, Mapping) or item.get("kind") not in CONSTRAINT_KINDS \
-                or not isinstance(item.get("param"), str):
+        if not isinstance(item, Mapping) or not isinstance(item.get("kind"), str) \
+                or item.get("kind") not in CONSTRAINT_KINDS or not isinstance(item.get("param"), str):
             raise SearchSpaceError(
                 describe("invalid constraint", file=source, key=f"[{i}]", value=item,
                          expected=f"a mapping with kind in {CONSTRAINT_KINDS} and a 'param' path"),
@@ -65,6 +66,14 @@ def coerce_constraints(items: Iterable[Any], *, source: str = "constraints") -> 
                 describe("unknown constraint keys", file=source, key=f"[{i}]",
                          value=sorted(unknown), expected="kind, param, other, factor, reason"),
                 file=source, key=f"[{i}]", value=sorted(unknown))
+        factor = item.get("factor", 1)
+        other = item.get("other")
+        if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1 \
+                or not (other is None or isinstance(other, str)):
+            raise SearchSpaceError(
+                describe("invalid constraint", file=source, key=f"[{i}]", value=item,
+                         expected="'other' a parameter path and 'factor' an integer >= 1"),
+                file=source, key=f"[{i}]", value=item)
         out.append(Constraint(kind=item["kind"], param=item["param"], other=item.get("other"),
                               factor=int(item.get("factor", 1)), reason=str(item.get("reason", ""))))
     return out
