@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import SettingsError, WorkspaceError, describe
+from tao_automl.secrets import check_storage_options
 from tao_automl.workspace import Workspace, is_uri, new_session_id
 
 __all__ = ["AutoMLRunner"]
@@ -69,6 +70,7 @@ class AutoMLRunner:
         self.workspace_dir = str(workspace_dir) if workspace_dir is not None else "automl_workspace"
         self.action = action
         self.storage_options = dict(storage_options or {})
+        check_storage_options(self.storage_options)  # credentials only as secret("ENV") references
 
     # ------------------------------------------------------------------ API
     def review(self, **kwargs: Any) -> dict[str, Any]:
@@ -120,6 +122,19 @@ class AutoMLRunner:
         """
         from tao_automl.execution.run import execute
 
+        if workspace_path is not None:
+            self.workspace_dir = str(workspace_path)
+        saved: dict[str, Any] | None = None
+        if resume:
+            # The experiment's saved arguments are the truth; what the caller
+            # passes again (or newly, e.g. session_id) is layered on top.
+            saved = self._saved_run(automl_settings)
+            automl_settings = {**saved["settings"], **dict(automl_settings or {})}
+            automl_algorithm = automl_algorithm or saved["settings"].get("algorithm")
+            if spec_overrides is None:
+                spec_overrides = saved.get("overrides") or {}
+            if train_dataset_uri is None and eval_dataset_uri is None and dataset_uris is None:
+                dataset_uris = saved.get("dataset_uris") or None
         args = self._normalize(dict(
             automl_algorithm=automl_algorithm, automl_settings=automl_settings,
             spec_overrides=spec_overrides, automl_hyperparameters=automl_hyperparameters,
@@ -127,14 +142,16 @@ class AutoMLRunner:
             eval_dataset_uri=eval_dataset_uri, base_checkpoint=base_checkpoint,
             workspace_path=workspace_path, dataset_uris=dataset_uris, **platform_kwargs,
         ))
-        if workspace_path is not None:
-            self.workspace_dir = str(workspace_path)
         prepared = self._prepare(args, has_baseline_fn=baseline_fn is not None,
                                  has_final_eval_fn=final_eval_fn is not None)
         from tao_automl.preparation import raise_blockers
 
         raise_blockers(prepared)
         ws, resumed = self._open_workspace(prepared, resume)
+        if resumed:
+            from tao_automl.search import SearchSpace
+
+            prepared.space = SearchSpace.from_dict(ws.read_json("search_space.json"))
         return execute(
             runner=self, prepared=prepared, ws=ws, resumed=resumed,
             hooks=dict(metric_extractor=metric_extractor, eval_fn=eval_fn, baseline_fn=baseline_fn,
@@ -175,25 +192,41 @@ class AutoMLRunner:
             return f"{base.rstrip('/')}/{session_id}"
         return str(Path(base).expanduser().resolve() / session_id)
 
+    def _saved_run(self, automl_settings: Mapping[str, Any] | None) -> dict[str, Any]:
+        """settings.json of the experiment a resume continues (WorkspaceError if none)."""
+        from tao_automl.settings import SETTINGS_ALIASES
+
+        raw = dict(automl_settings or {})
+        sid = next((v for k, v in raw.items() if SETTINGS_ALIASES.get(k, k) == "session_id"), None)
+        ws = self._resume_target(Workspace(self.workspace_dir, self.storage_options), sid)
+        saved = ws.read_json("settings.json")
+        saved.setdefault("settings", {})
+        saved["settings"] = {**saved["settings"], "session_id": ws.root.rstrip("/").rsplit("/", 1)[-1]}
+        return saved
+
+    @staticmethod
+    def _resume_target(base: Workspace, sid: str | None) -> Workspace:
+        if sid is None:
+            sessions = [n for n in base.listdir() if base.exists(f"{n}/settings.json")]
+            if not sessions:
+                raise WorkspaceError(
+                    describe("nothing to resume", file=base.root, key="resume", value=True,
+                             expected="an earlier experiment in workspace_dir (none was found)")
+                )
+            sid = max(sessions, key=lambda n: base.read_json(f"{n}/settings.json").get("created", 0))
+        ws = base.child(sid)
+        if not ws.exists("settings.json"):
+            raise WorkspaceError(
+                describe("nothing to resume", file=ws.root, key="session_id", value=sid,
+                         expected="an experiment folder with settings.json")
+            )
+        return ws
+
     def _open_workspace(self, prepared: Any, resume: bool) -> tuple[Workspace, bool]:
         base = Workspace(self.workspace_dir, self.storage_options)
         sid = prepared.settings.session_id
         if resume:
-            if sid is None:
-                sessions = [n for n in base.listdir() if base.exists(f"{n}/settings.json")]
-                if not sessions:
-                    raise WorkspaceError(
-                        describe("nothing to resume", file=base.root, key="resume", value=True,
-                                 expected="an earlier experiment in workspace_dir (none was found)")
-                    )
-                sid = max(sessions, key=lambda n: base.read_json(f"{n}/settings.json").get("created", 0))
-            ws = base.child(sid)
-            if not ws.exists("settings.json"):
-                raise WorkspaceError(
-                    describe("nothing to resume", file=ws.root, key="session_id", value=sid,
-                             expected="an experiment folder with settings.json")
-                )
-            return ws, True
+            return self._resume_target(base, sid), True
         sid = sid or new_session_id()
         ws = base.child(sid)
         if ws.exists("settings.json"):
@@ -208,7 +241,11 @@ class AutoMLRunner:
         if not ws.uri:
             return ws.path("trials")
         sid = ws.root.rstrip("/").rsplit("/", 1)[-1]
-        return str(Path(tempfile.gettempdir()) / "tao-automl-jobs" / sid / "trials")
+        # The URI's hash keeps two workspaces with the same session id apart (stable across resumes).
+        import hashlib
+
+        tag = hashlib.sha256(ws.root.encode()).hexdigest()[:10]
+        return str(Path(tempfile.gettempdir()) / "tao-automl-jobs" / f"{sid}-{tag}" / "trials")
 
     @staticmethod
     def status(workspace: str | os.PathLike[str]) -> dict[str, Any]:
@@ -238,6 +275,12 @@ def install_signal_handlers(stop: Any) -> Callable[[], None]:
 
     def handler(signum: int, frame: Any) -> None:
         stop.set(f"interrupted by {signal.Signals(signum).name}")
+        # Inside Tuner.fit, SIGUSR1 is Tune's own "interrupt": it saves the
+        # experiment state with the running trials unfinished (resumable) and
+        # returns; the runner then cancels every open job (execution.run._reap).
+        usr1 = signal.getsignal(signal.SIGUSR1) if hasattr(signal, "SIGUSR1") else None
+        if callable(usr1):
+            signal.raise_signal(signal.SIGUSR1)
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         old[sig] = signal.getsignal(sig)

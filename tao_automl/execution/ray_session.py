@@ -9,8 +9,10 @@ unlike ``max_concurrent_trials``, keeps Hyperband's pause/resume correct.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 import tempfile
 from typing import Any
 
@@ -26,15 +28,58 @@ _QUIET_ENV = {
     "TUNE_DISABLE_SIGINT_HANDLER": "1",  # the runner handles SIGINT/SIGTERM itself
     "RAY_AIR_NEW_OUTPUT": "0",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "100000",
+    # Save Tune's experiment state every second (default: every >= 10 s), so a
+    # driver killed right after launching trials leaves them known on resume.
+    "TUNE_GLOBAL_CHECKPOINT_S": "1",
+    # Platform jobs outlive a crashed driver (and its Ray workers) so a resume
+    # reattaches to them; the runner cancels jobs itself (trial stop, _reap).
+    "RAY_kill_child_processes_on_worker_exit": "0",
     "RAY_DEDUP_LOGS": "0",
     "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore::DeprecationWarning"),
 }
+
+
+def ray_temp_dir() -> str:
+    """Ray's session folder for a local cluster: short (Ray's AF_UNIX socket
+    paths must stay under 107 bytes, so a long $TMPDIR such as macOS's
+    /var/folders/... breaks it) and per user (a shared fixed name is owned by
+    whoever created it first)."""
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    for base in ("/tmp", tempfile.gettempdir()):
+        if os.path.isdir(base) and os.access(base, os.W_OK):
+            path = os.path.join(base, f"tao-ray-{uid}")
+            try:
+                os.makedirs(path, mode=0o700, exist_ok=True)
+            except OSError:
+                continue
+            if os.access(path, os.W_OK):
+                return path
+    return tempfile.mkdtemp(prefix="tao-ray-")
 
 
 def quiet_ray_env() -> None:
     """Set the env vars that keep Ray local, quiet and offline (before init)."""
     for k, v in _QUIET_ENV.items():
         os.environ.setdefault(k, v)
+
+
+@contextlib.contextmanager
+def _keep_signal_handlers() -> Iterator[None]:
+    """ray.init installs its own SIGTERM handler (it dumps a stack and exits);
+    put back the runner's, which cancel every job and leave a resumable run."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None:
+                signal.signal(sig, handler)
 
 
 class RaySession:
@@ -53,6 +98,10 @@ class RaySession:
         import ray
 
         level = logging.ERROR if self.quiet else logging.INFO
+        with _keep_signal_handlers():
+            return self._start(ray, level)
+
+    def _start(self, ray: Any, level: int) -> RaySession:
         if ray.is_initialized():
             self._read_slots(ray)
             return self
@@ -67,7 +116,7 @@ class RaySession:
                 log_to_driver=not self.quiet,
                 configure_logging=True,
                 logging_level=level,
-                _temp_dir=os.path.join(tempfile.gettempdir(), "tao-automl-ray"),
+                _temp_dir=ray_temp_dir(),
             )
             self.has_slots = True
             self.per_trial = 1.0

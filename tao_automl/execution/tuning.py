@@ -62,6 +62,12 @@ class EarlyStop:
     def is_set(self) -> bool:
         return self.reason is not None
 
+    @property
+    def interrupted(self) -> bool:
+        """Stopped by SIGINT/SIGTERM: Tune is interrupted (its state keeps the
+        running trials unfinished, so a resume continues them), not stopped."""
+        return bool(self.reason and self.reason.startswith("interrupted"))
+
 
 class LiveHook:
     """A user callable, pickled as (key, name) and resolved in the driver."""
@@ -138,10 +144,10 @@ def _stopper(stop: EarlyStop) -> Any:
 
     class _Stop(Stopper):
         def __call__(self, trial_id: str, result: dict) -> bool:
-            return stop.is_set
+            return stop.is_set and not stop.interrupted
 
         def stop_all(self) -> bool:
-            return stop.is_set
+            return stop.is_set and not stop.interrupted
 
     return _Stop()
 
