@@ -21,9 +21,10 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import SpecError, describe
+from tao_automl.errors import CredentialError, SettingsError, SpecError, describe
 
-__all__ = ["SecretRef", "secret", "env_reference", "secret_names", "replace_secrets", "missing_secrets"]
+__all__ = ["SecretRef", "secret", "env_reference", "secret_names", "replace_secrets", "missing_secrets",
+           "resolve_secrets", "check_storage_options", "open_filesystem"]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -77,10 +78,30 @@ def _walk(value: Any, fn: Any) -> Any:
     return value
 
 
+_REFERENCE = re.compile(r"\$\{oc\.env:([A-Za-z_][A-Za-z0-9_]*)\}\Z")
+
+
 def secret_names(values: Any) -> list[str]:
-    """Env var names of every :class:`SecretRef` in ``values`` (nested), in order."""
+    """Env var names of every :class:`SecretRef` in ``values`` (nested), in order,
+    and of every ``${oc.env:NAME}`` string (a saved experiment's overrides
+    hold the reference, so a resumed run still forwards NAME)."""
     found: list[str] = []
-    _walk(values, lambda ref: found.append(ref.name))
+
+    def visit(v: Any) -> None:
+        if isinstance(v, SecretRef):
+            found.append(v.name)
+        elif isinstance(v, str):
+            m = _REFERENCE.match(v)
+            if m:
+                found.append(m.group(1))
+        elif isinstance(v, Mapping):
+            for x in v.values():
+                visit(x)
+        elif isinstance(v, list | tuple):
+            for x in v:
+                visit(x)
+
+    visit(values)
     return list(dict.fromkeys(found))
 
 
@@ -94,3 +115,79 @@ def missing_secrets(names: list[str], environ: Mapping[str, str] | None = None) 
     env = os.environ if environ is None else environ
     return [n for n in names if not env.get(n)]
 
+
+
+def resolve_secrets(values: Any, *, what: str = "storage_options") -> Any:
+    """A copy of ``values`` with every :class:`SecretRef` replaced by its value
+    from this process's environment (CredentialError naming an unset variable).
+    For in-memory use only (e.g. opening an fsspec filesystem): never persist
+    the result."""
+
+    def value(ref: SecretRef) -> str:
+        got = os.environ.get(ref.name)
+        if not got:
+            raise CredentialError(
+                describe("secret environment variable is not set", key=what, value=ref.name,
+                         expected="the variable exported in this process's environment (checked by name only)"),
+                key=what, value=ref.name)
+        return got
+
+    return _walk(values, value)
+
+
+#: storage_options keys that carry credentials (fsspec: s3fs, gcsfs, adlfs, ...).
+CREDENTIAL_KEYS = frozenset({
+    "key", "secret", "token", "password", "passwd", "access_key", "secret_key", "session_token",
+    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "account_key", "sas_token",
+    "client_secret", "connection_string", "credential", "credentials",
+})
+
+
+# gcsfs-style token strategies, not secrets.
+_TOKEN_MODES = ("anon", "google_default", "cache", "cloud", "browser")
+
+
+def check_storage_options(options: Any, *, path: str = "storage_options") -> None:
+    """Credentials in ``storage_options`` must be :func:`secret` references.
+
+    The options travel with every trial (Ray pickles the trial plan into the
+    experiment state in the workspace), so a literal credential would be
+    written to storage.  Raises SettingsError naming the key (never the value).
+    """
+    if isinstance(options, Mapping):
+        for k, v in options.items():
+            where = f"{path}.{k}"
+            if isinstance(k, str) and k.lower() in CREDENTIAL_KEYS and v not in (None, "", False) \
+                    and not isinstance(v, SecretRef) and not (k == "token" and v in _TOKEN_MODES):
+                raise SettingsError(
+                    describe("a credential in storage_options would be written to the workspace",
+                             key=where, value="<not shown>",
+                             expected="tao_automl.secret('ENV_NAME') (resolved in each process), or the "
+                                      "storage's standard environment variables / profile"),
+                    key=where)
+            check_storage_options(v, path=where)
+
+
+def _reopen_filesystem(cls: type, options: dict[str, Any]) -> Any:
+    return cls(**resolve_secrets(options))
+
+
+def open_filesystem(url: str, storage_options: Mapping[str, Any] | None) -> tuple[Any, str]:
+    """``fsspec.core.url_to_fs`` with :class:`SecretRef` options resolved in memory.
+
+    When the options hold secret references, the filesystem pickles as
+    "re-open with these *references*" instead of fsspec's default (its
+    resolved keyword arguments): Ray pickles the filesystem into the
+    experiment state it writes to the workspace, and an unpickling process
+    resolves the references from its own environment.
+    """
+    import functools
+
+    import fsspec
+
+    options = dict(storage_options or {})
+    fs, path = fsspec.core.url_to_fs(url, **resolve_secrets(options))
+    if secret_names(options):
+        fs.__dict__["__reduce__"] = functools.partial(lambda c, o: (_reopen_filesystem, (c, o)),
+                                                      type(fs), options)
+    return fs, path

@@ -69,10 +69,10 @@ class Workspace:
         self._storage_options = storage_options or {}
         self._fs = None
         if self.uri:
-            import fsspec
+            from tao_automl.secrets import open_filesystem
 
-            try:
-                self._fs, _ = fsspec.core.url_to_fs(self.root, **self._storage_options)
+            try:  # secret("ENV") options are resolved in memory and never pickled as values
+                self._fs, _ = open_filesystem(self.root, self._storage_options)
             except (ImportError, ValueError) as exc:
                 raise WorkspaceError(
                     describe("cannot open workspace", value=self.root, expected="a reachable fsspec URI"),

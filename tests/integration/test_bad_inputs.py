@@ -111,6 +111,7 @@ def assert_rejected(ctx: Ctx, error: type[AutoMLError], excerpt: str, run_kwargs
     exc = info.value
     assert isinstance(exc, error), f"{type(exc).__name__} is not a {error.__name__}: {exc}"
     assert excerpt in str(exc), f"{excerpt!r} not named in: {exc}"
+    assert "plain-text-secret-value" not in str(exc)
     # nothing launched: no ledger, no trial folders anywhere in the workspace
     if ctx.ws.exists():
         launched = [p for p in ctx.ws.rglob("*") if p.name in ("ledger", "trials", "ray")]
@@ -331,6 +332,8 @@ CASES: list[Case] = [
     Case("secret_env_bad_name", SettingsError, "secret_env", _run(secret_env=["NOT A NAME"])),
     Case("secret_override_unset", CredentialError, "TAO_BAD_INPUT_UNSET_SECRET", _secret_unset),
     Case("job_timeout_wrong_type", SettingsError, "'soon'", _run(job_timeout_s="soon")),
+    Case("storage_options_plain_credential", SettingsError, "storage_options.key",
+         extra={"runner": {"storage_options": {"key": "AKIA-x", "secret": "plain-text-secret-value"}}}),
     Case("platform_and_sdk_both", SettingsError, "sdk",
          extra={"runner": {"platform_sdk": "local", "sdk": "slurm"}}),
     # -- workspace and resume ----------------------------------------------------------
