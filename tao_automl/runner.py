@@ -248,21 +248,21 @@ class AutoMLRunner:
         return str(Path(tempfile.gettempdir()) / "tao-automl-jobs" / f"{sid}-{tag}" / "trials")
 
     @staticmethod
-    def status(workspace: str | os.PathLike[str]) -> dict[str, Any]:
+    def status(workspace: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Read a running or finished experiment folder (from any process)."""
         from tao_automl.execution.run import workspace_status
 
-        return workspace_status(Workspace(workspace))
+        return workspace_status(Workspace(workspace, dict(storage_options or {})))
 
     @staticmethod
-    def render_status(workspace: str | os.PathLike[str]) -> str:
+    def render_status(workspace: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> str:
         """The live progress table of an experiment folder, as text (any process).
 
         A ``workspace_dir`` holding several experiments shows the newest one.
         """
         from tao_automl.progress import render_status
 
-        return render_status(workspace)
+        return render_status(workspace, dict(storage_options or {}))
 
 
 def install_signal_handlers(stop: Any) -> Callable[[], None]:

@@ -106,6 +106,11 @@ def test_search_on_s3_workspace(s3_server: S3Server, tmp_path: Path) -> None:
     result = ws.read_json("result.json")
     validate_result(result)
     assert result["best"]["metric_value"] is not None
+    from tao_automl.runner import AutoMLRunner
+
+    status = AutoMLRunner.status(f"{uri}/{sid}", storage_options=s3_server.storage_options)
+    assert status["finished"] and len(status["history"]) == 2
+    assert sid in AutoMLRunner.render_status(f"{uri}/{sid}", storage_options=s3_server.storage_options)
     trials = JobLedger(ws).trials()
     assert len(trials) == 2 and all(t.done for t in trials)
     # the store credentials (secret references) were never written: not to the bucket

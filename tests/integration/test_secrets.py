@@ -174,3 +174,14 @@ def test_secret_names_join_secret_env(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.delenv(SECRET_NAME)
     blocked = runner.review(**kwargs)
     assert any(SECRET_NAME in b for b in blocked["blockers"])
+
+
+def test_saved_references_still_forward_their_names() -> None:
+    """A resumed experiment's overrides hold ${oc.env:NAME} strings (settings.json):
+    the names still join secret_env; other strings are left alone."""
+    from tao_automl import secret
+    from tao_automl.secrets import replace_secrets, secret_names
+
+    saved = replace_secrets({"train.api_key": secret(SECRET_NAME), "x": ["${oc.env:OTHER}", "plain ${oc.env:NO}"]})
+    assert saved == {"train.api_key": "${oc.env:TAO_TEST_SECRET}", "x": ["${oc.env:OTHER}", "plain ${oc.env:NO}"]}
+    assert secret_names(saved) == [SECRET_NAME, "OTHER"]
