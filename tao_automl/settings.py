@@ -249,6 +249,11 @@ def parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: 
         data["direction"] = DIRECTIONS.get(data["direction"].lower(), data["direction"])
     if isinstance(data.get("wandb"), bool):
         data["wandb"] = {"enabled": data["wandb"]}
+    if data.get("wandb") is not None and not isinstance(data["wandb"], Mapping | WandbSettings):
+        raise SettingsError(
+            describe("invalid setting", key="wandb", value=data["wandb"],
+                     expected="true/false or a mapping (project, entity, group, tags, mode, dir)"),
+            key="wandb", value=data["wandb"])
     _check_types(data)
     if isinstance(data.get("wandb"), Mapping):
         _check_types(data["wandb"], WandbSettings, prefix="wandb.")

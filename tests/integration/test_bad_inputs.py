@@ -264,7 +264,7 @@ CASES: list[Case] = [
     Case("conflicting_aliases", SettingsError, "num_recommendations",
          _settings(num_recommendations=5, max_recommendations=6)),
     Case("metric_is_kpi", SettingsError, "kpi", _settings(metric="kpi")),
-    Case("wandb_wrong_type", SettingsError, "wandb", _settings(wandb=5)),
+    Case("wandb_wrong_type", SettingsError, "value 5", _settings(wandb=5)),
     Case("wandb_unknown_key", SettingsError, "modee", _settings(wandb={"modee": "offline"})),
     Case("wandb_bad_mode", SettingsError, "sometimes", _settings(wandb={"mode": "sometimes"})),
     # -- hyperparameters and custom ranges ---------------------------------------
