@@ -54,8 +54,11 @@ def moto_endpoint() -> str:
     """Start the moto server once per process (stopped at exit); its URL."""
     if "url" not in _SERVER:
         import atexit
+        import logging
 
         from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request log lines
 
         port = _free_port()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
