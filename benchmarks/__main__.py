@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -31,36 +32,38 @@ PEER_SHARED = ("bayesian", "hyperband", "asha", "bohb", "pbt")  # algorithms bot
 
 
 def plan(mode: str) -> dict[str, Any]:
-    """What each mode runs."""
+    """What each mode runs (sized for a shared 2-core machine: quick < 5 min,
+    full < 30 min)."""
     P = Problem
     if mode == "quick":
         seeds = [0, 1]
+        plain = [P("branin", "plain"), P("hartmann6", "plain")]
         return {
             "seeds": seeds,
-            "ours": [(P("branin", "plain"), a, s) for a in ("bayesian", "random") for s in seeds]
-            + [(P("hartmann6", "plain"), a, s) for a in ("bayesian", "random") for s in seeds]
-            + [(P("branin", "plain"), "grid", 0)]
-            + [(P("hartmann6", "mf"), a, 0) for a in ("asha", "bohb")],
-            "optuna": [(P(f, "plain"), s) for f in ("branin", "hartmann6") for s in seeds],
+            "ours": [(p, a, s, None) for p in plain for a in ("bayesian", "random") for s in seeds]
+            + [(P("hartmann6", "mf"), "asha", 0, None)],
+            "optuna": [(p, s) for p in plain for s in seeds],
             "plain_random": [(P(f, v), s) for f in ("branin", "hartmann6") for v in ("plain", "mf")
-                             for s in range(5)],
-            "peer": [(P(f, "plain"), "bayesian", 0) for f in ("branin", "hartmann6")],
+                             for s in range(20)],
+            "peer": [(P("branin", "plain"), "bayesian", 0)],
             "peer_default_poll": False, "peer_install": False,
             "concurrency": [(4, 1), (8, 4), (16, 8)], "peer_overhead_n": 4,
             "scale": None,
         }
     seeds = [0, 1, 2, 3, 4]
-    plain = [P("branin", "plain"), P("hartmann6", "plain"), P("hartmann6", "noisy")]
-    mf = [P("branin", "mf"), P("hartmann6", "mf")]
-    ours = [(p, a, s) for p in plain for a in ("bayesian", "random") for s in seeds]
-    ours += [(p, "grid", 0) for p in plain]  # deterministic: one run
-    ours += [(p, a, s) for p in mf for a in MULTI_FIDELITY for s in seeds]
+    plain = [P("branin", "plain"), P("hartmann6", "plain")]
+    noisy = [P("hartmann6", "noisy")]
+    mf = [P("hartmann6", "mf")]
+    ours = [(p, a, s, None) for p in plain + noisy for a in ("bayesian", "random") for s in seeds]
+    ours += [(p, "bayesian", s, "tpe-before") for p in plain for s in seeds[:3]]
+    ours += [(p, "grid", 0, None) for p in plain]  # deterministic: one run each
+    ours += [(p, a, s, None) for p in mf for a in MULTI_FIDELITY for s in seeds]
     return {
         "seeds": seeds, "ours": ours,
-        "optuna": [(p, s) for p in plain + mf for s in seeds],
-        "plain_random": [(p, s) for p in plain + mf for s in range(20)],
-        "peer": [(p, "bayesian", s) for p in plain for s in seeds]
-        + [(p, a, s) for p in mf for a in MULTI_FIDELITY for s in seeds[:3]],
+        "optuna": [(p, s) for p in plain + noisy + mf for s in seeds],
+        "plain_random": [(p, s) for p in plain + noisy + mf for s in range(20)],
+        "peer": [(p, "bayesian", s) for p in plain for s in seeds[:3]]
+        + [(p, a, s) for p in mf for a in MULTI_FIDELITY for s in seeds[:2]],
         "peer_default_poll": True, "peer_install": True,
         "concurrency": [(10, 1), (24, 4), (48, 8)], "peer_overhead_n": 8,
         "scale": (1000, 8),
@@ -169,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet()
     out_dir = Path(args.out).resolve() / mode
     work = out_dir / "runs"
+    shutil.rmtree(work, ignore_errors=True)  # epoch logs append: never mix two runs
     work.mkdir(parents=True, exist_ok=True)
     cfg = plan(mode)
     load = LoadSampler().start()
@@ -216,13 +220,13 @@ def main(argv: list[str] | None = None) -> int:
             lane.start()
             for p, s in cfg["plain_random"]:
                 runs.append(quality.run_plain_random(p, s))
-            for i, (p, a, s) in enumerate(cfg["ours"]):
-                r = quality.run_ours(p, a, s, work)
+            for i, (p, a, s, variant) in enumerate(cfg["ours"]):
+                r = quality.run_ours(p, a, s, work, variant=variant)
                 runs.append(r)
                 ok = r.get("ok") and r.get("incumbent_true") is not None
                 what = (f"best true {r['incumbent_true']:.3f}, {r['epochs']} epochs, {r['wall_s']:.1f} s"
                         if ok else r.get("error"))
-                say(f"[{i + 1}/{len(cfg['ours'])}] tao_automl {a} {p.name} seed {s}: {what}")
+                say(f"[{i + 1}/{len(cfg['ours'])}] tao_automl {r['algorithm']} {p.name} seed {s}: {what}")
             say(f"waiting for the peer/Optuna lane ({len(lane_jobs)} runs)")
             lane.join()
             runs.extend(lane.runs)

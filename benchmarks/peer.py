@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,7 +90,8 @@ def run_peer(peer: dict[str, Any], problem: Problem, algorithm: str, seed: int, 
     if not peer.get("ok"):
         return {**base, "ok": False, "error": peer.get("error", "peer unavailable")}
     run_dir = workdir / f"peer-{algorithm}-{problem.name}-s{seed}-p{poll_s:g}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(run_dir, ignore_errors=True)  # the epoch log appends
+    run_dir.mkdir(parents=True)
     epoch_log = run_dir / "epochs.jsonl"
     budget = budget_epochs if budget_epochs is not None else problem.budget_epochs
     overrides = {**problem.spec_overrides(seed), **(extra_overrides or {})}

@@ -9,15 +9,18 @@ multi-fidelity form).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +60,41 @@ class _BudgetStop:
             os.kill(os.getpid(), signal.SIGINT)
 
 
-def run_ours(problem: Problem, algorithm: str, seed: int, workdir: Path) -> dict[str, Any]:
-    """One run of ``algorithm`` through tao_automl's AutoMLRunner."""
+def tpe_before_searcher(seed: int) -> Any:
+    """The 'bayesian' searcher before the GP sampler: Optuna multivariate TPE
+    exactly as ``_build_bayesian`` built it (20 trials: 5 start-up trials)."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, n_startup_trials=5)
+    return OptunaSearch(metric="val_loss", mode="min", sampler=sampler)
+
+
+@contextlib.contextmanager
+def _no_plots() -> Iterator[None]:
+    """Quality runs skip the runner's after-run plots/WandB summary (seconds of
+    matplotlib per run that say nothing about search quality); the overhead
+    runs keep them."""
+    import tao_automl.execution.run as run_mod
+
+    saved = run_mod.after_run
+    run_mod.after_run = lambda ws, result: None
+    try:
+        yield
+    finally:
+        run_mod.after_run = saved
+
+
+def run_ours(problem: Problem, algorithm: str, seed: int, workdir: Path, *,
+             variant: str | None = None) -> dict[str, Any]:
+    """One run of ``algorithm`` through tao_automl's AutoMLRunner
+    (``variant='tpe-before'``: bayesian with the previous TPE searcher)."""
     from tao_automl.runner import AutoMLRunner
 
-    run_dir = workdir / f"ours-{algorithm}-{problem.name}-s{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    label = f"{algorithm} ({variant})" if variant else algorithm
+    run_dir = workdir / f"ours-{algorithm}{'-' + variant if variant else ''}-{problem.name}-s{seed}"
+    shutil.rmtree(run_dir, ignore_errors=True)  # the epoch log appends
+    run_dir.mkdir(parents=True)
     epoch_log = run_dir / "epochs.jsonl"
     settings: dict[str, Any] = {"seed": seed, "baseline": False, "final_eval": False, "quiet": True,
                                 "fail_fast_after": 0}
@@ -77,23 +109,26 @@ def run_ours(problem: Problem, algorithm: str, seed: int, workdir: Path) -> dict
             settings["grid_points"] = GRID_POINTS
     stopper = _BudgetStop(epoch_log, problem.budget_epochs)
     runner = AutoMLRunner(str(SKILL_DIR), workspace_dir=str(run_dir / "ws"))
+    searcher = tpe_before_searcher(seed) if variant == "tpe-before" else None
     t0 = time.perf_counter()
     try:
-        res = runner.run(
-            automl_algorithm=algorithm, automl_settings=settings,
-            automl_hyperparameters=problem.hyperparameters,
-            spec_overrides=problem.spec_overrides(seed),
-            on_result=stopper if problem.multi_fidelity else None,
-            env={"BENCH_EPOCH_LOG": str(epoch_log)},
-        )
+        with _no_plots():
+            res = runner.run(
+                automl_algorithm=algorithm, automl_settings=settings,
+                automl_hyperparameters=problem.hyperparameters,
+                spec_overrides=problem.spec_overrides(seed),
+                on_result=stopper if problem.multi_fidelity else None,
+                searcher=searcher,
+                env={"BENCH_EPOCH_LOG": str(epoch_log)},
+            )
     except Exception as exc:  # recorded, never turned into a number
-        return _result("tao_automl", algorithm, problem, seed, ok=False,
+        return _result("tao_automl", label, problem, seed, ok=False,
                        error=f"{type(exc).__name__}: {str(exc)[:500]}", wall_s=time.perf_counter() - t0)
     wall = time.perf_counter() - t0
     score = score_epoch_log(read_epoch_log(epoch_log), budget_epochs=problem.budget_epochs,
                             full_epoch=problem.full_epoch)
     prog = res.get("progress") or {}
-    return _result("tao_automl", algorithm, problem, seed, ok=True, wall_s=wall, **score,
+    return _result("tao_automl", label, problem, seed, ok=True, wall_s=wall, **score,
                    trials=prog.get("total"), failed=prog.get("failed"),
                    stopped_on_budget=stopper.fired)
 
@@ -142,7 +177,8 @@ def run_optuna(problem: Problem, seed: int, workdir: Path) -> dict[str, Any]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     run_dir = workdir / f"optuna-tpe-{problem.name}-s{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(run_dir, ignore_errors=True)  # the epoch log appends
+    run_dir.mkdir(parents=True)
     epoch_log = run_dir / "epochs.jsonl"
     env = {**os.environ, "BENCH_EPOCH_LOG": str(epoch_log)}
     script = SKILL_DIR / "scripts" / "train.py"
