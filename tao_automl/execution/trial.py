@@ -34,6 +34,7 @@ from tao_automl.workspace import Workspace
 __all__ = ["TrialPlan", "TrialFailed", "make_trainable", "run_trial"]
 
 POINTER = "pointer.json"
+CHECKPOINT_WAIT_S = 5.0  # longest wait for an epoch's checkpoint after its metric
 
 
 class TrialFailed(AutoMLError):
@@ -169,6 +170,7 @@ class _TrialRun:
         # about to finish (the trial would be recorded as stopped, or resumed
         # from its last checkpoint with nothing left to train).
         self.held: tuple[dict[str, Any], Any] | None = None
+        self.checkpoint_wait_s = CHECKPOINT_WAIT_S
 
     # -- spec & launch -------------------------------------------------------
     def _build_spec(self, attempt: int, resume_from: str | None) -> tuple[str, str]:
@@ -234,13 +236,30 @@ class _TrialRun:
 
     # -- reporting -----------------------------------------------------------
     def _checkpoint_for(self, handle: JobHandle, epoch: int) -> str | None:
+        """The job's checkpoint of ``epoch``.  Jobs print an epoch's metric
+        before saving its checkpoint, so wait for it briefly (a pause decided
+        on this report must resume from this epoch, not from scratch); a job
+        that does not checkpoint every epoch makes later lookups not wait."""
         from tao_automl.checkpoints import select_checkpoint
 
-        try:
-            arts = self.backend.list_artifacts(handle)
-            rel = select_checkpoint(arts, which="epoch", epoch=epoch)
-        except AutoMLError:
-            return None
+        deadline = time.monotonic() + self.checkpoint_wait_s
+        delay = 0.02
+        while True:
+            try:
+                arts = self.backend.list_artifacts(handle)
+                rel = select_checkpoint(arts, which="epoch", epoch=epoch)
+                break
+            except AutoMLError:
+                if time.monotonic() >= deadline:
+                    self.checkpoint_wait_s = 0.0
+                    return None
+                try:
+                    if self.backend.status(handle).terminal and time.monotonic() + 0.5 < deadline:
+                        deadline = time.monotonic() + 0.5  # last listing after the exit
+                except PlatformError:
+                    pass
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
         base = handle.results_dir or ""
         return rel if os.path.isabs(rel) or "://" in rel else f"{base}/{rel}"
 

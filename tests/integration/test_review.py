@@ -123,9 +123,13 @@ def test_recommendations_are_the_first_trials(algorithm, ray_cluster, tmp_path):
     r = AutoMLRunner(skill_dir=TOY, workspace_dir=tmp_path / "ws")
     rv = r.review(**args)
     res = r.run(**args)
-    first = res["history"][:2]
     key = lambda d: json.dumps(d, sort_keys=True)  # noqa: E731
-    assert sorted(key(t["hyperparameters"]) for t in first) == sorted(key(x["overrides"]) for x in rv["recommendations"])
+    recommended = {key(x["overrides"]) for x in rv["recommendations"]}
+    # both recommendations ran, and the first trial launched is one of them
+    # (a fast trial's slot may start trial 3 before trial 2's actor is up,
+    # so the plan order of trials 2 and 3 is not fixed)
+    first = [t for t in res["history"] if key(t["hyperparameters"]) in recommended]
+    assert len(first) == 2 and key(res["history"][0]["hyperparameters"]) in recommended
     # and the specs that ran match the reviewed specs (paths aside)
     by_hp = {key(x["overrides"]): x["specs"] for x in rv["recommendations"]}
     for t in first:
