@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import TOY, make_skill
+
 from tao_automl.errors import AutoMLError, PreflightError, SettingsError
 from tao_automl.execution.ledger import JobLedger
 from tao_automl.results import validate_result

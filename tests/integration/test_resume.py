@@ -18,8 +18,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import TOY
+
 from tao_automl.errors import WorkspaceError
 from tao_automl.execution.ledger import JobLedger
 from tao_automl.platforms.local import process_group_alive

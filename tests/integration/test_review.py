@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, TOY, make_skill
+
 from tao_automl.errors import CredentialError, SettingsError, SpecError
 from tao_automl.runner import AutoMLRunner
 from tao_automl.spec import get_path
