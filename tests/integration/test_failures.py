@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import TOY, make_skill
+from skillkit import TOY, make_skill
 
 from tao_automl.errors import AutoMLError, PreflightError, SettingsError
 from tao_automl.execution.ledger import JobLedger

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import TOY
+from skillkit import TOY
 
 from tao_automl.errors import WorkspaceError
 from tao_automl.execution.ledger import JobLedger

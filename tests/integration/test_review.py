@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, TOY, make_skill
+from skillkit import REPO, TOY, make_skill
 
 from tao_automl.errors import CredentialError, SettingsError, SpecError
 from tao_automl.runner import AutoMLRunner
