@@ -274,13 +274,7 @@ def install_signal_handlers(stop: Any) -> Callable[[], None]:
     old = {}
 
     def handler(signum: int, frame: Any) -> None:
-        stop.set(f"interrupted by {signal.Signals(signum).name}")
-        # Inside Tuner.fit, SIGUSR1 is Tune's own "interrupt": it saves the
-        # experiment state with the running trials unfinished (resumable) and
-        # returns; the runner then cancels every open job (execution.run._reap).
-        usr1 = signal.getsignal(signal.SIGUSR1) if hasattr(signal, "SIGUSR1") else None
-        if callable(usr1):
-            signal.raise_signal(signal.SIGUSR1)
+        stop.interrupt(f"interrupted by {signal.Signals(signum).name}")
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         old[sig] = signal.getsignal(sig)

@@ -58,7 +58,7 @@ def _cancel_callback(ws: Workspace, stop: Any, interval_s: float = 2.0) -> Any:
             except Exception:  # noqa: BLE001
                 return
             if float(req.get("t", 0)) >= started:
-                stop.set("interrupted by tao-automl cancel")
+                stop.interrupt("interrupted by tao-automl cancel")
 
     return _CancelWatch()
 

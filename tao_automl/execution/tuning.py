@@ -62,6 +62,18 @@ class EarlyStop:
     def is_set(self) -> bool:
         return self.reason is not None
 
+    def interrupt(self, reason: str) -> None:
+        """Stop like Ctrl-C: record ``reason`` and, inside ``Tuner.fit``, raise
+        SIGUSR1 -- Tune's own "interrupt" -- which saves the experiment with
+        the running trials unfinished (resumable) and returns; the runner then
+        cancels every open job (``execution.run._reap``)."""
+        import signal
+
+        self.set(reason if reason.startswith("interrupted") else f"interrupted: {reason}")
+        usr1 = signal.getsignal(signal.SIGUSR1) if hasattr(signal, "SIGUSR1") else None
+        if callable(usr1):
+            signal.raise_signal(signal.SIGUSR1)
+
     @property
     def interrupted(self) -> bool:
         """Stopped by SIGINT/SIGTERM: Tune is interrupted (its state keeps the
