@@ -96,7 +96,9 @@ class LedgerReader:
                     ev = self.ws.read_json(f"ledger/{tid}/{name}", default=None)
                     if isinstance(ev, dict):
                         seen[name] = ev
-            recs.append(JobLedger._fold(tid, [seen[n] for n in sorted(seen)]))
+            rec = JobLedger._fold(tid, [seen[n] for n in sorted(seen)])
+            if not rec.abandoned:  # unknown to the restored search: not part of the run
+                recs.append(rec)
         recs.sort(key=lambda r: (r.planned or {}).get("t", 0.0))
         return recs
 

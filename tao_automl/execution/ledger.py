@@ -8,7 +8,13 @@ Every fact about a trial's jobs is one immutable event file under
 ``epoch``      one per-epoch metric record
 ``finished``   terminal status (state, reason, exit code, message), final metric,
                checkpoint
-``stopped``    the scheduler stopped or paused the trial; the job was canceled
+``stopped``    the scheduler stopped or paused the trial; the job was canceled.
+               With ``abandoned: true`` the trial is unknown to the restored
+               search (see :mod:`tao_automl.execution.orphans`): it is left out
+               of the history and of every count, so a resumed run ends with
+               exactly the requested number of trials
+``adopted``    the restored search started an abandoned trial again (same id);
+               it counts again
 
 Because events are never rewritten, a driver killed at any point leaves a
 ledger that tells exactly which jobs were launched and which finished, so a
@@ -58,6 +64,7 @@ class TrialRecord:
     epochs: list[dict[str, Any]] = attrs.field(factory=list)
     outcome: dict[str, Any] | None = None  # the last 'finished' event
     first_planned_t: float = 0.0  # when the trial was first planned (history order)
+    abandoned: bool = False  # unknown to the restored search; not part of the run
 
     @property
     def open_attempt(self) -> Attempt | None:
@@ -90,8 +97,11 @@ class JobLedger:
     def trial(self, trial_id: str) -> TrialRecord:
         return self._fold(trial_id, self.ws.events(self._stream(trial_id)))
 
-    def trials(self) -> list[TrialRecord]:
+    def trials(self, *, include_abandoned: bool = False) -> list[TrialRecord]:
+        """The run's trials in planning order; abandoned ones (unknown to the
+        restored search) only with ``include_abandoned``."""
         recs = [self.trial(t) for t in self.trial_ids()]
+        recs = [r for r in recs if include_abandoned or not r.abandoned]
         recs.sort(key=lambda r: r.first_planned_t)
         return recs
 
@@ -121,6 +131,7 @@ class JobLedger:
                 )
                 by_number[att.number] = att
                 rec.attempts.append(att)
+                rec.abandoned = False
             elif kind == "epoch":
                 rec.epochs.append({k: ev[k] for k in ("attempt", "epoch", "values", "t") if k in ev})
             elif kind == "finished":
@@ -133,12 +144,16 @@ class JobLedger:
                 att = by_number.get(int(ev.get("attempt", -1)))
                 if att is not None:
                     att.stopped = ev
+                if ev.get("abandoned"):
+                    rec.abandoned = True
+            elif kind == "adopted":
+                rec.abandoned = False
         return rec
 
     def open_attempts(self) -> list[tuple[str, Attempt]]:
         """(trial_id, attempt) for every job that may still be running."""
         out = []
-        for rec in self.trials():
+        for rec in self.trials(include_abandoned=True):
             att = rec.open_attempt
             if att is not None:
                 out.append((rec.trial_id, att))

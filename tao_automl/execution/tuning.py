@@ -13,6 +13,7 @@ import attrs
 from tao_automl.algorithms import BuildContext
 from tao_automl.execution.extras import driver_callbacks
 from tao_automl.execution.ledger import JobLedger
+from tao_automl.execution.orphans import OrphanSettler, abandon_callback
 from tao_automl.execution.trial import TrialPlan, make_trainable
 
 __all__ = ["run_search", "EarlyStop"]
@@ -188,6 +189,9 @@ def run_search(
     random.seed(settings.seed)
     np.random.seed(settings.seed % (2**32))
     trainable = tune.with_resources(make_trainable(plan), ray_session.trial_resources())
+    # On resume, trials of earlier drivers that the restored search does not
+    # know are abandoned (execution.orphans); a fresh run has none.
+    settler = OrphanSettler(ledger, prepared.backend, ledger.trial_ids() if resume else ())
     name = "tune"
     exp_path = f"{storage_path.rstrip('/')}/{name}"
     run_config = tune.RunConfig(
@@ -201,7 +205,8 @@ def run_search(
                              LiveHook(stop.key, "on_recommendation", on_recommendation)
                              if on_recommendation else None,
                              prepared.space, prepared.metric)
-        + driver_callbacks(prepared, plan, stop),
+        + driver_callbacks(prepared, plan, stop)
+        + [abandon_callback(stop.key, settler)],
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         failure_config=tune.FailureConfig(max_failures=0),
     )
