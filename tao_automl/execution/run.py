@@ -197,8 +197,11 @@ def _reap(backend: Any, ledger: JobLedger) -> None:
 
     for trial_id, att in ledger.open_attempts():
         try:
-            st = backend.status(att.handle)
-            if not st.terminal:
+            terminal = backend.status(att.handle).terminal
+        except PlatformError:
+            terminal = False  # unknown: cancel anyway (idempotent)
+        try:
+            if not terminal:
                 backend.cancel(att.handle)
             ledger.record(trial_id, "stopped", attempt=att.number, why="reaped at the end of the run")
         except PlatformError as exc:

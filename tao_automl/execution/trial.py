@@ -25,7 +25,13 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import AutoMLError, MetricError, PlatformError, TransientSubmitError
+from tao_automl.errors import (
+    AutoMLError,
+    JobNotFoundError,
+    MetricError,
+    PlatformError,
+    TransientSubmitError,
+)
 from tao_automl.execution.jobs import JobOptions, build_job_request, watch_job
 from tao_automl.execution.ledger import Attempt, JobLedger
 from tao_automl.platforms.base import FailureReason, JobHandle, JobState, JobStatus
@@ -290,7 +296,8 @@ class _TrialRun:
         from tao_automl.execution.metrics import MetricStream, extract_metric
 
         prior = self.ledger.trial(self.trial_id)
-        if prior.planned is None or prior.planned.get("config") != self.config:
+        replanned = prior.planned is not None and prior.planned.get("config") != self.config
+        if prior.planned is None or replanned:
             # A new 'planned' event when the config changes (PBT exploit/explore):
             # the ledger's newest plan is the trial's hyperparameters.
             self.ledger.record(
@@ -309,11 +316,19 @@ class _TrialRun:
         if attempt is not None and attempt.resume_from != resume_from:
             self._cancel(attempt, "superseded by a new start point")
             attempt = None
+        if attempt is not None and replanned:
+            # The job runs the previous hyperparameters: never credit it to these.
+            self._cancel(attempt, "superseded by a new configuration")
+            attempt = None
         if attempt is not None:
             try:
                 st = self.backend.status(attempt.handle)
-            except PlatformError:
+            except JobNotFoundError:
                 st = JobStatus(state=JobState.UNKNOWN)
+            except PlatformError:
+                # A status hiccup is not a lost job: relaunching would leave the
+                # running one orphaned.  The watch below tolerates/settles errors.
+                st = JobStatus(state=JobState.RUNNING)
             if st.state is JobState.UNKNOWN:
                 attempt = None  # the platform lost it: relaunch
         number = len(prior.attempts)
@@ -331,11 +346,20 @@ class _TrialRun:
                     on_record=lambda r, a=attempt: self._on_record(a, r),
                     poll_s=self.plan.poll_interval_s,
                 )
+            except PlatformError as exc:
+                # The backend kept failing on status calls: the job's fate is
+                # unknown.  Cancel it (no orphan) and classify as infrastructure.
+                self._cancel(attempt, "status calls kept failing", record=False)
+                status = JobStatus(state=JobState.FAILED, reason=FailureReason.INFRASTRUCTURE,
+                                   message=f"lost track of job {attempt.handle.job_id} (canceled): the "
+                                           f"{getattr(self.backend, 'name', 'platform')} backend kept "
+                                           f"failing on status calls: {type(exc).__name__}: {exc}")
             except BaseException:
                 # Tune stopped/paused the trial (SystemExit) or the worker dies.
                 self._cancel(attempt, "stopped by the scheduler")
                 raise
-            status = watched.status
+            else:
+                status = watched.status
             if status.succeeded:
                 self._finish_success(attempt, watched.logs, extract_metric)
                 return
@@ -423,17 +447,22 @@ class _TrialRun:
                "results_dir": handle.results_dir}
         return coerce_metric(self.plan.eval_fn(rec, handle.job_id), source="eval_fn")
 
-    def _cancel(self, attempt: Attempt, why: str) -> None:
+    def _cancel(self, attempt: Attempt, why: str, *, record: bool = True) -> None:
         try:
             self.backend.cancel(attempt.handle)
         except PlatformError:
             pass
-        self.ledger.record(self.trial_id, "stopped", attempt=attempt.number, why=why)
+        if record:
+            self.ledger.record(self.trial_id, "stopped", attempt=attempt.number, why=why)
 
 
 def run_trial(plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report: Callable, pointer: dict | None) -> None:
     """Run one trial (also usable without Ray: pass any ``report`` callable)."""
-    prior = JobLedger(Workspace(plan.workspace_root, plan.storage_options)).trial(trial_id)
+    ledger = JobLedger(Workspace(plan.workspace_root, plan.storage_options))
+    prior = ledger.trial(trial_id)
+    if prior.abandoned:
+        # Abandoned on resume, but the restored search started this id again.
+        ledger.record(trial_id, "adopted", why="the restored search started this trial again")
     if prior.done and prior.outcome is not None:
         # Already finished before a driver restart: replay, never re-run.
         value = prior.outcome.get("metric_value")
