@@ -21,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 
@@ -30,6 +30,7 @@ from tao_automl.errors import (
     JobNotFoundError,
     MetricError,
     PlatformError,
+    SubmitError,
     TransientSubmitError,
 )
 from tao_automl.execution.jobs import JobOptions, build_job_request, watch_job
@@ -336,7 +337,10 @@ class _TrialRun:
         while True:
             if attempt is None:
                 number += 1
-                attempt = self._submit(number, resume_from, start_epoch)
+                try:
+                    attempt = self._submit(number, resume_from, start_epoch)
+                except SubmitError as exc:
+                    self._submit_failed(number, exc)
             stream = MetricStream(self.plan.metric)
             try:
                 watched = watch_job(
@@ -384,6 +388,24 @@ class _TrialRun:
             retries += 1
             attempt = None
 
+    def _submit_failed(self, number: int, exc: SubmitError) -> NoReturn:
+        """Submission failed for good (transient errors were retried
+        ``max_retries`` times): an infrastructure failure of the trial."""
+        tries = self.plan.max_retries + 1 if isinstance(exc, TransientSubmitError) else 1
+        message = f"job submission failed ({tries} tries): {type(exc).__name__}: {exc}"
+        self.ledger.record(
+            self.trial_id,
+            "finished",
+            attempt=number,
+            state="failed",
+            reason=FailureReason.INFRASTRUCTURE.value,
+            exit_code=None,
+            message=message[-2000:],
+            metric_value=None,
+            final=True,
+        )
+        raise TrialFailed(f"trial {self.trial_id} failed: infrastructure: {message[-500:]}") from exc
+
     def _finish_success(self, attempt: Attempt, logs: str, extract_metric: Callable) -> None:
         handle = attempt.handle
 
@@ -398,7 +420,9 @@ class _TrialRun:
                 self.plan.metric, logs=logs, artifacts=read, extractor=self.plan.metric_extractor
             )
             value = result.value
-            source = result.source
+            # no value: say what was searched and what was unreadable (e.g. a
+            # corrupt status.json) instead of a bare "None"
+            source = result.source or "; ".join(result.notes[-4:]) or "no metric source"
             per_epoch = result.per_epoch
         except MetricError as exc:
             value, source, per_epoch = None, f"error: {exc}", []
