@@ -108,7 +108,9 @@ def run_peer(peer: dict[str, Any], problem: Problem, algorithm: str, seed: int, 
         stopped, timed_out = False, False
         while proc.poll() is None:
             time.sleep(0.2)
-            if budget and len(read_epoch_log(epoch_log)) >= budget:
+            # Multi-fidelity runs are stopped at the epoch budget; sequential
+            # ones end by themselves after `trials` recommendations.
+            if budget and problem.multi_fidelity and len(read_epoch_log(epoch_log)) >= budget:
                 stopped = True
             if time.perf_counter() - t0 > timeout_s:
                 timed_out = True
