@@ -8,10 +8,11 @@ ledger's trial would end the run with one trial more than the budget.
 
 :func:`abandon_callback` settles such trials on resume.  A searcher that
 regenerates trial ids deterministically (Tune's ``BasicVariantGenerator``,
-used by random and grid search) starts the *same* trial id again within the
-first steps; that trial reattaches to its job (or replays its outcome), so
-nothing is abandoned.  A trial id still unknown after a short grace period
-(and at the end of the search) is **abandoned**: its open job is canceled and
+used by random and grid search) starts the *same* trial ids again, in order,
+before any new one; such a trial reattaches to its job (or replays its
+outcome), so nothing is abandoned.  A trial id still unknown when the search
+starts a trial with a new id (a searcher with random ids, e.g. Optuna, does so
+at once), or at the end of the search, is **abandoned**: its open job is canceled and
 a ``stopped`` event with ``abandoned: true`` and
 ``why="abandoned: unknown to the restored search"`` is recorded.  Abandoned
 trials stay in the ledger (nothing is deleted) but are left out of the
@@ -23,7 +24,6 @@ again, the trial records ``adopted`` and counts again.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -57,19 +57,21 @@ def abandon(ledger: JobLedger, backend: Any, trial_id: str, why: str = ABANDONED
 
 class OrphanSettler:
     """Driver-side state of one run: ``before`` are the ledger's trial ids
-    from earlier drivers (empty for a fresh run).  Those the restored search
-    does not know are abandoned once ``grace_s`` seconds and ``min_steps``
-    Tune steps passed without Tune starting them again, and at the end of the
-    search."""
+    from earlier drivers (empty for a fresh run).
 
-    def __init__(self, ledger: JobLedger, backend: Any, before: Iterable[str], *, grace_s: float = 5.0,
-                 min_steps: int = 3) -> None:
+    At the first Tune step the trials Tune holds are the restored ones; the
+    other ids of ``before`` are candidates.  A searcher that regenerates ids
+    deterministically re-creates every candidate (in order) before any new
+    id; a searcher with random ids never re-creates one.  So once Tune holds
+    a trial that is neither restored nor a candidate -- or the search ends --
+    the remaining candidates are abandoned.
+    """
+
+    def __init__(self, ledger: JobLedger, backend: Any, before: Iterable[str]) -> None:
         self.ledger, self.backend = ledger, backend
         self.before = set(before)
-        self.grace_s, self.min_steps = grace_s, min_steps
         self.candidates: set[str] | None = None if self.before else set()
-        self.first = 0.0
-        self.steps = 0
+        self.expected: set[str] = set()  # restored and re-created ids
 
     @property
     def pending(self) -> bool:
@@ -82,11 +84,11 @@ class OrphanSettler:
         known = set(trial_ids)
         if self.candidates is None:  # the first step: what the restored state holds
             self.candidates = {t for t in self.before - known if not self.ledger.trial(t).abandoned}
-            self.first = time.monotonic()
-        self.candidates -= known  # started again under the same id
-        self.steps += 1
-        due = final or (self.steps >= self.min_steps and time.monotonic() - self.first >= self.grace_s)
-        if not due or not self.candidates:
+            self.expected = set(known)
+        recreated = self.candidates & known
+        self.candidates -= recreated
+        self.expected |= recreated
+        if not self.candidates or not (final or known - self.expected):
             return
         for tid in sorted(self.candidates):
             try:

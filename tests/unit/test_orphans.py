@@ -60,15 +60,17 @@ def test_trial_without_a_job_is_abandoned_without_cancel(tmp_path):
     assert be.canceled == [] and led.trials() == []
 
 
-def test_settler_waits_for_regenerated_ids_then_abandons(tmp_path):
+def test_settler_keeps_recreated_ids_and_abandons_once_a_new_id_starts(tmp_path):
     led = _ledger(tmp_path, "known", "regen", "lost")
     be = FakeBackend()
-    s = OrphanSettler(led, be, ["known", "regen", "lost"], grace_s=0.0, min_steps=3)
-    s.settle(["known"], final=False)  # step 1: restored state knows one
+    s = OrphanSettler(led, be, ["known", "regen", "lost"])
+    s.settle(["known"], final=False)  # step 1: the restored state knows one
     assert s.candidates == {"regen", "lost"} and be.canceled == []
-    s.settle(["known", "regen"], final=False)  # step 2: the searcher re-created 'regen'
+    for _ in range(5):  # steps pass, nothing new: 'lost' may still be re-created
+        s.settle(["known"], final=False)
+    s.settle(["known", "regen"], final=False)  # the searcher re-created 'regen'
     assert s.candidates == {"lost"} and be.canceled == []
-    s.settle(["known", "regen"], final=False)  # step 3: grace over
+    s.settle(["known", "regen", "fresh"], final=False)  # a new id: 'lost' never comes back
     assert be.canceled == ["job-lost"] and not s.pending
     assert [r.trial_id for r in led.trials()] == ["known", "regen"]
 
@@ -76,12 +78,12 @@ def test_settler_waits_for_regenerated_ids_then_abandons(tmp_path):
 def test_settler_final_call_settles_at_once_and_fresh_run_is_a_no_op(tmp_path):
     led = _ledger(tmp_path, "a", "b")
     be = FakeBackend()
-    s = OrphanSettler(led, be, ["a", "b"], grace_s=1e9, min_steps=10**6)
+    s = OrphanSettler(led, be, ["a", "b"])
     s.settle(["a"], final=False)
     assert be.canceled == []
     s.settle(["a"], final=True)
     assert be.canceled == ["job-b"]
     fresh = OrphanSettler(led, be, [])
     assert not fresh.pending
-    fresh.settle([], final=True)
+    fresh.settle(["x"], final=True)
     assert be.canceled == ["job-b"]
