@@ -133,12 +133,14 @@ def _peer_sleep_overhead(info: dict[str, Any], n: int, poll_s: float, workdir: P
 def checks(rows: list[dict[str, Any]]) -> list[str]:
     """The issue's targets, stated as pass/miss lines."""
     med = {(r["problem"], r["driver"], r["algorithm"]): r.get("best_median") for r in rows if r["ok"]}
+    seeds = {(r["problem"], r["driver"], r["algorithm"]): r["ok"] for r in rows}
     out = []
     for prob, target in (("branin-plain", 1.0), ("hartmann6-plain", -2.8)):
         v = med.get((prob, "tao_automl", "bayesian"))
         if v is not None:
+            n = seeds[(prob, "tao_automl", "bayesian")]
             out.append(f"{'PASS' if v <= target else 'MISS'}: bayesian median best on {prob} = {v:.3f} "
-                       f"(target <= {target})")
+                       f"over {n} seeds (target <= {target}{'; too few seeds to judge' if n < 5 else ''})")
     for prob in sorted({r["problem"] for r in rows}):
         base = med.get((prob, "tao_automl", "random"))
         base_name = "tao_automl random"
