@@ -15,8 +15,10 @@ TEST_ENV = {"WANDB_MODE": "offline", "RAY_USAGE_STATS_ENABLED": "0", "PYTHONHASH
 
 
 def _install(session: nox.Session, extras: str = "test") -> None:
+    # constraints.txt pins a resolved, tested set: without it pip's resolver
+    # backtracks for minutes through boto/aiobotocore/ray versions.
     session.install("--upgrade", "pip")
-    session.install("-e", f".[{extras}]")
+    session.install("-c", "constraints.txt", "-e", f".[{extras}]")
 
 
 @nox.session(python=PY)
@@ -47,7 +49,7 @@ def slurm(session: nox.Session) -> None:
 
 @nox.session(python=PY)
 def lint(session: nox.Session) -> None:
-    session.install("ruff>=0.5")
+    session.install("-c", "constraints.txt", "ruff")
     session.run("ruff", "check", "tao_automl", "tests", "examples", "benchmarks", "noxfile.py")
 
 
