@@ -231,6 +231,9 @@ def test_random_kills_then_resume(ray_cluster, tmp_path):
             break
         if i < 2:
             proc = start_driver(ws, "resume")
+    kills = len(snaps) - (1 if (ws / "exp" / "result.json").exists() else 0)
+    print(f"random kills: {kills} landed (TAO_KILL_SEED={seed})")
+    assert kills >= 1
     res = resume_in_process(ws)
     try:
         check_after_resume(ws, res, snaps)
