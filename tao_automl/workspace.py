@@ -104,7 +104,9 @@ class Workspace:
             raise WorkspaceError(describe("cannot create folder", file=p, value=str(exc))) from exc
         return p
 
-    def write_bytes(self, rel: str, data: bytes) -> str:
+    def write_bytes(self, rel: str, data: bytes, *, durable: bool = True) -> str:
+        """Atomic write; ``durable`` also fsyncs (skipped for facts that can be
+        re-derived, such as per-epoch metric events)."""
         p = self.path(rel)
         try:
             if self.uri:
@@ -116,18 +118,20 @@ class Workspace:
                 tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
                 with open(tmp, "wb") as fh:
                     fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    if durable:
+                        fh.flush()
+                        os.fsync(fh.fileno())
                 os.replace(tmp, target)
         except OSError as exc:
             raise WorkspaceError(describe("cannot write workspace file", file=p, value=str(exc))) from exc
         return p
 
-    def write_text(self, rel: str, text: str) -> str:
-        return self.write_bytes(rel, text.encode("utf-8"))
+    def write_text(self, rel: str, text: str, *, durable: bool = True) -> str:
+        return self.write_bytes(rel, text.encode("utf-8"), durable=durable)
 
-    def write_json(self, rel: str, obj: Any) -> str:
-        return self.write_text(rel, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+    def write_json(self, rel: str, obj: Any, *, durable: bool = True) -> str:
+        text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+        return self.write_text(rel, text, durable=durable)
 
     def read_bytes(self, rel: str) -> bytes:
         p = self.path(rel)
@@ -181,7 +185,8 @@ class Workspace:
     def append_event(self, stream: str, kind: str, payload: dict[str, Any]) -> str:
         """Write one immutable event file ``<stream>/<ns-time>-<kind>-<rand>.json``."""
         name = f"{time.time_ns():020d}-{kind}-{uuid.uuid4().hex[:6]}.json"
-        return self.write_json(f"{stream}/{name}", {"kind": kind, "t": time.time(), **payload})
+        return self.write_json(f"{stream}/{name}", {"kind": kind, "t": time.time(), **payload},
+                               durable=kind != "epoch")
 
     def events(self, stream: str) -> Iterator[dict[str, Any]]:
         """Events of a stream in write order; a torn/corrupt file is skipped."""

@@ -165,6 +165,13 @@ def _stopper(stop: EarlyStop) -> Any:
     return _Stop()
 
 
+def _result_loggers() -> list[Any]:
+    """Tune's JSON/CSV result files (its TensorBoard logger is switched off)."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    return [JsonLoggerCallback(), CSVLoggerCallback()]
+
+
 def run_search(
     *,
     prepared: Any,
@@ -206,7 +213,8 @@ def run_search(
                              if on_recommendation else None,
                              prepared.space, prepared.metric)
         + driver_callbacks(prepared, plan, stop)
-        + [abandon_callback(stop.key, settler)],
+        + [abandon_callback(stop.key, settler)]
+        + _result_loggers(),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         failure_config=tune.FailureConfig(max_failures=0),
     )

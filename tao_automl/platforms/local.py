@@ -153,7 +153,9 @@ class LocalBackend:
         cwd = request.cwd or (_util.local_path(results) if results and not _util.is_uri(results)
                               else str(ctl))
         argv = self._argv(request)
-        cmd = [sys.executable, _WRAPPER, str(ctl), str(request.timeout_s or 0),
+        # -I -S: the wrapper is stdlib-only; skipping site and user paths
+        # quarters the interpreter start-up (41 ms -> 10 ms here).
+        cmd = [sys.executable, "-I", "-S", _WRAPPER, str(ctl), str(request.timeout_s or 0),
                str(self.grace_period_s), "--", *argv]
         log_path = ctl / "job.log"
         try:

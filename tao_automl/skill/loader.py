@@ -17,6 +17,9 @@ from pathlib import Path
 import attrs
 import yaml
 
+# libyaml's C loader when available: ~10x faster than the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 from tao_automl.errors import SchemaGateError, SkillError, describe
 from tao_automl.schema import TaoSchema, load_schema
 from tao_automl.skill._convert import structure
@@ -177,7 +180,7 @@ def load_skill(skill_dir: str | Path, *, versions_file: str | Path | None = None
                                   expected="<skill>/references/skill_info.yaml"), file=info_path)
     text = info_path.read_text(encoding="utf-8")
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise SkillError(describe("skill_info.yaml does not parse", file=info_path, value=str(exc),
                                   expected="YAML"), file=info_path) from exc

@@ -11,6 +11,9 @@ from typing import Any
 
 import yaml
 
+# libyaml's C loader when available: ~10x faster than the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 from tao_automl.errors import SchemaGateError, describe
 
 __all__ = ["parse_template_text", "read_template"]
@@ -23,7 +26,7 @@ def _parse(text: str, fmt: str) -> Any:
         return json.loads(text)
     if fmt == "toml":
         return tomllib.loads(text)
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=_YAML_LOADER)
 
 
 def parse_template_text(text: str, *, suffix: str = "", file: Any = "<template>") -> dict:

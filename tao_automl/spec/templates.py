@@ -23,6 +23,9 @@ from typing import Any
 
 import yaml
 
+# libyaml's C loader when available: ~10x faster than the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 from tao_automl.errors import SpecError, describe
 from tao_automl.spec.paths import Segment, format_path
 
@@ -67,7 +70,7 @@ def parse_spec_text(text: str, fmt: str, *, source: str = "<text>") -> dict[str,
     fmt = format_for(source, fmt)
     try:
         if fmt == "yaml":
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_YAML_LOADER)
         elif fmt == "json":
             data = json.loads(text) if text.strip() else None
         else:

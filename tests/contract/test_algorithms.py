@@ -29,9 +29,13 @@ TOY = REPO / "examples" / "toy_skill"
 
 # name -> (settings, spec overrides, hyperparameters)
 PLANS = {
-    "bayesian": ({"max_recommendations": 4, "max_concurrent": 2}, {"train.num_epochs": 2}, None),
-    "random": ({"max_recommendations": 4, "max_concurrent": 2}, {"train.num_epochs": 2}, None),
-    "grid": ({"grid_points": 3, "max_recommendations": 3, "max_concurrent": 2}, {"train.num_epochs": 2},
+    # epoch_sleep_s: trials last long enough to overlap on a loaded 2-core machine
+    "bayesian": ({"max_recommendations": 4, "max_concurrent": 2},
+                 {"train.num_epochs": 2, "train.epoch_sleep_s": 0.5}, None),
+    "random": ({"max_recommendations": 4, "max_concurrent": 2},
+               {"train.num_epochs": 2, "train.epoch_sleep_s": 0.5}, None),
+    "grid": ({"grid_points": 3, "max_recommendations": 3, "max_concurrent": 2},
+             {"train.num_epochs": 2, "train.epoch_sleep_s": 0.5},
              ["train.lr"]),
     "hyperband": ({"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4, "reduction_factor": 2},
                   {"train.epoch_sleep_s": 0.1}, None),
