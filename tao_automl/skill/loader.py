@@ -17,9 +17,6 @@ from pathlib import Path
 import attrs
 import yaml
 
-# libyaml's C loader when available: ~10x faster than the pure-Python one.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 from tao_automl.errors import SchemaGateError, SkillError, describe
 from tao_automl.schema import TaoSchema, load_schema
 from tao_automl.skill._convert import structure
@@ -27,6 +24,9 @@ from tao_automl.skill.model import ActionInfo, SkillInfo
 from tao_automl.skill.templates import read_template
 from tao_automl.skill.validate import validate_skill_info
 from tao_automl.skill.versions import annotated_keys, find_versions_file, is_bare_key, lookup_key
+
+# libyaml's C loader when available: ~10x faster than the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 __all__ = ["SkillBundle", "load_skill"]
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
+from tao_automl.errors import SchemaGateError, describe
+
 # libyaml's C loader when available: ~10x faster than the pure-Python one.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-from tao_automl.errors import SchemaGateError, describe
 
 __all__ = ["parse_template_text", "read_template"]
 

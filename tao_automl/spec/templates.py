@@ -23,11 +23,11 @@ from typing import Any
 
 import yaml
 
-# libyaml's C loader when available: ~10x faster than the pure-Python one.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 from tao_automl.errors import SpecError, describe
 from tao_automl.spec.paths import Segment, format_path
+
+# libyaml's C loader when available: ~10x faster than the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 __all__ = [
     "FORMATS",
