@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,27 @@ from tao_automl.errors import (
     SettingsError,
     describe,
 )
-from tao_automl.platforms.base import JobHandle, JobRequest
+from tao_automl.platforms.base import JobHandle, JobRequest, JobStatus
 
 #: Directory (inside a results/log dir) that holds a backend's own files:
 #: logs, wrapper scripts, exit-code files.  Never listed as an artifact.
 CONTROL_DIR = ".tao_automl"
+
+
+def poll_until_terminal(status: Callable[[], JobStatus], timeout: float, *,
+                        first: float = 0.05, cap: float = 2.0) -> JobStatus:
+    """Call ``status()`` with a growing backoff (``first`` doubling up to ``cap``)
+    until the job is terminal or ``timeout`` seconds have passed; for backends
+    without push notification of a job's end."""
+    deadline = time.monotonic() + max(0.0, timeout)
+    delay = first
+    while True:
+        st = status()
+        left = deadline - time.monotonic()
+        if st.terminal or left <= 0:
+            return st
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, cap)
 
 
 def take_options(backend: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import shlex
 import subprocess
-import time
 
 from tao_automl.errors import (
     JobNotFoundError,
@@ -151,14 +150,7 @@ class BrevBackend:
 
     def wait(self, handle: JobHandle, timeout: float) -> JobStatus:
         """Poll with a growing backoff (0.2 s .. 5 s): each poll is a remote call."""
-        deadline, delay = time.monotonic() + max(0.0, timeout), 0.2
-        while True:
-            st = self.status(handle)
-            left = deadline - time.monotonic()
-            if st.terminal or left <= 0:
-                return st
-            time.sleep(min(delay, left))
-            delay = min(delay * 2, 5.0)
+        return _util.poll_until_terminal(lambda: self.status(handle), timeout, first=0.2, cap=5.0)
 
     def logs(self, handle: JobHandle, since: int = 0) -> str:
         import os

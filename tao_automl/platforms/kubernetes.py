@@ -218,15 +218,7 @@ class KubernetesBackend:
 
     def wait(self, handle: JobHandle, timeout: float) -> JobStatus:
         """Poll with a short, growing backoff (0.05 s .. 2 s)."""
-        deadline = time.monotonic() + max(0.0, timeout)
-        delay = 0.05
-        while True:
-            st = self.status(handle)
-            left = deadline - time.monotonic()
-            if st.terminal or left <= 0:
-                return st
-            time.sleep(min(delay, left))
-            delay = min(delay * 2, 2.0)
+        return _util.poll_until_terminal(lambda: self.status(handle), timeout, first=0.05, cap=2.0)
 
     def logs(self, handle: JobHandle, since: int = 0) -> str:
         """The pod's log from offset ``since``; secret values masked."""

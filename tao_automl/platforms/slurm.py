@@ -270,15 +270,8 @@ class SlurmBackend:
 
     def wait(self, handle: JobHandle, timeout: float) -> JobStatus:
         """Poll with a short, growing backoff (capped by ``poll_interval_s``)."""
-        deadline = time.monotonic() + max(0.0, timeout)
-        delay = 0.05
-        while True:
-            st = self.status(handle)
-            left = deadline - time.monotonic()
-            if st.terminal or left <= 0:
-                return st
-            time.sleep(min(delay, left))
-            delay = min(delay * 2, float(self._opts["poll_interval_s"]))
+        return _util.poll_until_terminal(lambda: self.status(handle), timeout, first=0.05,
+                                         cap=float(self._opts["poll_interval_s"]))
 
     def logs(self, handle: JobHandle, since: int = 0) -> str:
         """Text of the ``--output`` file from offset ``since``; secret values masked."""
