@@ -63,3 +63,24 @@ def test_sampler_pickles_and_keeps_working() -> None:
         study2.add_trial(tr)
     study2.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.2) ** 2, n_trials=4)
     assert study2.best_value < 0.05
+
+
+def test_log_expected_improvement_is_accurate_and_never_underflows() -> None:
+    import math
+
+    import numpy as np
+
+    from tao_automl.algorithms._gp_sampler import _log_h
+
+    def direct(u: float) -> float:
+        return u * 0.5 * (1 + math.erf(u / math.sqrt(2))) + math.exp(-u * u / 2) / math.sqrt(2 * math.pi)
+
+    u = np.array([-4.9, -3.0, -1.0, 0.0, 1.0, 3.0])
+    assert np.allclose(_log_h(u), [math.log(direct(v)) for v in u], rtol=1e-9)
+    # Across the switch to the asymptotic branch (u = -10) the two sides agree...
+    assert abs(_log_h(np.array([-10.0001]))[0] - _log_h(np.array([-9.9999]))[0]) < 1e-2
+    assert abs(_log_h(np.array([-9.9999]))[0] - (-0.5 * 100 - 0.5 * math.log(2 * math.pi) - 2 * math.log(10))) < 0.05
+    # ...and far out, where direct EI is exactly 0.0, the log still ranks points.
+    far = _log_h(np.array([-40.0, -60.0, -200.0]))
+    assert direct(-40.0) == 0.0
+    assert np.all(np.isfinite(far)) and far[0] > far[1] > far[2]
