@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             if "quality" in skip and lane_jobs:  # the peer's overhead runs still come from the lane
                 lane.start()
                 lane.join()
+            payload["bare_job"] = overhead.bare_job_s(overhead.SLEEP_S, 5 if mode == "full" else 3)
             for n, c in cfg["concurrency"]:
                 t = time.time()
                 r = overhead.concurrency_run(n, c, work)
@@ -297,6 +298,7 @@ def render(payload: dict[str, Any]) -> str:
         lines += ["Targets:", ""] + [f"- {c}" for c in payload["checks"]] + [""]
     if payload.get("concurrency"):
         lines += ["## Overhead and concurrency (2 s sleep jobs)", "", report.overhead_markdown(payload["concurrency"]), ""]
+        lines += report.overhead_split(payload["concurrency"], payload.get("bare_job"))
     sc = payload.get("scale")
     if sc:
         lines += ["## Scale", "",

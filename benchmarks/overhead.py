@@ -76,6 +76,54 @@ def busy_fraction(spans: list[tuple[float, float]], slots: int) -> dict[str, Any
             "job_s_median": statistics.median(e - s for s, e in spans)}
 
 
+def full_slots_busy(spans: list[tuple[float, float]], slots: int) -> float | None:
+    """Busy fraction while the run is saturated: from the first moment all ``slots``
+    jobs run at once to the last submit (after it the slots drain by design).
+
+    This leaves out the ramp-up (one Ray actor per slot starts and imports
+    Tune, ~1.4 s of CPU each) and the drain, which ``busy_fraction`` includes.
+    """
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    last_submit = max(s for s, _ in spans) if spans else None
+    running, t_full = 0, None
+    area, prev = 0.0, None
+    for t, step in events:
+        if t_full is not None:
+            hi = min(t, last_submit)
+            if hi > prev:
+                area += running * (hi - prev)
+            prev = max(prev, hi)
+        running += step
+        if t_full is None and running >= slots:
+            t_full = prev = t
+    if t_full is None or last_submit is None or last_submit - t_full <= 0:
+        return None
+    return area / (slots * (last_submit - t_full))
+
+
+def bare_job_s(sleep_s: float, repeats: int = 5) -> dict[str, Any]:
+    """The benchmark job run directly (no orchestrator): its own interpreter
+    start-up, imports and exit, beyond the sleep.  What is left of the per-trial
+    overhead after this is the orchestrator's."""
+    import json
+    import tempfile
+
+    from benchmarks.common import objectives_module  # noqa: F401  (same interpreter as the jobs)
+
+    script = SKILL_DIR / "scripts" / "train.py"
+    times = []
+    with tempfile.TemporaryDirectory() as d:
+        spec = Path(d) / "spec.json"
+        spec.write_text(json.dumps({"objective": {"function": "branin"}, "params": {"x1": 0.5, "x2": 0.5},
+                                    "train": {"num_epochs": 1, "epoch_sleep_s": sleep_s}, "results_dir": d}))
+        for _ in range(repeats):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, str(script), "--config", str(spec)], check=True,
+                           stdout=subprocess.DEVNULL, cwd=d)
+            times.append(time.perf_counter() - t - sleep_s)
+    return {"bare_job_extra_s": statistics.median(times), "repeats": repeats}
+
+
 def dispatch_gaps(spans: list[tuple[float, float]]) -> list[float]:
     """For each job end, the delay until the next job was submitted."""
     submits = sorted(s for s, _ in spans)
@@ -120,6 +168,7 @@ def concurrency_run(n: int, concurrency: int, workdir: Path, sleep_s: float = SL
     if spans:
         window = max(e for _, e in spans) - spans[0][0]
         out["overhead_per_trial_steady_s"] = (window - ideal) * concurrency / n
+    out["busy_full_slots"] = full_slots_busy(spans, concurrency)
     return out
 
 

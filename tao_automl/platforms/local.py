@@ -46,6 +46,29 @@ def _proc_start_time(pid: int) -> str | None:
     return fields[19] if fields[0] != "Z" else None
 
 
+def _wait_child(proc: subprocess.Popen, timeout: float) -> None:
+    """Block until our child ``proc`` ends or ``timeout`` passes.
+
+    ``Popen.wait(timeout=...)`` polls with sleeps of up to 50 ms, which added
+    ~40 ms to every trial; a pidfd wakes at once.  The child is not reaped
+    here (only ``proc.poll`` reaps it), so its pid cannot be reused while the
+    pidfd is open.
+    """
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # no pidfd (old kernel) or already reaped
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+        return
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    proc.poll()
+
+
 def process_group_alive(pgid: int) -> bool:
     """True while any non-zombie process is in group ``pgid``.
 
@@ -235,10 +258,8 @@ class LocalBackend:
         pid = int(handle.data.get("pid", handle.job_id))
         proc = _CHILDREN.get(pid)
         if proc is not None:
-            try:
-                proc.wait(timeout=max(0.0, timeout))
-            except subprocess.TimeoutExpired:
-                pass
+            if proc.poll() is None:
+                _wait_child(proc, max(0.0, timeout))
             return self.status(handle)
         if self._alive(handle):
             self._wait_foreign(pid, handle, time.monotonic() + max(0.0, timeout))
