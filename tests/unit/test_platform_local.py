@@ -99,6 +99,24 @@ def test_sigterm_ignoring_job_is_killed_after_grace(tmp_path):
     assert not process_group_alive(h.data["pgid"])
 
 
+def test_job_gets_default_sigterm_and_its_own_argv(tmp_path):
+    # The wrapper ignores SIGTERM itself (to record the exit code); the job must
+    # not inherit that, or a cancel would always wait out the grace period.
+    b = LocalBackend()
+    code = "import signal, sys; print(signal.getsignal(signal.SIGTERM).name, sys.argv[1:])"
+    h = b.submit(JobRequest(name="sig", results_dir=str(tmp_path), argv=["python", "-c", code, "a b", "--x"]))
+    assert b.wait(h, 20).succeeded
+    assert b.logs(h).strip() == "SIG_DFL ['a b', '--x']"
+
+
+def test_wait_returns_running_on_timeout_then_the_result(tmp_path):
+    b = LocalBackend()
+    h = b.submit(JobRequest(name="w", results_dir=str(tmp_path), command="sleep 0.6; exit 3"))
+    assert b.wait(h, 0.05).state is JobState.RUNNING
+    st = b.wait(h, 20)
+    assert (st.state, st.exit_code) == (JobState.FAILED, 3)
+
+
 def test_log_dir_and_remote_results_dir(tmp_path):
     b = LocalBackend(log_dir=str(tmp_path / "logs"))
     h = b.submit(JobRequest(name="ld", results_dir=str(tmp_path / "res"), command="echo hi"))
