@@ -94,6 +94,13 @@ def build_review(prepared: Any, *, workspace: str, per_trial_s: float | None = N
         "base_checkpoint": prepared.base_checkpoint,
     }
     budget = {k: getattr(s, k) for k in prepared.algorithm.settings_used if hasattr(s, k)}
+    if "pbt_fixed" in budget:  # show what it resolves to: the parameters PBT will not mutate
+        from types import SimpleNamespace
+
+        from tao_automl.algorithms._builtin import pbt_fixed_params
+
+        names = {p.name: None for p in prepared.space.params}
+        budget["pbt_fixed"] = pbt_fixed_params(SimpleNamespace(param_space=names, settings=s))
     if prepared.algorithm.multi_fidelity:
         budget["max_epochs"] = prepared.max_epochs
         budget["fidelity_key"] = prepared.fidelity_key

@@ -88,6 +88,11 @@ class AutoMLSettings:
         min_epochs: lowest rung (grace period) for ASHA/Hyperband.
         reduction_factor: eta for Hyperband/ASHA/BOHB.
         population_size, perturbation_interval: PBT.
+        pbt_fixed: parameters PBT must not mutate, because the weights it
+            resumes from depend on them (architecture).  Names or dotted
+            prefixes ending in "." (None: ["model."]).  They are still sampled
+            per population member and travel with the checkpoint when a member
+            copies another.
         max_concurrent: parallel jobs.
     Objective:
         metric, direction: the objective; None -> the skill's declared metric.
@@ -108,6 +113,7 @@ class AutoMLSettings:
     reduction_factor: int = attrs.field(default=3)
     population_size: int = attrs.field(default=4, validator=_positive)
     perturbation_interval: int = attrs.field(default=2, validator=_positive)
+    pbt_fixed: list[str] | None = None
     max_concurrent: int = attrs.field(default=1, validator=_positive)
     seed: int | None = None
     session_id: str | None = None

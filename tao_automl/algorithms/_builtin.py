@@ -215,16 +215,51 @@ def _build_bohb(ctx: BuildContext) -> SearchPlan:
     )
 
 
+DEFAULT_PBT_FIXED = ("model.",)
+
+
+def _matches(name: str, entry: str) -> bool:
+    return name.startswith(entry) if entry.endswith(".") else name == entry
+
+
+def pbt_fixed_params(ctx: BuildContext) -> list[str]:
+    """The searched parameters PBT keeps fixed per member (see ``AutoMLSettings.pbt_fixed``).
+
+    A user-given entry that matches no searched parameter is an error (it
+    would otherwise be dropped silently); the default ``model.`` may match none.
+    """
+    given = ctx.settings.pbt_fixed
+    entries = list(DEFAULT_PBT_FIXED if given is None else given)
+    names = list(ctx.param_space)
+    if given is not None:
+        for entry in entries:
+            if not any(_matches(n, entry) for n in names):
+                raise SettingsError(
+                    describe(
+                        "pbt_fixed entry matches no searched parameter",
+                        key="automl_settings.pbt_fixed",
+                        value=entry,
+                        expected="one of " + ", ".join(sorted(names)) + " (or a dotted prefix ending in '.')",
+                    )
+                )
+    return [n for n in names if any(_matches(n, e) for e in entries)]
+
+
 def _pbt_mutations(ctx: BuildContext) -> dict[str, Any]:
     """PBT's explore step multiplies numbers by 0.8/1.2 and shifts list entries:
-    categorical domains (and weighted samplers) become their option lists."""
+    categorical domains (and weighted samplers) become their option lists.
+    Parameters in ``pbt_fixed`` are left out: a member that exploits another
+    takes over its weights, so it also keeps that member's architecture."""
     from ray.tune.search.sample import Categorical, Float, Integer
 
     options = {p.name: list(p.options if p.options is not None else [False, True])
                for p in (ctx.space.params if ctx.space is not None else [])
                if p.kind in ("categorical", "bool")}
+    fixed = set(pbt_fixed_params(ctx))
     out: dict[str, Any] = {}
     for key, dom in ctx.param_space.items():
+        if key in fixed:
+            continue
         if isinstance(dom, Categorical):
             out[key] = list(dom.categories)
         elif isinstance(dom, (Float, Integer)):
@@ -268,6 +303,16 @@ def _build_pbt(ctx: BuildContext) -> SearchPlan:
             )
         )
     mutations = _pbt_mutations(ctx)
+    if not mutations:
+        raise SettingsError(
+            describe(
+                "PBT has no parameter it may change while training resumes",
+                key="automl_settings.pbt_fixed",
+                value=ctx.settings.pbt_fixed if ctx.settings.pbt_fixed is not None else list(DEFAULT_PBT_FIXED),
+                expected="at least one searched parameter outside pbt_fixed (e.g. an optimizer setting)",
+                hint="search a learning rate or weight decay too, or narrow pbt_fixed",
+            )
+        )
     sched = PopulationBasedTraining(
         time_attr=EPOCH,
         metric=ctx.metric,
@@ -349,7 +394,7 @@ register(
         name="pbt",
         description="Population based training: exploit/explore every perturbation_interval epochs.",
         build=_build_pbt,
-        settings_used=("population_size", "perturbation_interval", "max_epochs", "max_concurrent", "seed"),
+        settings_used=("population_size", "perturbation_interval", "pbt_fixed", "max_epochs", "max_concurrent", "seed"),
         needs_checkpoints=True,
         multi_fidelity=True,
     )

@@ -267,6 +267,12 @@ CASES: list[Case] = [
     Case("wandb_wrong_type", SettingsError, "value 5", _settings(wandb=5)),
     Case("wandb_unknown_key", SettingsError, "modee", _settings(wandb={"modee": "offline"})),
     Case("wandb_bad_mode", SettingsError, "sometimes", _settings(wandb={"mode": "sometimes"})),
+    Case("pbt_fixed_matches_nothing", SettingsError, "model.hiden_size",
+         _run(automl_algorithm="pbt", automl_settings={**BASE_SETTINGS, "pbt_fixed": ["model.hiden_size"],
+                                                       "max_epochs": 4})),
+    Case("pbt_nothing_to_mutate", SettingsError, "no parameter it may change",
+         _run(automl_algorithm="pbt", automl_hyperparameters=["model.hidden_size", "model.activation"],
+              automl_settings={**BASE_SETTINGS, "max_epochs": 4})),
     # -- hyperparameters and custom ranges ---------------------------------------
     Case("hyperparameter_not_in_schema", SearchSpaceError, "train.bogus_lr",
          _run(automl_hyperparameters=["train.bogus_lr"])),
