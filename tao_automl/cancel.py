@@ -43,11 +43,14 @@ def cancel_experiment(ws: Workspace, *, reason: str = "canceled by tao-automl ca
     from tao_automl.execution.ledger import JobLedger
 
     ws.write_json(CANCEL_FILE, {"t": time.time(), "reason": reason, "pid": os.getpid()})
+    from tao_automl.execution.intents import recover_unconfirmed
+
     ledger = JobLedger(ws)
-    open_jobs = ledger.open_attempts()
-    if not open_jobs:
+    if not ledger.open_attempts() and not ledger.unconfirmed():
         return []
     backend = backend_from_settings(ws)
+    recover_unconfirmed(ledger, backend)  # a job submitted but not yet recorded is canceled too
+    open_jobs = ledger.open_attempts()
     out = []
     for trial_id, att in open_jobs:
         entry = {"trial_id": trial_id, "job_id": att.handle.job_id}

@@ -4,7 +4,13 @@ Every fact about a trial's jobs is one immutable event file under
 ``ledger/<trial_id>/`` in the workspace (see :class:`~tao_automl.workspace.Workspace`):
 
 ``planned``    the trial's hyperparameters, overrides and adjustments
+``submitting`` written just *before* a job is submitted: attempt number, job
+               name, results dir.  A driver killed between the platform
+               accepting the job and the ``submitted`` event leaves only this;
+               on resume the job is looked up by name
+               (:func:`tao_automl.execution.intents.recover_unconfirmed`)
 ``submitted``  attempt number, the serialized JobHandle, spec path, resume pointer
+``unconfirmed`` closes a ``submitting`` intent whose job was never found
 ``epoch``      one per-epoch metric record
 ``finished``   terminal status (state, reason, exit code, message), final metric,
                checkpoint
@@ -65,6 +71,8 @@ class TrialRecord:
     outcome: dict[str, Any] | None = None  # the last 'finished' event
     first_planned_t: float = 0.0  # when the trial was first planned (history order)
     abandoned: bool = False  # unknown to the restored search; not part of the run
+    # 'submitting' intents with neither a 'submitted' nor an 'unconfirmed' event
+    unconfirmed: list[dict[str, Any]] = attrs.field(factory=list)
 
     @property
     def open_attempt(self) -> Attempt | None:
@@ -109,13 +117,19 @@ class JobLedger:
     def _fold(trial_id: str, events: Iterable[dict[str, Any]]) -> TrialRecord:
         rec = TrialRecord(trial_id=trial_id)
         by_number: dict[int, Attempt] = {}
+        intents: dict[int, dict[str, Any]] = {}
         for ev in events:
             kind = ev.get("kind")
             if kind == "planned":
                 if rec.planned is None:
                     rec.first_planned_t = float(ev.get("t", 0.0))
                 rec.planned = ev  # the newest plan wins (PBT changes a trial's config)
+            elif kind == "submitting":
+                intents[int(ev.get("attempt", -1))] = ev
+            elif kind == "unconfirmed":
+                intents.pop(int(ev.get("attempt", -1)), None)
             elif kind == "submitted":
+                intents.pop(int(ev.get("attempt", -1)), None)
                 try:
                     handle = JobHandle.from_dict(ev["handle"])
                 except (KeyError, TypeError):
@@ -148,7 +162,12 @@ class JobLedger:
                     rec.abandoned = True
             elif kind == "adopted":
                 rec.abandoned = False
+        rec.unconfirmed = list(intents.values())
         return rec
+
+    def unconfirmed(self) -> list[tuple[str, dict[str, Any]]]:
+        """(trial_id, 'submitting' event) for every submit whose outcome was never recorded."""
+        return [(rec.trial_id, ev) for rec in self.trials(include_abandoned=True) for ev in rec.unconfirmed]
 
     def open_attempts(self) -> list[tuple[str, Attempt]]:
         """(trial_id, attempt) for every job that may still be running."""

@@ -194,7 +194,9 @@ def _reap(backend: Any, ledger: JobLedger) -> None:
     """Cancel every job the ledger still shows as open (trial actors killed
     outright run no ``finally``)."""
     from tao_automl.errors import PlatformError
+    from tao_automl.execution.intents import recover_unconfirmed
 
+    recover_unconfirmed(ledger, backend)
     for trial_id, att in ledger.open_attempts():
         try:
             terminal = backend.status(att.handle).terminal

@@ -218,6 +218,19 @@ class _TrialRun:
             options=self.plan.job_options,
             labels={"tao-automl-trial": self.trial_id, "tao-automl-session": self.plan.session_id},
         )
+        # Intent first: a driver killed after the platform accepted the job but
+        # before 'submitted' is written leaves this, and resume finds the job by name.
+        self.ledger.record(
+            self.trial_id,
+            "submitting",
+            attempt=attempt,
+            name=request.name,
+            results_dir=out_dir,
+            spec_path=spec_path,
+            resume_from=resume_from,
+            start_epoch=start_epoch,
+            purpose=self.plan.action,
+        )
         delay = 1.0
         for i in range(self.plan.max_retries + 1):
             try:

@@ -12,6 +12,7 @@ import attrs
 
 from tao_automl.algorithms import BuildContext
 from tao_automl.execution.extras import driver_callbacks
+from tao_automl.execution.intents import recover_unconfirmed
 from tao_automl.execution.ledger import JobLedger
 from tao_automl.execution.orphans import OrphanSettler, abandon_callback
 from tao_automl.execution.trial import TrialPlan, make_trainable
@@ -198,6 +199,8 @@ def run_search(
     trainable = tune.with_resources(make_trainable(plan), ray_session.trial_resources())
     # On resume, trials of earlier drivers that the restored search does not
     # know are abandoned (execution.orphans); a fresh run has none.
+    if resume:  # jobs a killed driver launched but never recorded (execution.intents)
+        recover_unconfirmed(ledger, prepared.backend)
     settler = OrphanSettler(ledger, prepared.backend, ledger.trial_ids() if resume else ())
     name = "tune"
     exp_path = f"{storage_path.rstrip('/')}/{name}"

@@ -70,6 +70,9 @@ def main(args):
     ctl, timeout_s, grace_s = args[0], float(args[1]), float(args[2])
     argv = args[args.index("--") + 1:]
     _sig.signal(SIGTERM, _sig.SIG_IGN)  # record the exit code first
+    # For LocalBackend.find: a driver killed before it wrote handle.json can
+    # still learn which process group is this job.
+    _write(os.path.join(ctl, "wrapper.pid"), f"{os.getpid()}\n")
     try:
         pid = os.posix_spawnp(argv[0], argv, os.environ, setsigdef=(SIGTERM,))
     except OSError as exc:

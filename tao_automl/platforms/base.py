@@ -182,6 +182,12 @@ class PlatformBackend(Protocol):
 
     Implementations map their foreign errors into :class:`~tao_automl.errors.PlatformError`
     subclasses.  All methods are safe to call from several threads.
+
+    Optional: ``find(name, results_dir=None) -> list[JobHandle]`` (oldest
+    first) looks jobs up by the name they were submitted under.  A resumed run
+    uses it to settle a job whose submit was cut short by a driver crash
+    (:mod:`tao_automl.execution.intents`); the local and SLURM backends have
+    it, and without it such a job is only logged.
     """
 
     name: str

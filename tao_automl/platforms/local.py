@@ -204,6 +204,50 @@ class LocalBackend:
         _util.write_atomic(ctl / "handle.json", json.dumps(handle.to_dict(), indent=1))
         return handle
 
+    def find(self, name: str, results_dir: str | None = None) -> list[JobHandle]:
+        """Jobs submitted under ``name`` (oldest first), from their control folders.
+
+        For a driver killed after ``submit`` started the job but before the
+        handle reached the ledger (:mod:`tao_automl.execution.intents`).
+        """
+        bases = []
+        if self.log_dir:
+            bases.append(Path(self.log_dir))
+        if results_dir and not _util.is_uri(results_dir):
+            bases.append(Path(_util.local_path(results_dir)) / _util.CONTROL_DIR)
+        bases.append(Path(tempfile.gettempdir()) / "tao_automl-jobs")
+        prefix = _util.safe_name(name) + "-"
+        found: list[tuple[float, JobHandle]] = []
+        for base in bases:
+            try:
+                entries = list(base.iterdir())
+            except OSError:
+                continue
+            for ctl in entries:
+                suffix = ctl.name[len(prefix):]
+                if not ctl.name.startswith(prefix) or len(suffix) != 8 or not suffix.isalnum():
+                    continue
+                handle = self._handle_in(ctl, name, results_dir)
+                if handle is not None:
+                    found.append((ctl.stat().st_mtime, handle))
+        return [h for _, h in sorted(found, key=lambda x: x[0])]
+
+    def _handle_in(self, ctl: Path, name: str, results_dir: str | None) -> JobHandle | None:
+        import json
+
+        try:
+            return JobHandle.from_dict(json.loads((ctl / "handle.json").read_text()))
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        try:  # the driver died before writing handle.json: the wrapper's own record
+            pid = int((ctl / "wrapper.pid").read_text().strip())
+        except (OSError, ValueError):
+            return None
+        data = {"pid": pid, "pgid": pid, "start_time": _proc_start_time(pid), "control_dir": str(ctl),
+                "log_path": str(ctl / "job.log"), "cwd": None, "secret_env": [], "timeout_s": None,
+                "gpu_ids": None, "argv": None, "recovered": True}
+        return JobHandle(backend=self.name, job_id=str(pid), name=name, results_dir=results_dir, data=data)
+
     # -- state ------------------------------------------------------------------
     @staticmethod
     def _ctl(handle: JobHandle) -> Path:

@@ -197,6 +197,28 @@ class SlurmBackend:
         return JobHandle(backend=self.name, job_id=job_id, name=request.name,
                          results_dir=request.results_dir, data=data)
 
+    def find(self, name: str, results_dir: str | None = None) -> list[JobHandle]:
+        """Pending or running jobs named ``name`` (oldest first), from ``squeue``.
+
+        For a driver killed after ``sbatch`` accepted the job but before the
+        handle reached the ledger (:mod:`tao_automl.execution.intents`).  Jobs
+        that already left the queue are not found.
+        """
+        res = self._run(["squeue", "-h", "--name", _util.safe_name(name, 64), "-o", "%i|%o"])
+        if res.returncode != 0:
+            raise PlatformError(describe("squeue failed", key="squeue --name", value=name,
+                                         expected="a reachable SLURM controller", hint=res.stderr.strip()[:300]))
+        out = []
+        for line in res.stdout.splitlines():
+            job_id, _, script = line.strip().partition("|")
+            if not job_id.isdigit():
+                continue
+            ctl = str(PurePosixPath(script).parent) if script.endswith("job.sbatch") else None
+            data = {"control_dir": ctl, "log_path": f"{ctl}/job.log" if ctl else None, "script": script or None,
+                    "ssh_host": self.ssh_host, "secret_env": [], "timeout_s": None, "recovered": True}
+            out.append(JobHandle(backend=self.name, job_id=job_id, name=name, results_dir=results_dir, data=data))
+        return sorted(out, key=lambda h: int(h.job_id))
+
     # -- status ---------------------------------------------------------------------------
     def _query(self, job_id: str) -> tuple[str, dict[str, str]]:
         """(source, fields) with State/ExitCode/Reason, or ("", {}) if nobody knows."""

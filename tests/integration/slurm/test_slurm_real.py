@@ -40,3 +40,26 @@ def test_scancel_from_outside_is_read_from_slurm(slurm_up, tmp_path):
     subprocess.run(["scancel", h.job_id], check=True)
     st = SlurmBackend(poll_interval_s=0.2).wait(h, 30)
     assert st.state is JobState.CANCELED
+
+
+def test_find_by_name_recovers_a_job_the_ledger_never_recorded(slurm_up, tmp_path):
+    """What a driver killed between sbatch and the ledger's 'submitted' event
+    needs: the job, looked up by name through squeue, with a usable handle."""
+    from tao_automl.execution.intents import recover_unconfirmed
+    from tao_automl.execution.ledger import JobLedger
+    from tao_automl.workspace import Workspace
+
+    b = SlurmBackend(poll_interval_s=0.2, grace_period_s=1)
+    name = f"exp-find-{tmp_path.name}-1"[:60]
+    ledger = JobLedger(Workspace(tmp_path / "ws"))
+    ledger.record("t1", "submitting", attempt=1, name=name, results_dir=str(tmp_path / "r"))
+    h = b.submit(JobRequest(name=name, results_dir=str(tmp_path / "r"), command="echo hi; sleep 60"))
+    assert [x.job_id for x in b.find(name)] == [h.job_id]
+    assert b.find(name + "-other") == []
+
+    assert recover_unconfirmed(ledger, SlurmBackend(poll_interval_s=0.2))[0]["found"] == [h.job_id]
+    (_, att), = ledger.open_attempts()
+    assert att.handle.data["control_dir"] == h.data["control_dir"]
+    fresh = SlurmBackend(poll_interval_s=0.2, grace_period_s=1)
+    fresh.cancel(att.handle)
+    assert fresh.wait(att.handle, 30).state is JobState.CANCELED
