@@ -2,9 +2,11 @@
 
 Two things happen: ``cancel.json`` is dropped in the experiment folder (the
 driver, if alive, notices it within seconds and stops the search: no new
-trials, final evaluation skipped), and every job the ledger still shows as
-open is canceled through a backend rebuilt from ``settings.json`` (platform
-name + the non-secret options recorded there).
+trials, final evaluation skipped), and every job still running -- each one the
+ledger shows as open, one whose submit the ledger never confirmed
+(:mod:`tao_automl.execution.intents`), and a baseline or final evaluation job
+in progress -- is canceled through a backend rebuilt from ``settings.json``
+(platform name + the non-secret options recorded there).
 """
 
 from __future__ import annotations
@@ -44,14 +46,36 @@ def cancel_experiment(ws: Workspace, *, reason: str = "canceled by tao-automl ca
 
     ws.write_json(CANCEL_FILE, {"t": time.time(), "reason": reason, "pid": os.getpid()})
     from tao_automl.execution.intents import recover_unconfirmed
+    from tao_automl.platforms.base import JobHandle
 
     ledger = JobLedger(ws)
-    if not ledger.open_attempts() and not ledger.unconfirmed():
+    # Baseline/final evaluation jobs: handle written at submit, record at the end.
+    evals = []
+    for kind in ("baseline", "final"):
+        raw = ws.read_json(f"evaluations/{kind}-handle.json", default=None)
+        if isinstance(raw, dict) and not ws.exists(f"evaluations/{kind}.json"):
+            try:
+                evals.append((f"{kind}-eval", JobHandle.from_dict(raw)))
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("unreadable %s evaluation handle: %s", kind, exc)
+    if not ledger.open_attempts() and not ledger.unconfirmed() and not evals:
         return []
     backend = backend_from_settings(ws)
     recover_unconfirmed(ledger, backend)  # a job submitted but not yet recorded is canceled too
     open_jobs = ledger.open_attempts()
     out = []
+    for label, handle in evals:
+        entry = {"trial_id": label, "job_id": handle.job_id}
+        try:
+            if backend.status(handle).terminal:
+                entry["action"] = "already finished"
+            else:
+                backend.cancel(handle)
+                entry["action"] = "canceled"
+        except PlatformError as exc:
+            entry["action"] = f"error: {exc}"
+            log.warning("could not cancel the %s job %s: %s", label, handle.job_id, exc)
+        out.append(entry)
     for trial_id, att in open_jobs:
         entry = {"trial_id": trial_id, "job_id": att.handle.job_id}
         try:
