@@ -36,6 +36,7 @@ __all__ = [
     "parse_checkpoint_name",
     "list_checkpoints",
     "select_checkpoint",
+    "infer_epoch_offset",
     "PlatformCheckpointProvider",
 ]
 
@@ -222,6 +223,20 @@ def _best(refs, per_epoch, metric, direction, epoch_offset, listed):
     return best_ref
 
 
+def infer_epoch_offset(refs: Sequence[CheckpointRef], start_epoch: int = 0) -> int:
+    """How checkpoint numbers relate to the epochs a job reports: ``-1`` when
+    they count from 0 (TAO PyTorch writes ``model_epoch_000_...`` after the
+    epoch ``status.json`` calls 1), else ``0``.
+
+    The evidence is a checkpoint numbered ``start_epoch`` (the epoch the
+    attempt resumed after; 0 for a fresh start) among the attempt's own
+    results: with 1-based numbering the first new checkpoint is
+    ``start_epoch + 1``.  Without that evidence (no checkpoint yet) the
+    answer is 0.
+    """
+    return -1 if any(r.epoch == start_epoch for r in refs if not r.is_latest) else 0
+
+
 def select_checkpoint(
     artifacts: Iterable[str],
     *,
@@ -231,7 +246,8 @@ def select_checkpoint(
     per_epoch: Sequence[Any] | None = None,
     metric: str | None = None,
     direction: str | None = None,
-    epoch_offset: int = 0,
+    epoch_offset: int | None = 0,
+    start_epoch: int = 0,
     is_link: Callable[[str], bool] | None = None,
 ) -> str:
     """Choose one checkpoint path among ``artifacts`` (result-dir-relative paths).
@@ -243,12 +259,16 @@ def select_checkpoint(
         per_epoch: :class:`~tao_automl.execution.metrics.EpochRecord` list for ``best``.
         metric / direction: the metric to rank epochs by, and ``minimize``/``maximize``.
         epoch_offset: checkpoint epoch = metric epoch + offset (TAO PyTorch names
-            checkpoints 0-based while ``status.json`` counts from 1: use ``-1``).
+            checkpoints 0-based while ``status.json`` counts from 1: use ``-1``);
+            ``None`` infers it from the checkpoints (:func:`infer_epoch_offset`,
+            with ``start_epoch`` the epoch the job resumed after).
         is_link: optional predicate marking symlinks (treated like ``*_latest``).
 
     Returns the checkpoint's path (a folder path for folder checkpoints).
     """
     refs = list_checkpoints(artifacts, is_link=is_link)
+    if epoch_offset is None:
+        epoch_offset = infer_epoch_offset(refs, start_epoch)
     if which is None:
         which = "epoch" if epoch is not None else "step" if step is not None else "last"
     if which not in _WHICH:
@@ -331,9 +351,11 @@ class PlatformCheckpointProvider:
         which: str = "last",
         epoch: int | None = None,
         step: int | None = None,
-        epoch_offset: int = 0,
+        epoch_offset: int | None = 0,
+        start_epoch: int = 0,
     ) -> None:
         self.backend = backend
+        self.start_epoch = start_epoch
         self.handle = handle
         self.per_epoch = per_epoch
         self.metric = metric
@@ -363,6 +385,7 @@ class PlatformCheckpointProvider:
             metric=self.metric,
             direction=self.direction,
             epoch_offset=self.epoch_offset,
+            start_epoch=self.start_epoch,
             is_link=self._is_link(),
         )
 

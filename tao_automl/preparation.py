@@ -71,6 +71,7 @@ class Prepared:
     notes: list[str]
     evaluate_action: str | None
     seed: int
+    checkpoint_epoch_offset: int | None = None  # None: inferred per job (checkpoints.infer_epoch_offset)
 
 
 def load_sidecar(skill: Any) -> dict[str, Any]:
@@ -88,6 +89,27 @@ def load_sidecar(skill: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise SkillError(describe("the AutoML sidecar must be a mapping", file=str(path), value=type(data).__name__))
     return data
+
+
+def checkpoint_epoch_offset(skill: Any, sidecar: Mapping[str, Any]) -> int | None:
+    """``checkpoint_epoch_offset`` from skill_info.yaml or the sidecar: 0 (checkpoints
+    numbered like the reported epochs), -1 (numbered from 0, TAO PyTorch), or
+    absent/``auto`` (inferred from each job's first checkpoint)."""
+    sources = [(getattr(skill.info, "extra", None) or {}, "references/skill_info.yaml"),
+               (sidecar, "references/automl.yaml")]
+    for data, rel in sources:
+        if not isinstance(data, Mapping) or "checkpoint_epoch_offset" not in data:
+            continue
+        value = data["checkpoint_epoch_offset"]
+        if value in (None, "auto"):
+            return None
+        if isinstance(value, bool) or value not in (0, -1):
+            raise SkillError(describe("invalid checkpoint numbering", file=str(Path(skill.root) / rel),
+                                      key="checkpoint_epoch_offset", value=value,
+                                      expected="0 (same numbers as the reported epochs), -1 (checkpoints "
+                                               "counted from 0) or 'auto'"))
+        return int(value)
+    return None
 
 
 def _metric_and_direction(
@@ -414,6 +436,7 @@ def prepare(
         notes=notes,
         evaluate_action=evaluate_action,
         seed=seed,
+        checkpoint_epoch_offset=checkpoint_epoch_offset(skill, sidecar),
     )
 
 

@@ -71,8 +71,9 @@ def pick_best(history: list[TrialResult], direction: str) -> TrialResult | None:
 
 
 def best_checkpoint(backend: Any, rec: TrialRecord, trial: TrialResult, metric: str, direction: str,
-                    which: str) -> str | None:
-    """The best trial's checkpoint: best epoch by the metric, or the last one."""
+                    which: str, epoch_offset: int | None = None) -> str | None:
+    """The best trial's checkpoint: best epoch by the metric, or the last one.
+    ``epoch_offset`` None infers the checkpoint numbering from the job's files."""
     from tao_automl.checkpoints import PlatformCheckpointProvider
 
     if not rec.attempts:
@@ -86,7 +87,8 @@ def best_checkpoint(backend: Any, rec: TrialRecord, trial: TrialResult, metric: 
                                                              if k not in ("epoch", "attempt")})
                    for e in per_epoch]
         provider = PlatformCheckpointProvider(
-            backend, att.handle, per_epoch=records, metric=metric, direction=direction, which=which
+            backend, att.handle, per_epoch=records, metric=metric, direction=direction, which=which,
+            epoch_offset=epoch_offset, start_epoch=att.start_epoch,
         )
         return provider.resolve("parent_model")
     except AutoMLError:

@@ -83,6 +83,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
             shard_count=prepared.shard_count, batch_key=prepared.batch_key,
             metric_extractor=hooks.get("metric_extractor"), eval_fn=hooks.get("eval_fn"),
             session_id=ws.root.rstrip("/").rsplit("/", 1)[-1],
+            checkpoint_epoch_offset=prepared.checkpoint_epoch_offset,
         )
         storage_path, storage_fs = _storage(ws)
         if not stop.is_set:
@@ -103,7 +104,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
     best = None
     if best_t is not None:
         ckpt = best_checkpoint(prepared.backend, records[best_t.rec_id], best_t, prepared.metric,
-                               prepared.direction, s.checkpoint_selection)
+                               prepared.direction, s.checkpoint_selection, prepared.checkpoint_epoch_offset)
         best_t.checkpoint = ckpt
         best = BestTrial(
             rec_id=best_t.rec_id, job_id=best_t.job_id, metric_value=best_t.metric_value,

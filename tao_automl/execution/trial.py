@@ -77,6 +77,7 @@ class TrialPlan:
     metric_extractor: Callable[..., Any] | None = None
     eval_fn: Callable[..., Any] | None = None
     session_id: str = ""
+    checkpoint_epoch_offset: int | None = None  # None: inferred from the job's checkpoints
 
 
 def _native(value: Any) -> Any:
@@ -255,7 +256,7 @@ class _TrialRun:
         return Attempt(number=attempt, handle=handle, spec_path=spec_path, resume_from=resume_from, start_epoch=start_epoch)
 
     # -- reporting -----------------------------------------------------------
-    def _checkpoint_for(self, handle: JobHandle, epoch: int) -> str | None:
+    def _checkpoint_for(self, handle: JobHandle, epoch: int, start_epoch: int = 0) -> str | None:
         """The job's checkpoint of ``epoch``.  Jobs print an epoch's metric
         before saving its checkpoint, so wait for it briefly (a pause decided
         on this report must resume from this epoch, not from scratch); a job
@@ -267,7 +268,8 @@ class _TrialRun:
         while True:
             try:
                 arts = self.backend.list_artifacts(handle)
-                rel = select_checkpoint(arts, which="epoch", epoch=epoch)
+                rel = select_checkpoint(arts, which="epoch", epoch=epoch, start_epoch=start_epoch,
+                                        epoch_offset=self.plan.checkpoint_epoch_offset)
                 break
             except AutoMLError:
                 if time.monotonic() >= deadline:
@@ -292,7 +294,7 @@ class _TrialRun:
         metrics = {self.plan.metric: float(value), "epoch": int(epoch), "attempt": attempt.number}
         checkpoint = None
         if self.plan.needs_checkpoints:
-            path = self._checkpoint_for(attempt.handle, int(epoch))
+            path = self._checkpoint_for(attempt.handle, int(epoch), attempt.start_epoch)
             if path:
                 checkpoint = _pointer_checkpoint(
                     {"checkpoint_path": path, "epoch": int(epoch), "trial_id": self.trial_id}

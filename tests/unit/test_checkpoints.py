@@ -275,3 +275,48 @@ def test_provider_uri_results_dir_and_folder_checkpoint():
     prov = PlatformCheckpointProvider(backend, handle)
     assert prov.resolve("parent_model") == "s3://bucket/exp/t1/safetensors/epoch_3"
     assert prov.resolve("parent_model_folder") == "s3://bucket/exp/t1/safetensors/epoch_3"
+
+
+def test_epoch_numbering_is_inferred_from_the_first_checkpoint() -> None:
+    from tao_automl.checkpoints import infer_epoch_offset, list_checkpoints, select_checkpoint
+
+    zero = ["model_epoch_000_step_00010.pth", "model_epoch_001_step_00020.pth", "model_latest.pth"]
+    one = ["model_epoch_001_step_00010.pth", "model_epoch_002_step_00020.pth"]
+    assert infer_epoch_offset(list_checkpoints(zero)) == -1
+    assert infer_epoch_offset(list_checkpoints(one)) == 0
+    assert infer_epoch_offset([]) == 0
+    # a resumed attempt (after epoch 2) holds only its new checkpoints
+    assert infer_epoch_offset(list_checkpoints(["model_epoch_002_step_00030.pth"]), start_epoch=2) == -1
+    assert infer_epoch_offset(list_checkpoints(["model_epoch_003_step_00030.pth"]), start_epoch=2) == 0
+    # reported epoch 1 -> the first checkpoint under either numbering
+    assert select_checkpoint(zero, epoch=1, epoch_offset=None) == "model_epoch_000_step_00010.pth"
+    assert select_checkpoint(one, epoch=1, epoch_offset=None) == "model_epoch_001_step_00010.pth"
+    # an explicit offset wins over inference
+    assert select_checkpoint(zero, epoch=1, epoch_offset=0) == "model_epoch_001_step_00020.pth"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(0, 0), (-1, -1), ("auto", None), (None, None)])
+def test_checkpoint_epoch_offset_from_the_sidecar(tmp_path, value, expected) -> None:
+    from types import SimpleNamespace
+
+    from tao_automl.preparation import checkpoint_epoch_offset
+
+    skill = SimpleNamespace(root=str(tmp_path), info=SimpleNamespace(extra={}))
+    assert checkpoint_epoch_offset(skill, {"checkpoint_epoch_offset": value}) == expected
+    assert checkpoint_epoch_offset(skill, {}) is None
+    skill.info.extra = {"checkpoint_epoch_offset": -1}  # skill_info.yaml wins over the sidecar
+    assert checkpoint_epoch_offset(skill, {"checkpoint_epoch_offset": 0}) == -1
+
+
+@pytest.mark.parametrize("bad", [1, 5, "zero", True])
+def test_bad_checkpoint_epoch_offset_names_file_key_and_value(tmp_path, bad) -> None:
+    from types import SimpleNamespace
+
+    from tao_automl.errors import SkillError
+    from tao_automl.preparation import checkpoint_epoch_offset
+
+    skill = SimpleNamespace(root=str(tmp_path), info=SimpleNamespace(extra={}))
+    with pytest.raises(SkillError) as exc:
+        checkpoint_epoch_offset(skill, {"checkpoint_epoch_offset": bad})
+    msg = str(exc.value)
+    assert "automl.yaml" in msg and "checkpoint_epoch_offset" in msg and repr(bad) in msg

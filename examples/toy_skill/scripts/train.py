@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     seed = int(train.get("seed", 1234))
     interval = max(1, int(train.get("checkpoint_interval", 1)))
     epoch_sleep = float(train.get("epoch_sleep_s", 0.0))
+    first = int(train.get("checkpoint_first_epoch", 1))  # 0: TAO PyTorch's numbering
     resume = train.get("resume_training_checkpoint_path") or ""
     activation = str(model.get("activation", "relu"))
     hidden = int(model.get("hidden_size", 32))
@@ -102,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             kpi={"val_loss": val_loss, "val_accuracy": val_acc, "train_loss": train_loss},
         )
         if epoch % interval == 0 or epoch == num_epochs:
-            name = core.checkpoint_name(epoch, step)
+            name = core.checkpoint_name(epoch - 1 + first, step)
             core.save_checkpoint(
                 os.path.join(results_dir, name),
                 params,
