@@ -28,6 +28,15 @@ PEER_POLL_S = 0.1
 RUN_TIMEOUT_S = 300.0
 
 
+
+def peer_env(**extra: str) -> dict[str, str]:
+    """The environment for peer processes: ours minus PYTHONPATH/PYTHONHOME.
+    The peer's package is also called ``tao_automl``; a PYTHONPATH pointing at
+    this checkout would make the peer venv import *our* runner."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    env.update(extra)
+    return env
+
 def ensure_peer(out_dir: Path, *, allow_install: bool) -> dict[str, Any]:
     """The peer's venv (created and installed on first use). Returns
     ``{"ok", "python", "venv", "installed_now", "install_s", "version" | "error"}``."""
@@ -42,7 +51,7 @@ def ensure_peer(out_dir: Path, *, allow_install: bool) -> dict[str, Any]:
         steps = [[sys.executable, "-m", "venv", "--clear", str(venv)],
                  [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", PEER_SPEC]]
         for cmd in steps:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, env=peer_env())
             if proc.returncode != 0:
                 info["error"] = f"`{' '.join(cmd)}` failed ({proc.returncode}): {(proc.stderr or proc.stdout)[-1500:]}"
                 return info
@@ -53,7 +62,7 @@ def ensure_peer(out_dir: Path, *, allow_install: bool) -> dict[str, Any]:
             return info
     ver = subprocess.run([str(py), "-c", "from importlib.metadata import version as v; "
                           "print(v('nvidia-tao-automl'), v('nvidia-tao-sdk'))"],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, env=peer_env())
     info["version"] = ver.stdout.strip()
     info["ok"] = True
     return info
@@ -63,7 +72,7 @@ def _peer_importable(py: Path) -> bool:
     try:
         proc = subprocess.run([str(py), "-c", "from tao_automl.runner import AutoMLRunner; "
                                "from tao_sdk.platforms.virtualenv import VirtualEnvSDK"],
-                              capture_output=True, text=True, timeout=120)
+                              capture_output=True, text=True, timeout=120, env=peer_env())
     except (OSError, subprocess.SubprocessError):
         return False
     return proc.returncode == 0
@@ -100,7 +109,7 @@ def run_peer(peer: dict[str, Any], problem: Problem, algorithm: str, seed: int, 
            "spec_overrides": overrides, "poll_interval": poll_s, "epoch_log": str(epoch_log),
            "out": str(run_dir / "answer.json")}
     (run_dir / "request.json").write_text(json.dumps(req, indent=1))
-    env = {**os.environ, "PYTHONHASHSEED": str(seed), "BENCH_EPOCH_LOG": str(epoch_log)}
+    env = peer_env(PYTHONHASHSEED=str(seed), BENCH_EPOCH_LOG=str(epoch_log))
     t0 = time.perf_counter()
     with open(run_dir / "driver.log", "w") as logf:
         proc = subprocess.Popen([peer["python"], str(HERE / "peer_driver.py"), str(run_dir / "request.json")],
