@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from tao_automl.errors import JobNotFoundError, SubmitError, describe
 from tao_automl.platforms import _util
@@ -46,26 +47,35 @@ def _proc_start_time(pid: int) -> str | None:
     return fields[19] if fields[0] != "Z" else None
 
 
+def _pidfd_wait(pid: int, timeout: float, still_ours: Any = None) -> bool:
+    """Block on a pidfd until ``pid`` exits or ``timeout`` passes; False when
+    no pidfd can be had (old kernel, or the pid is already gone/reaped).
+    ``still_ours`` re-checks, with the pidfd open, that the pid was not reused."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return False
+    try:
+        if still_ours is None or still_ours():
+            select.select([fd], [], [], max(0.0, timeout))
+    finally:
+        os.close(fd)
+    return True
+
+
 def _wait_child(proc: subprocess.Popen, timeout: float) -> None:
     """Block until our child ``proc`` ends or ``timeout`` passes.
 
     ``Popen.wait(timeout=...)`` polls with sleeps of up to 50 ms, which added
     ~40 ms to every trial; a pidfd wakes at once.  The child is not reaped
-    here (only ``proc.poll`` reaps it), so its pid cannot be reused while the
-    pidfd is open.
+    before the pidfd is open (only ``proc.poll`` reaps it), so its pid cannot
+    be reused meanwhile.
     """
-    try:
-        fd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):  # no pidfd (old kernel) or already reaped
+    if not _pidfd_wait(proc.pid, timeout):
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             pass
-        return
-    try:
-        select.select([fd], [], [], timeout)
-    finally:
-        os.close(fd)
     proc.poll()
 
 
@@ -310,16 +320,7 @@ class LocalBackend:
         return self.status(handle)
 
     def _wait_foreign(self, pid: int, handle: JobHandle, deadline: float) -> None:
-        try:
-            fd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            fd = None
-        if fd is not None:
-            try:
-                if self._alive(handle):  # re-check: the pidfd must not be a reused pid
-                    select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
-            finally:
-                os.close(fd)
+        if _pidfd_wait(pid, deadline - time.monotonic(), lambda: self._alive(handle)):
             return
         delay = 0.005
         while self._alive(handle) and time.monotonic() < deadline:
@@ -356,6 +357,13 @@ class LocalBackend:
             except ProcessLookupError:
                 pass
             self.wait(handle, 5.0)
+            # SIGKILLed processes finish dying asynchronously: return only once
+            # none is left, so "canceled" means no process of the job runs.
+            deadline = time.monotonic() + 5.0
+            delay = 0.001
+            while _group_exists(pgid) and time.monotonic() < deadline:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
 
     def list_artifacts(self, handle: JobHandle) -> list[str]:
         return _util.list_artifacts(handle)
