@@ -51,3 +51,14 @@ def test_nothing_left_to_mutate_is_an_error_before_launch() -> None:
     arch_only = {k: v for k, v in SPACE.items() if k.startswith("model.")}
     with pytest.raises(SettingsError, match="no parameter it may change"):
         get_algorithm("pbt").build(_ctx(space=arch_only))
+
+
+def test_review_shows_the_resolved_fixed_parameters(tmp_path) -> None:
+    from pathlib import Path
+
+    from tao_automl.runner import AutoMLRunner
+
+    toy = Path(__file__).resolve().parents[2] / "examples" / "toy_skill"
+    review = AutoMLRunner(str(toy), workspace_dir=str(tmp_path)).review(
+        automl_algorithm="pbt", automl_settings={"population_size": 4, "max_epochs": 6, "perturbation_interval": 2})
+    assert review["budget"]["pbt_fixed"] == ["model.hidden_size", "model.activation"]
