@@ -245,6 +245,15 @@ def prepare(
 
     settings = parse_settings(automl_settings, algorithm=automl_algorithm)
     algorithm = get_algorithm(settings.algorithm)
+    if settings.sampler != "random" and "sampler" not in algorithm.settings_used:
+        raise SettingsError(
+            describe(
+                f"setting 'sampler' does not apply to algorithm '{algorithm.name}'",
+                key="automl_settings.sampler",
+                value=settings.sampler,
+                expected="leave it out, or use asha/hyperband (bayesian is model-based already)",
+            )
+        )
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
     settings = attrs.evolve(settings, seed=seed)
     notes: list[str] = []

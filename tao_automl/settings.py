@@ -87,6 +87,9 @@ class AutoMLSettings:
             template's epoch count).
         min_epochs: lowest rung (grace period) for ASHA/Hyperband.
         reduction_factor: eta for Hyperband/ASHA/BOHB.
+        sampler: how asha and hyperband draw configurations: "random"
+            (default; plain ASHA/Hyperband) or "bayesian" (the GP sampler of
+            the bayesian algorithm, fed every trial's last result).
         population_size, perturbation_interval: PBT.
         pbt_fixed: parameters PBT must not mutate, because the weights it
             resumes from depend on them (architecture).  Names or dotted
@@ -114,6 +117,7 @@ class AutoMLSettings:
     population_size: int = attrs.field(default=4, validator=_positive)
     perturbation_interval: int = attrs.field(default=2, validator=_positive)
     pbt_fixed: list[str] | None = None
+    sampler: str = "random"
     max_concurrent: int = attrs.field(default=1, validator=_positive)
     seed: int | None = None
     session_id: str | None = None
@@ -140,6 +144,15 @@ class AutoMLSettings:
                     key="reduction_factor",
                     value=self.reduction_factor,
                     expected="an integer >= 2",
+                )
+            )
+        if self.sampler not in ("random", "bayesian"):
+            raise SettingsError(
+                describe(
+                    "invalid setting",
+                    key="sampler",
+                    value=self.sampler,
+                    expected="'random' or 'bayesian' (how asha/hyperband draw configurations)",
                 )
             )
         if self.checkpoint_selection not in ("best", "last"):

@@ -229,3 +229,24 @@ def test_seed_reproducibility(name, shared_ray, tmp_path):
     other = AutoMLRunner(skill_dir=TOY, workspace_dir=tmp_path / "c").review(
         automl_algorithm=name, automl_settings={**settings, "seed": 8}, spec_overrides=over)
     assert other["recommendations"][0]["overrides"] != hp(a)[0]
+
+
+def test_asha_with_the_bayesian_sampler(shared_ray, tmp_path):
+    """sampler: bayesian swaps asha's random draws for the GP sampler; early
+    stopping still works and every trial is accounted for."""
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    from tao_automl.algorithms import BuildContext, get_algorithm
+    from tao_automl.settings import parse_settings
+
+    settings = {**PLANS["asha"][0], "max_recommendations": 8, "sampler": "bayesian"}
+    ctx = BuildContext(param_space={"train.lr": tune.loguniform(1e-4, 1e-1)}, metric="val_loss",
+                       mode="min", settings=parse_settings({**settings, "algorithm": "asha"}), max_epochs=4)
+    assert isinstance(get_algorithm("asha").build(ctx).search_alg, OptunaSearch)
+    res = run_toy(tmp_path, "asha", settings, PLANS["asha"][1], ["train.lr", "train.momentum"])
+    hist = res["history"]
+    assert len(hist) == 8 and all(t["status"] in ("succeeded", "stopped") for t in hist)
+    assert any(t["status"] == "stopped" and t["epochs_completed"] < 4 for t in hist)
+    assert len({t["hyperparameters"]["train.lr"] for t in hist}) == 8
+    assert res["best"]["metric_value"] == min(t["metric_value"] for t in hist if t["metric_value"] is not None)
