@@ -60,6 +60,7 @@ def plan(mode: str) -> dict[str, Any]:
     ours += [(p, "bayesian", s, "tpe-before") for p in plain for s in seeds[:3]]
     ours += [(p, "grid", 0, None) for p in plain]  # deterministic: one run each
     ours += [(p, a, s, None) for p in mf for a in MULTI_FIDELITY for s in seeds]
+    ours += [(p, "asha", s, "bayesian-sampler") for p in mf for s in seeds]
     return {
         "seeds": seeds, "ours": ours,
         "optuna": [(p, s) for p in plain + noisy + mf for s in seeds],
@@ -152,7 +153,7 @@ def checks(rows: list[dict[str, Any]]) -> list[str]:
             base = min(cands) if cands else None
             base_name = "the better of asha/hyperband (random sampling, same epochs)"
         plain = med.get((prob, "plain", "random"))
-        for algo in ("bayesian", "bohb"):
+        for algo in ("bayesian", "bohb", "asha (bayesian-sampler)"):
             v = med.get((prob, "tao_automl", algo))
             if v is None:
                 continue

@@ -88,7 +88,8 @@ def _no_plots() -> Iterator[None]:
 def run_ours(problem: Problem, algorithm: str, seed: int, workdir: Path, *,
              variant: str | None = None) -> dict[str, Any]:
     """One run of ``algorithm`` through tao_automl's AutoMLRunner
-    (``variant='tpe-before'``: bayesian with the previous TPE searcher)."""
+    (``variant='tpe-before'``: bayesian with the previous TPE searcher;
+    ``variant='bayesian-sampler'``: asha/hyperband with ``sampler: bayesian``)."""
     from tao_automl.runner import AutoMLRunner
 
     label = f"{algorithm} ({variant})" if variant else algorithm
@@ -110,6 +111,8 @@ def run_ours(problem: Problem, algorithm: str, seed: int, workdir: Path, *,
     stopper = _BudgetStop(epoch_log, problem.budget_epochs)
     runner = AutoMLRunner(str(SKILL_DIR), workspace_dir=str(run_dir / "ws"))
     searcher = tpe_before_searcher(seed) if variant == "tpe-before" else None
+    if variant == "bayesian-sampler":  # asha/hyperband drawing with the GP sampler
+        settings["sampler"] = "bayesian"
     t0 = time.perf_counter()
     try:
         with _no_plots():
