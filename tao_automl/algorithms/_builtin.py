@@ -147,8 +147,8 @@ def _fidelity_searcher(ctx: BuildContext) -> Any:
     """asha/hyperband's searcher: random (plain ASHA/Hyperband) or, with
     ``sampler: bayesian``, the GP sampler fed every trial's last (possibly
     low-fidelity) result.  Measured on multi-fidelity Hartmann-6 (180 epochs,
-    5 seeds): asha -2.02 random, -2.71 with the GP (Optuna TPE + its Hyperband
-    pruner: -2.58); hyperband gained nothing (-1.95), see benchmarks/RESULTS.md."""
+    5 seeds): asha -2.02 random, -2.90 with the GP (Optuna TPE + its Hyperband
+    pruner: -2.58 to -2.69); hyperband gained nothing (-1.95), see benchmarks/RESULTS.md."""
     if ctx.settings.sampler != "bayesian":
         return _random_variants(ctx)
     from tao_automl.algorithms._gp_sampler import GPSampler
