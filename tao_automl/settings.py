@@ -137,33 +137,17 @@ class AutoMLSettings:
     wandb: WandbSettings | None = None
 
     def __attrs_post_init__(self) -> None:
-        if self.reduction_factor < 2:
-            raise SettingsError(
-                describe(
-                    "invalid setting",
-                    key="reduction_factor",
-                    value=self.reduction_factor,
-                    expected="an integer >= 2",
+        checks = (
+            ("reduction_factor", self.reduction_factor >= 2, "an integer >= 2"),
+            ("sampler", self.sampler in ("random", "bayesian"),
+             "'random' or 'bayesian' (how asha/hyperband draw configurations)"),
+            ("checkpoint_selection", self.checkpoint_selection in ("best", "last"), "'best' or 'last'"),
+        )
+        for key, ok, expected in checks:
+            if not ok:
+                raise SettingsError(
+                    describe("invalid setting", key=key, value=getattr(self, key), expected=expected)
                 )
-            )
-        if self.sampler not in ("random", "bayesian"):
-            raise SettingsError(
-                describe(
-                    "invalid setting",
-                    key="sampler",
-                    value=self.sampler,
-                    expected="'random' or 'bayesian' (how asha/hyperband draw configurations)",
-                )
-            )
-        if self.checkpoint_selection not in ("best", "last"):
-            raise SettingsError(
-                describe(
-                    "invalid setting",
-                    key="checkpoint_selection",
-                    value=self.checkpoint_selection,
-                    expected="'best' or 'last'",
-                )
-            )
 
     @property
     def mode(self) -> str | None:
