@@ -30,6 +30,8 @@ __all__ = [
     "JobRequest",
     "JobHandle",
     "JobStatus",
+    "PathState",
+    "PathCheck",
     "PlatformBackend",
 ]
 
@@ -176,6 +178,37 @@ class JobStatus:
         return self.state is JobState.SUCCEEDED
 
 
+class PathState(enum.StrEnum):
+    """Whether a path can be read where the backend runs its jobs."""
+
+    READABLE = "readable"
+    UNREADABLE = "unreadable"  # missing or not readable there: a blocker
+    UNVERIFIED = "unverified"  # the backend cannot tell from here: shown, not a failure
+
+
+@attrs.frozen(kw_only=True)
+class PathCheck:
+    """A backend's answer for one path: its state, why, and where it was checked.
+
+    Attributes:
+        state: readable / unreadable / unverified.
+        reason: why (always set unless readable), e.g. ``does not exist on node n1``.
+        where: where the check ran (``this machine``, ``SLURM node n1 (srun)``...).
+    """
+
+    state: PathState = attrs.field(converter=PathState)
+    reason: str = ""
+    where: str = ""
+
+    @property
+    def readable(self) -> bool:
+        return self.state is PathState.READABLE
+
+    @property
+    def unreadable(self) -> bool:
+        return self.state is PathState.UNREADABLE
+
+
 @runtime_checkable
 class PlatformBackend(Protocol):
     """What every platform backend implements.
@@ -188,6 +221,15 @@ class PlatformBackend(Protocol):
     uses it to settle a job whose submit was cut short by a driver crash
     (:mod:`tao_automl.execution.intents`); the local and SLURM backends have
     it, and without it such a job is only logged.
+
+    Optional: ``check_paths(paths) -> dict[str, PathCheck]`` answers, for
+    each dataset path, whether it is readable *where the jobs run* (the local
+    file system, a SLURM node, the host side of a container's mounts...).
+    Preflight calls it before anything is launched: ``review()`` lists an
+    unreadable path as a blocker, ``run()`` refuses it.  A backend that cannot
+    tell answers ``unverified`` with a reason; a backend without the method is
+    treated as answering ``unverified`` for every path
+    (:func:`tao_automl.platforms.paths.check_paths`).
     """
 
     name: str

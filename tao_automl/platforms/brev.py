@@ -27,7 +27,14 @@ from tao_automl.errors import (
 )
 from tao_automl.platforms import _util
 from tao_automl.platforms._script import job_body
-from tao_automl.platforms.base import FailureReason, JobHandle, JobRequest, JobState, JobStatus
+from tao_automl.platforms.base import (
+    FailureReason,
+    JobHandle,
+    JobRequest,
+    JobState,
+    JobStatus,
+    PathCheck,
+)
 from tao_automl.platforms.classify import classify_failure
 
 __all__ = ["BrevBackend"]
@@ -75,6 +82,14 @@ class BrevBackend:
         except subprocess.TimeoutExpired as exc:
             raise PlatformUnavailableError(describe("brev command timed out", key="instance",
                                                     value=instance)) from exc
+
+    def check_paths(self, paths: list[str]) -> dict[str, PathCheck]:
+        """Not checked before launch: ``unverified`` with the reason."""
+        from tao_automl.platforms.paths import unverified
+
+        inst = self._opts["instance"] or "<instance not set>"
+        return unverified(paths, f"the brev backend does not check paths on instance {inst} before launch; "
+                                 "make sure it exists there", where=f"brev instance {inst}")
 
     def _inst(self, handle: JobHandle) -> str:
         try:

@@ -12,6 +12,7 @@ while the container exists; cleanup() removes it.  Handles never hold them.
 from __future__ import annotations
 
 import os
+import posixpath
 import time
 from pathlib import Path
 
@@ -23,7 +24,15 @@ from tao_automl.errors import (
     describe,
 )
 from tao_automl.platforms import _util
-from tao_automl.platforms.base import FailureReason, JobHandle, JobRequest, JobState, JobStatus
+from tao_automl.platforms.base import (
+    FailureReason,
+    JobHandle,
+    JobRequest,
+    JobState,
+    JobStatus,
+    PathCheck,
+    PathState,
+)
 from tao_automl.platforms.classify import classify_failure
 
 __all__ = ["DockerBackend"]
@@ -95,6 +104,56 @@ class DockerBackend:
         except errors.DockerException as exc:
             raise PlatformUnavailableError(describe(f"Docker unreachable ({exc})",
                                                     key=handle.job_id)) from exc
+
+    # -- path checks ----------------------------------------------------------------
+    def _mounts(self) -> list[tuple[str, str, str]]:
+        """(host, container, mode) of the ``mounts`` option."""
+        out = []
+        for m in self._opts["mounts"] or ():
+            host, _, rest = str(m).partition(":")
+            bind, _, mode = rest.partition(":")
+            out.append((host, bind or host, mode or "rw"))
+        return out
+
+    def _daemon_url(self) -> str:
+        if self._opts["base_url"]:
+            return str(self._opts["base_url"])
+        if self._client is not None:
+            return str(getattr(getattr(self._client, "api", None), "base_url", "") or "")
+        return os.environ.get("DOCKER_HOST", "")
+
+    def check_paths(self, paths: list[str]) -> dict[str, PathCheck]:
+        """A dataset path is what the container sees: it must be under one of
+        the ``mounts`` (container side), and is then checked on the host side
+        of that mount -- on this machine, unless the daemon is remote
+        (``unverified``).  Paths baked into the image are not seen here."""
+        from tao_automl.platforms.paths import check_local_paths, under_dir
+
+        url = self._daemon_url()
+        remote = url.split("://", 1)[0] in ("tcp", "http", "https", "ssh") if "://" in url else False
+        mounts = sorted(self._mounts(), key=lambda m: len(m[1]), reverse=True)
+        out: dict[str, PathCheck] = {}
+        for p in paths:
+            hit = next((m for m in mounts if under_dir(p, m[1])), None)
+            if hit is None:
+                shown = [f"{h}:{c}" for h, c, _ in self._mounts()] or "none"
+                out[p] = PathCheck(state=PathState.UNREADABLE, where="docker container",
+                                   reason=f"not under any of the container's mounts (mounts: {shown}); "
+                                          "add mounts=['HOST_DIR:CONTAINER_DIR:ro'] so the container sees it")
+                continue
+            host, bind, _ = hit
+            rel = posixpath.relpath(posixpath.normpath(p), posixpath.normpath(bind))
+            host_path = host if rel == "." else posixpath.join(host, rel)
+            mount = f"mount {host}:{bind}"
+            if remote:
+                out[p] = PathCheck(state=PathState.UNVERIFIED, where=f"Docker daemon {url}",
+                                   reason=f"the Docker daemon at {url} is remote: the host side {host_path!r} "
+                                          f"of {mount} cannot be checked from here")
+                continue
+            ans = check_local_paths([host_path], where="the Docker host (this machine)")[host_path]
+            out[p] = PathCheck(state=ans.state, where=f"{ans.where}, {mount}",
+                               reason=f"host side {host_path!r} of {mount}: {ans.reason}" if ans.reason else "")
+        return out
 
     # -- submit -------------------------------------------------------------------
     def _run_kwargs(self, request: JobRequest, secrets: dict[str, str]) -> dict:

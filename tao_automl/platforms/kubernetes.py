@@ -20,7 +20,15 @@ from tao_automl.errors import (
     describe,
 )
 from tao_automl.platforms import _util
-from tao_automl.platforms.base import FailureReason, JobHandle, JobRequest, JobState, JobStatus
+from tao_automl.platforms.base import (
+    FailureReason,
+    JobHandle,
+    JobRequest,
+    JobState,
+    JobStatus,
+    PathCheck,
+    PathState,
+)
 from tao_automl.platforms.classify import classify_failure
 
 __all__ = ["KubernetesBackend"]
@@ -93,6 +101,31 @@ class KubernetesBackend:
             self._batch = self._batch or client.BatchV1Api()
             self._core = self._core or client.CoreV1Api()
         return self._batch, self._core
+
+    def _mount_paths(self) -> list[str]:
+        out = []
+        for m in self._opts["volume_mounts"] or ():
+            path = getattr(m, "mount_path", None)
+            if path is None and isinstance(m, dict):
+                path = m.get("mount_path", m.get("mountPath"))
+            if path:
+                out.append(str(path).rstrip("/") or "/")
+        return out
+
+    def check_paths(self, paths: list[str]) -> dict[str, PathCheck]:
+        """Pods' volumes cannot be read from the driver: ``unverified``, saying
+        whether the path is under one of ``volume_mounts`` at least."""
+        from tao_automl.platforms.paths import under_dir
+
+        mounts = self._mount_paths()
+        out = {}
+        for p in paths:
+            under = next((m for m in mounts if under_dir(p, m)), None)
+            where = (f"volume mount {under}" if under
+                     else "not under any volume_mounts mount path: it must be in the image")
+            out[p] = PathCheck(state=PathState.UNVERIFIED, where=f"kubernetes namespace {self.namespace}",
+                               reason=f"the kubernetes backend cannot read the pods' volumes from here ({where})")
+        return out
 
     # -- submit -----------------------------------------------------------------------
     def build_job(self, request: JobRequest, name: str, secret_name: str | None):

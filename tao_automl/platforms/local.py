@@ -24,7 +24,14 @@ from typing import Any
 
 from tao_automl.errors import JobNotFoundError, SubmitError, describe
 from tao_automl.platforms import _util
-from tao_automl.platforms.base import FailureReason, JobHandle, JobRequest, JobState, JobStatus
+from tao_automl.platforms.base import (
+    FailureReason,
+    JobHandle,
+    JobRequest,
+    JobState,
+    JobStatus,
+    PathCheck,
+)
 from tao_automl.platforms.classify import classify_failure
 
 __all__ = ["LocalBackend", "process_group_alive"]
@@ -241,6 +248,12 @@ class LocalBackend:
                 if handle is not None:
                     found.append((ctl.stat().st_mtime, handle))
         return [h for _, h in sorted(found, key=lambda x: x[0])]
+
+    def check_paths(self, paths: list[str]) -> dict[str, PathCheck]:
+        """Jobs run on this machine: readability on its file system."""
+        from tao_automl.platforms.paths import check_local_paths
+
+        return check_local_paths(paths, where="this machine (local platform)")
 
     def _handle_in(self, ctl: Path, name: str, results_dir: str | None) -> JobHandle | None:
         import json

@@ -35,7 +35,14 @@ from tao_automl.platforms._slurm_state import (
     parse_scontrol,
     sbatch_error,
 )
-from tao_automl.platforms.base import FailureReason, JobHandle, JobRequest, JobState, JobStatus
+from tao_automl.platforms.base import (
+    FailureReason,
+    JobHandle,
+    JobRequest,
+    JobState,
+    JobStatus,
+    PathCheck,
+)
 from tao_automl.platforms.classify import classify_failure
 
 __all__ = ["SlurmBackend"]
@@ -57,13 +64,20 @@ class SlurmBackend:
         poll_interval_s: longest pause between status polls in wait() (1.0).
         status_source: "auto" (sacct if accounting works), "sacct" or "scontrol".
         command_timeout_s: limit for each SLURM CLI call (60).
+        path_check: where dataset paths are checked before launch: "auto"
+            (over ``ssh_host`` when set, else a short ``srun`` job), "job"
+            (always the ``srun`` job, in the configured partition/account/qos),
+            "login" (the submit host: ``ssh_host``, else this machine) or
+            "off" (unverified).
+        path_check_timeout_s: how long the check job may wait for a node (30).
     """
 
     name = "slurm"
     OPTIONS = {"ssh_host": None, "partition": None, "account": None, "qos": None,
                "time_limit": None, "gpus_per_node": None, "gpu_count": 0, "nodes": None,
                "extra_sbatch_args": (), "log_dir": None, "grace_period_s": 10.0,
-               "poll_interval_s": 1.0, "status_source": "auto", "command_timeout_s": 60.0}
+               "poll_interval_s": 1.0, "status_source": "auto", "command_timeout_s": 60.0,
+               "path_check": "auto", "path_check_timeout_s": 30.0}
 
     def __init__(self, **kwargs) -> None:
         self._opts = _util.take_options(self.name, kwargs, self.OPTIONS)
@@ -74,6 +88,11 @@ class SlurmBackend:
             raise SettingsError(describe("invalid slurm status_source", key="status_source",
                                          value=o["status_source"],
                                          expected="'auto', 'sacct' or 'scontrol'"))
+        if o["path_check"] not in ("auto", "job", "login", "off"):
+            from tao_automl.errors import SettingsError
+
+            raise SettingsError(describe("invalid slurm path_check", key="path_check", value=o["path_check"],
+                                         expected="'auto', 'job', 'login' or 'off'"))
         self.ssh_host = o["ssh_host"]
         self._sacct_ok: bool | None = {"auto": None, "sacct": True, "scontrol": False}[
             o["status_source"]]
@@ -84,14 +103,14 @@ class SlurmBackend:
 
     # -- running commands -----------------------------------------------------------
     def _run(self, argv: list[str], *, stdin: str | None = None, env: dict | None = None,
-             check_missing: bool = True) -> subprocess.CompletedProcess:
+             check_missing: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
         if self.ssh_host:
             remote = " ".join(shlex.quote(a) for a in argv) if stdin is None or argv[0] != "bash" \
                 else "bash -s"
             argv = ["ssh", "-o", "BatchMode=yes", str(self.ssh_host), remote]
         try:
             return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env,
-                                  timeout=float(self._opts["command_timeout_s"]))
+                                  timeout=float(timeout or self._opts["command_timeout_s"]))
         except FileNotFoundError as exc:
             raise PlatformUnavailableError(describe(
                 "SLURM command not found", key=argv[0], value=os.environ.get("PATH", ""),
@@ -99,7 +118,7 @@ class SlurmBackend:
         except subprocess.TimeoutExpired as exc:
             raise PlatformUnavailableError(describe(
                 "SLURM command timed out", key=argv[0],
-                value=self._opts["command_timeout_s"], expected="a responsive controller")) from exc
+                value=timeout or self._opts["command_timeout_s"], expected="a responsive controller")) from exc
 
     def is_available(self) -> bool:
         """True when the controller answers ``sinfo``."""
@@ -129,6 +148,48 @@ class SlurmBackend:
             return Path(path).read_text(errors="replace")
         except OSError:
             return None
+
+    # -- path checks ---------------------------------------------------------------------
+    def check_paths(self, paths: list[str]) -> dict[str, PathCheck]:
+        """Readability where the jobs run (see the ``path_check`` option).
+
+        The job variant is one ``srun`` step (1 task, 1-minute limit,
+        ``--immediate`` = ``path_check_timeout_s``) running ``test -e``/``-r``
+        on a compute node, its answers streamed back through srun's stdout (no
+        shared file needed).  No node within the limit, or a failing srun,
+        gives ``unverified`` with the reason, never a blocker.
+        """
+        from tao_automl.platforms import paths as _paths
+
+        paths = list(dict.fromkeys(paths))
+        mode = self._opts["path_check"]
+        if mode == "auto":
+            mode = "login" if self.ssh_host else "job"
+        if mode == "off" or not paths:
+            return _paths.unverified(paths, "not checked (slurm path_check='off')")
+        if mode == "login" and not self.ssh_host:
+            return _paths.check_local_paths(paths, where=f"the SLURM submit host {_paths.this_host()}")
+        wait = max(1, int(math.ceil(float(self._opts["path_check_timeout_s"]))))
+        script = ["bash", "-c", _paths.SHELL_CHECK, "tao-automl-path-check", *paths]
+        if mode == "login":
+            argv, where, what = script, f"the SLURM login host {self.ssh_host} (ssh)", "ssh path check"
+        else:
+            argv = ["srun", "--job-name=tao-automl-path-check", "--nodes=1", "--ntasks=1", "--time=1",
+                    f"--immediate={wait}", "--quiet"]
+            argv += [f"--{key}={self._opts[key]}" for key in ("partition", "account", "qos") if self._opts[key]]
+            argv += script
+            where, what = "SLURM node {host} (srun)", "srun path check"
+        try:
+            res = self._run(argv, timeout=wait + 30.0)
+        except PlatformUnavailableError as exc:
+            return _paths.unverified(paths, f"the {what} could not run ({exc})")
+        answers = _paths.parse_shell_check(paths, res.stdout, where=where)
+        if len(answers) < len(paths):
+            tail = (res.stderr.strip().splitlines() or [""])[-1][:300]
+            answers.update(_paths.unverified(
+                [p for p in paths if p not in answers],
+                f"the {what} gave no answer (exit code {res.returncode}{': ' + tail if tail else ''})"))
+        return answers
 
     # -- submit ------------------------------------------------------------------------
     def _control_dir(self, request: JobRequest) -> str:
