@@ -12,7 +12,10 @@ started (inside Ray, in a job, or while writing the workspace):
 * :func:`check_algorithm` -- a dry build of the algorithm's searcher/scheduler
   (grid larger than the budget, fidelity limits, PBT interval) for the
   algorithms whose builders validate settings;
-* :func:`check_base_checkpoint` -- a local starting checkpoint that does not exist.
+* :func:`check_base_checkpoint` -- a local starting checkpoint that does not exist;
+* :func:`check_dataset_paths` -- dataset paths readable *where the jobs run*
+  (the backend's ``check_paths``): unreadable ones become review blockers and
+  :func:`raise_unreadable_paths` errors for ``run()``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from tao_automl.errors import PreflightError, SettingsError, SpecError, describe
 
@@ -33,6 +38,9 @@ __all__ = [
     "check_algorithm",
     "check_base_checkpoint",
     "readable_uri_keys",
+    "DatasetPathCheck",
+    "check_dataset_paths",
+    "raise_unreadable_paths",
 ]
 
 #: A portable environment variable name.
@@ -197,3 +205,48 @@ def check_base_checkpoint(base_checkpoint: Any, backend: Any) -> None:
         raise PreflightError(describe("base checkpoint does not exist", key="base_checkpoint",
                                       value=base_checkpoint, expected="an existing checkpoint file or folder"),
                              key="base_checkpoint", value=base_checkpoint)
+
+
+@attrs.frozen(kw_only=True)
+class DatasetPathCheck:
+    """One dataset path as checked by the backend (shown in the review)."""
+
+    key: str
+    path: str
+    platform: str
+    state: str  # readable / unreadable / unverified (PathState values)
+    reason: str = ""
+    where: str = ""
+
+    def blocker(self) -> str:
+        return f"{self.key}: dataset path {self.path!r} is not readable on the {self.platform} platform: {self.reason}"
+
+    def note(self) -> str:
+        return f"{self.key}: dataset path {self.path!r} not verified on the {self.platform} platform: {self.reason}"
+
+
+def check_dataset_paths(backend: Any, items: list[tuple[str, str]]) -> list[DatasetPathCheck]:
+    """Ask ``backend`` whether each (key, path) is readable where its jobs run.
+    ``file://`` is stripped; a backend without ``check_paths`` -> unverified."""
+    from tao_automl.platforms.paths import check_paths
+
+    if not items:
+        return []
+    strip = {uri: uri[7:] if uri.startswith("file://") else uri for _, uri in items}
+    answers = check_paths(backend, list(strip.values()))
+    platform = str(getattr(backend, "name", type(backend).__name__))
+    return [DatasetPathCheck(key=key, path=uri, platform=platform, state=answers[strip[uri]].state.value,
+                             reason=answers[strip[uri]].reason, where=answers[strip[uri]].where)
+            for key, uri in items]
+
+
+def raise_unreadable_paths(checks: list[DatasetPathCheck]) -> None:
+    """For run(): the first unreadable dataset path, as a PreflightError naming
+    the key, the path and the backend's reason."""
+    for c in checks:
+        if c.state == "unreadable":
+            raise PreflightError(
+                describe(f"dataset path is not readable where the jobs run ({c.platform} platform)",
+                         key=c.key, value=c.path,
+                         expected="an existing, readable file or folder there", hint=c.reason),
+                key=c.key, value=c.path)

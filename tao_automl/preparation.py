@@ -72,6 +72,7 @@ class Prepared:
     evaluate_action: str | None
     seed: int
     checkpoint_epoch_offset: int | None = None  # None: inferred per job (checkpoints.infer_epoch_offset)
+    path_checks: list[Any] = attrs.Factory(list)  # preflight.DatasetPathCheck, one per dataset path
 
 
 def load_sidecar(skill: Any) -> dict[str, Any]:
@@ -206,6 +207,8 @@ def _backend(platform_sdk: Any, rest: Mapping[str, Any]) -> tuple[Any, Any]:
 
 
 def _check_uri_readable(key: str, uri: str) -> str | None:
+    """Remote URIs (s3://...) are checked from the driver; plain paths are
+    checked by the backend (:func:`tao_automl.preflight.check_dataset_paths`)."""
     if "://" in uri and not uri.startswith("file://"):
         try:
             import fsspec
@@ -369,14 +372,22 @@ def prepare(
         uris["train_datasets"] = train_dataset_uri
     if eval_dataset_uri is not None:
         uris["eval_dataset"] = eval_dataset_uri
+    local_paths: list[tuple[str, str]] = []
     for key in preflight.readable_uri_keys(uris):
         value = uris[key]
         for uri in value if isinstance(value, list) else [value]:
             if not isinstance(uri, str):
                 raise SettingsError(describe("dataset URI must be a string", key=key, value=uri))
+            if "://" not in uri or uri.startswith("file://"):
+                local_paths.append((key, uri))  # checked where the jobs run, below
+                continue
             problem = _check_uri_readable(key, uri)
             if problem:
                 raise PreflightError(problem, key=key, value=uri)
+    # Paths: the backend answers from where its jobs run; unreadable -> blocker.
+    path_checks = preflight.check_dataset_paths(backend, local_paths)
+    blockers += [c.blocker() for c in path_checks if c.state == "unreadable"]
+    notes += [c.note() for c in path_checks if c.state == "unverified"]
 
     # Data keys and credentials: blockers for review, errors for run.
     from tao_automl.spec import SpecBuilder, SpecParamContext
@@ -446,6 +457,7 @@ def prepare(
         evaluate_action=evaluate_action,
         seed=seed,
         checkpoint_epoch_offset=checkpoint_epoch_offset(skill, sidecar),
+        path_checks=path_checks,
     )
 
 
@@ -509,6 +521,7 @@ def _check_batch_possible(space: Any, spec: Mapping[str, Any], batch_key: str | 
 
 def raise_blockers(prepared: Prepared) -> None:
     """For run(): turn blockers into errors before anything is launched."""
+    preflight.raise_unreadable_paths(prepared.path_checks)
     creds = [b for b in prepared.blockers if "credential" in b]
     if creds:
         raise CredentialError("; ".join(creds))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import cattrs
+
 __all__ = ["build_review", "estimate"]
 
 DEFAULT_TRIAL_S = 600.0  # assumed per-trial time when nothing is known
@@ -128,6 +130,8 @@ def build_review(prepared: Any, *, workspace: str, per_trial_s: float | None = N
             "checkpoint": f"best trial checkpoint ({s.checkpoint_selection} epoch)",
             "record_path": f"{workspace}/evaluations/final.json",
         },
+        # each dataset path as the backend sees it where the jobs run
+        "path_checks": [cattrs.unstructure(c) for c in getattr(prepared, "path_checks", ())],
         "blockers": list(prepared.blockers),
         "notes": list(prepared.notes),
     }
