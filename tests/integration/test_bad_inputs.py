@@ -345,6 +345,13 @@ CASES: list[Case] = [
          extra={"runner": {"storage_options": {"key": "AKIA-x", "secret": "plain-text-secret-value"}}}),
     Case("platform_and_sdk_both", SettingsError, "sdk",
          extra={"runner": {"platform_sdk": "local", "sdk": "slurm"}}),
+    # data that exists on this machine but not where the jobs run: the container's mounts
+    Case("docker_dataset_not_mounted", PreflightError, "not under any of the container's mounts",
+         lambda ctx: {"train_dataset_uri": str(ctx.skill / "references" / "skill_info.yaml"), "image": "toy:1",
+                      "mounts": [f"{ctx.tmp}/elsewhere:/data:ro"]},
+         extra={"runner": {"platform_sdk": "docker"}}),
+    Case("slurm_path_check_unknown", SettingsError, "'sometimes'", _run(path_check="sometimes"),
+         extra={"runner": {"platform_sdk": "slurm"}}),
     # -- workspace and resume ----------------------------------------------------------
     Case("resume_nothing_to_resume", WorkspaceError, "nothing to resume", _run(resume=True)),
     Case("workspace_unknown_protocol", WorkspaceError, "nosuchproto://bucket/ws",
