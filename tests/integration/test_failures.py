@@ -199,6 +199,10 @@ BAD_INPUTS = [
 ]
 
 
+# Inputs that review() reports as blockers (run() still refuses them).
+REVIEW_BLOCKERS = {"unreadable dataset"}
+
+
 @pytest.mark.parametrize("label,kwargs,exc,needle", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_bad_inputs_raise_before_launch(label, kwargs, exc, needle, tmp_path):
     ws = tmp_path / "ws"
@@ -207,6 +211,10 @@ def test_bad_inputs_raise_before_launch(label, kwargs, exc, needle, tmp_path):
         r.run(**kwargs)
     assert needle in str(ei.value), str(ei.value)
     assert not ws.exists() or not any(ws.iterdir()), "nothing may be written"
+    if label in REVIEW_BLOCKERS:  # the user can still fix it: review lists it and shows the rest
+        rv = r.review(**kwargs)
+        assert any(needle in b for b in rv["blockers"]) and rv["recommendations"], rv["blockers"]
+        return
     # review refuses the same input the same way
     with pytest.raises(exc):
         r.review(**kwargs)
