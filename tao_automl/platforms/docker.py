@@ -47,7 +47,9 @@ class DockerBackend:
         base_url: daemon URL when no client is given.
         image: default image when the request has none.
         gpu_count: default GPUs per job; ``-1`` = all.
-        mounts: extra ``"host:container[:ro]"`` bind mounts.
+        mounts: extra ``"host:container[:ro]"`` bind mounts.  Dataset paths (as
+            the container sees them) must be under one; preflight checks the
+            host side (:meth:`check_paths`).
         network, shm_size, user, runtime, ipc_mode: passed to ``containers.run``.
         grace_period_s: stop timeout before SIGKILL (10).
     """
