@@ -160,3 +160,29 @@ def test_baseline_and_final_evaluations_get_their_own_folders(tmp_path):
         assert os.path.realpath(notes["cwd"]) == os.path.realpath(folder)
     assert len(folders) == 2
     assert _hashes(NV_SKILL) == before  # nothing written into (or added to) the skill folder
+
+
+def test_metric_file_in_a_routed_sub_folder_is_read(tmp_path):
+    """A second folder output is a sub-folder of the job folder: the metric
+    readers list the job's files, so its metrics.json is found there."""
+    from tao_automl.execution.jobs import job_files, watch_job
+    from tao_automl.execution.metrics import MetricStream, extract_metric
+    from tao_automl.platforms.base import JobRequest
+    from tao_automl.platforms.local import LocalBackend
+
+    backend = LocalBackend(python=sys.executable)
+    code = ("import json, os; os.makedirs('train.eval_dir', exist_ok=True); "
+            "json.dump({'accuracy': 0.875}, open('train.eval_dir/metrics.json', 'w'))")
+    handle = backend.submit(JobRequest(name="sub", argv=[sys.executable, "-c", code], results_dir=str(tmp_path)))
+    assert watch_job(backend, handle, stream=MetricStream("accuracy"), poll_s=0.05).status.succeeded
+
+    def read(rel):
+        return backend.read_artifact(handle, rel)
+
+    assert "train.eval_dir/metrics.json" in job_files(backend, handle)
+    res = extract_metric("accuracy", artifacts=read, artifact_paths=job_files(backend, handle))
+    assert res.value == 0.875 and res.source == "metrics.json"
+    assert extract_metric("accuracy", artifacts=read).value is None  # top-level names only
+    # a listing that misses a top-level file never hides it
+    (tmp_path / "metrics.json").write_text('{"accuracy": 0.5}')
+    assert extract_metric("accuracy", artifacts=read, artifact_paths=[]).value == 0.5
