@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import AutoMLError
-from tao_automl.execution.jobs import build_job_request, watch_job
+from tao_automl.execution.jobs import build_job_request, job_files, watch_job
 from tao_automl.results import Evaluation
 
 __all__ = ["run_evaluation", "coerce_eval_return", "improvement"]
@@ -129,7 +129,8 @@ def _run_eval_job(kind: str, prepared: Any, ws: Any, job_root: str, checkpoint: 
             except (AutoMLError, OSError):
                 return None
 
-        res = extract_metric(metric, logs=watched.logs, artifacts=read)
+        res = extract_metric(metric, logs=watched.logs, artifacts=read,
+                             artifact_paths=job_files(backend, handle))
         return Evaluation(
             status="succeeded" if res.value is not None else "failed",
             metric_value=res.value,

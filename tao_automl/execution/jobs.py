@@ -7,6 +7,7 @@ evaluation, so every job of a run is launched and read the same way.
 
 from __future__ import annotations
 
+import os
 import shlex
 import time
 from collections.abc import Callable
@@ -15,10 +16,10 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import PlatformError, SpecError, describe
+from tao_automl.errors import AutoMLError, PlatformError, SpecError, describe
 from tao_automl.platforms.base import JobHandle, JobRequest, JobStatus
 
-__all__ = ["JobOptions", "build_job_request", "watch_job", "WatchResult"]
+__all__ = ["JobOptions", "build_job_request", "job_files", "watch_job", "WatchResult"]
 
 
 @attrs.frozen(kw_only=True)
@@ -55,22 +56,28 @@ def build_job_request(
 
     ``command`` actions get ``{config_path}`` substituted (shell-quoted);
     ``execution.type == python_script`` actions become an argv
-    ``[python, <skill_root>/<script>, *args]`` with the backend's interpreter.
+    ``[python, <skill_root>/<cwd>/<script>, *args]`` with the backend's
+    interpreter: ``execution.cwd`` (relative to the skill root) only locates
+    the script, which is passed as an absolute path.  Every job runs in its
+    own folder (``cwd=None``: the backend uses ``results_dir``), never in the
+    skill folder, so a job writing relative paths writes into its job folder
+    and concurrent jobs never share files; ``PYTHONDONTWRITEBYTECODE=1``
+    (unless ``env`` sets it) keeps ``__pycache__`` out of the skill folder.
     """
     info = skill.action(action)
     execution = getattr(info, "execution", None)
     command = getattr(info, "command", None)
     argv = None
-    cwd = None
     if execution is not None and getattr(execution, "type", None) == "python_script":
-        script = Path(str(execution.script))
-        if not script.is_absolute():
-            script = Path(skill.root) / script
-        args = [str(a).replace("{config_path}", spec_path) for a in (execution.args or [])]
-        argv = [_python_for(backend), str(script), *args]
+        base = Path(os.path.abspath(str(skill.root)))
         if getattr(execution, "cwd", None):
             c = Path(str(execution.cwd))
-            cwd = str(c if c.is_absolute() else Path(skill.root) / c)
+            base = c if c.is_absolute() else base / c
+        script = Path(str(execution.script))
+        if not script.is_absolute():
+            script = base / script
+        args = [str(a).replace("{config_path}", spec_path) for a in (execution.args or [])]
+        argv = [_python_for(backend), os.path.normpath(str(script)), *args]
     elif command:
         command = str(command).replace("{config_path}", shlex.quote(spec_path))
     else:
@@ -82,6 +89,11 @@ def build_job_request(
                 expected="'command' or 'execution: {type: python_script, ...}'",
             )
         )
+    env = dict(options.env)
+    if argv:
+        # Importing the script's sibling modules must not write __pycache__
+        # into the skill folder (the user's files are never changed).
+        env.setdefault("PYTHONDONTWRITEBYTECODE", "1")
     image = options.image or skill.container_image(action)
     return JobRequest(
         name=name,
@@ -89,8 +101,8 @@ def build_job_request(
         argv=argv,
         spec_path=spec_path,
         results_dir=results_dir,
-        cwd=cwd,
-        env=dict(options.env),
+        cwd=None,  # the backend runs the job in results_dir: its own folder
+        env=env,
         secret_env=tuple(options.secret_env),
         image=image,
         gpu_count=options.gpu_count,
@@ -100,6 +112,17 @@ def build_job_request(
         labels=dict(labels or {}),
         options=dict(options.options),
     )
+
+
+def job_files(backend: Any, handle: JobHandle) -> list[str] | None:
+    """The job's files (``backend.list_artifacts``), so the metric readers
+    also find ``metrics.json``/``status.json`` inside an output routed to a
+    sub-folder of the job folder; ``None`` (read top-level names only) when
+    the backend cannot list them."""
+    try:
+        return list(backend.list_artifacts(handle))
+    except (AutoMLError, OSError):
+        return None
 
 
 @attrs.define

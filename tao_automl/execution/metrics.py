@@ -180,9 +180,8 @@ def _read_artifact(
     if artifacts is None:
         return None
     if callable(artifacts) and not isinstance(artifacts, Mapping):
-        path = _pick(paths, name) if paths is not None else name
-        if path is None:
-            return None
+        # A listing that misses the file (a backend listing lazily) never hides it.
+        path = (_pick(paths, name) if paths is not None else None) or name
         try:
             data = artifacts(path)
         except (OSError, KeyError, AutoMLError):

@@ -33,7 +33,7 @@ from tao_automl.errors import (
     SubmitError,
     TransientSubmitError,
 )
-from tao_automl.execution.jobs import JobOptions, build_job_request, watch_job
+from tao_automl.execution.jobs import JobOptions, build_job_request, job_files, watch_job
 from tao_automl.execution.ledger import Attempt, JobLedger
 from tao_automl.platforms.base import FailureReason, JobHandle, JobState, JobStatus
 from tao_automl.workspace import Workspace
@@ -432,7 +432,8 @@ class _TrialRun:
 
         try:
             result = extract_metric(
-                self.plan.metric, logs=logs, artifacts=read, extractor=self.plan.metric_extractor
+                self.plan.metric, logs=logs, artifacts=read, extractor=self.plan.metric_extractor,
+                artifact_paths=job_files(self.backend, handle),
             )
             value = result.value
             # no value: say what was searched and what was unreadable (e.g. a

@@ -15,7 +15,9 @@ __all__ = ["IOSpec", "Execution", "ActionInfo", "DataSource", "SkillInfo"]
 
 @attrs.frozen
 class IOSpec:
-    """One entry of an action's ``inputs``/``outputs`` (keyed by spec path)."""
+    """One entry of an action's ``inputs``/``outputs`` (keyed by spec path).
+    Outputs of type ``folder``/``file`` are routed into each job's own folder
+    (:mod:`tao_automl.spec.outputs`)."""
 
     type: str | None = None
     optional: bool = False
@@ -27,8 +29,10 @@ class Execution:
     """How to run an action other than through ``command``.
 
     ``type: python_script`` runs ``script`` with ``args`` (which may contain
-    ``{config_path}``) from ``cwd`` (relative to the skill root when not
-    absolute).
+    ``{config_path}``); ``script`` is found relative to ``cwd`` (itself
+    relative to the skill root when not absolute) and run by absolute path.
+    The process itself runs in the job's own folder, never in the skill
+    folder (see :func:`tao_automl.execution.jobs.build_job_request`).
     """
 
     type: str

@@ -6,6 +6,7 @@ the precedence of its layers.
 
 from tao_automl.spec.builder import BuiltSpec, SpecBuilder
 from tao_automl.spec.data_sources import DataResolution, resolve_data_sources
+from tao_automl.spec.outputs import route_outputs
 from tao_automl.spec.overrides import apply_overrides, canonicalize
 from tao_automl.spec.paths import flatten, format_path, get_path, has_path, parse_path, set_path
 from tao_automl.spec.spec_params import (
@@ -32,6 +33,7 @@ __all__ = [
     "parse_path",
     "resolve_data_sources",
     "resolve_spec_params",
+    "route_outputs",
     "set_path",
     "write_spec",
 ]

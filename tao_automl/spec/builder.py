@@ -2,12 +2,15 @@
 
 Layers, lowest to highest precedence::
 
-    template < key_defaults < data sources < spec_params < user overrides < hyperparameters
+    template < key_defaults < data sources < spec_params < outputs < user overrides < hyperparameters
 
 The template (``references/spec_template_<action>.*``) is the launchable
 base; the schema supplies metadata only and is not read here.  Data sources
 and spec_params skip keys the user (or the search) set explicitly, so an
 exact user-given key always wins without the lower layer being evaluated.
+The ``outputs`` layer routes every output the action declares (``outputs:``
+in skill_info.yaml, folder or file) into the job's own folder
+(``context.output_dir``), see :mod:`tao_automl.spec.outputs`.
 
 For a TOML action (TOML has no null) a ``None`` that comes straight from the
 template means "unset": it is dropped and a note records it.  A ``None`` put
@@ -23,6 +26,7 @@ import attrs
 
 from tao_automl.errors import SpecError, describe
 from tao_automl.spec.data_sources import DataResolution, resolve_data_sources
+from tao_automl.spec.outputs import ROUTED_TYPES, declared_outputs, route_outputs
 from tao_automl.spec.overrides import apply_canonical, canonicalize
 from tao_automl.spec.paths import Path, format_path, get_path, parse_path
 from tao_automl.spec.spec_params import (
@@ -34,7 +38,7 @@ from tao_automl.spec.templates import drop_none_leaves, none_leaves, write_spec
 
 __all__ = ["BuiltSpec", "SpecBuilder"]
 
-LAYERS = ("key_defaults", "data_sources", "spec_params", "overrides", "hyperparameters")
+LAYERS = ("key_defaults", "data_sources", "spec_params", "outputs", "overrides", "hyperparameters")
 
 
 @attrs.frozen
@@ -46,7 +50,8 @@ class BuiltSpec:
     ``missing_data``: mandatory keys (data sources, parent checkpoints,
     output dirs) that could not be filled; ``archives``: data keys whose value
     is an archive the platform must extract (``runtime: extracted_folder``);
-    ``notes``: human-readable decisions, in order.
+    ``notes``: human-readable decisions, in order; ``outputs``: ``{dotted
+    key: value}`` of every declared folder/file output in the final spec.
     """
 
     spec: dict[str, Any]
@@ -56,6 +61,7 @@ class BuiltSpec:
     origins: dict[str, str] = attrs.field(factory=dict)
     archives: dict[str, Any] = attrs.field(factory=dict)
     notes: list[str] = attrs.field(factory=list)
+    outputs: dict[str, Any] = attrs.field(factory=dict)
 
 
 def _key_defaults_for(raw: Mapping[str, Any] | None, action: str,
@@ -139,6 +145,13 @@ class SpecBuilder:
         params = self._spec_params(context, explicit, notes)
         put("spec_params", {parse_path(k): v for k, v in params.values.items()})
 
+        routing = route_outputs(
+            self.action_info, spec, context.output_dir if context is not None else None,
+            explicit=user.values, given_as=user.given_as, action=action,
+            skill_file=_info_file(self.skill))
+        notes.extend(routing.notes)
+        put("outputs", routing.values)
+
         for p in user.values:
             if get_path(spec, p, _ABSENT) is _ABSENT:
                 notes.append(f"override '{format_path(p)}' is not in the template; key created")
@@ -166,6 +179,7 @@ class SpecBuilder:
             origins={format_path(p): o for p, o in origins.items()},
             archives=dict(data.archives),
             notes=notes,
+            outputs=_declared_values(spec, self.action_info),
         )
         if strict and missing:
             raise SpecError(describe(
@@ -241,3 +255,19 @@ class SpecBuilder:
 
 
 _ABSENT = object()
+
+
+def _info_file(skill: Any) -> str | None:
+    root = getattr(skill, "root", None)
+    return None if root is None else f"{root}/references/skill_info.yaml"
+
+
+def _declared_values(spec: dict, action_info: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, kind in declared_outputs(action_info).items():
+        if kind in ROUTED_TYPES:
+            try:
+                out[format_path(parse_path(key))] = get_path(spec, key, None)
+            except SpecError:
+                continue
+    return out

@@ -303,6 +303,8 @@ CASES: list[Case] = [
     Case("override_unclosed_bracket", SpecError, "dataset[0", _run(spec_overrides={"dataset[0": 1})),
     Case("overrides_not_a_mapping", SpecError, "list", _run(spec_overrides=["train.lr=0.1"])),
     Case("override_shorthand_conflict", SpecError, "train.lr", _run(spec_overrides={"lr": 0.1, "train.lr": 0.2})),
+    Case("override_shared_output_dir", SpecError, "/data/shared-results",
+         _run(spec_overrides={"train.num_epochs": 2, "results_dir": "/data/shared-results"})),
     # -- data and credentials ------------------------------------------------------
     Case("dataset_path_missing", PreflightError, "no-such-train.npz",
          lambda ctx: {"train_dataset_uri": str(ctx.tmp / "no-such-train.npz")}),
