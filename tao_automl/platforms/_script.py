@@ -19,7 +19,7 @@ def job_body(request: JobRequest, ctl: str, grace_s: float) -> list[str]:
     lines = [f"ctl={q(ctl)}"]
     lines += [f"export {k}={q(v)}" for k, v in request.env.items()]
     if request.gpu_ids:
-        lines.append(f"export CUDA_VISIBLE_DEVICES={','.join(map(str, request.gpu_ids))}")
+        lines.append(f"export CUDA_VISIBLE_DEVICES={','.join(str(int(g)) for g in request.gpu_ids)}")
     if request.timeout_s:
         t = float(request.timeout_s)
         lines += ["start=$(date +%s)", f"timeout --kill-after={grace_s:g} {t:g} {run}", "rc=$?",

@@ -174,6 +174,7 @@ class LocalBackend:
 
     def submit(self, request: JobRequest) -> JobHandle:
         """Start the job and return at once."""
+        _util.check_request(request, self.name)  # names reach scripts/specs: refuse before creating anything
         secrets = _util.secret_values(request)
         results = request.results_dir
         if results and not _util.is_uri(results):
