@@ -128,6 +128,9 @@ class Workspace:
     def write_bytes(self, rel: str, data: bytes, *, durable: bool = True) -> str:
         """Atomic write; ``durable`` also fsyncs (skipped for facts that can be
         re-derived, such as per-epoch metric events)."""
+        from tao_automl.secrets import mask_bytes
+
+        data = mask_bytes(data)  # registered secret values never reach a workspace file
         p = self.path(rel)
         try:
             if self.uri:
