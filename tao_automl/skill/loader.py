@@ -144,6 +144,7 @@ class SkillBundle:
             path = self.root / "schemas" / "manifest.json"
             data = None
             if path.is_file():
+                confined(self.root, path, file=path, key="schemas/manifest.json")
                 try:
                     data = json.loads(path.read_text(encoding="utf-8"),
                                       parse_constant=lambda c: float(c.replace("Infinity", "inf")))

@@ -170,6 +170,11 @@ def test_manifest_schema_path_must_stay_inside(tmp_path):
     with pytest.raises(SkillError) as info:
         load_skill(skill).schema("train")
     assert "manifest.json" in str(info.value) and "actions.train.path" in str(info.value)
+    manifest = skill / "schemas" / "manifest.json"
+    manifest.rename(out / "manifest.json")
+    manifest.symlink_to(out / "manifest.json")
+    with pytest.raises(SkillError, match="schemas/manifest.json"):
+        load_skill(skill).schema("train")
 
 
 def test_inside_paths_still_work():
