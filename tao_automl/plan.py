@@ -85,6 +85,12 @@ def validate_plan(raw: Any, *, source: str = "<plan>", base_dir: str | Path | No
     if "skill_dir" not in plan:
         raise SettingsError(describe("plan has no skill_dir", file=source, key="skill_dir",
                                      expected=PLAN_KEYS["skill_dir"][1]), file=source, key="skill_dir")
+    from tao_automl.settings import SETTINGS_ALIASES
+    from tao_automl.workspace import check_session_id
+
+    for key, value in (plan.get("automl_settings") or {}).items():
+        if SETTINGS_ALIASES.get(key, key) == "session_id" and value is not None:
+            check_session_id(value, key=f"automl_settings.{key}", file=source)
     for key in ("automl_hyperparameters",):
         for item in plan.get(key, []):
             if not isinstance(item, str):

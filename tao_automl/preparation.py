@@ -83,6 +83,9 @@ def load_sidecar(skill: Any) -> dict[str, Any]:
     path = Path(skill.root) / "references" / "automl.yaml"
     if not path.exists():
         return {}
+    from tao_automl.skill.loader import confined
+
+    confined(Path(skill.root), path, file=path, key="references/automl.yaml")  # a symlink leading out
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:

@@ -27,7 +27,7 @@ from typing import Any
 
 from tao_automl.errors import SettingsError, WorkspaceError, describe
 from tao_automl.secrets import check_storage_options
-from tao_automl.workspace import Workspace, is_uri, new_session_id
+from tao_automl.workspace import Workspace, check_session_id, is_uri, new_session_id
 
 __all__ = ["AutoMLRunner"]
 
@@ -197,7 +197,10 @@ class AutoMLRunner:
         from tao_automl.settings import SETTINGS_ALIASES
 
         raw = dict(automl_settings or {})
-        sid = next((v for k, v in raw.items() if SETTINGS_ALIASES.get(k, k) == "session_id"), None)
+        key, sid = next(((k, v) for k, v in raw.items() if SETTINGS_ALIASES.get(k, k) == "session_id"),
+                        (None, None))
+        if sid is not None:  # before it names a folder to read
+            check_session_id(sid, key=f"automl_settings.{key}")
         ws = self._resume_target(Workspace(self.workspace_dir, self.storage_options), sid)
         saved = ws.read_json("settings.json")
         saved.setdefault("settings", {})
@@ -214,7 +217,7 @@ class AutoMLRunner:
                              expected="an earlier experiment in workspace_dir (none was found)")
                 )
             sid = max(sessions, key=lambda n: base.read_json(f"{n}/settings.json").get("created", 0))
-        ws = base.child(sid)
+        ws = base.child(check_session_id(sid))
         if not ws.exists("settings.json"):
             raise WorkspaceError(
                 describe("nothing to resume", file=ws.root, key="session_id", value=sid,
@@ -228,7 +231,7 @@ class AutoMLRunner:
         if resume:
             return self._resume_target(base, sid), True
         sid = sid or new_session_id()
-        ws = base.child(sid)
+        ws = base.child(check_session_id(sid))
         if ws.exists("settings.json"):
             raise WorkspaceError(
                 describe("experiment already exists", file=ws.root, key="session_id", value=sid,

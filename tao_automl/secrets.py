@@ -24,7 +24,8 @@ import attrs
 from tao_automl.errors import CredentialError, SettingsError, SpecError, describe
 
 __all__ = ["SecretRef", "secret", "env_reference", "secret_names", "replace_secrets", "missing_secrets",
-           "resolve_secrets", "check_storage_options", "open_filesystem"]
+           "resolve_secrets", "check_storage_options", "open_filesystem", "mask_env", "mask_text",
+           "mask_bytes", "mask_obj", "MASK"]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -191,3 +192,67 @@ def open_filesystem(url: str, storage_options: Mapping[str, Any] | None) -> tupl
         fs.__dict__["__reduce__"] = functools.partial(lambda c, o: (_reopen_filesystem, (c, o)),
                                                       type(fs), options)
     return fs, path
+
+
+# -- masking: secret values never reach a file the package writes ------------------------
+
+#: What a masked secret value reads as in logs and workspace files.
+MASK = "***"
+_MASK_NAMES: set[str] = set()
+
+
+def mask_env(names: Any) -> None:
+    """Mask the values of env vars ``names`` (``secret_env``, ``secret("ENV")``
+    references) in everything this process writes to the workspace or WandB
+    from now on.  Names only are kept; values are read from this process's
+    environment when masking (each Ray worker registers the plan's names)."""
+    _MASK_NAMES.update(n for n in names or () if isinstance(n, str) and _ENV_NAME.match(n))
+
+
+def _values() -> list[str]:
+    vals = {os.environ.get(n, "") for n in _MASK_NAMES}
+    return sorted((v for v in vals if len(v) > 3), key=len, reverse=True)
+
+
+def mask_text(text: str, values: Any = None) -> str:
+    """``text`` with every registered secret value (and ``values``) replaced by ``***``;
+    the JSON-escaped spelling of a value is masked too."""
+    import json
+
+    vals = _values() if values is None else sorted((v for v in values if v and len(v) > 3), key=len,
+                                                     reverse=True)
+    for v in vals:
+        text = text.replace(v, MASK)
+        escaped = json.dumps(v, ensure_ascii=False)[1:-1]
+        if escaped != v:
+            text = text.replace(escaped, MASK)
+        ascii_escaped = json.dumps(v)[1:-1]
+        if ascii_escaped not in (v, escaped):
+            text = text.replace(ascii_escaped, MASK)
+    return text
+
+
+def mask_bytes(data: bytes) -> bytes:
+    """:func:`mask_text` for bytes (UTF-8 spellings of the values)."""
+    if not _MASK_NAMES:
+        return data
+    import json
+
+    for v in _values():
+        for spelling in dict.fromkeys((v, json.dumps(v, ensure_ascii=False)[1:-1], json.dumps(v)[1:-1])):
+            data = data.replace(spelling.encode("utf-8", "surrogateescape"), MASK.encode())
+    return data
+
+
+def mask_obj(value: Any) -> Any:
+    """A copy of a JSON-like ``value`` with secret values masked in every string
+    (keys included); for WandB configs, summaries and tables."""
+    if not _MASK_NAMES:
+        return value
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, Mapping):
+        return {mask_obj(k): mask_obj(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(mask_obj(v) for v in value)
+    return value

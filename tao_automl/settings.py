@@ -76,6 +76,13 @@ class WandbSettings:
     dir: str | None = None
 
 
+def _session_id(inst: Any, att: attrs.Attribute, value: Any) -> None:
+    if value is not None:
+        from tao_automl.workspace import check_session_id
+
+        check_session_id(value, key="automl_settings.session_id")
+
+
 @attrs.frozen(kw_only=True)
 class AutoMLSettings:
     """Every knob of one AutoML run.
@@ -120,7 +127,7 @@ class AutoMLSettings:
     sampler: str = "random"
     max_concurrent: int = attrs.field(default=1, validator=_positive)
     seed: int | None = None
-    session_id: str | None = None
+    session_id: str | None = attrs.field(default=None, validator=_session_id)
     train_sample_count: int | None = attrs.field(default=None, validator=_positive)
     shard_count: int | None = attrs.field(default=None, validator=_positive)
     trial_timeout_s: float | None = attrs.field(default=None, validator=_positive)
@@ -240,6 +247,10 @@ def parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: 
                         expected=f"the same value as '{canon}' ({data[canon]!r}) or only one of them",
                     )
                 )
+            if canon == "session_id" and value is not None:
+                from tao_automl.workspace import check_session_id
+
+                check_session_id(value, key=f"automl_settings.{key}")  # the key as the user wrote it
             data[canon] = value
     else:
         raise SettingsError(

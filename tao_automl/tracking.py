@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from tao_automl.secrets import mask_obj
+
 __all__ = ["WandbTracker", "wandb_options", "tracking_callback", "finish_tracking"]
 
 log = logging.getLogger("tao_automl")
@@ -192,7 +194,7 @@ class WandbTracker:
             project=opts["project"], entity=opts.get("entity"),
             group=opts.get("group") or self.session_id, job_type=job_type,
             tags=list(opts.get("tags") or []) or None, mode=opts.get("mode"), dir=self.run_dir,
-            name=name, id=run_id, resume="allow", config=dict(config), reinit="create_new",
+            name=name, id=run_id, resume="allow", config=mask_obj(dict(config)), reinit="create_new",
             settings=wandb.Settings(silent=True, console="off", x_disable_stats=True,
                                     save_code=False, disable_git=True, disable_job_creation=True,
                                     x_save_requirements=False),
@@ -231,9 +233,9 @@ class WandbTracker:
             rec = self._ledger().trial(trial_id)
             if trial_id not in self._planned and rec.planned:
                 hp = rec.planned.get("hyperparameters") or {}
-                run.config.update({k: _native(v) for k, v in hp.items()}, allow_val_change=True)
+                run.config.update(mask_obj({k: _native(v) for k, v in hp.items()}), allow_val_change=True)
                 if rec.planned.get("adjustments"):
-                    run.config.update({"adjustments": list(rec.planned["adjustments"])},
+                    run.config.update(mask_obj({"adjustments": list(rec.planned["adjustments"])}),
                                       allow_val_change=True)
                 self._planned.add(trial_id)
             start = self._logged.get(trial_id, 0)
@@ -273,12 +275,12 @@ class WandbTracker:
                 vals = [e[self.metric] for e in t.metrics_per_epoch
                         if isinstance(e.get(self.metric), (int, float))]
                 value = vals[-1] if vals else None
-            run.summary.update({
+            run.summary.update(mask_obj({
                 "status": status, "metric_value": value, "job_id": t.job_id,
                 "epochs_completed": t.epochs_completed, "attempts": t.attempts,
                 "duration_s": t.duration_s, "failure_reason": t.failure_reason,
                 "failure_message": (t.failure_message or "")[-500:] or None,
-            })
+            }))
             run.finish(exit_code=1 if status == "failed" else 0)
         except Exception as exc:  # noqa: BLE001
             self._disable(exc)
@@ -301,6 +303,7 @@ class WandbTracker:
                              config=self.run_config, run_id=_run_id(self.session_id, "summary"))
             if run is None:
                 return
+            result = mask_obj(dict(result))  # secret values never reach WandB
             run.summary.update(summary_values(result))
             run.log({"trials": _trials_table(run, result)})
             run.finish()

@@ -29,7 +29,7 @@ from typing import Any
 
 from tao_automl.errors import WorkspaceError, describe
 
-__all__ = ["Workspace", "is_uri", "new_session_id"]
+__all__ = ["Workspace", "is_uri", "new_session_id", "check_session_id", "SESSION_ID_RULE"]
 
 _URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -38,6 +38,27 @@ def is_uri(path: str | os.PathLike[str]) -> bool:
     """True for ``s3://...``-style URIs (but not for ``file://``)."""
     s = str(path)
     return bool(_URI.match(s)) and not s.startswith("file://")
+
+
+#: A session id names one folder directly under workspace_dir: a letter or
+#: digit first, then letters, digits, '.', '_' or '-'; at most 128 characters.
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+SESSION_ID_RULE = ("a folder name: a letter or digit, then letters, digits, '.', '_' or '-' "
+                   "(at most 128 characters; no '/', '..' or spaces)")
+
+
+def check_session_id(value: Any, *, key: str = "session_id", file: Any = None) -> str:
+    """``value`` if it is a safe session id (see :data:`SESSION_ID_RULE`), else a
+    SettingsError naming ``key`` and the value: a session id becomes a folder
+    under workspace_dir, so ``../x``, ``..``, ``.``, separators, newlines or
+    NUL would write outside it (or somewhere surprising)."""
+    from tao_automl.errors import SettingsError
+
+    if not isinstance(value, str) or not _SESSION_ID.match(value):
+        raise SettingsError(describe("invalid session id", file=file, key=key, value=value,
+                                     expected=SESSION_ID_RULE),
+                            file=file, key=key, value=value, expected=SESSION_ID_RULE)
+    return value
 
 
 def new_session_id(prefix: str = "automl") -> str:
@@ -107,6 +128,9 @@ class Workspace:
     def write_bytes(self, rel: str, data: bytes, *, durable: bool = True) -> str:
         """Atomic write; ``durable`` also fsyncs (skipped for facts that can be
         re-derived, such as per-epoch metric events)."""
+        from tao_automl.secrets import mask_bytes
+
+        data = mask_bytes(data)  # registered secret values never reach a workspace file
         p = self.path(rel)
         try:
             if self.uri:

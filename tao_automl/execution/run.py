@@ -60,6 +60,9 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
     from tao_automl.runner import install_signal_handlers
 
     started = time.time()
+    from tao_automl.secrets import mask_env
+
+    mask_env(prepared.job_options.secret_env)  # values masked in every workspace file and WandB
     ws.makedirs()
     if not resumed:
         _write_plan(ws, runner, prepared)

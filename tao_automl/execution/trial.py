@@ -158,6 +158,9 @@ class _TrialRun:
         self.plan = plan
         self.trial_id = trial_id
         self.report = report
+        from tao_automl.secrets import mask_env
+
+        mask_env(plan.job_options.secret_env)  # this worker masks them in what it writes
         self.ws = Workspace(plan.workspace_root, plan.storage_options)
         self.ledger = JobLedger(self.ws)
         self.skill = _skill(plan.skill_dir)
@@ -498,6 +501,9 @@ class _TrialRun:
 
 def run_trial(plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report: Callable, pointer: dict | None) -> None:
     """Run one trial (also usable without Ray: pass any ``report`` callable)."""
+    from tao_automl.secrets import mask_env
+
+    mask_env(plan.job_options.secret_env)
     ledger = JobLedger(Workspace(plan.workspace_root, plan.storage_options))
     prior = ledger.trial(trial_id)
     if prior.abandoned:

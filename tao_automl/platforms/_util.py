@@ -17,6 +17,7 @@ from tao_automl.errors import (
     JobNotFoundError,
     PlatformError,
     SettingsError,
+    SubmitError,
     describe,
 )
 from tao_automl.platforms.base import JobHandle, JobRequest, JobStatus
@@ -57,6 +58,34 @@ def take_options(backend: str, given: Mapping[str, Any], defaults: Mapping[str, 
             expected=", ".join(sorted(defaults)),
         )
     return {**defaults, **given}
+
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_request(request: JobRequest, backend: str) -> None:
+    """Refuse, before anything is created, a request whose ``env`` /
+    ``secret_env`` names are not POSIX names or whose ``gpu_ids`` are not
+    integers: these reach generated shell scripts (slurm, brev) and container
+    specs, so a crafted name such as ``X;touch /tmp/pwned`` would run as
+    shell.  Backends call this first in ``submit`` (the runner's preflight
+    checks the same, but a backend may be used directly).  A secret_env entry
+    is not echoed (it may be the secret itself)."""
+    for key, names in (("env", list(request.env)), ("secret_env", list(request.secret_env))):
+        for name in names:
+            if not isinstance(name, str) or not _ENV_NAME.match(name):
+                shown = name if key == "env" else (
+                    f"<{type(name).__name__} of length {len(name)}, not shown>" if isinstance(name, str) else name)
+                raise SubmitError(
+                    describe(f"invalid environment variable name for the {backend} backend",
+                             key=f"job {request.name!r} {key}", value=shown,
+                             expected="a POSIX name ([A-Za-z_][A-Za-z0-9_]*)"),
+                    key=key, value=shown)
+    for gpu in request.gpu_ids:
+        if isinstance(gpu, bool) or not isinstance(gpu, int) and not (isinstance(gpu, str) and gpu.isdigit()):
+            raise SubmitError(describe(f"invalid GPU id for the {backend} backend",
+                                       key=f"job {request.name!r} gpu_ids", value=gpu,
+                                       expected="non-negative integers"), key="gpu_ids", value=gpu)
 
 
 def secret_values(request: JobRequest) -> dict[str, str]:

@@ -100,6 +100,7 @@ class BrevBackend:
 
     def submit(self, request: JobRequest) -> JobHandle:
         """Write the job script on the instance and start it detached."""
+        _util.check_request(request, self.name)  # names reach scripts/specs: refuse before creating anything
         instance = self._opts["instance"]
         if not instance:
             raise SubmitError(describe("no Brev instance configured", key="instance", value=None,

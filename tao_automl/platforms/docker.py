@@ -197,6 +197,7 @@ class DockerBackend:
 
     def submit(self, request: JobRequest) -> JobHandle:
         """``containers.run(detach=True)``; a missing image yields a FAILED/IMAGE handle."""
+        _util.check_request(request, self.name)  # names reach scripts/specs: refuse before creating anything
         image = request.image or self._opts["image"]
         if not image:
             raise SubmitError(describe("no container image for docker job", key="image",

@@ -165,6 +165,7 @@ class KubernetesBackend:
 
     def submit(self, request: JobRequest) -> JobHandle:
         """Create the Secret (if any) and the Job."""
+        _util.check_request(request, self.name)  # names reach scripts/specs: refuse before creating anything
         from kubernetes import client as k
         from kubernetes.client.rest import ApiException
 

@@ -4,7 +4,8 @@ The job runs under a tiny wrapper (``_local_wrapper.py``) that enforces the
 time limit and writes the exit code atomically to ``<control>/exitcode``, so
 the job survives the driver's death and a restarted driver can reattach by
 pid (checked against the process start time to rule out pid reuse) and still
-learn the outcome.  stdout+stderr go to ``<control>/job.log``.  The control
+learn the outcome.  stdout+stderr go to ``<control>/job.log``, with the values
+of ``secret_env`` masked by the wrapper as it writes (they never touch disk).  The control
 directory is ``<results_dir>/.tao_automl/<name>-<id>/`` (or under ``log_dir``,
 or the temp dir when results_dir is remote or unset).
 """
@@ -37,6 +38,7 @@ from tao_automl.platforms.classify import classify_failure
 __all__ = ["LocalBackend", "process_group_alive"]
 
 _WRAPPER = str(Path(__file__).with_name("_local_wrapper.py"))
+_MASK_ENV = "TAO_AUTOML_MASK_ENV"  # _local_wrapper.MASK_ENV (the wrapper imports nothing of ours)
 _PYTHON_NAMES = {"python", "python3", "{python}"}
 # Children started by any LocalBackend in this process, so that a fresh backend
 # instance (reattach in the same process) can still wait on and reap them.
@@ -181,12 +183,18 @@ class LocalBackend:
 
     def submit(self, request: JobRequest) -> JobHandle:
         """Start the job and return at once."""
+        _util.check_request(request, self.name)  # names reach scripts/specs: refuse before creating anything
         secrets = _util.secret_values(request)
         results = request.results_dir
         if results and not _util.is_uri(results):
             Path(_util.local_path(results)).mkdir(parents=True, exist_ok=True)
         ctl = self._control_dir(request)
         env = {**os.environ, **request.env, **secrets}
+        # The wrapper masks these values in job.log as it writes it: names
+        # only here (values are already in the environment, never in argv).
+        env.pop(_MASK_ENV, None)
+        if secrets:
+            env[_MASK_ENV] = ",".join(secrets)
         gpus = self._gpus(request)
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)

@@ -236,6 +236,7 @@ class SlurmBackend:
 
     def submit(self, request: JobRequest) -> JobHandle:
         """Write the batch script and ``sbatch --parsable`` it."""
+        _util.check_request(request, self.name)  # names reach scripts/specs: refuse before creating anything
         secrets = _util.secret_values(request)
         ctl = self._control_dir(request)
         script = f"{ctl}/job.sbatch"

@@ -28,9 +28,26 @@ from tao_automl.skill.versions import annotated_keys, find_versions_file, is_bar
 # libyaml's C loader when available: ~10x faster than the pure-Python one.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-__all__ = ["SkillBundle", "load_skill"]
+__all__ = ["SkillBundle", "load_skill", "confined"]
 
 _TEMPLATE_EXTS = (".yaml", ".yml", ".json", ".toml")
+
+
+def confined(root: Path, path: Path, *, file: Path, key: str, value: object = None) -> Path:
+    """``path`` resolved (symlinks followed); SkillError naming ``file`` and
+    ``key`` when it lies outside the skill folder ``root``: a skill may only
+    name files inside itself (no absolute paths elsewhere, ``../``, or
+    symlinks leading out).  ``value`` is the path as the skill wrote it."""
+    shown = str(path) if value is None else value
+    resolved = Path(path).resolve()
+    base = Path(root).resolve()
+    if resolved != base and not resolved.is_relative_to(base):
+        raise SkillError(
+            describe("path leaves the skill folder", file=file, key=key, value=shown,
+                     expected=f"a file inside the skill folder {base} (no '..', absolute path "
+                              "elsewhere or symlink leading out)", hint=f"it resolves to {resolved}"),
+            file=file, key=key, value=shown)
+    return resolved
 
 
 @attrs.frozen
@@ -78,10 +95,11 @@ class SkillBundle:
             cands = [Path(entry)] if Path(entry).is_absolute() else [refs / entry, self.root / entry]
         else:
             cands = [refs / f"spec_template_{action}{ext}" for ext in _TEMPLATE_EXTS]
+        key = f"spec_templates.{action}" if entry else f"references/spec_template_{action}"
         for c in cands:
             if c.is_file():
-                return c.resolve()
-        return cands[0].resolve() if entry else cands[0]
+                return confined(self.root, c, file=self.info_path, key=key, value=entry)
+        return confined(self.root, cands[0], file=self.info_path, key=key, value=entry) if entry else cands[0]
 
     def template(self, action: str) -> dict:
         """A fresh deep copy of the parsed spec template for ``action``."""
@@ -94,10 +112,13 @@ class SkillBundle:
         """``schemas/<action>.schema.json`` or the manifest's ``actions.<a>.path``."""
         default = self.root / "schemas" / f"{action}.schema.json"
         if default.is_file():
+            confined(self.root, default, file=default, key=f"schemas/{action}.schema.json")
             return default
         entry = ((self.manifest or {}).get("actions") or {}).get(action) or {}
         if isinstance(entry, dict) and isinstance(entry.get("path"), str):
             cand = self.root / entry["path"]
+            confined(self.root, cand, file=self.root / "schemas" / "manifest.json",
+                     key=f"actions.{action}.path", value=entry["path"])
             if cand.is_file():
                 return cand
         return default
@@ -123,6 +144,7 @@ class SkillBundle:
             path = self.root / "schemas" / "manifest.json"
             data = None
             if path.is_file():
+                confined(self.root, path, file=path, key="schemas/manifest.json")
                 try:
                     data = json.loads(path.read_text(encoding="utf-8"),
                                       parse_constant=lambda c: float(c.replace("Infinity", "inf")))
@@ -229,5 +251,22 @@ def load_skill(skill_dir: str | Path, *, versions_file: str | Path | None = None
     if versions_file is not None:
         vfile()
     info = structure(data, SkillInfo, file=info_path)
-    return SkillBundle(root=root, info=info, info_path=info_path,
-                       versions_file=vfile_holder[0] if vfile_holder else None)
+    bundle = SkillBundle(root=root, info=info, info_path=info_path,
+                         versions_file=vfile_holder[0] if vfile_holder else None)
+    _check_paths(bundle)
+    return bundle
+
+
+def _check_paths(bundle: SkillBundle) -> None:
+    """Every file path skill_info.yaml names stays inside the skill folder."""
+    for action in bundle.info.spec_templates:
+        bundle.template_path(action)
+    for name, act in bundle.info.actions.items():
+        ex = act.execution
+        if ex is None:
+            continue
+        for attr in ("script", "cwd"):
+            value = getattr(ex, attr)
+            if value:
+                confined(bundle.root, bundle.root / str(value), file=bundle.info_path,
+                         key=f"actions.{name}.execution.{attr}", value=value)

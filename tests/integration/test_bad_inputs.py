@@ -200,6 +200,25 @@ def _secret_unset(ctx: Ctx) -> dict[str, Any]:
     return {"spec_overrides": {"train.num_epochs": 2, "train.api_key": secret("TAO_BAD_INPUT_UNSET_SECRET")}}
 
 
+def _outside_path(key: str, absolute: bool = False) -> Callable[[Ctx], None]:
+    """skill_info.yaml ``key`` names an existing file outside the skill folder."""
+    def setup(ctx: Ctx) -> None:
+        out = ctx.tmp / "outside.txt"
+        out.write_text("train: {lr: 0.1}\n")
+        _info_set(key, str(out) if absolute else "../../outside.txt")(ctx)
+    return setup
+
+
+def _symlink_out(rel: str) -> Callable[[Ctx], None]:
+    """A skill file replaced by a symlink to an identical file outside the folder."""
+    def setup(ctx: Ctx) -> None:
+        out = ctx.tmp / ("outside-" + Path(rel).name)
+        out.write_bytes(ctx.path(rel).read_bytes())
+        ctx.path(rel).unlink()
+        ctx.path(rel).symlink_to(out)
+    return setup
+
+
 def _cosmos(**run: Any) -> Callable[[Ctx], dict[str, Any]]:
     def setup(ctx: Ctx) -> dict[str, Any]:
         return {"automl_settings": {**BASE_SETTINGS, "metric": "val/avg_loss", "direction": "minimize"},
@@ -358,6 +377,24 @@ CASES: list[Case] = [
     Case("resume_nothing_to_resume", WorkspaceError, "nothing to resume", _run(resume=True)),
     Case("workspace_unknown_protocol", WorkspaceError, "nosuchproto://bucket/ws",
          extra={"runner": {"workspace_dir": "nosuchproto://bucket/ws"}}),
+    # -- escapes (issue 12): a session id or a skill path leaving its folder ------------
+    Case("session_id_escapes", SettingsError, "'../../x'", _settings(session_id="../../x")),
+    Case("session_id_parent", SettingsError, "automl_settings.session_id', value '..'", _settings(session_id="..")),
+    Case("session_id_dot", SettingsError, "automl_settings.session_id', value '.'", _settings(session_id=".")),
+    Case("session_id_newline", SettingsError, "'run\\n1'", _settings(session_id="run\n1")),
+    Case("session_id_nul", SettingsError, "'a\\x00b'", _settings(session_id="a\x00b")),
+    Case("session_id_alias_escapes", SettingsError, "automl_settings.experiment_name",
+         _settings(experiment_name="../x")),
+    Case("resume_session_id_escapes", SettingsError, "'../../x'",
+         _run(resume=True, automl_settings={**BASE_SETTINGS, "session_id": "../../x"})),
+    Case("skill_template_outside", SkillError, "spec_templates.train", _outside_path("spec_templates/train")),
+    Case("skill_template_symlink_out", SkillError, "spec_templates.train",
+         _symlink_out("references/spec_template_train.yaml")),
+    Case("skill_script_outside", SkillError, "actions.train.execution.script",
+         _outside_path("actions/train/execution/script", absolute=True)),
+    Case("skill_cwd_outside", SkillError, "actions.train.execution.cwd", _info_set("actions/train/execution/cwd", "..")),
+    Case("skill_schema_symlink_out", SkillError, "schemas/train.schema.json",
+         _symlink_out("schemas/train.schema.json")),
 ]
 
 

@@ -185,3 +185,87 @@ def test_saved_references_still_forward_their_names() -> None:
     saved = replace_secrets({"train.api_key": secret(SECRET_NAME), "x": ["${oc.env:OTHER}", "plain ${oc.env:NO}"]})
     assert saved == {"train.api_key": "${oc.env:TAO_TEST_SECRET}", "x": ["${oc.env:OTHER}", "plain ${oc.env:NO}"]}
     assert secret_names(saved) == [SECRET_NAME, "OTHER"]
+
+
+# -- a job that prints its secrets (issue 12): masked as the log is written ------------------
+
+SECOND_NAME = "TAO_TEST_SECRET_ENV"
+SECOND_VALUE = "zz-plat-secret-9f8e7d6c-from-secret_env"
+
+PRINTER = textwrap.dedent('''\
+    """Prints both secrets every way a TAO job might (resolved config, errors), then runs the real script."""
+    import os, runpy, sys, time
+
+    target = sys.argv.pop(1)
+    for name in ("TAO_TEST_SECRET", "TAO_TEST_SECRET_ENV"):
+        v = os.environ[name]
+        print(v, flush=True)                                  # a whole line
+        print(f"api_key: {v}  # resolved", flush=True)        # mid-line
+        sys.stdout.write("split " + v[:7]); sys.stdout.flush(); time.sleep(0.3)
+        sys.stdout.write(v[7:] + " joined\\n"); sys.stdout.flush()   # across two writes
+        print(f"stderr: {v}", file=sys.stderr, flush=True)   # stderr
+        os.write(1, ("raw-" + v + "\\n").encode())            # unbuffered fd write
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.argv = [os.path.join(here, target)] + sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+''')
+
+PRINTING_DRIVER = textwrap.dedent('''\
+    import json, sys
+    from tao_automl import secret
+    from tao_automl.runner import AutoMLRunner
+
+    skill, ws, wandb_dir = sys.argv[1:4]
+    runner = AutoMLRunner(skill_dir=skill, workspace_dir=ws)
+    result = runner.run(
+        automl_algorithm="random",
+        automl_settings={"max_recommendations": 2, "seed": 0, "session_id": "printing",
+                         "wandb": {"mode": "offline", "dir": wandb_dir, "project": "tao-secret-print"}},
+        spec_overrides={"train.num_epochs": 2, "train.api_key": secret("TAO_TEST_SECRET")},
+        secret_env=["TAO_TEST_SECRET_ENV"],
+    )
+    print("RESULT", json.dumps({"completed": result["progress"]["completed"],
+                                "baseline": result["baseline"] is not None,
+                                "final": result["final_evaluation"] is not None}))
+''')
+
+
+@pytest.mark.timeout(300)
+def test_job_printing_secrets_leaves_only_masks_on_disk(tmp_path: Path) -> None:
+    skill = tmp_path / "printing_skill"
+    shutil.copytree(TOY, skill)
+    (skill / "scripts" / "print_secrets.py").write_text(PRINTER)
+    info_path = skill / "references" / "skill_info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    for action, script in (("train", "train.py"), ("evaluate", "evaluate.py")):
+        ex = info["actions"][action]["execution"]
+        ex["script"], ex["args"] = "scripts/print_secrets.py", [script, *ex["args"]]
+    info_path.write_text(yaml.safe_dump(info, sort_keys=False))
+    ws, wandb_dir = tmp_path / "ws", tmp_path / "wandb"
+    wandb_dir.mkdir()
+    env = {**os.environ, SECRET_NAME: SECRET_VALUE, SECOND_NAME: SECOND_VALUE, "WANDB_MODE": "offline",
+           "WANDB_DIR": str(wandb_dir), "WANDB_SILENT": "true", "RAY_USAGE_STATS_ENABLED": "0",
+           "PYTHONPATH": str(REPO)}
+    env.pop("WANDB_API_KEY", None)
+    proc = subprocess.run([sys.executable, "-c", PRINTING_DRIVER, str(skill), str(ws), str(wandb_dir)],
+                          cwd=tmp_path, env=env, capture_output=True, timeout=280)
+    out = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+    assert proc.returncode == 0, out[-4000:]
+    summary = json.loads(out.split("RESULT ", 1)[1].splitlines()[0])
+    assert summary == {"completed": 2, "baseline": True, "final": True}
+
+    logs = sorted(ws.rglob("job.log"))
+    trial_logs = [p for p in logs if "/trials/" in str(p)]  # evaluation jobs run under trials/<kind>-eval
+    eval_logs = [p for p in logs if "-eval/" in str(p)]
+    assert len(trial_logs) - len(eval_logs) >= 2 and eval_logs, logs  # 2 trials and the final evaluation
+    for log in logs:  # every way of printing shows the mask, never the value
+        text = log.read_text()
+        assert text.count("***") >= 10, (log, text[:2000])
+        for line in ("api_key: ***  # resolved", "split *** joined", "stderr: ***", "raw-***"):
+            assert line in text, (log, line, text[:2000])
+    for value in (SECRET_VALUE, SECOND_VALUE):
+        needle = value.encode()
+        assert _hits(ws, needle) == [], value
+        assert list(wandb_dir.rglob("*.wandb"))
+        assert _hits(wandb_dir, needle) == [], value
+        assert _hits(tmp_path, needle) == [], value
