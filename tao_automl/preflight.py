@@ -12,7 +12,8 @@ started (inside Ray, in a job, or while writing the workspace):
 * :func:`check_algorithm` -- a dry build of the algorithm's searcher/scheduler
   (grid larger than the budget, fidelity limits, PBT interval) for the
   algorithms whose builders validate settings;
-* :func:`check_base_checkpoint` -- a local starting checkpoint that does not exist.
+* :func:`check_base_checkpoint` -- a local starting checkpoint that does not exist;
+* :func:`check_execution` -- a ``python_script`` action whose script is unnamed or missing.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tao_automl.errors import PreflightError, SettingsError, SpecError, describe
+from tao_automl.errors import PreflightError, SettingsError, SkillError, SpecError, describe
 
 __all__ = [
     "ENV_NAME",
@@ -32,6 +33,7 @@ __all__ = [
     "check_exclusive",
     "check_algorithm",
     "check_base_checkpoint",
+    "check_execution",
     "readable_uri_keys",
 ]
 
@@ -197,3 +199,26 @@ def check_base_checkpoint(base_checkpoint: Any, backend: Any) -> None:
         raise PreflightError(describe("base checkpoint does not exist", key="base_checkpoint",
                                       value=base_checkpoint, expected="an existing checkpoint file or folder"),
                              key="base_checkpoint", value=base_checkpoint)
+
+
+def check_execution(skill: Any, action: str) -> None:
+    """A ``python_script`` action's script must be named and, when it is a path
+    inside the skill (relative), exist there; otherwise every trial would fail
+    (as a "data" failure).  An absolute path is taken to live on the platform."""
+    info = skill.action(action)
+    ex = getattr(info, "execution", None)
+    if ex is None or getattr(ex, "type", None) != "python_script":
+        return
+    key = f"actions.{action}.execution.script"
+    script = ex.script
+    if not isinstance(script, str) or not script.strip():
+        raise SkillError(describe("python_script action names no script", file=skill.info_path, key=key,
+                                  value=script, expected="a script path relative to the skill folder"),
+                         file=skill.info_path, key=key, value=script)
+    path = Path(script)
+    if not path.is_absolute():
+        full = Path(skill.root) / path
+        if not full.is_file():
+            raise SkillError(describe("execution script does not exist", file=skill.info_path, key=key,
+                                      value=script, expected=f"an existing file at {full}"),
+                             file=skill.info_path, key=key, value=script)

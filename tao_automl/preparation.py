@@ -79,15 +79,28 @@ def load_sidecar(skill: Any) -> dict[str, Any]:
     unmodified skill_info.yaml (metric, direction, constraints); {} if absent."""
     import yaml
 
+    from tao_automl import safe_yaml
+
     path = Path(skill.root) / "references" / "automl.yaml"
     if not path.exists():
         return {}
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = safe_yaml.load_file(path) or {}
     except yaml.YAMLError as exc:
         raise SkillError(describe("cannot parse the AutoML sidecar", file=str(path), value=str(exc))) from exc
     if not isinstance(data, dict):
         raise SkillError(describe("the AutoML sidecar must be a mapping", file=str(path), value=type(data).__name__))
+    # The same shapes skill_info.yaml allows for these keys (never a silent pick).
+    checks = (("metric", lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+               "a metric name (string) or null"),
+              ("metric_direction", lambda v: v is None or v in ("minimize", "maximize", "min", "max"),
+               "one of minimize, maximize, min, max or null"),
+              ("action", lambda v: v is None or isinstance(v, str), "an action name (string)"))
+    for key, ok, expected in checks:
+        if key in data and not ok(data[key]):
+            raise SkillError(describe("invalid AutoML sidecar entry", file=str(path), key=key,
+                                      value=data[key], expected=expected),
+                             file=str(path), key=key, value=data[key])
     return data
 
 
@@ -394,6 +407,10 @@ def prepare(
     for name in missing_secrets(secret_envs):
         blockers.append(f"required credential env var {name} is UNSET (a secret spec override)")
     evaluate_action = "evaluate" if skill.has_action("evaluate") else None
+    preflight.check_execution(skill, action)
+    if evaluate_action and ((settings.baseline and not has_baseline_fn)
+                            or (settings.final_eval and not has_final_eval_fn)):
+        preflight.check_execution(skill, evaluate_action)
     if settings.baseline and evaluate_action is None and not has_baseline_fn:
         blockers.append("baseline evaluation: the model skill has no evaluate action (pass baseline_fn or disable baseline)")
     if settings.final_eval and evaluate_action is None and not has_final_eval_fn:
