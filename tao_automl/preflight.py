@@ -13,7 +13,8 @@ started (inside Ray, in a job, or while writing the workspace):
   (grid larger than the budget, fidelity limits, PBT interval) for the
   algorithms whose builders validate settings;
 * :func:`check_base_checkpoint` -- a local starting checkpoint that does not exist;
-* :func:`check_execution` -- a ``python_script`` action whose script is unnamed or missing.
+* :func:`check_execution` -- a ``python_script`` action whose script is unnamed or missing;
+* :func:`check_overrides` -- ``spec_overrides`` values the schema refuses (enum, type, bounds).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "check_algorithm",
     "check_base_checkpoint",
     "check_execution",
+    "check_overrides",
     "readable_uri_keys",
 ]
 
@@ -222,3 +224,56 @@ def check_execution(skill: Any, action: str) -> None:
             raise SkillError(describe("execution script does not exist", file=skill.info_path, key=key,
                                       value=script, expected=f"an existing file at {full}"),
                              file=skill.info_path, key=key, value=script)
+
+
+def _override_problem(p: Any, value: Any) -> str | None:
+    """What the schema expects when ``value`` does not fit parameter ``p``."""
+    import math
+
+    def num(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    if p.enum and p.kind in ("categorical", "string"):
+        return None if value in p.enum else "one of " + ", ".join(map(repr, p.enum))
+    if p.kind == "bool":
+        return None if isinstance(value, bool) else "true or false"
+    if p.kind in ("int", "float", "ordered_int"):
+        is_int = p.kind != "float"
+        if not num(value) or (is_int and not float(value).is_integer()) or not math.isfinite(value):
+            what = "an integer" if is_int else "a finite number"
+        elif (p.finite_minimum is not None and value < p.finite_minimum) or \
+                (p.finite_maximum is not None and value > p.finite_maximum):
+            what = None
+        else:
+            return None
+        lo = p.minimum if p.minimum is not None else "-Infinity"
+        hi = p.maximum if p.maximum is not None else "Infinity"
+        bounds = f" within the schema bounds [{lo}, {hi}]" if (p.finite_minimum is not None
+                                                               or p.finite_maximum is not None) else ""
+        return (what or ("an integer" if is_int else "a number")) + bounds
+    return None
+
+
+def check_overrides(schema: Any, overrides: Mapping[str, Any], *, file: Any) -> None:
+    """``spec_overrides`` must fit the schema like custom ranges do: an enum
+    option, a bool, an integer/number within the finite bounds.  ``None`` (unset),
+    interpolations (``${...}``, e.g. secrets) and paths the schema does not
+    describe pass; a whole section (a mapping) is checked leaf by leaf."""
+    params = getattr(schema, "params", {}) or {}
+
+    def walk(key: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(f"{key}.{k}", v)
+            return
+        p = params.get(key)
+        if p is None or value is None or (isinstance(value, str) and value.startswith("${")):
+            return
+        expected = _override_problem(p, value)
+        if expected is not None:
+            raise SpecError(describe("spec override does not fit the schema", file=file, key=key,
+                                     value=value, expected=expected),
+                            file=file, key=key, value=value, expected=expected)
+
+    for key, value in overrides.items():
+        walk(str(key), value)

@@ -148,6 +148,18 @@ def _metric_and_direction(
                 hint="pass automl_settings={'metric': 'val_loss', 'direction': 'minimize'}",
             )
         )
+    from tao_automl.execution._metric_parse import alias_targets
+
+    if not alias_targets(metric):
+        raise SettingsError(
+            describe(
+                "not a metric name",
+                key="automl_settings.metric",
+                value=metric,
+                expected="a name with letters or digits, as the job reports it (e.g. 'val_loss'); "
+                         "it is matched literally or by the alias rule, never as a pattern",
+            )
+        )
     if metric == "kpi":
         raise SettingsError(
             describe(
@@ -299,6 +311,7 @@ def prepare(
     # secret("NAME") values become ${oc.env:NAME}; NAME joins every job's secret_env.
     secret_envs = secret_names(overrides)
     overrides = replace_secrets(overrides)
+    preflight.check_overrides(schema, overrides, file=str(skill.schema_path(action)))
     # Ranges that depend on the template (e.g. lr_steps within num_epochs) see
     # the user's overrides; constraints come from skill_info and the sidecar.
     effective = apply_overrides(template, overrides)

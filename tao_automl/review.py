@@ -21,7 +21,7 @@ def estimate(prepared: Any, per_trial_s: float | None = None) -> dict[str, Any]:
             f"no timing data: assumed {per:.0f} s per full trial (set automl_settings['estimate_trial_s'])"
         )
     else:
-        assumptions.append(f"{per:.0f} s per full trial")
+        assumptions.append(f"{per:g} s per full trial")
     algo = prepared.algorithm
     if algo.name == "pbt":
         full_trials = s.population_size
