@@ -56,16 +56,21 @@ def range_text(key: str) -> str:
 
 
 def _in_range(inst: Any, att: attrs.Attribute, value: Any) -> None:
+    _check_range(att.name, value)
+
+
+def _check_range(key: str, value: Any) -> None:
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return  # types are checked by _check_types
-    lo, hi, open_lo = RANGES[att.name]
-    ok = math.isfinite(value) and (value > lo if open_lo else value >= lo) and value <= hi
+    lo, hi, open_lo = RANGES[key]
+    finite = isinstance(value, int) or math.isfinite(value)  # huge ints compare exactly
+    ok = finite and (value > lo if open_lo else value >= lo) and value <= hi
     if not ok:
         raise SettingsError(
-            describe("invalid setting", key=att.name, value=value, expected=range_text(att.name)),
-            key=att.name,
+            describe("invalid setting", key=key, value=value, expected=range_text(key)),
+            key=key,
             value=value,
-            expected=range_text(att.name),
+            expected=range_text(key),
         )
 
 
@@ -293,6 +298,8 @@ def parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: 
                      expected="true/false or a mapping (project, entity, group, tags, mode, dir)"),
             key="wandb", value=data["wandb"])
     _check_types(data)
+    for key in RANGES:  # before cattrs turns a huge int into a float (OverflowError)
+        _check_range(key, data.get(key))
     if isinstance(data.get("wandb"), Mapping):
         _check_types(data["wandb"], WandbSettings, prefix="wandb.")
     try:

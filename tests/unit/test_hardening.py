@@ -100,6 +100,20 @@ def test_every_numeric_setting_has_a_finite_range() -> None:
         assert math.isfinite(lo) and math.isfinite(hi) and lo < hi
 
 
+@pytest.mark.parametrize("key", ["seed", "estimate_trial_s", "max_recommendations", "poll_interval_s"])
+@pytest.mark.parametrize("value", [10**400, float("inf"), float("nan"), -1])
+def test_out_of_range_settings_name_key_value_and_range(key: str, value: float) -> None:
+    from tao_automl.errors import SettingsError
+    from tao_automl.settings import parse_settings, range_text
+
+    with pytest.raises(SettingsError) as info:
+        parse_settings({key: value})
+    msg = str(info.value)
+    int_key = key in ("seed", "max_recommendations")
+    expected = "expected an integer" if int_key and isinstance(value, float) else range_text(key)
+    assert f"key '{key}'" in msg and expected in msg, msg
+
+
 def test_review_estimate_counts_at_least_one_full_trial(tmp_path: Path) -> None:
     from tao_automl.runner import AutoMLRunner
 
