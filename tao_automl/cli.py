@@ -8,7 +8,6 @@ cancel``; ``run`` still prints the partial report), 1 unexpected error.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -38,11 +37,13 @@ WS_HELP = ("an experiment folder (<workspace_dir>/<session_id>, holding settings
 
 
 def _dump(obj: Any, as_json: bool) -> str:
+    from tao_automl.workspace import dumps_strict, json_ready
+
     if as_json:
-        return json.dumps(obj, indent=2, sort_keys=True, default=str)
+        return dumps_strict(obj, indent=2, sort_keys=True)
     import yaml
 
-    return yaml.safe_dump(json.loads(json.dumps(obj, default=str)), sort_keys=False,
+    return yaml.safe_dump(json_ready(obj), sort_keys=False,
                           default_flow_style=False, width=100)
 
 
@@ -63,7 +64,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.workspace_dir:
         plan["workspace_dir"] = args.workspace_dir
     result = runner_for(plan).run(**kwargs)
-    print(json.dumps(result, indent=2, default=str) if args.json else format_result(result))
+    from tao_automl.workspace import dumps_strict
+
+    print(dumps_strict(result, indent=2) if args.json else format_result(result))
     if str(result.get("stopped_early") or "").startswith("interrupted"):
         return 130  # Ctrl-C / SIGTERM / tao-automl cancel: the partial result was still written
     return 0
@@ -86,8 +89,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
     ws = resolve_experiment(args.workspace)
     if args.json:
         from tao_automl.execution.run import workspace_status
+        from tao_automl.workspace import dumps_strict
 
-        print(json.dumps(workspace_status(ws), indent=2, default=str))
+        print(dumps_strict(workspace_status(ws), indent=2))
         return 0
     while True:
         snap = snapshot(ws)

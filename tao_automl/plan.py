@@ -124,13 +124,18 @@ def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
     import yaml
 
     p = Path(path).expanduser()
+    from tao_automl import safe_yaml
+
     try:
-        text = p.read_text(encoding="utf-8")
+        text = safe_yaml.decode_utf8(p.read_bytes())
+    except yaml.YAMLError as exc:
+        raise SettingsError(describe("plan is not UTF-8 text", file=str(p), value=str(exc),
+                                     expected="a UTF-8 YAML file")) from None
     except OSError as exc:
         raise SettingsError(describe("cannot read plan", file=str(p), value=str(exc),
                                      expected="a readable YAML file")) from None
     try:
-        raw = yaml.safe_load(text)
+        raw = safe_yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SettingsError(describe("plan does not parse", file=str(p), value=str(exc).splitlines()[0],
                                      expected="YAML")) from None

@@ -16,6 +16,8 @@ started (inside Ray, in a job, or while writing the workspace):
 * :func:`check_dataset_paths` -- dataset paths readable *where the jobs run*
   (the backend's ``check_paths``): unreadable ones become review blockers and
   :func:`raise_unreadable_paths` errors for ``run()``.
+* :func:`check_execution` -- a ``python_script`` action whose script is unnamed or missing;
+* :func:`check_overrides` -- ``spec_overrides`` values the schema refuses (enum, type, bounds).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import PreflightError, SettingsError, SpecError, describe
+from tao_automl.errors import PreflightError, SettingsError, SkillError, SpecError, describe
 
 __all__ = [
     "ENV_NAME",
@@ -37,6 +39,8 @@ __all__ = [
     "check_exclusive",
     "check_algorithm",
     "check_base_checkpoint",
+    "check_execution",
+    "check_overrides",
     "readable_uri_keys",
     "DatasetPathCheck",
     "check_dataset_paths",
@@ -250,3 +254,79 @@ def raise_unreadable_paths(checks: list[DatasetPathCheck]) -> None:
                          key=c.key, value=c.path,
                          expected="an existing, readable file or folder there", hint=c.reason),
                 key=c.key, value=c.path)
+
+
+def check_execution(skill: Any, action: str) -> None:
+    """A ``python_script`` action's script must be named and, when it is a path
+    inside the skill (relative), exist there; otherwise every trial would fail
+    (as a "data" failure).  An absolute path is taken to live on the platform."""
+    info = skill.action(action)
+    ex = getattr(info, "execution", None)
+    if ex is None or getattr(ex, "type", None) != "python_script":
+        return
+    key = f"actions.{action}.execution.script"
+    script = ex.script
+    if not isinstance(script, str) or not script.strip():
+        raise SkillError(describe("python_script action names no script", file=skill.info_path, key=key,
+                                  value=script, expected="a script path relative to the skill folder"),
+                         file=skill.info_path, key=key, value=script)
+    path = Path(script)
+    if not path.is_absolute():
+        full = Path(skill.root) / path
+        if not full.is_file():
+            raise SkillError(describe("execution script does not exist", file=skill.info_path, key=key,
+                                      value=script, expected=f"an existing file at {full}"),
+                             file=skill.info_path, key=key, value=script)
+
+
+def _override_problem(p: Any, value: Any) -> str | None:
+    """What the schema expects when ``value`` does not fit parameter ``p``."""
+    import math
+
+    def num(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool)
+
+    if p.enum and p.kind in ("categorical", "string"):
+        return None if value in p.enum else "one of " + ", ".join(map(repr, p.enum))
+    if p.kind == "bool":
+        return None if isinstance(value, bool) else "true or false"
+    if p.kind in ("int", "float", "ordered_int"):
+        is_int = p.kind != "float"
+        if not num(value) or (is_int and not float(value).is_integer()) or not math.isfinite(value):
+            what = "an integer" if is_int else "a finite number"
+        elif (p.finite_minimum is not None and value < p.finite_minimum) or \
+                (p.finite_maximum is not None and value > p.finite_maximum):
+            what = None
+        else:
+            return None
+        lo = p.minimum if p.minimum is not None else "-Infinity"
+        hi = p.maximum if p.maximum is not None else "Infinity"
+        bounds = f" within the schema bounds [{lo}, {hi}]" if (p.finite_minimum is not None
+                                                               or p.finite_maximum is not None) else ""
+        return (what or ("an integer" if is_int else "a number")) + bounds
+    return None
+
+
+def check_overrides(schema: Any, overrides: Mapping[str, Any], *, file: Any) -> None:
+    """``spec_overrides`` must fit the schema like custom ranges do: an enum
+    option, a bool, an integer/number within the finite bounds.  ``None`` (unset),
+    interpolations (``${...}``, e.g. secrets) and paths the schema does not
+    describe pass; a whole section (a mapping) is checked leaf by leaf."""
+    params = getattr(schema, "params", {}) or {}
+
+    def walk(key: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(f"{key}.{k}", v)
+            return
+        p = params.get(key)
+        if p is None or value is None or (isinstance(value, str) and value.startswith("${")):
+            return
+        expected = _override_problem(p, value)
+        if expected is not None:
+            raise SpecError(describe("spec override does not fit the schema", file=file, key=key,
+                                     value=value, expected=expected),
+                            file=file, key=key, value=value, expected=expected)
+
+    for key, value in overrides.items():
+        walk(str(key), value)

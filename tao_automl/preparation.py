@@ -80,6 +80,8 @@ def load_sidecar(skill: Any) -> dict[str, Any]:
     unmodified skill_info.yaml (metric, direction, constraints); {} if absent."""
     import yaml
 
+    from tao_automl import safe_yaml
+
     path = Path(skill.root) / "references" / "automl.yaml"
     if not path.exists():
         return {}
@@ -87,11 +89,22 @@ def load_sidecar(skill: Any) -> dict[str, Any]:
 
     confined(Path(skill.root), path, file=path, key="references/automl.yaml")  # a symlink leading out
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = safe_yaml.load_file(path) or {}
     except yaml.YAMLError as exc:
         raise SkillError(describe("cannot parse the AutoML sidecar", file=str(path), value=str(exc))) from exc
     if not isinstance(data, dict):
         raise SkillError(describe("the AutoML sidecar must be a mapping", file=str(path), value=type(data).__name__))
+    # The same shapes skill_info.yaml allows for these keys (never a silent pick).
+    checks = (("metric", lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+               "a metric name (string) or null"),
+              ("metric_direction", lambda v: v is None or v in ("minimize", "maximize", "min", "max"),
+               "one of minimize, maximize, min, max or null"),
+              ("action", lambda v: v is None or isinstance(v, str), "an action name (string)"))
+    for key, ok, expected in checks:
+        if key in data and not ok(data[key]):
+            raise SkillError(describe("invalid AutoML sidecar entry", file=str(path), key=key,
+                                      value=data[key], expected=expected),
+                             file=str(path), key=key, value=data[key])
     return data
 
 
@@ -137,6 +150,18 @@ def _metric_and_direction(
                 value=None,
                 expected="a metric name (the model skill declares none for this action)",
                 hint="pass automl_settings={'metric': 'val_loss', 'direction': 'minimize'}",
+            )
+        )
+    from tao_automl.execution._metric_parse import alias_targets
+
+    if not alias_targets(metric):
+        raise SettingsError(
+            describe(
+                "not a metric name",
+                key="automl_settings.metric",
+                value=metric,
+                expected="a name with letters or digits, as the job reports it (e.g. 'val_loss'); "
+                         "it is matched literally or by the alias rule, never as a pattern",
             )
         )
     if metric == "kpi":
@@ -292,6 +317,7 @@ def prepare(
     # secret("NAME") values become ${oc.env:NAME}; NAME joins every job's secret_env.
     secret_envs = secret_names(overrides)
     overrides = replace_secrets(overrides)
+    preflight.check_overrides(schema, overrides, file=str(skill.schema_path(action)))
     # Ranges that depend on the template (e.g. lr_steps within num_epochs) see
     # the user's overrides; constraints come from skill_info and the sidecar.
     effective = apply_overrides(template, overrides)
@@ -408,6 +434,10 @@ def prepare(
     for name in missing_secrets(secret_envs):
         blockers.append(f"required credential env var {name} is UNSET (a secret spec override)")
     evaluate_action = "evaluate" if skill.has_action("evaluate") else None
+    preflight.check_execution(skill, action)
+    if evaluate_action and ((settings.baseline and not has_baseline_fn)
+                            or (settings.final_eval and not has_final_eval_fn)):
+        preflight.check_execution(skill, evaluate_action)
     if settings.baseline and evaluate_action is None and not has_baseline_fn:
         blockers.append("baseline evaluation: the model skill has no evaluate action (pass baseline_fn or disable baseline)")
     if settings.final_eval and evaluate_action is None and not has_final_eval_fn:

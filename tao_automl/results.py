@@ -54,6 +54,7 @@ class TrialResult:
     started_at: float | None = None
     finished_at: float | None = None
     duration_s: float | None = None
+    notes: list[str] = attrs.field(factory=list)  # e.g. absurd epochs the job reported, ignored
 
 
 @attrs.define(kw_only=True)

@@ -12,7 +12,8 @@ DEFAULT_TRIAL_S = 600.0  # assumed per-trial time when nothing is known
 
 
 def estimate(prepared: Any, per_trial_s: float | None = None) -> dict[str, Any]:
-    """Per-trial and total wall time with the assumptions spelled out."""
+    """Per-trial and total wall time with the assumptions spelled out (finite:
+    the settings are bounded; at least one full trial is counted)."""
     s = prepared.settings
     per = per_trial_s or s.estimate_trial_s
     assumptions = []
@@ -22,7 +23,7 @@ def estimate(prepared: Any, per_trial_s: float | None = None) -> dict[str, Any]:
             f"no timing data: assumed {per:.0f} s per full trial (set automl_settings['estimate_trial_s'])"
         )
     else:
-        assumptions.append(f"{per:.0f} s per full trial")
+        assumptions.append(f"{per:g} s per full trial")
     algo = prepared.algorithm
     if algo.name == "pbt":
         full_trials = s.population_size
@@ -43,7 +44,10 @@ def estimate(prepared: Any, per_trial_s: float | None = None) -> dict[str, Any]:
         assumptions.append("grid: at most max_recommendations trials")
     else:
         full_trials = s.max_recommendations
-    waves = full_trials / max(1, s.max_concurrent)
+    # never less than one full trial: the best trial trains to the end, and
+    # more slots than trials do not make a trial shorter
+    full_trials = max(1.0, float(full_trials))
+    waves = max(1.0, full_trials / max(1, s.max_concurrent))
     evals = int(bool(s.baseline)) + int(bool(s.final_eval))
     total = per * waves + evals * per * 0.1
     assumptions.append(f"{s.max_concurrent} job(s) at once; evaluations assumed at 10% of a trial")

@@ -9,6 +9,7 @@ scripts (``num_recommendations``, ``automl_max_recommendations``,
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,27 +18,61 @@ import cattrs
 
 from tao_automl.errors import SettingsError, describe
 
-__all__ = ["AutoMLSettings", "WandbSettings", "parse_settings", "SETTINGS_ALIASES"]
+__all__ = ["AutoMLSettings", "WandbSettings", "parse_settings", "SETTINGS_ALIASES", "RANGES"]
 
 DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
 
 
-def _positive(inst: Any, att: attrs.Attribute, value: Any) -> None:
-    if value is not None and value <= 0:
-        raise SettingsError(
-            describe("invalid setting", key=att.name, value=value, expected="a positive number"),
-            key=att.name,
-            value=value,
-        )
+#: Accepted range of every numeric setting: (low, high, low_exclusive).  Values
+#: outside, NaN and infinities are refused (they hang review or give
+#: nonsense estimates: PBT population_size=10**9, reduction_factor=10**9...).
+DAY_S = 86400.0
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "max_recommendations": (1, 100_000, False),
+    "max_epochs": (1, 100_000, False),
+    "min_epochs": (1, 100_000, False),
+    "reduction_factor": (2, 100, False),
+    "population_size": (1, 1_000, False),
+    "perturbation_interval": (1, 100_000, False),
+    "max_concurrent": (1, 1_024, False),
+    "seed": (0, 2**32 - 1, False),
+    "train_sample_count": (1, 10**12, False),
+    "shard_count": (1, 100_000, False),
+    "trial_timeout_s": (0, 365 * DAY_S, True),
+    "max_retries": (0, 100, False),
+    "fail_fast_after": (0, 100_000, False),
+    "poll_interval_s": (0, 3600, True),
+    "grid_points": (1, 1_000, False),
+    "estimate_trial_s": (0, 365 * DAY_S, True),
+}
 
 
-def _non_negative(inst: Any, att: attrs.Attribute, value: Any) -> None:
-    if value is not None and value < 0:
+def range_text(key: str) -> str:
+    """The accepted range of ``key`` in words (used in messages and the README)."""
+    lo, hi, open_lo = RANGES[key]
+    if open_lo:
+        return f"a finite number > {lo:g} and <= {int(hi)}"
+    return f"an integer from {int(lo)} to {int(hi)}"
+
+
+def _in_range(inst: Any, att: attrs.Attribute, value: Any) -> None:
+    _check_range(att.name, value)
+
+
+def _check_range(key: str, value: Any) -> None:
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return  # types are checked by _check_types
+    lo, hi, open_lo = RANGES[key]
+    finite = isinstance(value, int) or math.isfinite(value)  # huge ints compare exactly
+    ok = finite and (value > lo if open_lo else value >= lo) and value <= hi
+    if not ok:
         raise SettingsError(
-            describe("invalid setting", key=att.name, value=value, expected="a number >= 0"),
-            key=att.name,
+            describe("invalid setting", key=key, value=value, expected=range_text(key)),
+            key=key,
             value=value,
+            expected=range_text(key),
         )
+
 
 
 def _direction(inst: Any, att: attrs.Attribute, value: Any) -> None:
@@ -112,32 +147,38 @@ class AutoMLSettings:
         when the first N trials all fail with one shared cause), baseline,
         final_eval, poll_interval_s (longest single wait on a job; exits are
         noticed at once regardless), ray_address, quiet, wandb.
+
+    Every numeric setting has a finite range (:data:`RANGES`): budgets and
+    epochs 1..100000, max_concurrent 1..1024, population_size 1..1000,
+    reduction_factor 2..100, seed 0..2**32-1, max_retries 0..100, times in
+    seconds > 0 and <= one year (poll_interval_s <= 3600).  NaN, infinities
+    and values outside are a SettingsError naming the key, value and range.
     """
 
     algorithm: str = "bayesian"
     metric: str | None = None
     direction: str | None = attrs.field(default=None, validator=_direction)
-    max_recommendations: int = attrs.field(default=20, validator=_positive)
-    max_epochs: int | None = attrs.field(default=None, validator=_positive)
-    min_epochs: int = attrs.field(default=1, validator=_positive)
-    reduction_factor: int = attrs.field(default=3)
-    population_size: int = attrs.field(default=4, validator=_positive)
-    perturbation_interval: int = attrs.field(default=2, validator=_positive)
+    max_recommendations: int = attrs.field(default=20, validator=_in_range)
+    max_epochs: int | None = attrs.field(default=None, validator=_in_range)
+    min_epochs: int = attrs.field(default=1, validator=_in_range)
+    reduction_factor: int = attrs.field(default=3, validator=_in_range)
+    population_size: int = attrs.field(default=4, validator=_in_range)
+    perturbation_interval: int = attrs.field(default=2, validator=_in_range)
     pbt_fixed: list[str] | None = None
     sampler: str = "random"
-    max_concurrent: int = attrs.field(default=1, validator=_positive)
-    seed: int | None = None
+    max_concurrent: int = attrs.field(default=1, validator=_in_range)
+    seed: int | None = attrs.field(default=None, validator=_in_range)
     session_id: str | None = attrs.field(default=None, validator=_session_id)
-    train_sample_count: int | None = attrs.field(default=None, validator=_positive)
-    shard_count: int | None = attrs.field(default=None, validator=_positive)
-    trial_timeout_s: float | None = attrs.field(default=None, validator=_positive)
-    max_retries: int = attrs.field(default=2, validator=_non_negative)
-    fail_fast_after: int = attrs.field(default=3, validator=_non_negative)
+    train_sample_count: int | None = attrs.field(default=None, validator=_in_range)
+    shard_count: int | None = attrs.field(default=None, validator=_in_range)
+    trial_timeout_s: float | None = attrs.field(default=None, validator=_in_range)
+    max_retries: int = attrs.field(default=2, validator=_in_range)
+    fail_fast_after: int = attrs.field(default=3, validator=_in_range)
     baseline: bool = True
     final_eval: bool = True
-    poll_interval_s: float = attrs.field(default=1.0, validator=_positive)
-    grid_points: int = attrs.field(default=3, validator=_positive)
-    estimate_trial_s: float | None = attrs.field(default=None, validator=_positive)
+    poll_interval_s: float = attrs.field(default=1.0, validator=_in_range)
+    grid_points: int = attrs.field(default=3, validator=_in_range)
+    estimate_trial_s: float | None = attrs.field(default=None, validator=_in_range)
     checkpoint_selection: str = "best"
     ray_address: str | None = None
     quiet: bool = True
@@ -145,7 +186,6 @@ class AutoMLSettings:
 
     def __attrs_post_init__(self) -> None:
         checks = (
-            ("reduction_factor", self.reduction_factor >= 2, "an integer >= 2"),
             ("sampler", self.sampler in ("random", "bayesian"),
              "'random' or 'bayesian' (how asha/hyperband draw configurations)"),
             ("checkpoint_selection", self.checkpoint_selection in ("best", "last"), "'best' or 'last'"),
@@ -269,6 +309,8 @@ def parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: 
                      expected="true/false or a mapping (project, entity, group, tags, mode, dir)"),
             key="wandb", value=data["wandb"])
     _check_types(data)
+    for key in RANGES:  # before cattrs turns a huge int into a float (OverflowError)
+        _check_range(key, data.get(key))
     if isinstance(data.get("wandb"), Mapping):
         _check_types(data["wandb"], WandbSettings, prefix="wandb.")
     try:

@@ -19,6 +19,7 @@ Writes are atomic: local files are written to a temporary sibling and
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -76,6 +77,29 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "item"):  # numpy scalars
         return obj.item()
     return str(obj)
+
+
+def json_ready(obj: Any, _depth: int = 0) -> Any:
+    """``obj`` as plain JSON data: non-finite floats (a failed trial's NaN
+    metric, an infinite estimate) become ``None``; other objects go through
+    the workspace's usual conversions (``to_dict``, sets, paths, numpy)."""
+    if _depth > 200:
+        raise ValueError("value nested deeper than 200 levels cannot be written as JSON")
+    if obj is None or isinstance(obj, bool | int | str):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k if isinstance(k, str | int | float | bool) or k is None else str(k): json_ready(v, _depth + 1)
+                for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [json_ready(v, _depth + 1) for v in obj]
+    return json_ready(_json_default(obj), _depth + 1)
+
+
+def dumps_strict(obj: Any, **kwargs: Any) -> str:
+    """Strict JSON text (never ``NaN``/``Infinity``); see :func:`json_ready`."""
+    return json.dumps(json_ready(obj), allow_nan=False, **kwargs)
 
 
 class Workspace:
@@ -154,7 +178,7 @@ class Workspace:
         return self.write_bytes(rel, text.encode("utf-8"), durable=durable)
 
     def write_json(self, rel: str, obj: Any, *, durable: bool = True) -> str:
-        text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n"
+        text = dumps_strict(obj, indent=2, sort_keys=True) + "\n"
         return self.write_text(rel, text, durable=durable)
 
     def read_bytes(self, rel: str) -> bytes:

@@ -26,6 +26,7 @@ from tao_automl.emit import METRIC_TAG
 __all__ = [
     "EpochRecord",
     "TargetState",
+    "alias_targets",
     "canonical_name",
     "find_key",
     "valid_number",
@@ -86,6 +87,9 @@ class EpochRecord:
     values: dict[str, float] = attrs.field(factory=dict)
     step: int | None = None
     source: str = ""
+    #: the epoch the source gave when it is not an integer (NaN, 2.5, "x"):
+    #: the record's epoch is then unknown and the consumer decides (ignored)
+    bad_epoch: Any = None
 
     def get(self, metric: str, aliases: Iterable[str] = ()) -> float | None:
         """Value of ``metric`` (alias-aware), or ``None``."""
@@ -113,11 +117,20 @@ def canonical_name(name: str) -> str:
     return "_".join(tokens)
 
 
+def alias_targets(metric: str, aliases: Iterable[str] = ()) -> set[str]:
+    """Canonical names that stand for ``metric``.  A name with no letter or
+    digit (``"(("``, ``".*"``) has no canonical form: it matches only itself,
+    exactly, never every other metric."""
+    return {c for c in (canonical_name(metric), *(canonical_name(a) for a in aliases)) if c}
+
+
 def find_key(values: Mapping[str, Any], metric: str, aliases: Iterable[str] = ()) -> str | None:
     """The key of ``values`` naming ``metric`` (exact first, then alias-aware)."""
     if metric in values:
         return metric
-    targets = {canonical_name(metric), *(canonical_name(a) for a in aliases)}
+    targets = alias_targets(metric, aliases)
+    if not targets:
+        return None
     found = None
     for key in values:
         if canonical_name(key) in targets:
@@ -184,7 +197,9 @@ def record_from_mapping(
     _flatten(d, "", flat, leaves)
     for key, value in leaves.items():
         flat.setdefault(key, value)
-    epoch = next((_as_int(d[k]) for k in _EPOCH_KEYS if k in d), None)
+    epoch_key = next((k for k in _EPOCH_KEYS if k in d), None)
+    epoch = _as_int(d[epoch_key]) if epoch_key else None
+    bad_epoch = d[epoch_key] if epoch_key and epoch is None and d[epoch_key] is not None else None
     step = next((_as_int(d[k]) for k in _STEP_KEYS if k in d), None)
     values = {k: float(v) for k, v in flat.items() if valid_number(v)}
     state = None
@@ -194,11 +209,7 @@ def record_from_mapping(
         if (
             (named is None and score_fallback == "any")
             or named is not None
-            and canonical_name(str(named))
-            in {
-                canonical_name(metric),
-                *(canonical_name(a) for a in aliases),
-            }
+            and (str(named) == metric or canonical_name(str(named)) in alias_targets(metric, aliases))
         ):
             key = next((k for k in _SCORE_KEYS if k in d and not isinstance(d[k], Mapping)), None)
     if key is not None:
@@ -209,7 +220,7 @@ def record_from_mapping(
             values[metric] = float(raw)
         else:
             values.pop(key, None)
-    return EpochRecord(epoch=epoch, values=values, step=step, source=source), state
+    return EpochRecord(epoch=epoch, values=values, step=step, source=source, bad_epoch=bad_epoch), state
 
 
 def _json_documents(text: str) -> tuple[list[Any], list[str]]:
@@ -278,10 +289,15 @@ def parse_json_artifact(
 def _alias_regex(metric: str, aliases: Iterable[str]) -> re.Pattern[str]:
     alternatives = []
     for name in (metric, *aliases):
-        alternatives.append(re.escape(name))
-        tokens = canonical_name(name).split("_")
-        parts = ["(?:" + "|".join(map(re.escape, _SYNONYMS.get(t, (t,)))) + ")" for t in tokens]
+        if name:
+            alternatives.append(re.escape(name))
+        canon = canonical_name(name)
+        if not canon:
+            continue  # an empty pattern would match before any number in the log
+        parts = ["(?:" + "|".join(map(re.escape, _SYNONYMS.get(t, (t,)))) + ")" for t in canon.split("_")]
         alternatives.append(_SEP.join(parts))
+    if not alternatives:
+        return re.compile(r"(?!)")  # matches nothing
     name_re = "(?:" + "|".join(alternatives) + r")(?:" + _SEP + "epoch)?"
     return re.compile(
         r"(?<![A-Za-z0-9_])"

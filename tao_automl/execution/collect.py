@@ -46,6 +46,7 @@ def trial_result(rec: TrialRecord, metric: str) -> TrialResult:
         failure_message=message,
         exit_code=exit_code,
         adjustments=list(planned.get("adjustments") or []),
+        notes=list(rec.notes),
         attempts=len(rec.attempts),
         epochs_completed=max(epochs) if epochs else None,
         results_dir=last.handle.results_dir if last else None,

@@ -21,6 +21,8 @@ Every fact about a trial's jobs is one immutable event file under
                exactly the requested number of trials
 ``adopted``    the restored search started an abandoned trial again (same id);
                it counts again
+``note``       something the trial ignored and why (e.g. an absurd epoch number
+               the job reported); becomes the trial's ``notes`` in the history
 
 Because events are never rewritten, a driver killed at any point leaves a
 ledger that tells exactly which jobs were launched and which finished, so a
@@ -73,6 +75,7 @@ class TrialRecord:
     abandoned: bool = False  # unknown to the restored search; not part of the run
     # 'submitting' intents with neither a 'submitted' nor an 'unconfirmed' event
     unconfirmed: list[dict[str, Any]] = attrs.field(factory=list)
+    notes: list[str] = attrs.field(factory=list)  # 'note' events: e.g. ignored absurd epochs
 
     @property
     def open_attempt(self) -> Attempt | None:
@@ -162,6 +165,8 @@ class JobLedger:
                     rec.abandoned = True
             elif kind == "adopted":
                 rec.abandoned = False
+            elif kind == "note" and isinstance(ev.get("note"), str):
+                rec.notes.append(ev["note"])
         rec.unconfirmed = list(intents.values())
         return rec
 

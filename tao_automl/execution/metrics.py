@@ -359,5 +359,8 @@ def extract_metric(
                 value=value, per_epoch=per_epoch, source=name, epoch=state.epoch, notes=tuple(notes)
             )
     searched = ", ".join(n for n, _, _ in sources)
-    notes.append(f"metric {metric!r} not found in: {searched}")
+    seen = sorted({k for _, records, _ in sources for r in records for k in r.values})
+    notes.append(f"metric {metric!r} not found in: {searched}; metrics the job reported: "
+                 + (", ".join(seen[:20]) + (" ..." if len(seen) > 20 else "") if seen else "none")
+                 + " (names match exactly or by the alias rule of the README's Metrics section)")
     return MetricResult(value=None, per_epoch=per_epoch, source=None, notes=tuple(notes))

@@ -16,6 +16,7 @@ ledger is replayed from it, never re-run.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import time
@@ -42,6 +43,11 @@ __all__ = ["TrialPlan", "TrialFailed", "make_trainable", "run_trial"]
 
 POINTER = "pointer.json"
 CHECKPOINT_WAIT_S = 5.0  # longest wait for an epoch's checkpoint after its metric
+#: Largest epoch number taken as progress when the algorithm sets no max_epochs.
+MAX_EPOCH = 100_000
+MAX_NOTES = 20  # distinct notes kept per trial run
+
+log = logging.getLogger(__name__)
 
 
 class TrialFailed(AutoMLError):
@@ -182,6 +188,7 @@ class _TrialRun:
         # from its last checkpoint with nothing left to train).
         self.held: tuple[dict[str, Any], Any] | None = None
         self.checkpoint_wait_s = CHECKPOINT_WAIT_S
+        self.notes: list[str] = []
 
     # -- spec & launch -------------------------------------------------------
     def _build_spec(self, attempt: int, resume_from: str | None) -> tuple[str, str]:
@@ -288,7 +295,24 @@ class _TrialRun:
         base = handle.results_dir or ""
         return rel if os.path.isabs(rel) or "://" in rel else f"{base}/{rel}"
 
+    def _absurd_epoch(self, rec: Any) -> str | None:
+        """Why the record's epoch cannot be progress (None when it can)."""
+        bound = self.plan.max_epochs if self.plan.multi_fidelity and self.plan.max_epochs else MAX_EPOCH
+        if rec.bad_epoch is not None:
+            return f"epoch {rec.bad_epoch!r} is not an integer"
+        if rec.epoch is not None and not 0 <= rec.epoch <= bound:
+            return f"epoch {rec.epoch!r} is outside 0..{bound}"
+        return None
+
     def _on_record(self, attempt: Attempt, rec: Any) -> None:
+        why = self._absurd_epoch(rec)
+        if why is not None:
+            note = f"ignored a {rec.source or 'metric'} record from attempt {attempt.number}: {why}"
+            log.warning("trial %s: %s", self.trial_id, note)
+            if note not in self.notes and len(self.notes) < MAX_NOTES:
+                self.notes.append(note)
+                self.ledger.record(self.trial_id, "note", attempt=attempt.number, note=note)
+            return
         value = rec.values.get(self.plan.metric)
         epoch = rec.epoch if rec.epoch is not None else self.last_reported_epoch + 1
         self.ledger.record(self.trial_id, "epoch", attempt=attempt.number, epoch=epoch, values=dict(rec.values))

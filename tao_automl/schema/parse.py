@@ -2,7 +2,10 @@
 
 Dialect notes handled here:
 
-* bare ``Infinity`` / ``-Infinity`` / ``NaN`` in the JSON text;
+* bare ``Infinity`` / ``-Infinity`` / ``NaN`` in the JSON text; as a bound,
+  ``maximum: Infinity`` / ``minimum: -Infinity`` mean *unbounded* (TAO writes
+  them), while ``NaN`` and a bound infinite on the wrong side (``minimum:
+  Infinity``) are refused (:class:`SchemaGateError` naming the key);
 * non-dict entries inside ``properties`` (e.g. a list named
   ``automl_disabled_parameters``) are skipped as parameters, but such lists
   are still read as parameter lists;
@@ -19,6 +22,7 @@ Dialect notes handled here:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,8 @@ _STD = {
     "string": "string",
 }
 _LIST_KEYS = ("automl_default_parameters", "automl_disabled_parameters")
+#: Deepest nesting of collections (``properties`` inside ``properties``) accepted.
+MAX_SCHEMA_DEPTH = 64
 
 
 def load_schema(path: str | Path) -> TaoSchema:
@@ -49,10 +55,12 @@ def load_schema(path: str | Path) -> TaoSchema:
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_parse_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        value = (f"nested too deeply ({exc})" if isinstance(exc, RecursionError) else str(exc))[:300]
         raise SchemaGateError(
-            describe("schema file does not parse as JSON", file=path, value=str(exc),
-                     expected="JSON (bare Infinity/NaN allowed)"),
+            describe("schema file does not parse as JSON", file=path, value=value,
+                     expected="UTF-8 JSON (bare Infinity allowed), nested at most "
+                              f"{MAX_SCHEMA_DEPTH} levels"),
             file=path,
         ) from exc
     return parse_schema(data, source=str(path))
@@ -248,13 +256,19 @@ def _check_node(node: dict, path: str, source: str) -> None:
                      expected=expected),
             file=source, key=f"{path}.{key}", value=node[key])
 
-    for key in ("minimum", "maximum"):
+    for key, wrong_inf in (("minimum", math.inf), ("maximum", -math.inf)):
         v = node.get(key)
         if v is not None and not _is_num(v) and not (isinstance(v, list) and all(_is_num(x) for x in v)):
             raise bad(key, "a number (or a list of numbers for a list parameter)")
+        # NaN is never a bound; -Infinity/Infinity mean "unbounded" only on
+        # their own side (a minimum of +Infinity would be used as a bound).
+        for x in v if isinstance(v, list) else [v]:
+            if _is_num(x) and (math.isnan(x) or x == wrong_inf):
+                raise bad(key, "a finite number, or " + ("-Infinity (no lower bound)" if key == "minimum"
+                                                          else "Infinity (no upper bound)"))
     w = node.get("option_weights")
-    if w is not None and not (isinstance(w, list) and all(_is_num(x) for x in w)):
-        raise bad("option_weights", "a list of numbers")
+    if w is not None and not (isinstance(w, list) and all(_is_num(x) and math.isfinite(x) for x in w)):
+        raise bad("option_weights", "a list of finite numbers")
     if "enum" in node and node["enum"] is not None and not isinstance(node["enum"], list):
         raise bad("enum", "a list of options")
     if "automl_enabled" in node and node["automl_enabled"] is not None \
@@ -274,6 +288,8 @@ def _check_node(node: dict, path: str, source: str) -> None:
 
 
 def _collect_popular(pop: Any, prefix: str, out: set[str]) -> None:
+    if prefix.count(".") > MAX_SCHEMA_DEPTH:
+        return  # the walk of the properties refuses such a schema
     if isinstance(pop, dict):
         for k, v in pop.items():
             path = f"{prefix}.{k}" if prefix else str(k)
@@ -287,6 +303,11 @@ def _collect_popular(pop: Any, prefix: str, out: set[str]) -> None:
 
 def _walk(props: dict, prefix: str, parent_enabled: bool, params: dict, lists: dict,
           popular: set, source: str) -> None:
+    if prefix.count(".") + 1 > MAX_SCHEMA_DEPTH:
+        raise SchemaGateError(
+            describe("schema nested too deeply", file=source, key=prefix[:200] + "...",
+                     expected=f"collections nested at most {MAX_SCHEMA_DEPTH} levels"),
+            file=source, key=prefix)
     for name, node in props.items():
         if not isinstance(node, dict):
             continue  # e.g. a list named automl_disabled_parameters

@@ -17,6 +17,7 @@ from pathlib import Path
 import attrs
 import yaml
 
+from tao_automl import safe_yaml
 from tao_automl.errors import SchemaGateError, SkillError, describe
 from tao_automl.schema import TaoSchema, load_schema
 from tao_automl.skill._convert import structure
@@ -24,9 +25,6 @@ from tao_automl.skill.model import ActionInfo, SkillInfo
 from tao_automl.skill.templates import read_template
 from tao_automl.skill.validate import validate_skill_info
 from tao_automl.skill.versions import annotated_keys, find_versions_file, is_bare_key, lookup_key
-
-# libyaml's C loader when available: ~10x faster than the pure-Python one.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 __all__ = ["SkillBundle", "load_skill", "confined"]
 
@@ -148,7 +146,7 @@ class SkillBundle:
                 try:
                     data = json.loads(path.read_text(encoding="utf-8"),
                                       parse_constant=lambda c: float(c.replace("Infinity", "inf")))
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:
                     raise SkillError(describe("manifest does not parse", file=path, value=str(exc),
                                               expected="JSON"), file=path) from exc
             self._cache["manifest"] = data
@@ -200,9 +198,9 @@ def load_skill(skill_dir: str | Path, *, versions_file: str | Path | None = None
     if not info_path.is_file():
         raise SkillError(describe("not a model skill: skill_info.yaml is missing", file=info_path,
                                   expected="<skill>/references/skill_info.yaml"), file=info_path)
-    text = info_path.read_text(encoding="utf-8")
     try:
-        raw = yaml.load(text, Loader=_YAML_LOADER)
+        text = safe_yaml.decode_utf8(info_path.read_bytes())
+        raw = safe_yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SkillError(describe("skill_info.yaml does not parse", file=info_path, value=str(exc),
                                   expected="YAML"), file=info_path) from exc

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from tao_automl import safe_yaml
 from tao_automl.errors import SkillError, describe
 
 __all__ = ["annotated_keys", "find_versions_file", "is_bare_key", "lookup_key"]
@@ -63,7 +64,7 @@ def lookup_key(versions_file: Path, key: str) -> tuple[str, str] | None:
     Returns ``(full_key, value)`` or ``None`` when absent.
     """
     try:
-        data: Any = yaml.safe_load(versions_file.read_text(encoding="utf-8")) or {}
+        data: Any = safe_yaml.load_file(versions_file) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise SkillError(describe("versions file does not parse", file=versions_file,
                                   value=str(exc), expected="YAML"), file=versions_file) from exc

@@ -42,6 +42,9 @@ REPO = Path(__file__).resolve().parents[2]
 TOY = REPO / "examples" / "toy_skill"
 COSMOS = REPO / "skills" / "tao-finetune-cosmos-reason"
 BASE_SETTINGS = {"max_recommendations": 2, "seed": 0, "baseline": False, "final_eval": False}
+# "billion laughs": 9 levels of 9 aliases, 9**9 nodes once expanded
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8))
 
 
 class Ctx:
@@ -153,6 +156,10 @@ def _del(rel: str) -> Callable[[Ctx], None]:
 
 def _put(rel: str, text: str) -> Callable[[Ctx], None]:
     return lambda ctx: ctx.write(rel, text)
+
+
+def _put_bytes(rel: str, data: bytes) -> Callable[[Ctx], None]:
+    return lambda ctx: ctx.path(rel).write_bytes(data) and None
 
 
 def _info_set(key: str, value: Any) -> Callable[[Ctx], None]:
@@ -395,6 +402,45 @@ CASES: list[Case] = [
     Case("skill_cwd_outside", SkillError, "actions.train.execution.cwd", _info_set("actions/train/execution/cwd", "..")),
     Case("skill_schema_symlink_out", SkillError, "schemas/train.schema.json",
          _symlink_out("schemas/train.schema.json")),
+    # -- issue 12: hangs, resource exhaustion, silent wrong answers ---------------------
+    Case("skill_info_alias_bomb", SkillError, "alias bomb", _put("references/skill_info.yaml", BOMB)),
+    Case("skill_info_not_utf8", SkillError, "not UTF-8",
+         _put_bytes("references/skill_info.yaml", b"name: toy\n\xff\xfe: x\n")),
+    Case("template_alias_bomb", SchemaGateError, "alias bomb", _put("references/spec_template_train.yaml", BOMB)),
+    Case("template_not_utf8", SchemaGateError, "spec_template_train.yaml",
+         _put_bytes("references/spec_template_train.yaml", b"train:\n  lr: \xff\n")),
+    Case("sidecar_alias_bomb", SkillError, "alias bomb", _put("references/automl.yaml", BOMB)),
+    Case("schema_too_deep", SchemaGateError, "train.schema.json", lambda ctx: ctx.write(
+        "schemas/train.schema.json", '{"properties": ' + '{"a": {"properties": ' * 5000 + "{}" + "}}" * 5000 + "}")),
+    Case("schema_not_utf8", SchemaGateError, "train.schema.json",
+         _put_bytes("schemas/train.schema.json", b'{"properties": {"\xff": 1}}')),
+    Case("schema_bound_nan", SchemaGateError, "train.lr.minimum", lambda ctx: ctx.write(
+        "schemas/train.schema.json",
+        ctx.path("schemas/train.schema.json").read_text().replace('"minimum": 0.0001', '"minimum": NaN'))),
+    Case("schema_minimum_infinity", SchemaGateError, "train.lr.minimum", lambda ctx: ctx.write(
+        "schemas/train.schema.json",
+        ctx.path("schemas/train.schema.json").read_text().replace('"minimum": 0.0001', '"minimum": Infinity'))),
+    Case("sidecar_metric_not_a_name", SkillError, "['val_loss', 'train_loss']",
+         _put("references/automl.yaml", "metric: [val_loss, train_loss]\n")),
+    Case("sidecar_direction_unknown", SkillError, "upward", _put("references/automl.yaml", "metric_direction: upward\n")),
+    Case("execution_script_missing", SkillError, "scripts/no_such_train.py",
+         _info_set("actions/train/execution/script", "scripts/no_such_train.py")),
+    Case("override_not_an_enum_option", SpecError, "'swish'",
+         _run(spec_overrides={"train.num_epochs": 2, "model.activation": "swish"})),
+    Case("override_int_wrong_type", SpecError, "'ten'", _run(spec_overrides={"train.num_epochs": "ten"})),
+    Case("override_below_schema_minimum", SpecError, "train.num_epochs", _run(spec_overrides={"train.num_epochs": 0})),
+    Case("override_negative_interval", SpecError, "train.checkpoint_interval",
+         _run(spec_overrides={"train.num_epochs": 2, "train.checkpoint_interval": -1})),
+    Case("seed_negative", SettingsError, "seed", _settings(seed=-1)),
+    Case("seed_too_large", SettingsError, str(2**64), _settings(seed=2**64)),
+    Case("pbt_population_huge", SettingsError, "population_size",
+         _run(automl_algorithm="pbt", automl_settings={**BASE_SETTINGS, "population_size": 10**9})),
+    Case("reduction_factor_huge", SettingsError, "reduction_factor", _settings(reduction_factor=10**9)),
+    Case("max_concurrent_huge", SettingsError, "10000", _settings(max_concurrent=10000)),
+    Case("timeout_nan", SettingsError, "nan", _settings(trial_timeout_s=float("nan"))),
+    Case("estimate_huge", SettingsError, "1e+308", _settings(estimate_trial_s=1e308)),
+    Case("metric_not_a_name", SettingsError, "'(('", _settings(metric="((")),
+    Case("metric_regex", SettingsError, "'.*'", _settings(metric=".*")),
 ]
 
 

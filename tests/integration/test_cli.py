@@ -162,6 +162,24 @@ def test_bad_plan_exits_2_with_a_clear_message(tmp_path):
     assert not_exp.returncode == 2 and "not an AutoML experiment folder" in not_exp.stderr
 
 
+def test_non_utf8_and_alias_bomb_plans_exit_2(tmp_path):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"skill_dir: x\nworkspace_dir: \xff\xfe\n")
+    out = cli("review", str(binary), timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "not UTF-8" in out.stderr and str(binary) in out.stderr and "Traceback" not in out.stderr
+
+    bomb = tmp_path / "bomb.yaml"
+    levels = [f"l{i}" for i in range(9)]
+    bomb.write_text(f"{levels[0]}: &{levels[0]} [{', '.join(['x'] * 9)}]\n" + "".join(
+        f"{b}: &{b} [{', '.join(['*' + a] * 9)}]\n" for a, b in zip(levels, levels[1:], strict=False)))
+    t0 = time.monotonic()
+    out = cli("review", str(bomb), timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "alias bomb" in out.stderr and str(bomb) in out.stderr
+    assert time.monotonic() - t0 < 30
+
+
 EXAMPLE_PLANS = sorted((REPO / "examples" / "plans").glob("*.yaml")) + [REPO / "examples" / "quickstart.yaml"]
 
 
