@@ -67,6 +67,8 @@ class AutoMLRunner:
         self.skill_dir = str(Path(skill_dir).expanduser().resolve())
         self.skill = load_skill(self.skill_dir, versions_file=versions_file)
         self.platform_sdk = platform_sdk if platform_sdk is not None else sdk
+        # how the user named the platform, for error messages (the CLI plan says "platform")
+        self._platform_arg = "sdk" if platform_sdk is None and sdk is not None else "platform_sdk"
         self.workspace_dir = str(workspace_dir) if workspace_dir is not None else "automl_workspace"
         self.action = action
         self.storage_options = dict(storage_options or {})
@@ -189,7 +191,9 @@ class AutoMLRunner:
             )
         except SettingsError as exc:
             # checks after parsing (algorithm budgets, fidelity...) name canonical
-            # settings: say them as the user wrote them
+            # settings, and the platform check says "platform": say them as the user wrote them
+            if exc.key == "platform":
+                raise name_as_written(exc, {"platform": self._platform_arg}) from exc.__cause__
             raise name_as_written(exc, written_keys(args["automl_settings"],
                                                     algorithm=args["automl_algorithm"])) from exc.__cause__
 

@@ -339,7 +339,10 @@ CASES: list[Case] = [
     Case("multi_fidelity_min_above_max", SettingsError, "min_epochs",
          _run(automl_algorithm="asha", automl_settings={**BASE_SETTINGS, "max_epochs": 3, "min_epochs": 5})),
     # -- platform --------------------------------------------------------------------
-    Case("unknown_platform", SettingsError, "slurmm", extra={"runner": {"platform_sdk": "slurmm"}}),
+    Case("unknown_platform", SettingsError, "key 'platform_sdk' (platform), value 'slurmm'",
+         extra={"runner": {"platform_sdk": "slurmm"}}),
+    Case("unknown_platform_via_sdk", SettingsError, "key 'sdk' (platform), value 'slurmm'",
+         extra={"runner": {"sdk": "slurmm"}}),
     Case("unknown_platform_kwarg", SettingsError, "partitionn", _run(partitionn="gpu")),
     Case("negative_gpu_count", SettingsError, "-1", _run(gpu_count=-1)),
     Case("zero_nodes", SettingsError, "num_nodes", _run(num_nodes=0)),
@@ -419,3 +422,13 @@ def test_secret_bad_name_never_echoed(bad: str) -> None:
     assert "secret" in str(info.value) and f"length {len(bad)}" in str(info.value)
     if bad:
         assert bad not in str(info.value)
+
+
+def test_plan_platform_is_named_as_in_the_plan(tmp_path: Path) -> None:
+    """A CLI plan says ``platform:``; its error names that key, not platform_sdk."""
+    from tao_automl.plan import runner_for
+
+    with pytest.raises(SettingsError) as ei:
+        runner_for({"skill_dir": str(TOY), "platform": "slurmm", "workspace_dir": str(tmp_path)}).review(
+            automl_settings=dict(BASE_SETTINGS), spec_overrides={"train.num_epochs": 2})
+    assert ei.value.key == "platform" and "key 'platform', value 'slurmm'" in str(ei.value)
