@@ -14,6 +14,9 @@ __all__ = ["trial_result", "score_of", "pick_best", "best_checkpoint"]
 
 log = logging.getLogger("tao_automl")
 
+#: Metric sources that are the user's own measure of a finished job: their value is the score.
+USER_SOURCES = ("eval_fn", "extractor")
+
 
 def _per_epoch(rec: TrialRecord) -> list[dict[str, Any]]:
     return [{"epoch": e.get("epoch"), "attempt": e.get("attempt"), **(e.get("values") or {})} for e in rec.epochs]
@@ -24,7 +27,8 @@ def score_of(rec: TrialRecord, metric: str, direction: str | None, selection: st
 
     The lineage is the attempts launched since the trial's newest plan (a PBT
     exploit replaces the configuration and the weights); a succeeded outcome
-    contributes its final value.  A failed trial has no score.
+    contributes its final value, which is the score when a user ``eval_fn`` or
+    ``metric_extractor`` measured it.  A failed trial has no score.
     """
     out = rec.outcome
     if out is not None and not (out.get("state") == "succeeded" and out.get("metric_value") is not None):
@@ -34,7 +38,7 @@ def score_of(rec: TrialRecord, metric: str, direction: str | None, selection: st
     final = out.get("metric_value") if out is not None else None
     return trial_score(
         _per_epoch(rec), metric, direction, selection,
-        final_value=final, final_is_epoch=(out or {}).get("metric_source") != "eval_fn",
+        final_value=final, final_is_epoch=(out or {}).get("metric_source") not in USER_SOURCES,
         start_epochs={a.number: a.start_epoch for a in attempts} or None,
     )
 

@@ -95,8 +95,8 @@ def trial_score(
       finished job whose final reported value is not the last epoch's (it
       printed a value after its epochs), that final value.
     * No candidate (the job reported a final value only) or a final value that
-      is not an epoch's (``final_is_epoch=False``: a user ``eval_fn`` measured
-      the trial): ``final_value``, from the last epoch when there is one.
+      is not an epoch's (``final_is_epoch=False``: a user ``eval_fn`` or
+      ``metric_extractor`` measured the trial): ``final_value``, from the last epoch when there is one.
     * Without a ``direction`` epochs cannot be ranked: ``"best"`` acts as ``"last"``.
 
     The trial's checkpoint is the one of the returned ``epoch`` (and

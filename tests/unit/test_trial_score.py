@@ -128,3 +128,15 @@ def test_pbt_replan_drops_epochs_of_the_old_configuration(tmp_path):
     led.record("p", "submitted", attempt=2, handle=_handle("2"), start_epoch=1)
     led.record("p", "epoch", attempt=2, epoch=2, values={"val_loss": 0.3})
     assert score_of(led.trial("p"), "val_loss", "minimize") == TrialScore(0.3, 2, 2)
+
+
+@pytest.mark.parametrize("source, want", [("tagged", TrialScore(0.5, 2, 1)), ("eval_fn", TrialScore(0.9, 3, 1)),
+                                          ("extractor", TrialScore(0.9, 3, 1))])
+def test_a_user_measure_of_the_job_is_the_score(tmp_path, source, want):
+    led = _ledger(tmp_path)
+    led.record("t", "planned", hyperparameters={})
+    led.record("t", "submitted", attempt=1, handle=_handle("1"))
+    for e, v in enumerate([1.0, 0.5, 0.7], 1):
+        led.record("t", "epoch", attempt=1, epoch=e, values={"val_loss": v})
+    led.record("t", "finished", attempt=1, state="succeeded", metric_value=0.9, metric_source=source, final=True)
+    assert score_of(led.trial("t"), "val_loss", "minimize", "best") == want
