@@ -146,11 +146,13 @@ def runner_for(plan: Mapping[str, Any]) -> Any:
     """The :class:`~tao_automl.runner.AutoMLRunner` for a validated plan."""
     from tao_automl.runner import AutoMLRunner
 
-    return AutoMLRunner(
+    runner = AutoMLRunner(
         skill_dir=plan["skill_dir"], platform_sdk=plan.get("platform"),
         workspace_dir=plan.get("workspace_dir"), action=plan.get("action", "train"),
         versions_file=plan.get("versions_file"),
     )
+    runner._platform_arg = "platform"  # errors name the plan's key
+    return runner
 
 
 def run_kwargs(plan: Mapping[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Snapshot:
     now: float
     finished: bool = False
     stopped_early: str | None = None
+    selection: str = "best"  # checkpoint_selection: what a trial's score is
 
     @property
     def counts(self) -> dict[str, int]:
@@ -67,6 +68,21 @@ class Snapshot:
         left = sum(max(0.0, mean - (r["elapsed_s"] or 0.0)) for r in running)
         not_started = max(0, self.budget - len([r for r in self.rows if r["status"] != "pending"]))
         return (left + not_started * mean) / max(1, self.max_concurrent)
+
+    @property
+    def best(self) -> float | None:
+        """The best trial's score, ranked as the result's ``best`` is
+        (:func:`~tao_automl.execution.collect.pick_best`: succeeded trials,
+        else stopped ones; while nothing has ended, running ones)."""
+        for statuses in (("succeeded",), ("stopped",), ("running",)):
+            pool = [r["best"] for r in self.rows if r["status"] in statuses and r["best"] is not None]
+            best = None
+            for v in pool:
+                if best is None or _better(v, best, self.direction):
+                    best = v
+            if best is not None:
+                return best
+        return None
 
     def __str__(self) -> str:
         return render_text(self)
@@ -107,19 +123,16 @@ def _better(a: float, b: float, direction: str | None) -> bool:
     return a > b if direction == "maximize" else a < b
 
 
-def _row(rec: Any, metric: str | None, direction: str | None, now: float) -> dict[str, Any]:
-    from tao_automl.execution.collect import trial_result
+def _row(rec: Any, metric: str | None, direction: str | None, now: float,
+         selection: str = "best") -> dict[str, Any]:
+    from tao_automl.execution.collect import score_of, trial_result
 
-    t = trial_result(rec, metric or "")
+    t = trial_result(rec, metric or "", direction, selection)
     vals = [float(e[metric]) for e in t.metrics_per_epoch
             if metric and isinstance(e.get(metric), (int, float))]
-    best = None
-    for v in vals:
-        if best is None or _better(v, best, direction):
-            best = v
-    current = t.metric_value if t.status == "succeeded" else (vals[-1] if vals else None)
-    if t.status == "succeeded" and t.metric_value is not None and (best is None or _better(t.metric_value, best, direction)):
-        best = t.metric_value
+    current = vals[-1] if vals else t.metric_value
+    # the trial's score, by the one rule (running trials too): never a value of its own
+    best = None if t.status == "failed" else score_of(rec, metric or "", direction, selection).value
     elapsed = t.duration_s
     if elapsed is None and t.started_at:
         elapsed = now - t.started_at
@@ -154,7 +167,8 @@ def snapshot(ws: Workspace, reader: LedgerReader | None = None, *,
     metric, direction = settings.get("metric") or s.get("metric"), settings.get("direction")
     now = time.time()
     recs = (reader or LedgerReader(ws)).records()
-    rows = [_row(r, metric, direction, now) for r in recs]
+    selection = s.get("checkpoint_selection") or "best"
+    rows = [_row(r, metric, direction, now, selection) for r in recs]
     result = ws.read_json("result.json", default=None) if ws.exists("result.json") else None
     budget = s.get("max_recommendations")
     if s.get("algorithm") == "pbt":
@@ -163,7 +177,7 @@ def snapshot(ws: Workspace, reader: LedgerReader | None = None, *,
                     direction=direction, budget=budget, max_concurrent=int(s.get("max_concurrent") or 1),
                     rows=rows, started_at=settings.get("created"), now=now,
                     finished=result is not None,
-                    stopped_early=(result or {}).get("stopped_early"))
+                    stopped_early=(result or {}).get("stopped_early"), selection=selection)
 
 
 def _fmt_num(v: Any) -> str:
@@ -192,11 +206,7 @@ def headline(snap: Snapshot) -> str:
     c = snap.counts
     done = c["succeeded"] + c["failed"] + c["stopped"]
     total = f"/{snap.budget}" if snap.budget else ""
-    bests = [r["best"] for r in snap.rows if r["best"] is not None and r["status"] != "failed"]
-    best = None
-    for v in bests:
-        if best is None or _better(v, best, snap.direction):
-            best = v
+    best = snap.best
     elapsed = (snap.now - snap.started_at) if snap.started_at else None
     state = "finished" if snap.finished else "running"
     parts = [f"{snap.session_id} [{state}]", f"trials {done}{total} done",
@@ -213,7 +223,8 @@ def headline(snap: Snapshot) -> str:
 
 def _table(snap: Snapshot) -> tuple[list[str], list[list[str]]]:
     hp_names = sorted({k for r in snap.rows for k in r["hyperparameters"]})
-    cols = ["trial", "job", "status", "epoch", "current", "best", "elapsed", *map(_short, hp_names)]
+    score = "best" if snap.selection == "best" else "score"  # the trial's score, by checkpoint_selection
+    cols = ["trial", "job", "status", "epoch", "current", score, "elapsed", *map(_short, hp_names)]
     rows = []
     for r in snap.rows:
         rows.append([r["trial_id"], _fmt_num(r["job_id"]), r["status"], _fmt_num(r["epochs"]),

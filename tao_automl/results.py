@@ -39,7 +39,8 @@ class TrialResult:
     rec_id: str
     job_id: str | None = None
     status: str = "unknown"  # succeeded | failed | stopped | running | pending
-    metric_value: float | None = None
+    metric_value: float | None = None  # the trial's score (tao_automl.execution.score)
+    metric_epoch: int | None = None  # the epoch the score comes from (None: a final value only)
     hyperparameters: dict[str, Any] = attrs.field(factory=dict)
     metrics_per_epoch: list[dict[str, Any]] = attrs.field(factory=list)
     failure_reason: str | None = None
@@ -67,6 +68,7 @@ class BestTrial:
     checkpoint: str | None = None
     spec_path: str | None = None
     results_dir: str | None = None
+    metric_epoch: int | None = None  # the epoch of the score; its checkpoint is ``checkpoint``
 
 
 @attrs.define(kw_only=True)
@@ -181,7 +183,8 @@ def format_result(result: dict[str, Any] | AutoMLResult) -> str:
     best = r.get("best")
     lines.append(f"baseline:  {_fmt(b.get('metric_value'))}  ({b['status']}{': ' + b['reason'] if b.get('reason') else ''})")
     if best:
-        lines.append(f"best:      {_fmt(best['metric_value'])}  (trial {best['rec_id']}, job {best['job_id']})")
+        at = f", epoch {best['metric_epoch']}" if best.get("metric_epoch") is not None else ""
+        lines.append(f"best:      {_fmt(best['metric_value'])}  (trial {best['rec_id']}, job {best['job_id']}{at})")
         for k, v in sorted(best["hyperparameters"].items()):
             lines.append(f"             {k} = {_fmt(v)}")
         if best.get("checkpoint"):

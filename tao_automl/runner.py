@@ -67,6 +67,8 @@ class AutoMLRunner:
         self.skill_dir = str(Path(skill_dir).expanduser().resolve())
         self.skill = load_skill(self.skill_dir, versions_file=versions_file)
         self.platform_sdk = platform_sdk if platform_sdk is not None else sdk
+        # how the user named the platform, for error messages (the CLI plan says "platform")
+        self._platform_arg = "sdk" if platform_sdk is None and sdk is not None else "platform_sdk"
         self.workspace_dir = str(workspace_dir) if workspace_dir is not None else "automl_workspace"
         self.action = action
         self.storage_options = dict(storage_options or {})
@@ -176,15 +178,24 @@ class AutoMLRunner:
 
     def _prepare(self, args: Mapping[str, Any], **flags: Any) -> Any:
         from tao_automl.preparation import prepare
+        from tao_automl.settings import name_as_written, written_keys
 
-        return prepare(
-            skill=self.skill, action=self.action, platform_sdk=self.platform_sdk,
-            automl_algorithm=args["automl_algorithm"], automl_settings=args["automl_settings"],
-            spec_overrides=args["spec_overrides"], automl_hyperparameters=args["automl_hyperparameters"],
-            custom_param_ranges=args["custom_param_ranges"], train_dataset_uri=args["train_dataset_uri"],
-            eval_dataset_uri=args["eval_dataset_uri"], dataset_uris=args["dataset_uris"],
-            base_checkpoint=args["base_checkpoint"], platform_kwargs=args["platform_kwargs"], **flags,
-        )
+        try:
+            return prepare(
+                skill=self.skill, action=self.action, platform_sdk=self.platform_sdk,
+                automl_algorithm=args["automl_algorithm"], automl_settings=args["automl_settings"],
+                spec_overrides=args["spec_overrides"], automl_hyperparameters=args["automl_hyperparameters"],
+                custom_param_ranges=args["custom_param_ranges"], train_dataset_uri=args["train_dataset_uri"],
+                eval_dataset_uri=args["eval_dataset_uri"], dataset_uris=args["dataset_uris"],
+                base_checkpoint=args["base_checkpoint"], platform_kwargs=args["platform_kwargs"], **flags,
+            )
+        except SettingsError as exc:
+            # checks after parsing (algorithm budgets, fidelity...) name canonical
+            # settings, and the platform check says "platform": say them as the user wrote them
+            if exc.key == "platform":
+                raise name_as_written(exc, {"platform": self._platform_arg}) from exc.__cause__
+            raise name_as_written(exc, written_keys(args["automl_settings"],
+                                                    algorithm=args["automl_algorithm"])) from exc.__cause__
 
     def _session_root(self, session_id: str) -> str:
         base = self.workspace_dir

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 import cattrs
 
-from tao_automl.errors import SettingsError, describe
+from tao_automl.errors import AutoMLError, SettingsError, describe
 
-__all__ = ["AutoMLSettings", "WandbSettings", "parse_settings", "SETTINGS_ALIASES", "RANGES"]
+__all__ = ["AutoMLSettings", "WandbSettings", "parse_settings", "SETTINGS_ALIASES", "RANGES",
+           "written_keys", "name_as_written"]
 
 DIRECTIONS = {"minimize": "minimize", "min": "minimize", "maximize": "maximize", "max": "maximize"}
 
@@ -193,7 +195,8 @@ class AutoMLSettings:
         for key, ok, expected in checks:
             if not ok:
                 raise SettingsError(
-                    describe("invalid setting", key=key, value=getattr(self, key), expected=expected)
+                    describe("invalid setting", key=key, value=getattr(self, key), expected=expected),
+                    key=key, value=getattr(self, key),
                 )
 
     @property
@@ -238,12 +241,70 @@ def _did_you_mean(key: str, choices: list[str]) -> str:
     return f"did you mean '{close[0]}'?" if close else "see AutoMLSettings for the accepted keys"
 
 
+#: run() arguments that override a setting: canonical field -> argument name.
+OVERRIDE_ARGS = {"algorithm": "automl_algorithm"}
+
+
+def written_keys(raw: Any, **overrides: Any) -> dict[str, str]:
+    """Canonical setting -> the spelling the user wrote it with: a key of
+    ``raw`` (maybe an alias), or the ``run()`` argument of a non-None override."""
+    out: dict[str, str] = {}
+    if isinstance(raw, Mapping):
+        for key in raw:
+            if isinstance(key, str) and SETTINGS_ALIASES.get(key, key):
+                out[SETTINGS_ALIASES.get(key, key)] = key
+    for name, value in overrides.items():
+        if value is not None:
+            out[name] = OVERRIDE_ARGS.get(name, name)
+    return out
+
+
+def name_as_written(exc: AutoMLError, written: Mapping[str, str]) -> AutoMLError:
+    """Rewrite ``exc`` (in place; returned) so its key is the spelling the user
+    gave: ``.key`` becomes it, and the message names it with the canonical name
+    beside it, e.g. ``key 'automl_settings.automl_max_recommendations'
+    (max_recommendations)``.  Errors about keys the user spelled canonically are
+    left alone."""
+    key = exc.key
+    if key is None:  # many checks name the key in the message only (describe(...))
+        found = re.search(r"key '([^']+)'", exc.message)
+        key = found.group(1) if found else None
+    if not isinstance(key, str) or not written:
+        return exc
+    prefix = "automl_settings." if key.startswith("automl_settings.") else ""
+    head, dot, tail = key[len(prefix):].partition(".")
+    canon = SETTINGS_ALIASES.get(head, head)
+    user = written.get(canon) if canon else None
+    if not user or user == head:
+        return exc
+    if user in OVERRIDE_ARGS.values():
+        new = user + dot + tail  # a run() argument
+    elif not prefix and head in OVERRIDE_ARGS.values():
+        new = "automl_settings." + user + dot + tail  # error named the argument; the user used the setting
+    else:
+        new = prefix + user + dot + tail
+    named = f"key '{new}' ({canon + dot + tail})"
+    message = exc.message.replace(f"key '{key}'", named)
+    if message == exc.message:
+        message += f" ({named}, as written)"
+    exc.key, exc.message, exc.args = new, message, (message,)
+    return exc
+
+
 def parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: Any) -> AutoMLSettings:
     """Structure ``automl_settings`` into :class:`AutoMLSettings`.
 
     ``overrides`` (non-None values only) win over ``raw``; e.g. the
-    ``automl_algorithm=`` argument of ``run()``.
+    ``automl_algorithm=`` argument of ``run()``.  Errors name each key as the
+    user wrote it (:func:`name_as_written`).
     """
+    try:
+        return _parse_settings(raw, **overrides)
+    except SettingsError as exc:
+        raise name_as_written(exc, written_keys(raw, **overrides)) from exc.__cause__
+
+
+def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: Any) -> AutoMLSettings:
     if isinstance(raw, AutoMLSettings):
         data: dict[str, Any] = _converter.unstructure(raw)
     elif raw is None:

@@ -266,15 +266,15 @@ class WandbTracker:
             return
         self.trial_progress(trial_id)
         try:
-            from tao_automl.execution.collect import trial_result
+            from tao_automl.execution.collect import score_of, trial_result
 
-            t = trial_result(self._ledger().trial(trial_id), self.metric)
+            rec = self._ledger().trial(trial_id)
+            selection = self.run_config.get("checkpoint_selection") or "best"
+            t = trial_result(rec, self.metric, self.direction, selection)
             status = t.status if t.status not in ("running", "pending") else ("failed" if errored else "stopped")
             value = t.metric_value
             if value is None and status == "stopped":  # stop event not in the ledger yet
-                vals = [e[self.metric] for e in t.metrics_per_epoch
-                        if isinstance(e.get(self.metric), (int, float))]
-                value = vals[-1] if vals else None
+                value = score_of(rec, self.metric, self.direction, selection).value
             run.summary.update(mask_obj({
                 "status": status, "metric_value": value, "job_id": t.job_id,
                 "epochs_completed": t.epochs_completed, "attempts": t.attempts,
@@ -323,6 +323,7 @@ def summary_values(result: Mapping[str, Any]) -> dict[str, Any]:
         "metric": result.get("metric"), "direction": result.get("direction"),
         "best/metric_value": best.get("metric_value"), "best/trial": best.get("rec_id"),
         "best/job_id": best.get("job_id"), "best/checkpoint": best.get("checkpoint"),
+        "best/epoch": best.get("metric_epoch"),
         "baseline/metric_value": base.get("metric_value"), "baseline/status": base.get("status"),
         "final/metric_value": final.get("metric_value"), "final/status": final.get("status"),
         "final/improvement": final.get("improvement"),

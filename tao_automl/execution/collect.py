@@ -2,34 +2,68 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from tao_automl.errors import AutoMLError
 from tao_automl.execution.ledger import TrialRecord
+from tao_automl.execution.score import TrialScore, trial_score
 from tao_automl.results import TrialResult
 
-__all__ = ["trial_result", "pick_best", "best_checkpoint"]
+__all__ = ["trial_result", "score_of", "pick_best", "best_checkpoint"]
+
+log = logging.getLogger("tao_automl")
+
+#: Metric sources that are the user's own measure of a finished job: their value is the score.
+USER_SOURCES = ("eval_fn", "extractor")
 
 
-def trial_result(rec: TrialRecord, metric: str) -> TrialResult:
-    """One history entry from a trial's ledger record."""
+def _per_epoch(rec: TrialRecord) -> list[dict[str, Any]]:
+    return [{"epoch": e.get("epoch"), "attempt": e.get("attempt"), **(e.get("values") or {})} for e in rec.epochs]
+
+
+def score_of(rec: TrialRecord, metric: str, direction: str | None, selection: str = "best") -> TrialScore:
+    """A trial's score from its ledger record (see :func:`~tao_automl.execution.score.trial_score`).
+
+    The lineage is the attempts launched since the trial's newest plan (a PBT
+    exploit replaces the configuration and the weights); a succeeded outcome
+    contributes its final value, which is the score when a user ``eval_fn`` or
+    ``metric_extractor`` measured it.  A failed trial has no score.
+    """
+    out = rec.outcome
+    if out is not None and not (out.get("state") == "succeeded" and out.get("metric_value") is not None):
+        return TrialScore(None)
+    planned_t = float((rec.planned or {}).get("t", 0.0) or 0.0)
+    attempts = [a for a in rec.attempts if a.submitted_at >= planned_t] or rec.attempts
+    final = out.get("metric_value") if out is not None else None
+    return trial_score(
+        _per_epoch(rec), metric, direction, selection,
+        final_value=final, final_is_epoch=(out or {}).get("metric_source") not in USER_SOURCES,
+        start_epochs={a.number: a.start_epoch for a in attempts} or None,
+    )
+
+
+def trial_result(rec: TrialRecord, metric: str, direction: str | None = None,
+                 selection: str = "best") -> TrialResult:
+    """One history entry from a trial's ledger record; ``metric_value`` is the
+    trial's score (:func:`score_of`; without ``direction``, the last epoch's)."""
     planned = rec.planned or {}
     last = rec.attempts[-1] if rec.attempts else None
     out = rec.outcome
-    per_epoch = [
-        {"epoch": e.get("epoch"), "attempt": e.get("attempt"), **(e.get("values") or {})} for e in rec.epochs
-    ]
+    per_epoch = _per_epoch(rec)
     status, value, reason, message, exit_code = "pending", None, None, None, None
+    score_epoch = None
     if out is not None:
         if out.get("state") == "succeeded" and out.get("metric_value") is not None:
-            status, value = "succeeded", float(out["metric_value"])
+            score = score_of(rec, metric, direction, selection)
+            status, value, score_epoch = "succeeded", score.value, score.epoch
         else:
             status = "failed"
             reason, message, exit_code = out.get("reason") or "program", out.get("message"), out.get("exit_code")
     elif last is not None and last.stopped is not None:
         status = "stopped"  # early-stopped / paused by the scheduler
-        vals = [e.get(metric) for e in per_epoch if e.get(metric) is not None]
-        value = float(vals[-1]) if vals else None
+        score = score_of(rec, metric, direction, selection)
+        value, score_epoch = score.value, score.epoch
     elif last is not None:
         status = "running"
     epochs = [e["epoch"] for e in per_epoch if isinstance(e.get("epoch"), int)]
@@ -40,6 +74,7 @@ def trial_result(rec: TrialRecord, metric: str) -> TrialResult:
         job_id=last.handle.job_id if last else None,
         status=status,
         metric_value=value,
+        metric_epoch=score_epoch,
         hyperparameters=dict(planned.get("hyperparameters") or {}),
         metrics_per_epoch=per_epoch,
         failure_reason=reason,
@@ -73,28 +108,40 @@ def pick_best(history: list[TrialResult], direction: str) -> TrialResult | None:
 
 def best_checkpoint(backend: Any, rec: TrialRecord, trial: TrialResult, metric: str, direction: str,
                     which: str, epoch_offset: int | None = None) -> str | None:
-    """The best trial's checkpoint: best epoch by the metric, or the last one.
-    ``epoch_offset`` None infers the checkpoint numbering from the job's files."""
+    """The checkpoint of the epoch that earned the trial's score (:func:`score_of`
+    with ``which`` = ``checkpoint_selection``), from the attempt that trained it.
+    An epoch the job wrote no checkpoint for (it checkpoints every N epochs)
+    falls back to the ``which`` checkpointed epoch (logged); a score without an
+    epoch to the attempt's last checkpoint.  ``epoch_offset`` None infers the checkpoint numbering from the
+    job's files."""
     from tao_automl.checkpoints import PlatformCheckpointProvider
 
     if not rec.attempts:
         return None
-    att = rec.attempts[-1]
-    per_epoch = [e for e in trial.metrics_per_epoch if e.get("attempt") == att.number]
-    try:
+    score = score_of(rec, metric, direction, which)
+    att = next((a for a in rec.attempts if a.number == score.attempt), rec.attempts[-1])
+    if score.epoch is not None:
+        try:
+            return PlatformCheckpointProvider(
+                backend, att.handle, which="epoch", epoch=score.epoch, epoch_offset=epoch_offset,
+                start_epoch=att.start_epoch,
+            ).resolve("parent_model")
+        except AutoMLError as exc:
+            log.warning("trial %s: no checkpoint for epoch %s (its %s %s); choosing the %s checkpointed "
+                        "epoch instead: %s", trial.rec_id, score.epoch, metric, score.value, which, exc)
         from tao_automl.execution.metrics import EpochRecord
 
         records = [EpochRecord(epoch=e.get("epoch"), values={k: v for k, v in e.items()
                                                              if k not in ("epoch", "attempt")})
-                   for e in per_epoch]
-        provider = PlatformCheckpointProvider(
-            backend, att.handle, per_epoch=records, metric=metric, direction=direction, which=which,
-            epoch_offset=epoch_offset, start_epoch=att.start_epoch,
-        )
-        return provider.resolve("parent_model")
-    except AutoMLError:
+                   for e in trial.metrics_per_epoch if e.get("attempt") == att.number]
         try:
-            provider = PlatformCheckpointProvider(backend, att.handle, which="last")
-            return provider.resolve("parent_model")
+            return PlatformCheckpointProvider(
+                backend, att.handle, per_epoch=records, metric=metric, direction=direction, which=which,
+                epoch_offset=epoch_offset, start_epoch=att.start_epoch,
+            ).resolve("parent_model")
         except AutoMLError:
-            return None
+            pass
+    try:
+        return PlatformCheckpointProvider(backend, att.handle, which="last").resolve("parent_model")
+    except AutoMLError:
+        return None

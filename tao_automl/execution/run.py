@@ -102,7 +102,8 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
         restore_signals()
 
     records = {r.trial_id: r for r in ledger.trials()}
-    history = [trial_result(r, prepared.metric) for r in records.values()]
+    history = [trial_result(r, prepared.metric, prepared.direction, s.checkpoint_selection)
+               for r in records.values()]
     best_t = pick_best(history, prepared.direction)
     best = None
     if best_t is not None:
@@ -113,6 +114,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
             rec_id=best_t.rec_id, job_id=best_t.job_id, metric_value=best_t.metric_value,
             hyperparameters=best_t.hyperparameters, specs=_load_spec(best_t.spec_path),
             checkpoint=ckpt, spec_path=best_t.spec_path, results_dir=best_t.results_dir,
+            metric_epoch=best_t.metric_epoch,
         )
     final = _final(prepared, ws, job_root, hooks, best, stop, baseline)
     succeeded = sum(1 for t in history if t.status == "succeeded")
@@ -218,7 +220,9 @@ def workspace_status(ws: Workspace) -> dict[str, Any]:
     """Progress of a running or finished experiment, read from its files."""
     settings = ws.read_json("settings.json")
     metric = settings.get("metric")
-    history = [attrs.asdict(trial_result(r, metric)) for r in JobLedger(ws).trials()]
+    selection = (settings.get("settings") or {}).get("checkpoint_selection") or "best"
+    history = [attrs.asdict(trial_result(r, metric, settings.get("direction"), selection))
+               for r in JobLedger(ws).trials()]
     result = ws.read_json("result.json", default=None)
     return {"workspace": ws.root, "settings": settings, "history": history,
             "finished": result is not None, "result": result}

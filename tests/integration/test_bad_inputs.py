@@ -289,6 +289,12 @@ CASES: list[Case] = [
     Case("unsupported_alias", SettingsError, "epoch_multiplier", _settings(epoch_multiplier=2)),
     Case("conflicting_aliases", SettingsError, "num_recommendations",
          _settings(num_recommendations=5, max_recommendations=6)),
+    Case("alias_wrong_type", SettingsError, "key 'automl_max_recommendations' (max_recommendations)",
+         _run(automl_settings={"seed": 0, "baseline": False, "final_eval": False,
+                               "automl_max_recommendations": "ten"})),
+    Case("alias_checked_after_parsing", SettingsError, "key 'automl_settings.grace_period' (min_epochs)",
+         _run(automl_algorithm="asha",
+              automl_settings={**BASE_SETTINGS, "grace_period": 5, "automl_max_epochs": 3})),
     Case("metric_is_kpi", SettingsError, "kpi", _settings(metric="kpi")),
     Case("wandb_wrong_type", SettingsError, "value 5", _settings(wandb=5)),
     Case("wandb_unknown_key", SettingsError, "modee", _settings(wandb={"modee": "offline"})),
@@ -361,7 +367,10 @@ CASES: list[Case] = [
     Case("multi_fidelity_min_above_max", SettingsError, "min_epochs",
          _run(automl_algorithm="asha", automl_settings={**BASE_SETTINGS, "max_epochs": 3, "min_epochs": 5})),
     # -- platform --------------------------------------------------------------------
-    Case("unknown_platform", SettingsError, "slurmm", extra={"runner": {"platform_sdk": "slurmm"}}),
+    Case("unknown_platform", SettingsError, "key 'platform_sdk' (platform), value 'slurmm'",
+         extra={"runner": {"platform_sdk": "slurmm"}}),
+    Case("unknown_platform_via_sdk", SettingsError, "key 'sdk' (platform), value 'slurmm'",
+         extra={"runner": {"sdk": "slurmm"}}),
     Case("unknown_platform_kwarg", SettingsError, "partitionn", _run(partitionn="gpu")),
     Case("negative_gpu_count", SettingsError, "-1", _run(gpu_count=-1)),
     Case("zero_nodes", SettingsError, "num_nodes", _run(num_nodes=0)),
@@ -505,3 +514,13 @@ def test_secret_bad_name_never_echoed(bad: str) -> None:
     assert "secret" in str(info.value) and f"length {len(bad)}" in str(info.value)
     if bad:
         assert bad not in str(info.value)
+
+
+def test_plan_platform_is_named_as_in_the_plan(tmp_path: Path) -> None:
+    """A CLI plan says ``platform:``; its error names that key, not platform_sdk."""
+    from tao_automl.plan import runner_for
+
+    with pytest.raises(SettingsError) as ei:
+        runner_for({"skill_dir": str(TOY), "platform": "slurmm", "workspace_dir": str(tmp_path)}).review(
+            automl_settings=dict(BASE_SETTINGS), spec_overrides={"train.num_epochs": 2})
+    assert ei.value.key == "platform" and "key 'platform', value 'slurmm'" in str(ei.value)

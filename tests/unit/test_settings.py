@@ -152,3 +152,64 @@ def test_wandb_unknown_key():
     with pytest.raises(SettingsError) as ei:
         parse_settings({"wandb": {"projct": "p"}})
     assert "projct" in str(ei.value)
+
+
+# -- errors name the key as the user wrote it -------------------------------------
+
+
+@pytest.mark.parametrize("alias", sorted(SETTINGS_ALIASES))
+def test_wrong_type_names_the_alias_as_written(alias):
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({alias: ["not", "a", "scalar"]})
+    exc = ei.value
+    assert alias in exc.key and alias in str(exc), (alias, exc.key, str(exc))
+    canon = SETTINGS_ALIASES[alias]
+    if canon not in (None, alias):  # the canonical name travels beside it
+        assert f"'{exc.key}' ({canon})" in str(exc)
+
+
+def test_quoted_example_and_value_checks_name_the_alias():
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({"automl_max_recommendations": "ten"})
+    assert ei.value.key == "automl_max_recommendations"
+    assert "key 'automl_max_recommendations' (max_recommendations), value 'ten'" in str(ei.value)
+    for raw, key in [({"num_trials": 0}, "num_trials"), ({"automl_reduction_factor": 1}, "automl_reduction_factor"),
+                     ({"mode": "up"}, "mode"), ({"grace_period": -1}, "grace_period")]:
+        with pytest.raises(SettingsError) as ei:
+            parse_settings(raw)
+        assert ei.value.key == key and f"key '{key}' (" in str(ei.value), str(ei.value)
+
+
+def test_canonical_spelling_and_run_argument_are_left_alone():
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({"max_recommendations": "ten"})
+    assert ei.value.key == "max_recommendations" and "(max_recommendations)" not in str(ei.value)
+    # the run() argument automl_algorithm, and the setting "algorithm" when the user wrote that
+    with pytest.raises(SettingsError) as ei:
+        parse_settings({}, algorithm=3)
+    assert ei.value.key == "automl_algorithm" and "key 'automl_algorithm' (algorithm)" in str(ei.value)
+
+
+def test_later_checks_are_renamed_too():
+    from tao_automl.errors import describe
+    from tao_automl.settings import name_as_written, written_keys
+
+    # a check after parsing names the canonical key inside its message only
+    exc = SettingsError(describe("min_epochs must be below max_epochs", key="automl_settings.min_epochs",
+                                 value=5, expected="< max_epochs (3)"))
+    name_as_written(exc, written_keys({"grace_period": 5, "automl_max_epochs": 3}))
+    assert exc.key == "automl_settings.grace_period"
+    assert "key 'automl_settings.grace_period' (min_epochs), value 5" in str(exc)
+    # an unknown algorithm written as automl_settings["algorithm"] is named so
+    exc = SettingsError(describe("unknown AutoML algorithm", key="automl_algorithm", value="x"),
+                        key="automl_algorithm", value="x")
+    name_as_written(exc, written_keys({"algorithm": "x"}))
+    assert exc.key == "automl_settings.algorithm" and "key 'automl_settings.algorithm' (algorithm)" in str(exc)
+    # ... and left alone when it came as run(automl_algorithm=...)
+    exc = SettingsError("unknown AutoML algorithm: key 'automl_algorithm'", key="automl_algorithm")
+    name_as_written(exc, written_keys({}, algorithm="x"))
+    assert exc.key == "automl_algorithm" and str(exc) == "unknown AutoML algorithm: key 'automl_algorithm'"
+    # keys that are no setting are never touched
+    exc = SettingsError("invalid platform kwarg: key 'gpu_count'", key="gpu_count")
+    name_as_written(exc, written_keys({"mode": "max"}))
+    assert exc.key == "gpu_count" and str(exc) == "invalid platform kwarg: key 'gpu_count'"
