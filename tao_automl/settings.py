@@ -351,7 +351,7 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
             if canon == "session_id" and value is not None:
                 from tao_automl.workspace import check_session_id
 
-                check_session_id(value, key=f"automl_settings.{key}")  # the key as the user wrote it
+                check_session_id(value, key="automl_settings.session_id")  # renamed as written below
             data[canon] = value
     else:
         raise SettingsError(
