@@ -104,8 +104,7 @@ def test_runs_leave_nothing_outside_the_workspace(tmp_path: Path) -> None:
     tmp.mkdir()
     ws = tmp_path / "ws"
     crash = make_skill(tmp_path / "crash", textwrap.dedent(CRASH))
-    env = {**os.environ, "TMPDIR": str(tmp), "WANDB_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0",
-           "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    env = {**os.environ, "TMPDIR": str(tmp), "WANDB_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
     before = sorted(os.listdir(tmp))
     assert before == []
     proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(TOY), str(crash), str(ws)], env=env,
