@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -154,12 +153,19 @@ class AutoMLRunner:
             from tao_automl.search import SearchSpace
 
             prepared.space = SearchSpace.from_dict(ws.read_json("search_space.json"))
-        return execute(
-            runner=self, prepared=prepared, ws=ws, resumed=resumed,
-            hooks=dict(metric_extractor=metric_extractor, eval_fn=eval_fn, baseline_fn=baseline_fn,
-                       final_eval_fn=final_eval_fn, on_recommendation=on_recommendation,
-                       on_result=on_result, searcher=searcher, scheduler=scheduler),
-        )
+        from tao_automl.execution import local_mirror
+
+        if resumed:
+            local_mirror.restore(ws)  # a URI workspace's job outputs, back at their local paths
+        try:
+            return execute(
+                runner=self, prepared=prepared, ws=ws, resumed=resumed,
+                hooks=dict(metric_extractor=metric_extractor, eval_fn=eval_fn, baseline_fn=baseline_fn,
+                           final_eval_fn=final_eval_fn, on_recommendation=on_recommendation,
+                           on_result=on_result, searcher=searcher, scheduler=scheduler),
+            )
+        finally:
+            local_mirror.publish(ws)  # URI workspace: its local job folder goes into it, then away
 
     # ------------------------------------------------------------- helpers
     _RUN_KEYS = (
@@ -251,15 +257,13 @@ class AutoMLRunner:
         return ws, False
 
     def job_root(self, ws: Workspace) -> str:
-        """Where jobs write (the workspace itself, or a local mirror for URI workspaces)."""
+        """Where jobs write (the workspace itself, or for a URI workspace a local
+        folder published into it when the run ends: :mod:`~tao_automl.execution.local_mirror`)."""
         if not ws.uri:
             return ws.path("trials")
-        sid = ws.root.rstrip("/").rsplit("/", 1)[-1]
-        # The URI's hash keeps two workspaces with the same session id apart (stable across resumes).
-        import hashlib
+        from tao_automl.execution.local_mirror import local_run_dir
 
-        tag = hashlib.sha256(ws.root.encode()).hexdigest()[:10]
-        return str(Path(tempfile.gettempdir()) / "tao-automl-jobs" / f"{sid}-{tag}" / "trials")
+        return str(local_run_dir(ws.root) / "trials")
 
     @staticmethod
     def status(workspace: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -24,7 +24,6 @@ import logging
 import netrc
 import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -170,8 +169,10 @@ class WandbTracker:
         """Where WandB writes (its own ``wandb/`` folder is created inside)."""
         if self.options.get("dir"):
             return str(self.options["dir"])
-        if "://" in self.workspace_root:
-            return str(Path(tempfile.gettempdir()) / "tao-automl-wandb" / self.session_id)
+        if "://" in self.workspace_root:  # published into the workspace when the run ends
+            from tao_automl.execution.local_mirror import local_run_dir
+
+            return str(local_run_dir(self.workspace_root))
         return self.workspace_root
 
     def _disable(self, exc: BaseException) -> None:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -95,6 +97,7 @@ class RaySession:
         self.started = False
         self.has_slots = False
         self.per_trial = 1.0
+        self.session_dir: str | None = None  # Ray's session folder of a cluster we started
 
     def __enter__(self) -> RaySession:
         quiet_ray_env()
@@ -123,6 +126,7 @@ class RaySession:
             )
             self.has_slots = True
             self.per_trial = 1.0
+            self.session_dir = _session_dir(ray)
         self.started = True
         return self
 
@@ -145,3 +149,28 @@ class RaySession:
             import ray
 
             ray.shutdown()
+            if self.session_dir:
+                remove_session_dir(self.session_dir)
+
+
+def _session_dir(ray: Any) -> str | None:
+    try:
+        return str(ray._private.worker._global_node.get_session_dir_path())
+    except Exception:  # a Ray without this private API: leave its folder alone
+        return None
+
+
+def remove_session_dir(session_dir: str) -> None:
+    """Remove the session folder of a local Ray cluster we started and shut
+    down (logs, sockets, spilled objects: megabytes per run), and its
+    ``session_latest`` link; other sessions in the same temp folder (other
+    runs, other users of ``/tmp/tao-ray-<uid>``) are left alone."""
+    for _ in range(10):  # Ray's log monitor may still be closing files
+        shutil.rmtree(session_dir, ignore_errors=True)
+        if not os.path.exists(session_dir):
+            break
+        time.sleep(0.2)
+    latest = os.path.join(os.path.dirname(session_dir), "session_latest")
+    with contextlib.suppress(OSError):
+        if os.path.islink(latest) and os.path.realpath(latest) == os.path.realpath(session_dir):
+            os.unlink(latest)

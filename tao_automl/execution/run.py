@@ -131,6 +131,10 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
         settings=s.to_dict(), stopped_early=stop.reason, elapsed_s=time.time() - started,
     )
     out = result.to_dict()
+    if ws.uri:  # the local job folder is published into the workspace when the run ends
+        from tao_automl.execution.local_mirror import workspace_paths
+
+        out = workspace_paths(out, ws)
     ws.write_json("result.json", out)
     ws.write_text("history.csv", history_csv(out))
     if best is not None and best.specs:

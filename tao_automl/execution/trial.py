@@ -4,7 +4,10 @@ build spec -> submit -> watch -> report per-epoch metrics -> on a stop or
 pause decision cancel the job.  Multi-fidelity hand-off goes through a
 *pointer* checkpoint: a tiny Tune checkpoint holding ``pointer.json`` with the
 path of the job's own checkpoint for that epoch; a resumed or exploited trial
-launches a new job with ``resume_training_checkpoint_path`` set to it.
+launches a new job with ``resume_training_checkpoint_path`` set to it.  The
+pointer folder is written under the trial's job folder and removed as soon as
+``tune.report`` has copied it into Tune's storage (the workspace's ``ray/``),
+or when the trial ends without reporting it: nothing is left in $TMPDIR.
 
 Idempotence: every launch is written to the :class:`JobLedger` before the
 trial waits on it.  When Tune restarts a trial after a driver crash, the trial
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -147,12 +151,20 @@ def _read_pointer(checkpoint: Any) -> dict[str, Any] | None:
     return None
 
 
-def _pointer_checkpoint(payload: dict[str, Any]) -> Any:
+def _pointer_checkpoint(payload: dict[str, Any], parent: str) -> Any:
+    """A Tune checkpoint in a new folder under ``parent`` (the caller removes
+    it once reported: ``tune.report`` copies it into Tune's storage)."""
     from ray import tune
 
-    d = tempfile.mkdtemp(prefix="tao-automl-ptr-")
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    d = tempfile.mkdtemp(prefix="pointer-", dir=parent)
     Path(d, POINTER).write_text(json.dumps(payload))
     return tune.Checkpoint.from_directory(d)
+
+
+def _drop_checkpoint(checkpoint: Any) -> None:
+    if checkpoint is not None:
+        shutil.rmtree(checkpoint.path, ignore_errors=True)
 
 
 class _TrialRun:
@@ -324,18 +336,38 @@ class _TrialRun:
             path = self._checkpoint_for(attempt.handle, int(epoch), attempt.start_epoch)
             if path:
                 checkpoint = _pointer_checkpoint(
-                    {"checkpoint_path": path, "epoch": int(epoch), "trial_id": self.trial_id}
+                    {"checkpoint_path": path, "epoch": int(epoch), "trial_id": self.trial_id},
+                    f"{self.plan.job_root}/{self.trial_id}",
                 )
         self.last_reported_epoch = int(epoch)
         self.reported_any = True
         self.last_value = float(value)
         if self.plan.multi_fidelity and self.plan.max_epochs and epoch >= self.plan.max_epochs:
+            if self.held is not None:
+                _drop_checkpoint(self.held[1])
             self.held = (metrics, checkpoint)
             return
-        self.report(metrics, checkpoint=checkpoint)
+        self._report(metrics, checkpoint)
+
+    def _report(self, metrics: dict[str, Any], checkpoint: Any) -> None:
+        """Report to Tune; its copy of a pointer checkpoint is the one that
+        counts, so the local folder goes at once (also when Tune stops the
+        trial inside ``report``)."""
+        try:
+            self.report(metrics, checkpoint=checkpoint)
+        finally:
+            _drop_checkpoint(checkpoint)
 
     # -- the loop ------------------------------------------------------------
     def run(self, pointer: dict[str, Any] | None) -> None:
+        try:
+            self._run(pointer)
+        finally:
+            if self.held is not None:  # never reported: the trial failed or was stopped
+                _drop_checkpoint(self.held[1])
+                self.held = None
+
+    def _run(self, pointer: dict[str, Any] | None) -> None:
         from tao_automl.execution.metrics import MetricStream, extract_metric
 
         prior = self.ledger.trial(self.trial_id)
@@ -502,7 +534,8 @@ class _TrialRun:
         )
         if self.held is not None:
             metrics, checkpoint = self.held
-            self.report({**metrics, self.plan.metric: float(value)}, checkpoint=checkpoint)
+            self.held = None
+            self._report({**metrics, self.plan.metric: float(value)}, checkpoint)
         elif not self.reported_any or self.last_value != value:
             epoch = max(self.last_reported_epoch, 0) + (0 if self.reported_any else 1)
             self.report({self.plan.metric: float(value), "epoch": int(epoch), "attempt": attempt.number}, checkpoint=None)

@@ -106,6 +106,13 @@ def test_search_on_s3_workspace(s3_server: S3Server, tmp_path: Path) -> None:
     result = ws.read_json("result.json")
     validate_result(result)
     assert result["best"]["metric_value"] is not None
+    # the jobs' local folder was published into the workspace and removed: the
+    # result names the workspace copies (best checkpoint included)
+    assert not (tmp_path / "tao-automl-jobs").exists()
+    assert any(f.startswith("trials/") and f.endswith(".pth") for f in files), files
+    best = result["best"]["checkpoint"]
+    assert best.startswith(f"{uri}/{sid}/trials/") and s3_server.fs().exists(best), best
+    assert result["best"]["spec_path"].startswith(f"{uri}/{sid}/trials/")
     from tao_automl.runner import AutoMLRunner
 
     status = AutoMLRunner.status(f"{uri}/{sid}", storage_options=s3_server.storage_options)
@@ -124,7 +131,7 @@ def test_search_on_s3_workspace(s3_server: S3Server, tmp_path: Path) -> None:
             data = p.read_bytes()
             assert S3_SECRET.encode() not in data and S3_KEY.encode() not in data, p
     # nothing landed in the driver's working folder
-    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(("driver", "ray", "tao-automl"))) == []
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(("driver", "ray"))) == []
 
 
 def _ledger(s3: S3Server, uri: str) -> JobLedger:

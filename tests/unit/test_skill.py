@@ -7,7 +7,13 @@ import shutil
 
 import pytest
 import yaml
-from test_skill_helpers import BANK_MODELS, all_skill_dirs, skill_id, write_synthetic_skill
+from test_skill_helpers import (
+    BANK_MODELS,
+    BANK_VERSIONS,
+    all_skill_dirs,
+    skill_id,
+    write_synthetic_skill,
+)
 
 from tao_automl.errors import SchemaGateError, SkillError
 from tao_automl.skill import Execution, load_skill, parse_template_text, skill_info_json_schema
@@ -153,7 +159,7 @@ def test_bank_versions_yaml_resolves_legacy_key(tmp_path):
         "container_image: nvcr.io/nvidia/tao/tao-toolkit:7.1.0-pyt  # versions-key: images.tao_toolkit.pyt",
         "container_image: tao_toolkit.pyt")
     info.write_text(text)
-    b = load_skill(dst, versions_file=BANK_MODELS.parents[1] / "versions.yaml")
+    b = load_skill(dst, versions_file=BANK_VERSIONS)
     assert b.info.container_image == "nvcr.io/nvidia/tao/tao-toolkit:7.1.0-pyt"
     assert b.info.container_image_key == "images.tao_toolkit.pyt"
 

@@ -8,9 +8,12 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-SKILL_BANK = REPO.parent / "shared" / "tao-skill-bank"
-BANK_MODELS = SKILL_BANK / "skills" / "models"
 PACKAGED = REPO / "skills"
+# The skill bank's model skills are the packaged copies (byte-identical, see
+# test_packaged_skills.py); files of the bank that are not packaged live
+# under tests/fixtures/tao-skill-bank. Tests read nothing outside the repository.
+BANK_MODELS = PACKAGED
+BANK_VERSIONS = REPO / "tests" / "fixtures" / "tao-skill-bank" / "versions.yaml"
 
 
 def skill_dirs(root: Path) -> list[Path]:
@@ -19,8 +22,8 @@ def skill_dirs(root: Path) -> list[Path]:
 
 
 def all_skill_dirs() -> list[Path]:
-    """Skill-bank skills plus whatever packaged skills exist right now."""
-    return skill_dirs(BANK_MODELS) + skill_dirs(PACKAGED)
+    """The packaged skills (the skill bank's seed models)."""
+    return skill_dirs(PACKAGED)
 
 
 def skill_id(p: Path) -> str:

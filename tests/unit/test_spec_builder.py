@@ -15,8 +15,8 @@ from tao_automl.errors import AutoMLError, SpecError
 from tao_automl.spec import SpecBuilder, SpecParamContext, load_spec_file
 
 REPO = Path(__file__).resolve().parents[2]
-BANK = Path(__file__).resolve().parents[3] / "shared" / "tao-skill-bank" / "skills" / "models"
-ROOTS = [p for p in (REPO / "skills", BANK) if p.is_dir()]
+# The packaged skills are byte-identical copies of the skill bank's (test_packaged_skills.py).
+ROOTS = [REPO / "skills"]
 
 
 class FakeSkill:
