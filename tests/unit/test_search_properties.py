@@ -19,7 +19,11 @@ SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
-bound = st.one_of(st.none(), st.just(math.inf), st.just(-math.inf), finite)
+# An infinite bound means "unbounded" on its own side only (TAO writes
+# `maximum: Infinity`); `minimum: Infinity` / `maximum: -Infinity` are refused.
+lower = st.one_of(st.none(), st.just(-math.inf), finite)
+upper = st.one_of(st.none(), st.just(math.inf), finite)
+bound = st.one_of(st.none(), st.just(math.inf), st.just(-math.inf), finite)  # derive_range takes any
 
 
 @st.composite
@@ -29,7 +33,7 @@ def numeric_node(draw):
     node = {"type": kind, "automl_enabled": True}
     if draw(st.booleans()):
         node["default"] = draw(st.integers(-10_000, 10_000)) if is_int else draw(finite)
-    lo, hi = draw(bound), draw(bound)
+    lo, hi = draw(lower), draw(upper)
     if lo is not None:
         node["minimum"] = lo
     if hi is not None:
