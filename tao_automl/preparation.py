@@ -245,6 +245,12 @@ def prepare(
 
     settings = parse_settings(automl_settings, algorithm=automl_algorithm)
     algorithm = get_algorithm(settings.algorithm)
+    for knob in ("perturbation_factor", "kde_samples", "top_n_percent", "min_points_in_model"):
+        if getattr(settings, knob) is not None and knob not in algorithm.settings_used:
+            raise SettingsError(describe(
+                f"setting '{knob}' does not apply to algorithm '{algorithm.name}'",
+                key=f"automl_settings.{knob}", value=getattr(settings, knob),
+                expected="leave it out, or use " + ("pbt" if knob == "perturbation_factor" else "bohb")))
     if settings.sampler != "random" and "sampler" not in algorithm.settings_used:
         raise SettingsError(
             describe(
@@ -362,7 +368,8 @@ def prepare(
     backend, backend_ref = _backend(platform_sdk, rest)
     preflight.check_base_checkpoint(base_checkpoint, backend)
     shard_count = settings.shard_count or max(1, job_options.gpu_count) * job_options.num_nodes
-    _check_batch_possible(space, effective, batch_key, settings.train_sample_count, shard_count)
+    if not settings.allow_unsafe_effective_batch:
+        _check_batch_possible(space, effective, batch_key, settings.train_sample_count, shard_count)
 
     uris: dict[str, Any] = dict(dataset_uris or {})
     if train_dataset_uri is not None:
@@ -394,7 +401,7 @@ def prepare(
     for name in missing_secrets(secret_envs):
         blockers.append(f"required credential env var {name} is UNSET (a secret spec override)")
     evaluate_action = "evaluate" if skill.has_action("evaluate") else None
-    if settings.baseline and evaluate_action is None and not has_baseline_fn:
+    if settings.baseline and evaluate_action is None and not has_baseline_fn and settings.baseline_metric is None:
         blockers.append("baseline evaluation: the model skill has no evaluate action (pass baseline_fn or disable baseline)")
     if settings.final_eval and evaluate_action is None and not has_final_eval_fn:
         notes.append("final evaluation: no evaluate action and no final_eval_fn; it will be skipped")

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 import cattrs
 
+from tao_automl.compat import PEER_ALIASES, translate_settings
 from tao_automl.errors import SettingsError, describe
 
 __all__ = ["AutoMLSettings", "WandbSettings", "parse_settings", "SETTINGS_ALIASES"]
@@ -135,6 +136,21 @@ class AutoMLSettings:
     ray_address: str | None = None
     quiet: bool = True
     wandb: WandbSettings | None = None
+    # nvidia-tao-automl knobs (docs/compatibility.md): PBT multiplies or divides a
+    # numeric value by perturbation_factor; BOHB's KDE model (hpbandster names).
+    perturbation_factor: float | None = attrs.field(default=None, validator=_positive)
+    kde_samples: int | None = attrs.field(default=None, validator=_positive)
+    top_n_percent: float | None = attrs.field(default=None, validator=_positive)
+    min_points_in_model: int | None = attrs.field(default=None, validator=_positive)
+    allow_unsafe_effective_batch: bool = False  # skip the batch-vs-sample-count check
+    # evaluations measured elsewhere, and where the evaluation records are also written
+    baseline_metric: float | None = None
+    final_evaluation_metric: float | None = None
+    final_evaluation: dict[str, Any] | None = None
+    reuse_best_metric_for_final_evaluation: bool = False
+    baseline_record_path: str | None = None
+    final_evaluation_record_path: str | None = None
+    evaluation_records_dir: str | None = None
 
     def __attrs_post_init__(self) -> None:
         checks = (
@@ -178,6 +194,7 @@ SETTINGS_ALIASES = {
     "mode": "direction",
     "experiment_name": "session_id",
 }
+SETTINGS_ALIASES.update(PEER_ALIASES)
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 
@@ -204,7 +221,7 @@ def parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: 
     elif isinstance(raw, Mapping):
         data = {}
         fields = _field_names()
-        for key, value in raw.items():
+        for key, value in translate_settings(raw).items():
             if not isinstance(key, str):
                 raise SettingsError(describe("setting keys must be strings", key=key))
             canon = SETTINGS_ALIASES.get(key, key)

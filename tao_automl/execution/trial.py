@@ -78,6 +78,7 @@ class TrialPlan:
     eval_fn: Callable[..., Any] | None = None
     session_id: str = ""
     checkpoint_epoch_offset: int | None = None  # None: inferred from the job's checkpoints
+    execution: dict[str, Any] | None = None  # run(execution=...): replaces the action's execution
 
 
 def _native(value: Any) -> Any:
@@ -161,6 +162,10 @@ class _TrialRun:
         self.ws = Workspace(plan.workspace_root, plan.storage_options)
         self.ledger = JobLedger(self.ws)
         self.skill = _skill(plan.skill_dir)
+        if plan.execution is not None:
+            from tao_automl.compat import apply_execution
+
+            self.skill = apply_execution(self.skill, plan.action, plan.execution)
         self.space = SearchSpace.from_dict(plan.space)
         self.backend = _backend(plan)
         self.config = _native(dict(config))
@@ -481,9 +486,10 @@ class _TrialRun:
 
     def _eval_fn(self, handle: JobHandle) -> float | None:
         from tao_automl.execution.metrics import coerce_metric
+        from tao_automl.recommendation import Recommendation
 
-        rec = {"rec_id": self.trial_id, "hyperparameters": dict(self.values), "job_id": handle.job_id,
-               "results_dir": handle.results_dir}
+        rec = Recommendation(id=self.trial_id, specs=self.values, job_id=handle.job_id, status="success",
+                             metric=self.plan.metric, state="running", results_dir=handle.results_dir)
         return coerce_metric(self.plan.eval_fn(rec, handle.job_id), source="eval_fn")
 
     def _cancel(self, attempt: Attempt, why: str, *, record: bool = True) -> None:
