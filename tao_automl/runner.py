@@ -51,8 +51,9 @@ class AutoMLRunner:
             default of ``automl_settings["poll_interval_s"]`` (the longest single
             wait on a job; exits are noticed at once regardless).
 
-    nvidia-tao-automl's order ``AutoMLRunner(sdk, skill_dir, ...)`` works too: a
-    first positional that is a platform object is taken as the platform.
+    nvidia-tao-automl's order ``AutoMLRunner(sdk, skill_dir, action)`` works too:
+    a first positional that is a platform object is taken as the platform (and
+    a third positional then is the action).
     """
 
     def __init__(
@@ -71,7 +72,10 @@ class AutoMLRunner:
 
         if not isinstance(skill_dir, str | os.PathLike) and isinstance(platform_sdk, str | os.PathLike) \
                 and skill_dir is not None and sdk is None:
-            skill_dir, platform_sdk = platform_sdk, skill_dir  # nvidia-tao-automl's (sdk, skill_dir)
+            # nvidia-tao-automl's (sdk, skill_dir, action): its third positional is the action
+            skill_dir, platform_sdk = platform_sdk, skill_dir
+            if workspace_dir is not None and action == "train":
+                action, workspace_dir = str(workspace_dir), None
         if poll_interval is not None and (isinstance(poll_interval, bool)
                                           or not isinstance(poll_interval, int | float) or poll_interval <= 0):
             raise SettingsError(describe("invalid AutoMLRunner argument", key="poll_interval",

@@ -447,7 +447,9 @@ class _TrialRun:
         except MetricError as exc:
             value, source, per_epoch = None, f"error: {exc}", []
         if self.plan.eval_fn is not None:
-            value, source = self._eval_fn(handle), "eval_fn"
+            evaluated = self._eval_fn(handle)  # None: keep the extracted metric (nvidia-tao-automl's rule)
+            if evaluated is not None:
+                value, source = evaluated, "eval_fn"
         if not self.reported_any:
             for rec in per_epoch:  # status.json-only jobs: report their epochs now
                 self._on_record(attempt, rec)

@@ -5,11 +5,11 @@ the constructor's keywords.  (End-to-end runs: tests/integration/test_nvidia_com
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
 
-from tao_automl.compat import NOT_AVAILABLE, OUR_BEHAVIOUR, PEER_KEYS, apply_execution
+import pytest
+
+from tao_automl.compat import NOT_AVAILABLE, PEER_KEYS, apply_execution
 from tao_automl.errors import SettingsError
 from tao_automl.recommendation import Recommendation
 from tao_automl.results import TrialResult
@@ -209,6 +209,7 @@ def test_constructor_takes_the_peer_order_and_poll_interval():
     backend = LocalBackend()
     r = AutoMLRunner(backend, TOY, "train", poll_interval=0.5)  # nvidia-tao-automl's order
     assert r.platform_sdk is backend and r.skill_dir == str(TOY.resolve()) and r.poll_interval == 0.5
+    assert r.action == "train" and r.workspace_dir == "automl_workspace"
     assert _compat_args({"automl_settings": None}, 0.5)["automl_settings"] == {"poll_interval_s": 0.5}
     given = _compat_args({"automl_settings": {"poll_interval_s": 2.0}}, 0.5)["automl_settings"]
     assert given == {"poll_interval_s": 2.0}  # the explicit setting wins
