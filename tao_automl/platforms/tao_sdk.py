@@ -359,6 +359,10 @@ class _SdkServer:
         folder = tempfile.mkdtemp(prefix="tao-sdk-")
         self.address = os.path.join(folder, "sock")
         self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
+        import atexit
+        import shutil
+
+        atexit.register(shutil.rmtree, folder, True)
         threading.Thread(target=self._accept, name="tao-sdk-server", daemon=True).start()
 
     def _accept(self) -> None:
