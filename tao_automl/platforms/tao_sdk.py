@@ -360,16 +360,25 @@ class _SdkServer:
         self.address = os.path.join(folder, "sock")
         self._listener = Listener(self.address, family="AF_UNIX", authkey=self.authkey)
         import atexit
-        import shutil
 
-        atexit.register(shutil.rmtree, folder, True)
+        atexit.register(self._close, folder)
         threading.Thread(target=self._accept, name="tao-sdk-server", daemon=True).start()
+
+    def _close(self, folder: str) -> None:
+        self._closed = True
+        try:
+            self._listener.close()  # removes the socket file
+            os.rmdir(folder)
+        except OSError:
+            pass
 
     def _accept(self) -> None:
         while True:
             try:
                 conn = self._listener.accept()
             except Exception:  # noqa: BLE001 - a failed handshake must not stop the server
+                if getattr(self, "_closed", False):
+                    return
                 continue
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
