@@ -215,3 +215,22 @@ def test_constructor_takes_the_peer_order_and_poll_interval():
     assert given == {"poll_interval_s": 2.0}  # the explicit setting wins
     with pytest.raises(SettingsError, match="poll_interval"):
         AutoMLRunner(skill_dir=TOY, poll_interval=0)
+
+
+def test_pbt_and_bohb_knobs_reach_the_builders():
+    tune = pytest.importorskip("ray.tune")
+    from tao_automl.algorithms import BuildContext, get_algorithm
+
+    space = {"train.lr": tune.loguniform(1e-4, 1e-1), "train.wd": tune.uniform(0.0, 0.1)}
+    s = parse_settings({"algorithm": "pbt", "automl_population_size": 4, "automl_eval_interval": 1,
+                        "automl_perturbation_factor": 1.5})
+    plan = get_algorithm("pbt").build(BuildContext(param_space=space, metric="m", mode="min", settings=s,
+                                                   max_epochs=4))
+    assert plan.scheduler._perturbation_factors == (1.5, 1 / 1.5)
+    assert plan.scheduler._perturbation_interval == 1 and plan.num_samples == 4
+    pytest.importorskip("hpbandster")
+    s = parse_settings({"algorithm": "bohb", "automl_kde_samples": 16, "automl_top_n_percent": 30.0,
+                        "automl_min_points_in_model": 3, "max_epochs": 9})
+    plan = get_algorithm("bohb").build(BuildContext(param_space=space, metric="m", mode="min", settings=s,
+                                                    max_epochs=9))
+    assert plan.search_alg._bohb_config == {"min_points_in_model": 3, "top_n_percent": 30.0, "num_samples": 16}
