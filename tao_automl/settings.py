@@ -142,7 +142,7 @@ class AutoMLSettings:
     kde_samples: int | None = attrs.field(default=None, validator=_positive)
     top_n_percent: float | None = attrs.field(default=None, validator=_positive)
     min_points_in_model: int | None = attrs.field(default=None, validator=_positive)
-    allow_unsafe_effective_batch: bool = False  # skip the batch-vs-sample-count check
+    allow_unsafe_effective_batch: bool = False  # no batch-vs-train_sample_count check or cap
     # evaluations measured elsewhere, and where the evaluation records are also written
     baseline_metric: float | None = None
     final_evaluation_metric: float | None = None
