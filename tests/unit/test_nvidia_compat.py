@@ -234,3 +234,27 @@ def test_pbt_and_bohb_knobs_reach_the_builders():
     plan = get_algorithm("bohb").build(BuildContext(param_space=space, metric="m", mode="min", settings=s,
                                                     max_epochs=9))
     assert plan.search_alg._bohb_config == {"min_points_in_model": 3, "top_n_percent": 30.0, "num_samples": 16}
+
+
+@pytest.mark.parametrize("ret,status,value", [
+    (0.7, "measured", 0.7),
+    ({"metric_value": 0.6, "note": "x"}, "measured", 0.6),
+    (None, "metric_missing", None),
+    (ValueError("boom"), "callback_error", None),
+])
+def test_evaluation_callback_status_words(tmp_path, ret, status, value):
+    from tao_automl.execution.evaluations import run_evaluation
+    from tao_automl.workspace import Workspace
+
+    def callback(*args):
+        if isinstance(ret, Exception):
+            raise ret
+        return ret
+
+    ws = Workspace(str(tmp_path))
+    ev = run_evaluation(kind="final", prepared=None, ws=ws, job_root=str(tmp_path), checkpoint="c.pth",
+                        callback=callback, callback_args=("rec", "job"))
+    assert (ev.status, ev.metric_value, ev.source) == (status, value, "final_eval_fn")
+    if status == "callback_error":
+        assert "final_eval_fn raised ValueError: boom" in ev.reason
+    assert ws.read_json("evaluations/final.json")["status"] == status
