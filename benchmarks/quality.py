@@ -47,7 +47,7 @@ class _BudgetStop:
         self.budget = budget
         self.fired = False
 
-    def __call__(self, trial: dict[str, Any]) -> None:
+    def __call__(self, rec: Any, metric_value: float | None = None, status: str | None = None) -> None:
         if self.fired:
             return
         try:

@@ -276,6 +276,12 @@ def prepare(
 
     settings = parse_settings(automl_settings, algorithm=automl_algorithm)
     algorithm = get_algorithm(settings.algorithm)
+    for knob in ("perturbation_factor", "kde_samples", "top_n_percent", "min_points_in_model"):
+        if getattr(settings, knob) is not None and knob not in algorithm.settings_used:
+            raise SettingsError(describe(
+                f"setting '{knob}' does not apply to algorithm '{algorithm.name}'",
+                key=f"automl_settings.{knob}", value=getattr(settings, knob),
+                expected="leave it out, or use " + ("pbt" if knob == "perturbation_factor" else "bohb")))
     if settings.sampler != "random" and "sampler" not in algorithm.settings_used:
         raise SettingsError(
             describe(
@@ -394,7 +400,8 @@ def prepare(
     backend, backend_ref = _backend(platform_sdk, rest)
     preflight.check_base_checkpoint(base_checkpoint, backend)
     shard_count = settings.shard_count or max(1, job_options.gpu_count) * job_options.num_nodes
-    _check_batch_possible(space, effective, batch_key, settings.train_sample_count, shard_count)
+    if not settings.allow_unsafe_effective_batch:
+        _check_batch_possible(space, effective, batch_key, settings.train_sample_count, shard_count)
 
     uris: dict[str, Any] = dict(dataset_uris or {})
     if train_dataset_uri is not None:
@@ -438,7 +445,7 @@ def prepare(
     if evaluate_action and ((settings.baseline and not has_baseline_fn)
                             or (settings.final_eval and not has_final_eval_fn)):
         preflight.check_execution(skill, evaluate_action)
-    if settings.baseline and evaluate_action is None and not has_baseline_fn:
+    if settings.baseline and evaluate_action is None and not has_baseline_fn and settings.baseline_metric is None:
         blockers.append("baseline evaluation: the model skill has no evaluate action (pass baseline_fn or disable baseline)")
     if settings.final_eval and evaluate_action is None and not has_final_eval_fn:
         notes.append("final evaluation: no evaluate action and no final_eval_fn; it will be skipped")

@@ -56,6 +56,8 @@ class TrialResult:
     finished_at: float | None = None
     duration_s: float | None = None
     notes: list[str] = attrs.field(factory=list)  # e.g. absurd epochs the job reported, ignored
+    metric: float | None = None  # = metric_value (nvidia-tao-automl's name)
+    feedback: Any = None  # what feedback_fn returned for this trial
 
 
 @attrs.define(kw_only=True)
@@ -69,6 +71,7 @@ class BestTrial:
     spec_path: str | None = None
     results_dir: str | None = None
     metric_epoch: int | None = None  # the epoch of the score; its checkpoint is ``checkpoint``
+    feedback: Any = None
 
 
 @attrs.define(kw_only=True)
@@ -85,7 +88,9 @@ class Progress:
 class Evaluation:
     """Baseline or final evaluation record."""
 
-    status: str  # succeeded | failed | skipped | blocked
+    # measured | provided | reused_best | metric_missing | failure | callback_error
+    # | unavailable | skipped | not_run  (nvidia-tao-automl's words; see execution.evaluations)
+    status: str
     metric_value: float | None = None
     reason: str | None = None
     job_id: str | None = None
@@ -93,6 +98,14 @@ class Evaluation:
     checkpoint: str | None = None
     metadata: dict[str, Any] = attrs.field(factory=dict)
     improvement: float | None = None  # vs baseline, in the optimisation direction
+    # nvidia-tao-automl's keys: whether it was enabled, the metric, where the value
+    # came from, the failure text, and {delta, improved, direction} comparisons
+    enabled: bool = True
+    metric_name: str | None = None
+    source: str | None = None
+    failure_reason: str | None = None
+    comparison_to_best: dict[str, Any] | None = None  # baseline only
+    comparison_to_baseline: dict[str, Any] | None = None  # final only
 
 
 @attrs.define(kw_only=True)
@@ -112,6 +125,7 @@ class AutoMLResult:
     settings: dict[str, Any] = attrs.field(factory=dict)
     stopped_early: str | None = None
     elapsed_s: float = 0.0
+    workspace_id: str | None = None  # run(workspace_id=...), recorded as given
 
     def to_dict(self) -> dict[str, Any]:
         return _conv.unstructure(self)

@@ -46,6 +46,13 @@ class AutoMLRunner:
             default ``./automl_workspace``.
         action: the action to tune (default ``train``).
         versions_file: a ``versions.yaml`` for bare image keys.
+        poll_interval: nvidia-tao-automl's status poll period (seconds): the
+            default of ``automl_settings["poll_interval_s"]`` (the longest single
+            wait on a job; exits are noticed at once regardless).
+
+    nvidia-tao-automl's order ``AutoMLRunner(sdk, skill_dir, action)`` works too:
+    a first positional that is a platform object is taken as the platform (and
+    a third positional then is the action).
     """
 
     def __init__(
@@ -58,9 +65,22 @@ class AutoMLRunner:
         sdk: Any = None,
         versions_file: str | os.PathLike[str] | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        poll_interval: float | None = None,
     ) -> None:
         from tao_automl.skill import load_skill
 
+        if not isinstance(skill_dir, str | os.PathLike) and isinstance(platform_sdk, str | os.PathLike) \
+                and skill_dir is not None and sdk is None:
+            # nvidia-tao-automl's (sdk, skill_dir, action): its third positional is the action
+            skill_dir, platform_sdk = platform_sdk, skill_dir
+            if workspace_dir is not None and action == "train":
+                action, workspace_dir = str(workspace_dir), None
+        if poll_interval is not None and (isinstance(poll_interval, bool)
+                                          or not isinstance(poll_interval, int | float) or poll_interval <= 0):
+            raise SettingsError(describe("invalid AutoMLRunner argument", key="poll_interval",
+                                         value=poll_interval, expected="a positive number of seconds"),
+                                key="poll_interval", value=poll_interval)
+        self.poll_interval = poll_interval
         if platform_sdk is not None and sdk is not None and platform_sdk is not sdk:
             raise SettingsError(describe("pass platform_sdk or sdk, not both", key="sdk", value=sdk))
         self.skill_dir = str(Path(skill_dir).expanduser().resolve())
@@ -103,14 +123,17 @@ class AutoMLRunner:
         eval_fn: Callable[[dict, str], Any] | None = None,
         baseline_fn: Callable[[], Any] | None = None,
         final_eval_fn: Callable[[dict, str], Any] | None = None,
-        on_recommendation: Callable[[dict], Any] | None = None,
-        on_result: Callable[[dict], Any] | None = None,
+        on_recommendation: Callable[[Any], Any] | None = None,
+        on_result: Callable[[Any, float | None, str], Any] | None = None,
         resume: bool = False,
         *,
         workspace_path: str | None = None,
         dataset_uris: Mapping[str, Any] | None = None,
         searcher: Any = None,
         scheduler: Any = None,
+        workspace_id: str | None = None,
+        execution: Mapping[str, Any] | None = None,
+        feedback_fn: Callable[[Any, str | None], Any] | None = None,
         **platform_kwargs: Any,
     ) -> dict[str, Any]:
         """Run the search; returns the stable result dict (see ``tao_automl.results``).
@@ -120,6 +143,17 @@ class AutoMLRunner:
         platform. ``searcher``/``scheduler`` replace the algorithm's Ray Tune
         searcher/scheduler. ``resume=True`` continues the experiment named by
         ``automl_settings['session_id']``, or the most recent one.
+
+        Callbacks get a :class:`~tao_automl.recommendation.Recommendation` (a
+        read-only mapping of the trial's dotted values with ``id``, ``job_id``,
+        ``status``, ``result``...): ``on_recommendation(rec)``,
+        ``on_result(rec, metric_value, status)``, ``eval_fn(rec, job_id)``,
+        ``final_eval_fn(best_rec, train_job_id)``, ``feedback_fn(rec, job_id)``
+        (its JSON value is kept as the trial's ``feedback``);
+        ``baseline_fn(specs)`` gets the nested baseline spec.
+        nvidia-tao-automl's ``workspace_id`` is recorded in the result as given and
+        ``execution`` (a ``python_script`` mapping) replaces the action's
+        execution for this run.
         """
         from tao_automl.execution.run import execute
 
@@ -141,8 +175,12 @@ class AutoMLRunner:
             spec_overrides=spec_overrides, automl_hyperparameters=automl_hyperparameters,
             custom_param_ranges=custom_param_ranges, train_dataset_uri=train_dataset_uri,
             eval_dataset_uri=eval_dataset_uri, base_checkpoint=base_checkpoint,
-            workspace_path=workspace_path, dataset_uris=dataset_uris, **platform_kwargs,
+            workspace_path=workspace_path, dataset_uris=dataset_uris, execution=execution,
+            **platform_kwargs,
         ))
+        if workspace_id is not None and not isinstance(workspace_id, str):
+            raise SettingsError(describe("invalid run() argument", key="workspace_id", value=workspace_id,
+                                         expected="a string"), key="workspace_id", value=workspace_id)
         prepared = self._prepare(args, has_baseline_fn=baseline_fn is not None,
                                  has_final_eval_fn=final_eval_fn is not None)
         from tao_automl.preparation import raise_blockers
@@ -162,7 +200,8 @@ class AutoMLRunner:
                 runner=self, prepared=prepared, ws=ws, resumed=resumed,
                 hooks=dict(metric_extractor=metric_extractor, eval_fn=eval_fn, baseline_fn=baseline_fn,
                            final_eval_fn=final_eval_fn, on_recommendation=on_recommendation,
-                           on_result=on_result, searcher=searcher, scheduler=scheduler),
+                           on_result=on_result, searcher=searcher, scheduler=scheduler,
+                           feedback_fn=feedback_fn, workspace_id=workspace_id, execution=args["execution"]),
             )
         finally:
             local_mirror.publish(ws)  # URI workspace: its local job folder goes into it, then away
@@ -171,24 +210,26 @@ class AutoMLRunner:
     _RUN_KEYS = (
         "automl_algorithm", "automl_settings", "spec_overrides", "automl_hyperparameters",
         "custom_param_ranges", "train_dataset_uri", "eval_dataset_uri", "base_checkpoint",
-        "workspace_path", "dataset_uris",
+        "workspace_path", "dataset_uris", "execution",
     )
     _HOOKS = ("metric_extractor", "eval_fn", "baseline_fn", "final_eval_fn", "on_recommendation",
-              "on_result", "resume", "searcher", "scheduler")
+              "on_result", "resume", "searcher", "scheduler", "feedback_fn", "workspace_id")
 
     def _normalize(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         args = {k: kwargs.get(k) for k in self._RUN_KEYS}
         platform = {k: v for k, v in kwargs.items() if k not in self._RUN_KEYS and k not in self._HOOKS}
         args["platform_kwargs"] = platform
-        return args
+        return _compat_args(args, self.poll_interval)
 
     def _prepare(self, args: Mapping[str, Any], **flags: Any) -> Any:
+        from tao_automl.compat import apply_execution
         from tao_automl.preparation import prepare
         from tao_automl.settings import name_as_written, written_keys
 
         try:
             return prepare(
-                skill=self.skill, action=self.action, platform_sdk=self.platform_sdk,
+                skill=apply_execution(self.skill, self.action, args.get("execution")),
+                action=self.action, platform_sdk=self.platform_sdk,
                 automl_algorithm=args["automl_algorithm"], automl_settings=args["automl_settings"],
                 spec_overrides=args["spec_overrides"], automl_hyperparameters=args["automl_hyperparameters"],
                 custom_param_ranges=args["custom_param_ranges"], train_dataset_uri=args["train_dataset_uri"],
@@ -281,6 +322,36 @@ class AutoMLRunner:
         from tao_automl.progress import render_status
 
         return render_status(workspace, dict(storage_options or {}))
+
+
+def _compat_args(args: dict[str, Any], poll_interval: float | None) -> dict[str, Any]:
+    """nvidia-tao-automl spellings that are run() arguments here:
+    ``automl_settings["automl_range_override"]`` joins ``custom_param_ranges``
+    (a parameter in both is an error); the constructor's ``poll_interval`` is
+    the default of ``poll_interval_s``."""
+    from tao_automl.compat import range_overrides
+    from tao_automl.settings import SETTINGS_ALIASES
+
+    raw = args.get("automl_settings")
+    if raw is None and poll_interval is not None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        return args
+    settings = dict(raw)
+    if "automl_range_override" in settings:
+        extra = range_overrides(settings.pop("automl_range_override"))
+        given = dict(args.get("custom_param_ranges") or {})
+        both = sorted(set(extra) & set(given))
+        if both:
+            raise SettingsError(describe(
+                "a parameter range given twice", key=f"automl_settings.automl_range_override[{both[0]}]",
+                value=extra[both[0]], expected=f"only one of automl_range_override and "
+                                               f"custom_param_ranges['{both[0]}'] ({given[both[0]]!r})"))
+        args["custom_param_ranges"] = {**given, **extra}
+    if poll_interval is not None and not any(SETTINGS_ALIASES.get(k, k) == "poll_interval_s" for k in settings):
+        settings["poll_interval_s"] = poll_interval
+    args["automl_settings"] = settings
+    return args
 
 
 def install_signal_handlers(stop: Any) -> Callable[[], None]:

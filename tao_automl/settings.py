@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import cattrs
 
+from tao_automl.compat import PEER_ALIASES, translate_settings
 from tao_automl.errors import AutoMLError, SettingsError, describe
 
 __all__ = ["AutoMLSettings", "WandbSettings", "parse_settings", "SETTINGS_ALIASES", "RANGES",
@@ -46,6 +47,10 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "poll_interval_s": (0, 3600, True),
     "grid_points": (1, 1_000, False),
     "estimate_trial_s": (0, 365 * DAY_S, True),
+    "perturbation_factor": (1, 100, True),
+    "kde_samples": (1, 100_000, False),
+    "top_n_percent": (0, 100, True),
+    "min_points_in_model": (1, 100_000, False),
 }
 
 
@@ -185,6 +190,21 @@ class AutoMLSettings:
     ray_address: str | None = None
     quiet: bool = True
     wandb: WandbSettings | None = None
+    # nvidia-tao-automl knobs (docs/compatibility.md): PBT multiplies or divides a
+    # numeric value by perturbation_factor; BOHB's KDE model (hpbandster names).
+    perturbation_factor: float | None = attrs.field(default=None, validator=_in_range)
+    kde_samples: int | None = attrs.field(default=None, validator=_in_range)
+    top_n_percent: float | None = attrs.field(default=None, validator=_in_range)
+    min_points_in_model: int | None = attrs.field(default=None, validator=_in_range)
+    allow_unsafe_effective_batch: bool = False  # no batch-vs-train_sample_count check or cap
+    # evaluations measured elsewhere, and where the evaluation records are also written
+    baseline_metric: float | None = None
+    final_evaluation_metric: float | None = None
+    final_evaluation: dict[str, Any] | None = None
+    reuse_best_metric_for_final_evaluation: bool = False
+    baseline_record_path: str | None = None
+    final_evaluation_record_path: str | None = None
+    evaluation_records_dir: str | None = None
 
     def __attrs_post_init__(self) -> None:
         checks = (
@@ -228,6 +248,7 @@ SETTINGS_ALIASES = {
     "mode": "direction",
     "experiment_name": "session_id",
 }
+SETTINGS_ALIASES.update(PEER_ALIASES)
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 
@@ -312,7 +333,7 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
     elif isinstance(raw, Mapping):
         data = {}
         fields = _field_names()
-        for key, value in raw.items():
+        for key, value in translate_settings(raw).items():
             if not isinstance(key, str):
                 raise SettingsError(describe("setting keys must be strings", key=key))
             canon = SETTINGS_ALIASES.get(key, key)

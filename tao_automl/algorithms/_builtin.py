@@ -219,7 +219,9 @@ def _build_bohb(ctx: BuildContext) -> SearchPlan:
         metric=ctx.metric,
         mode=ctx.mode,
         seed=ctx.settings.seed,
-        bohb_config={"min_points_in_model": n_dims + 1, "top_n_percent": 25},
+        bohb_config={"min_points_in_model": ctx.settings.min_points_in_model or n_dims + 1,
+                     "top_n_percent": ctx.settings.top_n_percent or 25,
+                     **({"num_samples": ctx.settings.kde_samples} if ctx.settings.kde_samples else {})},
         points_to_evaluate=list(ctx.initial_points) or None,
     )
     return SearchPlan(
@@ -336,6 +338,8 @@ def _build_pbt(ctx: BuildContext) -> SearchPlan:
         hyperparam_mutations=mutations,
         quantile_fraction=0.25,
         resample_probability=0.25,
+        **({"perturbation_factors": (ctx.settings.perturbation_factor, 1 / ctx.settings.perturbation_factor)}
+           if ctx.settings.perturbation_factor else {}),
         log_config=False,
         custom_explore_fn=_clip_to_domains(ctx.param_space),
     )
@@ -397,7 +401,8 @@ register(
         name="bohb",
         description="BOHB: Hyperband brackets with a TPE-like density model (hpbandster).",
         build=_build_bohb,
-        settings_used=("max_epochs", "reduction_factor", "max_recommendations", "max_concurrent", "seed"),
+        settings_used=("max_epochs", "reduction_factor", "max_recommendations", "max_concurrent", "seed",
+                       "kde_samples", "top_n_percent", "min_points_in_model"),
         needs_checkpoints=True,
         multi_fidelity=True,
         model_based=True,
@@ -409,7 +414,8 @@ register(
         name="pbt",
         description="Population based training: exploit/explore every perturbation_interval epochs.",
         build=_build_pbt,
-        settings_used=("population_size", "perturbation_interval", "pbt_fixed", "max_epochs", "max_concurrent", "seed"),
+        settings_used=("population_size", "perturbation_interval", "pbt_fixed", "max_epochs", "max_concurrent", "seed",
+                       "perturbation_factor"),
         needs_checkpoints=True,
         multi_fidelity=True,
     )

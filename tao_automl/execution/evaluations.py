@@ -1,6 +1,13 @@
 """Baseline evaluation (before the search) and final evaluation of the best
 trial's checkpoint (after it), through the skill's evaluate action or a
-user callback.  Both write a structured record under ``evaluations/``."""
+user callback.  Both write a structured record under ``evaluations/``.
+
+Status words (nvidia-tao-automl's): ``measured`` (a job or callback gave the
+metric), ``provided`` (given in automl_settings), ``reused_best`` (final
+only: the best trial's own value), ``metric_missing`` (ran, no metric),
+``failure`` (the evaluate job failed), ``callback_error`` (the callback
+raised), ``unavailable`` (nothing to evaluate with), ``skipped``
+(disabled or nothing to evaluate), ``not_run``."""
 
 from __future__ import annotations
 
@@ -13,7 +20,10 @@ from tao_automl.errors import AutoMLError
 from tao_automl.execution.jobs import build_job_request, job_files, watch_job
 from tao_automl.results import Evaluation
 
-__all__ = ["run_evaluation", "coerce_eval_return", "improvement"]
+__all__ = ["run_evaluation", "coerce_eval_return", "improvement", "comparison", "FAILED"]
+
+#: evaluation statuses that mean it ran and gave no usable metric
+FAILED = ("failure", "metric_missing", "callback_error")
 
 log = logging.getLogger("tao_automl")
 
@@ -23,6 +33,14 @@ def improvement(baseline: float | None, value: float | None, direction: str) -> 
     if baseline is None or value is None:
         return None
     return (baseline - value) if direction == "minimize" else (value - baseline)
+
+
+def comparison(baseline: float | None, value: float | None, direction: str) -> dict[str, Any] | None:
+    """nvidia-tao-automl's comparison block: delta (positive = better), improved, direction."""
+    delta = improvement(baseline, value, direction)
+    if delta is None:
+        return None
+    return {"delta": delta, "improved": delta > 0, "direction": direction}
 
 
 def coerce_eval_return(ret: Any, source: str) -> tuple[float | None, dict[str, Any]]:
@@ -49,24 +67,32 @@ def run_evaluation(
     record_rel = f"evaluations/{kind}.json"
     started = time.time()
     if callback is not None:
+        fn_name = "baseline_fn" if kind == "baseline" else "final_eval_fn"
         try:
-            value, meta = coerce_eval_return(callback(*callback_args), source=f"{kind} callback")
-            ev = Evaluation(
-                status="succeeded" if value is not None else "failed",
-                metric_value=value,
-                reason=None if value is not None else f"{kind} callback returned no metric",
-                job_id=meta.get("job_id"),
-                record_path=meta.get("record_path") or ws.path(record_rel),
-                checkpoint=checkpoint,
-                metadata={k: v for k, v in meta.items() if k not in ("job_id", "record_path")},
-            )
-        except AutoMLError as exc:
-            ev = Evaluation(status="failed", reason=str(exc), checkpoint=checkpoint)
+            ret = callback(*callback_args)
+        except Exception as exc:  # noqa: BLE001 - user code: "your code broke", not a bad metric
+            ev = Evaluation(status="callback_error", reason=f"{fn_name} raised {type(exc).__name__}: {exc}",
+                            checkpoint=checkpoint, source=fn_name)
+        else:
+            try:
+                value, meta = coerce_eval_return(ret, source=fn_name)
+                ev = Evaluation(
+                    status="measured" if value is not None else "metric_missing",
+                    metric_value=value,
+                    reason=None if value is not None else f"{fn_name} returned no metric",
+                    job_id=meta.get("job_id"),
+                    record_path=meta.get("record_path") or ws.path(record_rel),
+                    checkpoint=checkpoint,
+                    metadata={k: v for k, v in meta.items() if k not in ("job_id", "record_path")},
+                    source=fn_name,
+                )
+            except AutoMLError as exc:
+                ev = Evaluation(status="metric_missing", reason=str(exc), checkpoint=checkpoint, source=fn_name)
         ws.write_json(record_rel, {"kind": kind, "elapsed_s": time.time() - started, **_ev_dict(ev)})
         return ev
     action = prepared.evaluate_action
     if action is None:
-        ev = Evaluation(status="blocked", reason="the model skill has no evaluate action", checkpoint=checkpoint)
+        ev = Evaluation(status="unavailable", reason="the model skill has no evaluate action", checkpoint=checkpoint)
         ws.write_json(record_rel, {"kind": kind, **_ev_dict(ev)})
         return ev
     ev = _run_eval_job(kind, prepared, ws, job_root, checkpoint)
@@ -100,7 +126,7 @@ def _run_eval_job(kind: str, prepared: Any, ws: Any, job_root: str, checkpoint: 
         built = builder.build(overrides=_eval_overrides(prepared), dataset_uris=prepared.dataset_uris, context=ctx)
         if built.missing_data:
             return Evaluation(
-                status="blocked",
+                status="unavailable",
                 reason="evaluate spec is missing data keys: " + ", ".join(built.missing_data),
                 checkpoint=checkpoint,
             )
@@ -118,9 +144,9 @@ def _run_eval_job(kind: str, prepared: Any, ws: Any, job_root: str, checkpoint: 
         if not watched.status.succeeded:
             st = watched.status
             return Evaluation(
-                status="failed",
+                status="failure",
                 reason=f"{(st.reason.value if st.reason else 'program')} (exit {st.exit_code}): {st.message[-300:]}",
-                job_id=handle.job_id, record_path=out_dir, checkpoint=checkpoint,
+                job_id=handle.job_id, record_path=out_dir, checkpoint=checkpoint, source="evaluate_action",
             )
 
         def read(rel: str) -> bytes | None:
@@ -132,15 +158,15 @@ def _run_eval_job(kind: str, prepared: Any, ws: Any, job_root: str, checkpoint: 
         res = extract_metric(metric, logs=watched.logs, artifacts=read,
                              artifact_paths=job_files(backend, handle))
         return Evaluation(
-            status="succeeded" if res.value is not None else "failed",
+            status="measured" if res.value is not None else "metric_missing",
             metric_value=res.value,
             reason=None if res.value is not None else f"evaluate job reported no '{metric}'",
             job_id=handle.job_id, record_path=out_dir, checkpoint=checkpoint,
-            metadata={"metric": metric, "source": res.source},
+            metadata={"metric": metric, "source": res.source}, source="evaluate_action",
         )
     except AutoMLError as exc:
         log.warning("%s evaluation failed: %s", kind, exc)
-        return Evaluation(status="failed", reason=str(exc), checkpoint=checkpoint)
+        return Evaluation(status="failure", reason=str(exc), checkpoint=checkpoint, source="evaluate_action")
 
 
 def _eval_overrides(prepared: Any) -> dict[str, Any]:

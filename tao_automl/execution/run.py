@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -71,6 +74,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
     stop = EarlyStop(ws.root)
     restore_signals = install_signal_handlers(stop)
     s = prepared.settings
+    feedback: dict[str, Any] = dict(ws.read_json("feedback.json", default=None) or {}) if resumed else {}
     try:
         baseline = _baseline(prepared, ws, job_root, hooks, resumed)
         plan = TrialPlan(
@@ -82,11 +86,13 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
             multi_fidelity=prepared.algorithm.multi_fidelity,
             workspace_root=ws.root, storage_options=dict(runner.storage_options), job_root=job_root,
             backend=prepared.backend_ref, job_options=prepared.job_options, max_retries=s.max_retries,
-            poll_interval_s=s.poll_interval_s, train_sample_count=s.train_sample_count,
+            poll_interval_s=s.poll_interval_s,
+            train_sample_count=None if s.allow_unsafe_effective_batch else s.train_sample_count,
             shard_count=prepared.shard_count, batch_key=prepared.batch_key,
             metric_extractor=hooks.get("metric_extractor"), eval_fn=hooks.get("eval_fn"),
             session_id=ws.root.rstrip("/").rsplit("/", 1)[-1],
             checkpoint_epoch_offset=prepared.checkpoint_epoch_offset,
+            execution=dict(hooks["execution"]) if hooks.get("execution") is not None else None,
         )
         storage_path, storage_fs = _storage(ws)
         if not stop.is_set:
@@ -96,6 +102,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
                     storage_filesystem=storage_fs, ray_session=ray_session, ledger=ledger, stop=stop,
                     resume=resumed, searcher=hooks.get("searcher"), scheduler=hooks.get("scheduler"),
                     on_result=hooks.get("on_result"), on_recommendation=hooks.get("on_recommendation"),
+                    feedback_fn=hooks.get("feedback_fn"), feedback=feedback,
                 )
     finally:
         _reap(prepared.backend, ledger)
@@ -104,6 +111,11 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
     records = {r.trial_id: r for r in ledger.trials()}
     history = [trial_result(r, prepared.metric, prepared.direction, s.checkpoint_selection)
                for r in records.values()]
+    for t in history:
+        t.metric = t.metric_value  # nvidia-tao-automl's name
+        t.feedback = feedback.get(t.rec_id)
+    if feedback:
+        ws.write_json("feedback.json", feedback)
     best_t = pick_best(history, prepared.direction)
     best = None
     if best_t is not None:
@@ -115,6 +127,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
             hyperparameters=best_t.hyperparameters, specs=_load_spec(best_t.spec_path),
             checkpoint=ckpt, spec_path=best_t.spec_path, results_dir=best_t.results_dir,
             metric_epoch=best_t.metric_epoch,
+            feedback=best_t.feedback,
         )
     final = _final(prepared, ws, job_root, hooks, best, stop, baseline)
     succeeded = sum(1 for t in history if t.status == "succeeded")
@@ -129,6 +142,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
         baseline=baseline, final_evaluation=final, history=history,
         search_space=prepared.space.review_rows(), excluded=dict(prepared.space.excluded),
         settings=s.to_dict(), stopped_early=stop.reason, elapsed_s=time.time() - started,
+        workspace_id=hooks.get("workspace_id"),
     )
     out = result.to_dict()
     if ws.uri:  # the local job folder is published into the workspace when the run ends
@@ -157,7 +171,44 @@ def _load_spec(path: str | None) -> dict[str, Any]:
         return {}
 
 
+def _base_specs(prepared: Any, job_root: str) -> dict[str, Any]:
+    """The nested spec the search starts from (template, overrides, data; no
+    recommended values): what ``baseline_fn(specs)`` receives."""
+    from tao_automl.spec import SpecBuilder, SpecParamContext
+
+    ctx = SpecParamContext(action=prepared.action, job_id="baseline", output_dir=f"{job_root}/baseline",
+                           ptm=prepared.base_checkpoint)
+    built = SpecBuilder(prepared.skill, prepared.action).build(
+        overrides=prepared.overrides, dataset_uris=prepared.dataset_uris, context=ctx)
+    return copy.deepcopy(built.spec)
+
+
+def _record(ws: Workspace, prepared: Any, kind: str, ev: Evaluation) -> Evaluation:
+    """Fill nvidia-tao-automl's fields and write the record (also to
+    ``<kind>_record_path`` / ``evaluation_records_dir`` when set)."""
+    s = prepared.settings
+    ev.metric_name = ev.metric_name or prepared.metric
+    if ev.status not in ("measured", "provided", "reused_best", "skipped") and ev.reason:
+        ev.failure_reason = ev.failure_reason or ev.reason
+    explicit = s.baseline_record_path if kind == "baseline" else s.final_evaluation_record_path
+    name = "ptm_baseline.json" if kind == "baseline" else "best_automl.json"
+    extra = explicit or (str(Path(s.evaluation_records_dir) / name) if s.evaluation_records_dir else None)
+    if extra:
+        ev.record_path = extra
+        try:
+            Path(extra).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            Path(extra).expanduser().write_text(json.dumps({"kind": kind, **attrs.asdict(ev)}, indent=2,
+                                                           default=str))
+        except OSError as exc:
+            log.warning("could not write the %s evaluation record to %s: %s", kind, extra, exc)
+    ws.write_json(f"evaluations/{kind}.json", {"kind": kind, **attrs.asdict(ev)})
+    return ev
+
+
 def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], resumed: bool) -> Evaluation:
+    from tao_automl.execution.evaluations import FAILED
+    from tao_automl.execution.metrics import coerce_metric
+
     s = prepared.settings
     if resumed:
         prev = ws.read_json("evaluations/baseline.json", default=None)
@@ -165,16 +216,23 @@ def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any]
             fields = {a.name for a in attrs.fields(Evaluation)}
             return Evaluation(**{k: v for k, v in prev.items() if k in fields})
     if not s.baseline:
-        ev = Evaluation(status="skipped", reason="disabled by automl_settings['baseline']=False")
-        ws.write_json("evaluations/baseline.json", attrs.asdict(ev))
-        return ev
+        ev = Evaluation(status="skipped", enabled=False,
+                        reason="disabled by automl_settings['baseline']=False")
+        return _record(ws, prepared, "baseline", ev)
+    if s.baseline_metric is not None:
+        value = coerce_metric(s.baseline_metric, source="automl_settings['baseline_metric']")
+        ev = Evaluation(status="provided", metric_value=value, source="automl_settings.baseline_metric",
+                        checkpoint=prepared.base_checkpoint)
+        return _record(ws, prepared, "baseline", ev)
     fn = hooks.get("baseline_fn")
+    args = (_base_specs(prepared, job_root),) if fn is not None else ()
     ev = run_evaluation(kind="baseline", prepared=prepared, ws=ws, job_root=job_root,
-                        checkpoint=prepared.base_checkpoint, callback=fn, callback_args=())
-    if ev.status == "failed":
+                        checkpoint=prepared.base_checkpoint, callback=fn, callback_args=args)
+    ev = _record(ws, prepared, "baseline", ev)
+    if ev.status in FAILED:
         raise PreflightError(
-            f"baseline evaluation failed: {ev.reason}; fix it, or pass automl_settings={{'baseline': False}} "
-            "to optimise without an impact baseline (record: "
+            f"baseline evaluation failed ({ev.status}): {ev.reason}; fix it, or pass "
+            "automl_settings={'baseline': False} to optimise without an impact baseline (record: "
             f"{ws.path('evaluations/baseline.json')})"
         )
     return ev
@@ -182,22 +240,50 @@ def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any]
 
 def _final(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], best: BestTrial | None,
            stop: EarlyStop, baseline: Evaluation) -> Evaluation:
+    from tao_automl.execution.evaluations import comparison
+    from tao_automl.execution.metrics import coerce_metric
+
     s = prepared.settings
-    if not s.final_eval:
-        return Evaluation(status="skipped", reason="disabled by automl_settings['final_eval']=False")
-    if best is None:
-        return Evaluation(status="skipped", reason="no trial succeeded")
-    if stop.is_set and stop.reason and stop.reason.startswith("interrupted"):
-        return Evaluation(status="skipped", reason=stop.reason)
     fn = hooks.get("final_eval_fn")
-    args = ()
-    if fn is not None:
-        args = ({"rec_id": best.rec_id, "hyperparameters": best.hyperparameters, "specs": best.specs,
-                 "checkpoint": best.checkpoint, "metric_value": best.metric_value}, best.job_id)
-    ev = run_evaluation(kind="final", prepared=prepared, ws=ws, job_root=job_root,
-                        checkpoint=best.checkpoint, callback=fn, callback_args=args)
+    payload = s.final_evaluation
+    if not s.final_eval:
+        ev = Evaluation(status="skipped", enabled=False,
+                        reason="disabled by automl_settings['final_eval']=False")
+    elif best is None:
+        ev = Evaluation(status="skipped", reason="no trial succeeded")
+    elif stop.is_set and stop.reason and stop.reason.startswith("interrupted"):
+        ev = Evaluation(status="skipped", reason=stop.reason)
+    elif payload is not None:
+        raw = payload.get("metric_value", payload.get(prepared.metric))
+        value = coerce_metric(raw, source="automl_settings['final_evaluation']")
+        extra = {k: v for k, v in payload.items() if k not in ("metric_value", "status", "source")}
+        ev = Evaluation(status=str(payload.get("status", "provided")) if value is not None else "metric_missing",
+                        metric_value=value, source=str(payload.get("source", "provided")),
+                        record_path=payload.get("record_path"), metadata=extra, checkpoint=best.checkpoint)
+    elif s.final_evaluation_metric is not None:
+        value = coerce_metric(s.final_evaluation_metric, source="automl_settings['final_evaluation_metric']")
+        ev = Evaluation(status="provided", metric_value=value, checkpoint=best.checkpoint,
+                        source="automl_settings.final_evaluation_metric")
+    elif fn is None and s.reuse_best_metric_for_final_evaluation:
+        ev = Evaluation(status="reused_best", metric_value=best.metric_value, job_id=best.job_id,
+                        checkpoint=best.checkpoint, source="best_selection_metric")
+    else:
+        args: tuple = ()
+        if fn is not None:
+            from tao_automl.recommendation import Recommendation
+
+            rec = Recommendation(id=best.rec_id, specs=best.hyperparameters, job_id=best.job_id,
+                                 status="success", result=best.metric_value, metric=prepared.metric,
+                                 state="succeeded", results_dir=best.results_dir, spec_path=best.spec_path,
+                                 checkpoint=best.checkpoint)
+            args = (rec, best.job_id)
+        ev = run_evaluation(kind="final", prepared=prepared, ws=ws, job_root=job_root,
+                            checkpoint=best.checkpoint, callback=fn, callback_args=args)
     ev.improvement = improvement(baseline.metric_value, ev.metric_value, prepared.direction)
-    return ev
+    ev.comparison_to_baseline = comparison(baseline.metric_value, ev.metric_value, prepared.direction)
+    baseline.comparison_to_best = comparison(baseline.metric_value, best.metric_value if best else None,
+                                             prepared.direction)
+    return _record(ws, prepared, "final", ev)
 
 
 def _reap(backend: Any, ledger: JobLedger) -> None:

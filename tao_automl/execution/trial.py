@@ -88,6 +88,7 @@ class TrialPlan:
     eval_fn: Callable[..., Any] | None = None
     session_id: str = ""
     checkpoint_epoch_offset: int | None = None  # None: inferred from the job's checkpoints
+    execution: dict[str, Any] | None = None  # run(execution=...): replaces the action's execution
 
 
 def _native(value: Any) -> Any:
@@ -182,6 +183,10 @@ class _TrialRun:
         self.ws = Workspace(plan.workspace_root, plan.storage_options)
         self.ledger = JobLedger(self.ws)
         self.skill = _skill(plan.skill_dir)
+        if plan.execution is not None:
+            from tao_automl.compat import apply_execution
+
+            self.skill = apply_execution(self.skill, plan.action, plan.execution)
         self.space = SearchSpace.from_dict(plan.space)
         self.backend = _backend(plan)
         self.config = _native(dict(config))
@@ -502,7 +507,9 @@ class _TrialRun:
         except MetricError as exc:
             value, source, per_epoch = None, f"error: {exc}", []
         if self.plan.eval_fn is not None:
-            value, source = self._eval_fn(handle), "eval_fn"
+            evaluated = self._eval_fn(handle)  # None: keep the extracted metric (nvidia-tao-automl's rule)
+            if evaluated is not None:
+                value, source = evaluated, "eval_fn"
         if not self.reported_any:
             for rec in per_epoch:  # status.json-only jobs: report their epochs now
                 self._on_record(attempt, rec)
@@ -542,9 +549,10 @@ class _TrialRun:
 
     def _eval_fn(self, handle: JobHandle) -> float | None:
         from tao_automl.execution.metrics import coerce_metric
+        from tao_automl.recommendation import Recommendation
 
-        rec = {"rec_id": self.trial_id, "hyperparameters": dict(self.values), "job_id": handle.job_id,
-               "results_dir": handle.results_dir}
+        rec = Recommendation(id=self.trial_id, specs=self.values, job_id=handle.job_id, status="success",
+                             metric=self.plan.metric, state="running", results_dir=handle.results_dir)
         return coerce_metric(self.plan.eval_fn(rec, handle.job_id), source="eval_fn")
 
     def _cancel(self, attempt: Attempt, why: str, *, record: bool = True) -> None:

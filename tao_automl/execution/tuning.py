@@ -104,15 +104,39 @@ def _live_hook(key: str, name: str) -> LiveHook:
     return hook
 
 
+def _user_call(name: str, fn: Any, *args: Any) -> Any:
+    """A user callback; its exception is logged with the callback's name and
+    the run goes on (as nvidia-tao-automl does)."""
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - user code
+        log.warning("%s raised %s: %s (the run continues)", name, type(exc).__name__, exc)
+        return None
+
+
 def _callbacks(stop: EarlyStop, ledger: JobLedger, fail_fast_after: int, on_result: Any,
-               on_recommendation: Any = None, space: Any = None, metric: str = "") -> list[Any]:
+               on_recommendation: Any = None, space: Any = None, metric: str = "",
+               feedback_fn: Any = None, feedback: dict[str, Any] | None = None) -> list[Any]:
+    """Ray Tune callbacks: shared-root-cause stop, and the user hooks called with a
+    :class:`~tao_automl.recommendation.Recommendation`: ``on_recommendation(rec)``
+    when a trial starts, ``feedback_fn(rec, job_id)`` (its value kept in
+    ``feedback``) then ``on_result(rec, metric_value, status)`` when it ends."""
     from ray.tune import Callback
 
     from tao_automl.execution.collect import trial_result
+    from tao_automl.recommendation import Recommendation
 
     def _notify(trial: Any) -> None:
+        if on_result is None and feedback_fn is None:
+            return
+        rec = Recommendation.from_trial(trial_result(ledger.trial(trial.trial_id), metric), metric)
+        if feedback_fn is not None:
+            value = _user_call("feedback_fn", feedback_fn, rec, rec.job_id)
+            if value is not None and feedback is not None:
+                feedback[rec.id] = value
+                rec = attrs.evolve(rec, feedback=value)
         if on_result is not None:
-            on_result(attrs.asdict(trial_result(ledger.trial(trial.trial_id), metric)))
+            _user_call("on_result", on_result, rec, rec.result, rec.status)
 
     class _Watcher(Callback):
         """Shared-root-cause detection over the first N finished trials and
@@ -140,7 +164,9 @@ def _callbacks(stop: EarlyStop, ledger: JobLedger, fail_fast_after: int, on_resu
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             if on_recommendation is not None and space is not None:
-                on_recommendation({"rec_id": trial.trial_id, "hyperparameters": space.decode(trial.config)})
+                _user_call("on_recommendation", on_recommendation,
+                           Recommendation(id=trial.trial_id, specs=space.decode(trial.config),
+                                          status="pending", metric=metric))
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self._finished(trial, failed=False)
@@ -187,6 +213,8 @@ def run_search(
     scheduler: Any = None,
     on_result: Any = None,
     on_recommendation: Any = None,
+    feedback_fn: Any = None,
+    feedback: dict[str, Any] | None = None,
 ) -> Any:
     """Run (or resume) the Tune experiment; returns the ResultGrid."""
     import numpy as np
@@ -214,7 +242,9 @@ def run_search(
                              LiveHook(stop.key, "on_result", on_result) if on_result else None,
                              LiveHook(stop.key, "on_recommendation", on_recommendation)
                              if on_recommendation else None,
-                             prepared.space, prepared.metric)
+                             prepared.space, prepared.metric,
+                             LiveHook(stop.key, "feedback_fn", feedback_fn) if feedback_fn else None,
+                             feedback)
         + driver_callbacks(prepared, plan, stop)
         + [abandon_callback(stop.key, settler)]
         + _result_loggers(),

@@ -7,6 +7,9 @@
 * an object that already implements :class:`PlatformBackend` passes through;
   kwargs then go to its ``configure(**kwargs)`` if it has one (else they must
   be empty).
+* a TAO SDK platform object (nvidia-tao-sdk's ``VirtualEnvSDK``, ``DockerSDK``,
+  ``SlurmSDK``...: ``create_job``/``create_python_job``, ``get_job_status``...)
+  -> :class:`~tao_automl.platforms.tao_sdk.TaoSdkBackend` around it.
 
 Every backend takes ``gpu_count`` (default GPUs per job); unknown kwargs raise
 :class:`~tao_automl.errors.SettingsError` naming the kwarg and listing the
@@ -32,6 +35,7 @@ from tao_automl.platforms.docker import DockerBackend
 from tao_automl.platforms.kubernetes import KubernetesBackend
 from tao_automl.platforms.local import LocalBackend
 from tao_automl.platforms.slurm import SlurmBackend
+from tao_automl.platforms.tao_sdk import TaoSdkBackend, is_tao_sdk
 
 __all__ = [
     "BACKENDS",
@@ -43,6 +47,7 @@ __all__ = [
     "DockerBackend",
     "KubernetesBackend",
     "BrevBackend",
+    "TaoSdkBackend",
     "FailureReason",
     "JobHandle",
     "JobRequest",
@@ -80,6 +85,8 @@ def get_backend(spec: str | PlatformBackend | None = None, **kwargs: Any) -> Pla
                 key="platform", value=spec,
             )
         return BACKENDS[key](**kwargs)
+    if is_tao_sdk(spec):
+        return TaoSdkBackend(spec, **kwargs)
     if isinstance(spec, PlatformBackend):
         if kwargs:
             configure = getattr(spec, "configure", None)
@@ -94,6 +101,8 @@ def get_backend(spec: str | PlatformBackend | None = None, **kwargs: Any) -> Pla
     raise SettingsError(
         describe("platform is neither a name nor a PlatformBackend", key="platform",
                  value=type(spec).__name__,
-                 expected="one of " + ", ".join(sorted(BACKENDS)) + " or an object with "
-                          "submit/status/wait/logs/cancel/list_artifacts/read_artifact/cleanup"),
+                 expected="one of " + ", ".join(sorted(BACKENDS)) + ", an object with "
+                          "submit/status/wait/logs/cancel/list_artifacts/read_artifact/cleanup, or a "
+                          "TAO SDK platform object (create_job or create_python_job, get_job_status, "
+                          "get_job_logs, cancel_job)"),
     )

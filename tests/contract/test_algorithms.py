@@ -141,7 +141,7 @@ def test_algorithm_end_to_end(name, runs, tmp_path):
     assert best["specs"]["train"]  # the spec the best trial ran
     # the final evaluation ran the evaluate action on that checkpoint
     final = res["final_evaluation"]
-    assert final["status"] == "succeeded" and final["checkpoint"] == best["checkpoint"]
+    assert final["status"] == "measured" and final["checkpoint"] == best["checkpoint"]
     eval_spec = yaml.safe_load((Path(final["record_path"]) / "spec.yaml").read_text())
     assert eval_spec["evaluate"]["checkpoint"] == best["checkpoint"]
     assert final["metric_value"] == pytest.approx(evaluate_by_hand(best["checkpoint"], tmp_path), abs=1e-9)

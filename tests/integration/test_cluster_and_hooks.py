@@ -57,7 +57,8 @@ def test_trials_spread_over_a_multi_node_cluster(tmp_path):
 
 def test_user_searcher_scheduler_and_hooks(tmp_path, ray_cluster):
     """A user's own Ray Tune searcher and scheduler replace the registry's;
-    on_recommendation/on_result see every trial."""
+    on_recommendation(rec)/on_result(rec, metric_value, status) see every trial
+    (rec: a read-only mapping of the dotted values, nvidia-tao-automl's shape)."""
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import BasicVariantGenerator
 
@@ -71,13 +72,19 @@ def test_user_searcher_scheduler_and_hooks(tmp_path, ray_cluster):
         searcher=BasicVariantGenerator(random_state=7),
         scheduler=FIFOScheduler(),
         on_recommendation=recs.append,
-        on_result=results.append,
+        on_result=lambda rec, value, status: results.append((rec, value, status)),
     )
     assert res["progress"]["total"] == 3
-    assert sorted(r["rec_id"] for r in recs) == sorted(t["rec_id"] for t in res["history"])
-    assert all(set(r["hyperparameters"]) == {p["name"] for p in res["search_space"]} for r in recs)
-    assert sorted(r["rec_id"] for r in results) == sorted(t["rec_id"] for t in res["history"])
-    assert all(r["status"] == "succeeded" for r in results)
+    assert sorted(r.rec_id for r in recs) == sorted(t["rec_id"] for t in res["history"])
+    assert all(set(r) == {p["name"] for p in res["search_space"]} for r in recs)
+    assert all(r.status == "pending" and r.job_id is None for r in recs)
+    by_id = {t["rec_id"]: t for t in res["history"]}
+    assert sorted(r.id for r, _, _ in results) == sorted(by_id)
+    for rec, value, status in results:
+        assert status == rec.status == "success" and rec.state == "succeeded"
+        assert value == rec.result == by_id[rec.id]["metric_value"] is not None
+        assert rec.job_id == by_id[rec.id]["job_id"]
+        assert dict(rec) == by_id[rec.id]["hyperparameters"] == rec.hyperparameters
 
 
 def test_train_sample_count_caps_batch_before_launch(tmp_path, ray_cluster):

@@ -174,9 +174,12 @@ def test_baseline_and_final_evaluation_succeed(ray_cluster, tmp_path):
         """)
     res = runner(skill, tmp_path / "ws").run(
         automl_algorithm="random", automl_settings={"max_recommendations": 2, "seed": 1, "max_concurrent": 2})
-    assert res["baseline"]["status"] == "succeeded" and res["baseline"]["metric_value"] == 0.5
-    assert res["final_evaluation"]["status"] == "succeeded"
+    assert res["baseline"]["status"] == "measured" and res["baseline"]["metric_value"] == 0.5
+    assert res["baseline"]["source"] == "evaluate_action"
+    assert res["final_evaluation"]["status"] == "measured"
     assert res["final_evaluation"]["improvement"] == 0.0
+    assert res["final_evaluation"]["comparison_to_baseline"] == {
+        "delta": 0.0, "improved": False, "direction": "minimize"}
 
 
 # -- bad inputs: raised before launch, nothing written --------------------------------

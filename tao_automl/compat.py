@@ -1,0 +1,220 @@
+"""Compatibility with NVIDIA's ``nvidia-tao-automl`` 7.2 scripts.
+
+Every ``automl_settings`` key that package accepts (its
+``KNOWN_AUTOML_SETTINGS`` plus its sample-count spellings) is either
+
+* an alias of one of our settings (:data:`PEER_ALIASES`, merged into
+  ``tao_automl.settings.SETTINGS_ALIASES``),
+* translated here with the same meaning (:func:`translate_settings`), or
+* refused with a :class:`~tao_automl.errors.SettingsError` naming the
+  algorithm or feature that is not available yet (:data:`NOT_AVAILABLE`) --
+  never silently ignored.
+
+``docs/compatibility.md`` has the table with the differences on purpose.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tao_automl.errors import SettingsError, describe
+
+__all__ = ["PEER_ALIASES", "NOT_AVAILABLE", "OUR_BEHAVIOUR", "PEER_KEYS", "translate_settings",
+           "range_overrides"]
+
+#: nvidia-tao-automl spelling -> our settings field (same meaning).
+PEER_ALIASES: dict[str, str] = {
+    "automl_max_concurrent": "max_concurrent",
+    "automl_population_size": "population_size",
+    "automl_eval_interval": "perturbation_interval",
+    "automl_perturbation_factor": "perturbation_factor",
+    "automl_max_trials": "max_recommendations",
+    "automl_kde_samples": "kde_samples",
+    "automl_top_n_percent": "top_n_percent",
+    "automl_min_points_in_model": "min_points_in_model",
+    "run_baseline": "baseline",
+    "run_final_evaluation": "final_eval",
+    "experiment_id": "session_id",
+    # sample-count spellings of its effective-batch safety check
+    **{k: "train_sample_count" for k in (
+        "training_sample_count", "num_train_samples", "train_samples", "dataset_sample_count",
+        "dataset_size", "samples_per_epoch", "custom.train_dataset.sample_count",
+        "custom.train_dataset.num_samples", "custom.train_dataset.size",
+        "dataset.train_sample_count", "dataset.num_train_samples", "data.train_sample_count",
+        "train.num_samples")},
+}
+
+_LLM = "the LLM-guided algorithms (llm, hybrid, autoresearch) are not available yet"
+_OBJ = "multi-objective and latency objectives are not available yet (one metric, one direction)"
+#: keys whose feature is not implemented yet -> what is missing.
+NOT_AVAILABLE: dict[str, str] = {
+    **{k: _LLM for k in (
+        "api_key", "base_url", "model", "llm_analysis_interval", "llm_api_key", "llm_endpoint",
+        "llm_max_tokens", "llm_model", "llm_temperature", "enable_llm_range_narrowing",
+        "hybrid_enable_llm_range_narrowing", "research_program", "evolvable_text_parameters",
+        "automl_max_experiments")},
+    **{k: _OBJ for k in (
+        "include_latency", "latency_direction", "latency_metric", "latency_objective",
+        "latency_scale", "latency_weight", "metric_scale", "metric_weight", "multi_objective",
+        "objectives")},
+    "automl_mutation_factor": "differential evolution (algorithm 'dehb') is not available yet",
+    "automl_crossover_prob": "differential evolution (algorithm 'dehb') is not available yet",
+    "automl_early_stop_threshold": "algorithm 'hyperband_es' is not available yet "
+                                   "(use 'hyperband' or 'asha')",
+    "automl_min_early_stop_epochs": "algorithm 'hyperband_es' is not available yet "
+                                    "(use 'hyperband' or 'asha' with min_epochs)",
+    "automl_min_top_configs": "ASHA's 'stop once N configurations reached the top rung' rule is not "
+                              "available yet (asha runs max_recommendations configurations)",
+    "automl_checkpoint_retention_strategy": "checkpoint retention inside a trial is not available "
+                                            "yet (every checkpoint a job writes is kept)",
+}
+
+#: keys that only restate what this runner always does: value accepted -> why.
+OUR_BEHAVIOUR: dict[str, tuple[Any, str]] = {
+    "automl_delete_intermediate_ckpt": (False, "deleting trial artifacts is not available yet: "
+                                               "every trial's artifacts are kept"),
+    "automl_retain_failed_artifacts": (True, "deleting trial artifacts is not available yet: "
+                                             "failed trials' artifacts are kept"),
+}
+
+#: Translated here (automl_max_generations: translate_settings; automl_range_override:
+#: range_overrides) or already aliases in tao_automl.settings (epoch_multiplier: an error there).
+_TRANSLATED = ("automl_max_generations", "automl_range_override", "automl_max_epochs",
+               "automl_max_recommendations", "automl_reduction_factor", "epoch_multiplier")
+
+#: Every key nvidia-tao-automl 7.2.0 accepts in automl_settings (75 spellings).
+PEER_KEYS: tuple[str, ...] = tuple(sorted({
+    *PEER_ALIASES, *NOT_AVAILABLE, *OUR_BEHAVIOUR, *_TRANSLATED,
+    "algorithm", "allow_unsafe_effective_batch", "baseline_metric", "baseline_record_path",
+    "direction", "evaluation_records_dir", "final_evaluation", "final_evaluation_metric",
+    "final_evaluation_record_path", "metric", "reuse_best_metric_for_final_evaluation",
+    "session_id", "train_sample_count",
+}))
+
+
+def _secretish(key: str) -> bool:
+    return "key" in key or "token" in key
+
+
+def translate_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply the non-alias translations to a raw ``automl_settings`` mapping.
+
+    Raises SettingsError for keys whose feature is not available yet and for
+    restating keys given a value this runner cannot honour.
+    ``automl_max_generations`` (PBT generations of ``automl_eval_interval``
+    epochs) becomes ``max_epochs``.
+    """
+    out = dict(raw)
+    for key, value in raw.items():
+        if key in NOT_AVAILABLE:
+            shown = "<not shown>" if _secretish(key) else value
+            raise SettingsError(
+                describe("setting of nvidia-tao-automl not available yet", key=f"automl_settings.{key}",
+                         value=shown, expected="leave it out", hint=NOT_AVAILABLE[key]),
+                key=key)
+        if key in OUR_BEHAVIOUR:
+            ok, why = OUR_BEHAVIOUR[key]
+            if value is not ok:
+                raise SettingsError(
+                    describe("setting of nvidia-tao-automl not available yet",
+                             key=f"automl_settings.{key}", value=value,
+                             expected=f"{ok!r} or leave it out", hint=why), key=key, value=value)
+            del out[key]
+    if "automl_max_generations" in out:
+        gens = out.pop("automl_max_generations")
+        if not isinstance(gens, int) or isinstance(gens, bool) or gens < 2:
+            raise SettingsError(describe("invalid setting", key="automl_settings.automl_max_generations",
+                                         value=gens, expected="an integer >= 2 (PBT generations)"),
+                                key="automl_max_generations", value=gens)
+        interval = out.get("automl_eval_interval", out.get("perturbation_interval", 10))
+        if not isinstance(interval, int) or isinstance(interval, bool) or interval <= 0:
+            interval = 10
+        epochs = gens * interval
+        for k in ("max_epochs", "automl_max_epochs"):
+            if k in out and out[k] != epochs:
+                raise SettingsError(describe(
+                    "conflicting settings", key="automl_settings.automl_max_generations", value=gens,
+                    expected=f"max_epochs = generations x interval ({epochs}), or only one of "
+                             f"automl_max_generations and {k} ({out[k]!r})"), key="automl_max_generations")
+        out["max_epochs"] = epochs
+        if "automl_eval_interval" not in out and "perturbation_interval" not in out:
+            out["perturbation_interval"] = interval
+    payload = out.get("final_evaluation")
+    if payload is not None and not isinstance(payload, Mapping):
+        raise SettingsError(describe("invalid setting", key="automl_settings.final_evaluation",
+                                     value=payload, expected="a mapping with metric_value (and status, "
+                                     "source...): a final evaluation measured elsewhere"),
+                            key="final_evaluation", value=payload)
+    return out
+
+
+def range_overrides(value: Any) -> dict[str, dict[str, Any]]:
+    """``automl_range_override`` (a list of ``{"parameter": name, "valid_min":...,
+    "valid_max":..., "valid_options":..., "math_cond":...}``) as
+    ``custom_param_ranges``."""
+    if not isinstance(value, list):
+        raise SettingsError(describe("invalid setting", key="automl_settings.automl_range_override",
+                                     value=value, expected="a list of {parameter, valid_min, valid_max...}"),
+                            key="automl_range_override", value=value)
+    out: dict[str, dict[str, Any]] = {}
+    for i, item in enumerate(value):
+        if not isinstance(item, Mapping) or not isinstance(item.get("parameter"), str):
+            raise SettingsError(describe(
+                "invalid setting", key=f"automl_settings.automl_range_override[{i}]", value=item,
+                expected="a mapping with 'parameter' (a dotted spec key) and valid_min/valid_max/"
+                         "valid_options/math_cond"), key="automl_range_override", value=item)
+        out[item["parameter"]] = {k: v for k, v in item.items() if k != "parameter"}
+    return out
+
+
+def apply_execution(skill: Any, action: str, execution: Any) -> Any:
+    """``run(execution={...})``: a ``python_script`` execution replacing
+    ``actions.<action>.execution`` of the skill for this run (nvidia-tao-automl's
+    keys: ``type``, ``script``, ``args``/``script_args``, ``config_format``,
+    ``cwd``).  Checked before launch: the script must exist, ``cwd`` too."""
+    import attrs
+
+    from tao_automl.skill import Execution
+
+    if execution is None:
+        return skill
+    where = f"{skill.root}/references/skill_info.yaml"
+
+    def bad(key: str, value: Any, expected: str) -> SettingsError:
+        return SettingsError(describe("invalid run(execution=...)", file=where, key=f"execution.{key}",
+                                      value=value, expected=expected), key=f"execution.{key}", value=value)
+
+    if not isinstance(execution, Mapping):
+        raise bad("", execution, "a mapping {type: python_script, script, args, config_format, cwd}")
+    unknown = sorted(set(execution) - {"type", "script", "args", "script_args", "config_format", "cwd"})
+    if unknown:
+        raise bad(unknown[0], execution[unknown[0]], "one of type, script, args, script_args, config_format, cwd")
+    if execution.get("type") != "python_script":
+        raise bad("type", execution.get("type"), "'python_script'")
+    from pathlib import Path
+
+    script = execution.get("script")
+    if not isinstance(script, str) or not script.strip():
+        raise bad("script", script, "a non-empty path to a Python script")
+    full = Path(script).expanduser()
+    full = full if full.is_absolute() else Path(skill.root) / full
+    if not full.is_file():
+        raise bad("script", script, f"an existing file ({full} does not exist)")
+    args = execution.get("args", execution.get("script_args", ["--config", "{config_path}"]))
+    if not isinstance(args, list | tuple) or not all(isinstance(a, str) for a in args):
+        raise bad("args", args, "a list of strings")
+    info = skill.action(action)
+    fmt = execution.get("config_format", info.config_format)
+    if fmt not in ("json", "yaml", "toml"):
+        raise bad("config_format", fmt, "json, yaml or toml")
+    cwd = execution.get("cwd", ".")
+    if not isinstance(cwd, str) or not cwd.strip():
+        raise bad("cwd", cwd, "a non-empty path")
+    cwd_full = Path(cwd).expanduser()
+    if not (cwd_full if cwd_full.is_absolute() else Path(skill.root) / cwd_full).is_dir():
+        raise bad("cwd", cwd, "an existing directory (relative to the skill)")
+    new_action = attrs.evolve(info, execution=Execution(type="python_script", script=script, args=list(args),
+                                                        cwd=cwd), command=None, config_format=fmt)
+    new_info = attrs.evolve(skill.info, actions={**skill.info.actions, action: new_action})
+    return attrs.evolve(skill, info=new_info)
