@@ -62,6 +62,17 @@ def range_text(key: str) -> str:
     return f"an integer from {int(lo)} to {int(hi)}"
 
 
+def _finite(inst: Any, att: attrs.Attribute, value: Any) -> None:
+    """A metric value given as a setting: any finite number (no range applies)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SettingsError(describe("invalid setting", key=att.name, value=value, expected="a finite number"),
+                            key=att.name, value=value)
+
+
+#: Settings that are measured values, not knobs: finite, with no range.
+MEASURED = ("baseline_metric", "final_evaluation_metric")
+
+
 def _in_range(inst: Any, att: attrs.Attribute, value: Any) -> None:
     _check_range(att.name, value)
 
@@ -198,8 +209,8 @@ class AutoMLSettings:
     min_points_in_model: int | None = attrs.field(default=None, validator=_in_range)
     allow_unsafe_effective_batch: bool = False  # no batch-vs-train_sample_count check or cap
     # evaluations measured elsewhere, and where the evaluation records are also written
-    baseline_metric: float | None = None
-    final_evaluation_metric: float | None = None
+    baseline_metric: float | None = attrs.field(default=None, validator=_finite)
+    final_evaluation_metric: float | None = attrs.field(default=None, validator=_finite)
     final_evaluation: dict[str, Any] | None = None
     reuse_best_metric_for_final_evaluation: bool = False
     baseline_record_path: str | None = None

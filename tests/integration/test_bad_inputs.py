@@ -314,7 +314,7 @@ CASES: list[Case] = [
          _settings(automl_range_override={"train.lr": [0.1, 0.2]})),
     Case("peer_final_evaluation_not_mapping", SettingsError, "final_evaluation",
          _settings(final_evaluation=0.9)),
-    Case("execution_script_missing", SettingsError, "nope.py",
+    Case("run_execution_script_missing", SettingsError, "nope.py",
          _run(execution={"type": "python_script", "script": "nope.py"})),
     Case("poll_interval_not_positive", SettingsError, "poll_interval", extra={"runner": {"poll_interval": 0}}),
     Case("pbt_fixed_matches_nothing", SettingsError, "model.hiden_size",

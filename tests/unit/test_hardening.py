@@ -91,11 +91,15 @@ def test_versions_file_alias_bomb_is_a_skill_error(tmp_path: Path) -> None:
 def test_every_numeric_setting_has_a_finite_range() -> None:
     import attrs
 
-    from tao_automl.settings import RANGES, AutoMLSettings, _type_name
+    from tao_automl.errors import SettingsError
+    from tao_automl.settings import MEASURED, RANGES, AutoMLSettings, _type_name, parse_settings
 
     numeric = [a.name for a in attrs.fields(AutoMLSettings)
                if _type_name(a.type).split(" ")[0] in ("int", "float")]
-    assert sorted(numeric) == sorted(RANGES)
+    assert sorted(numeric) == sorted([*RANGES, *MEASURED])
+    for key in MEASURED:  # measured values have no range, but are finite
+        with pytest.raises(SettingsError, match=key):
+            parse_settings({key: float("nan")})
     for lo, hi, _ in RANGES.values():
         assert math.isfinite(lo) and math.isfinite(hi) and lo < hi
 

@@ -147,7 +147,7 @@ def test_baseline_and_final_evaluations_get_their_own_folders(tmp_path):
            for kind in ("baseline", "final")}
     folders = set()
     for kind, ev in evs.items():
-        assert ev.status == "succeeded", ev.reason
+        assert ev.status == "measured", ev.reason
         assert ev.metadata["source"] == "metrics.json"
         folder = Path(ev.record_path)
         folders.add(folder)
