@@ -405,7 +405,7 @@ def prepare(
     for name in missing_secrets(secret_envs):
         blockers.append(f"required credential env var {name} is UNSET (a secret spec override)")
     evaluate_action = "evaluate" if skill.has_action("evaluate") else None
-    if settings.baseline and evaluate_action is None and not has_baseline_fn:
+    if settings.baseline is True and evaluate_action is None and not has_baseline_fn:
         blockers.append("baseline evaluation: the model skill has no evaluate action (pass baseline_fn or disable baseline)")
     if settings.final_eval and evaluate_action is None and not has_final_eval_fn:
         notes.append("final evaluation: no evaluate action and no final_eval_fn; it will be skipped")

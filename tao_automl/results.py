@@ -90,6 +90,9 @@ class Evaluation:
     checkpoint: str | None = None
     metadata: dict[str, Any] = attrs.field(factory=dict)
     improvement: float | None = None  # vs baseline, in the optimisation direction
+    # what was measured: "checkpoint" (evaluate action), "defaults" (one training run
+    # with the schema's default values), "callback" (baseline_fn / final_eval_fn)
+    source: str | None = None
 
 
 @attrs.define(kw_only=True)

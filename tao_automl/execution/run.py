@@ -69,7 +69,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
     restore_signals = install_signal_handlers(stop)
     s = prepared.settings
     try:
-        baseline = _baseline(prepared, ws, job_root, hooks, resumed)
+        baseline = _baseline(prepared, ws, job_root, hooks, resumed, runner)
         plan = TrialPlan(
             skill_dir=runner.skill_dir, action=prepared.action, space=prepared.space.to_dict(),
             overrides=prepared.overrides, dataset_uris=prepared.dataset_uris,
@@ -148,7 +148,10 @@ def _load_spec(path: str | None) -> dict[str, Any]:
         return {}
 
 
-def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], resumed: bool) -> Evaluation:
+def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], resumed: bool,
+              runner: Any = None) -> Evaluation:
+    from tao_automl.execution import baseline as bl
+
     s = prepared.settings
     if resumed:
         prev = ws.read_json("evaluations/baseline.json", default=None)
@@ -160,8 +163,17 @@ def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any]
         ws.write_json("evaluations/baseline.json", attrs.asdict(ev))
         return ev
     fn = hooks.get("baseline_fn")
-    ev = run_evaluation(kind="baseline", prepared=prepared, ws=ws, job_root=job_root,
-                        checkpoint=prepared.base_checkpoint, callback=fn, callback_args=())
+    key = None
+    if fn is None and runner is not None:
+        # measured before the search (runner.baseline / review(run_baseline=True) / the CLI's
+        # question) with the same inputs: reuse that record instead of a second job
+        key = bl.baseline_key(prepared, runner.skill_dir)
+        found = bl.cached(Workspace(runner.workspace_dir, runner.storage_options), key)
+        if found is not None:
+            log.info("baseline: reusing the record measured before the search (key %s)", key)
+            return bl.reuse(ws, found, key)
+    ev = bl.measure(prepared=prepared, ws=ws, job_root=job_root, callback=fn,
+                    metric_extractor=hooks.get("metric_extractor"), key=key)
     if ev.status == "failed":
         raise PreflightError(
             f"baseline evaluation failed: {ev.reason}; fix it, or pass automl_settings={{'baseline': False}} "
@@ -187,6 +199,7 @@ def _final(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], b
                  "checkpoint": best.checkpoint, "metric_value": best.metric_value}, best.job_id)
     ev = run_evaluation(kind="final", prepared=prepared, ws=ws, job_root=job_root,
                         checkpoint=best.checkpoint, callback=fn, callback_args=args)
+    ev.source = "callback" if fn is not None else "checkpoint"
     ev.improvement = improvement(baseline.metric_value, ev.metric_value, prepared.direction)
     return ev
 
