@@ -176,6 +176,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
                                       hint=f"use 'tao-automl status {args.workspace}' while it runs"))
     result = ws.read_json("result.json")
     paths = [] if args.no_plots else render_plots(ws, result)
+    if args.html:
+        from tao_automl.report_html import write_html_report
+
+        paths.append(write_html_report(ws, result))
     if args.wandb:
         from tao_automl.tracking import finish_tracking
 
@@ -259,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "format_result(result).")
     t.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
     t.add_argument("--no-plots", action="store_true", help="only print the report")
+    t.add_argument("--html", action="store_true",
+                   help="also write <experiment>/report.html: one self-contained page (summary, trials, "
+                        "interactive plots, the launch review; plotly.js inline, works offline)")
     t.add_argument("--wandb", action="store_true",
                    help="also (re)write the WandB summary run when the settings enable WandB")
     t.set_defaults(func=_cmd_report)
