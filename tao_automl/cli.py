@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from typing import Any
 
 __all__ = ["main", "build_parser"]
@@ -146,7 +145,7 @@ def _cmd_review(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from tao_automl.progress import render_text, resolve_experiment, snapshot
+    from tao_automl.progress import render_rich, render_text, resolve_experiment, snapshot, watch
 
     ws = resolve_experiment(args.workspace)
     if args.json:
@@ -154,13 +153,26 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
         print(json.dumps(workspace_status(ws), indent=2, default=str))
         return 0
-    while True:
+    if not args.watch:
         snap = snapshot(ws)
-        print(render_text(snap), flush=True)
-        if not args.watch or snap.finished:
-            return 0
-        time.sleep(args.watch)
-        print()
+        if sys.stdout.isatty():
+            import shutil
+
+            from tao_automl.review_render import use_color
+
+            print(render_rich(snap, width=shutil.get_terminal_size((120, 24)).columns, color=use_color()))
+        else:
+            print(render_text(snap), flush=True)
+        return 0
+    try:
+        why = watch(ws, interval_s=args.watch, timeout_s=args.timeout)
+    except KeyboardInterrupt:
+        print("\nstopped watching (the experiment goes on)", file=sys.stderr)
+        return 0
+    if why == "timeout":
+        print(f"stopped watching after {args.timeout:.0f} s (--timeout); the experiment is still running",
+              file=sys.stderr)
+    return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -253,8 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "hyperparameters, elapsed; overall progress and ETA. Reads the "
                                    "workspace files only, so it works from any process.")
     s.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
-    s.add_argument("--watch", type=float, metavar="SECONDS", default=0,
-                   help="re-print every SECONDS until the experiment finishes")
+    s.add_argument("--watch", type=float, metavar="SECONDS", nargs="?", const=2.0, default=0,
+                   help="follow the run until it finishes, refreshing every SECONDS (default 2): "
+                        "redrawn in place on a terminal, printed on each change otherwise; Ctrl-C "
+                        "stops watching (exit 0)")
+    s.add_argument("--timeout", type=float, metavar="SECONDS", default=86400.0,
+                   help="stop watching after SECONDS even if the run goes on (default one day)")
     s.add_argument("--json", action="store_true", help="print the status dict as JSON")
     s.set_defaults(func=_cmd_status)
 

@@ -264,3 +264,26 @@ def test_example_plans_review_cleanly(plan):
     shorthand = {"num_epochs": "train.num_epochs"}
     for key, value in (raw.get("spec_overrides") or {}).items():
         assert get_path(spec, shorthand.get(key, key)) == value, key  # the seed's required overrides
+
+
+def test_status_watch_follows_until_ctrl_c_exits_0(tmp_path):
+    import signal
+
+    exp = tmp_path / "ws" / "automl-x"
+    exp.mkdir(parents=True)
+    (exp / "settings.json").write_text(json.dumps({"created": time.time(), "metric": "val_loss",
+                                                   "settings": {"max_recommendations": 2}}))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "tao_automl", "status", str(exp), "--watch", "0.2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    assert proc.poll() is None  # still following a run that has not ended
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "automl-x [running]" in out and "stopped watching" in err
+    bounded = cli("status", str(exp), "--watch", "0.2", "--timeout", "1")
+    assert bounded.returncode == 0 and "stopped watching after 1 s" in bounded.stderr
+    (exp / "result.json").write_text("{}")
+    done = cli("status", str(exp), "--watch")
+    assert done.returncode == 0 and "automl-x [finished]" in done.stdout
