@@ -153,12 +153,13 @@ def test_run_status_report_end_to_end(tmp_path):
     run = cli("run", str(plan), "--quiet", "--yes", cwd=REPO)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "trials: 2 succeeded, 0 failed, 2 total" in run.stdout
+    assert run.stdout.index("AutoML launch review") < run.stdout.index("AutoML session")  # review first
     (exp,) = [p for p in (tmp_path / "ws").iterdir() if (p / "settings.json").exists()]
     result = json.loads((exp / "result.json").read_text())
     assert result["progress"]["total"] == 2
     assert json.loads((exp / "settings.json").read_text())["platform_kwargs"] == {}
-    assert sorted(p.name for p in (exp / "plots").glob("*.png"))[:2] == ["learning_curves.png",
-                                                                          "optimization_history.png"]
+    assert {p.name for p in (exp / "plots").glob("*.png")} >= {"learning_curves.png", "optimization_history.png",
+                                                               "parallel_coordinates.png", "slice.png"}
 
     status = cli("status", str(tmp_path / "ws"))  # a workspace_dir: the newest experiment
     assert status.returncode == 0, status.stderr
@@ -176,6 +177,13 @@ def test_run_status_report_end_to_end(tmp_path):
     assert f"AutoML session {exp.name}" in report.stdout and "all trials:" in report.stdout
     assert len(list((exp / "plots").glob("*.png"))) >= 3
     assert "plots:" in report.stdout
+
+    html = cli("report", str(exp), "--html", "--no-plots")
+    assert html.returncode == 0, html.stderr
+    page = (exp / "report.html").read_text()
+    assert str(exp / "report.html") in html.stdout
+    assert page.count("Plotly.newPlot(") >= 3 and "<script src=" not in page  # plotly.js inline
+    assert "AutoML launch review: toy-mlp" in page  # the review.json of the run
 
     again = cli("cancel", str(exp))
     assert again.returncode == 0 and "already finished" in again.stdout
