@@ -392,7 +392,8 @@ class LiveProgress:
             return
         if getattr(stream, "isatty", lambda: False)():
             width = shutil.get_terminal_size((120, 24)).columns
-            text = render_rich(snap, width=width, color=not os.environ.get("NO_COLOR"))
+            # one column short of the terminal: a full-width line would auto-wrap and break the redraw
+            text = render_rich(snap, width=max(40, width - 1), color=not os.environ.get("NO_COLOR"))
             clear = f"\x1b[{self._lines}F\x1b[J" if self._lines else ""
             stream.write(clear + text + "\n")
             stream.flush()

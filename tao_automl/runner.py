@@ -93,9 +93,21 @@ class AutoMLRunner:
         args = self._normalize(kwargs)
         prepared = self._prepare(args, has_baseline_fn=baseline_fn is not None)
         ws_root = self._session_root(prepared.settings.session_id or "<new session>")
-        review = build_review(prepared, workspace=ws_root)
-        if run_baseline:
-            review["baseline"] = self._measure_baseline(prepared, baseline_fn, metric_extractor)
+        if not run_baseline:
+            return build_review(prepared, workspace=ws_root)
+        measured = self._measure_baseline(prepared, baseline_fn, metric_extractor)
+        per_trial = None
+        if (measured.get("source") == "defaults" and measured.get("status") == "succeeded"
+                and prepared.settings.estimate_trial_s is None):
+            # the defaults run is one full trial: its duration replaces the guessed one
+            rec = Workspace(self.workspace_dir, self.storage_options).read_json(
+                f"baselines/{measured['key']}/evaluations/baseline.json", default={}) or {}
+            per_trial = rec.get("elapsed_s")
+        review = build_review(prepared, workspace=ws_root, per_trial_s=per_trial)
+        if per_trial:
+            review["estimate"]["assumptions"][0] = (
+                f"{per_trial:.0f} s per full trial, measured by the defaults baseline run")
+        review["baseline"] = measured
         return review
 
     def baseline(self, **kwargs: Any) -> dict[str, Any]:

@@ -50,6 +50,11 @@ def test_baseline_key_is_a_hash_of_what_determines_the_baseline(tmp_path):
     first = runner.baseline(automl_settings=SETTINGS, spec_overrides=OVERRIDES)
     assert first["status"] == "succeeded" and first["reused"] is False
     assert Path(first["record"]).is_file()
+    # the review shows it (reused) and times the estimate with it: the defaults run is one full trial
+    review = runner.review(run_baseline=True, automl_settings=SETTINGS, spec_overrides=OVERRIDES)
+    assert review["baseline"]["reused"] is True and review["baseline"]["job_id"] == first["job_id"]
+    assert review["estimate"]["assumptions"][0].endswith("s per full trial, measured by the defaults baseline run")
+    assert review["estimate"]["per_trial_s"] < 120
     # a budget change does not change the baseline: reused, no second job
     more = runner.baseline(automl_settings={**SETTINGS, "max_recommendations": 9}, spec_overrides=OVERRIDES)
     assert more["reused"] is True and more["key"] == first["key"] and more["job_id"] == first["job_id"]
