@@ -79,6 +79,8 @@ def _baseline_lines(review: Mapping[str, Any]) -> tuple[list[tuple[str, str]], s
             "checkpoint": f"'{plan.get('action')}' on {plan.get('checkpoint') or 'the starting checkpoint'}",
             "off": "none (automl_settings baseline: false): no impact baseline"}.get(mode, str(mode))
     rows = [("baseline", what)]
+    if mode == "off":
+        return rows, None
     if not measured:
         if mode != "off":
             rows.append(("record", str(plan.get("record_path"))))
@@ -143,7 +145,7 @@ def render_review(review: Mapping[str, Any], *, color: bool | None = None, width
     ])
 
     checks = {c.get("path"): c for c in review.get("path_checks") or [] if isinstance(c, Mapping)}
-    data = Table(title="Data", title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, show_edge=False)
+    data = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for c in ("source / key", "path", "visible where jobs run"):
         data.add_column(c, overflow="fold")
     for name, uri in (launch.get("datasets") or {}).items():
@@ -152,10 +154,10 @@ def render_review(review: Mapping[str, Any], *, color: bool | None = None, width
             data.add_row(str(name), str(u), _check_text(c))
     for c in checks.values():
         data.add_row(str(c.get("key")), str(c.get("path")), _check_text(c))
+    con.print(Text("Data", style="bold"))
     if data.row_count:
         con.print(data)
     else:
-        con.print(Text("Data", style="bold"))
         con.print("  no dataset paths given (the spec template's data settings are used)")
     if launch.get("train_sample_count"):
         con.print(f"  train samples: {launch['train_sample_count']}")
@@ -171,8 +173,8 @@ def render_review(review: Mapping[str, Any], *, color: bool | None = None, width
     ])
 
     space = review.get("search_space") or []
-    st = Table(title=f"Search space ({len(space)} parameters)", title_justify="left", title_style="bold",
-               box=box.SIMPLE_HEAD, show_edge=False)
+    con.print(Text(f"Search space ({len(space)} parameters)", style="bold"))
+    st = Table(box=box.SIMPLE_HEAD, show_edge=False)
     for c in ("name", "type", "range", "log", "default"):
         st.add_column(c, overflow="fold")
     for row in space:
@@ -188,8 +190,8 @@ def render_review(review: Mapping[str, Any], *, color: bool | None = None, width
 
     recs = review.get("recommendations") or []
     names = [r.get("name") for r in space]
-    rt = Table(title=f"Initial batch ({len(recs)} recommendation(s), searched values only)",
-               title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, show_edge=False)
+    con.print(Text(f"Initial batch ({len(recs)} recommendation(s), searched values only)", style="bold"))
+    rt = Table(box=box.SIMPLE_HEAD, show_edge=False)
     rt.add_column("rec")
     for n in names:
         rt.add_column(_short(str(n), [str(x) for x in names]), overflow="fold")
