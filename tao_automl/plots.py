@@ -25,6 +25,7 @@ import io
 import logging
 import math
 import warnings
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -151,6 +152,16 @@ def _metric_values(result: Mapping[str, Any], study: Any) -> list[float]:
     return vals + [v for _, v, _ in _references(result)]
 
 
+_IMPORTANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _evaluator() -> Any:
+    """fANOVA (Optuna's default), seeded so the same history gives the same figure."""
+    from optuna.importance import FanovaImportanceEvaluator
+
+    return FanovaImportanceEvaluator(n_trees=32, seed=0)
+
+
 def _top_params(study: Any, n: int) -> list[str]:
     import optuna
 
@@ -158,11 +169,13 @@ def _top_params(study: Any, n: int) -> list[str]:
     varied = [k for k in names if len({repr(t.params.get(k)) for t in _completed(study)}) > 1]
     if len(varied) <= n:
         return varied
-    try:
-        imp = optuna.importance.get_param_importances(study, params=varied)
-        return list(imp)[:n]
-    except Exception:  # noqa: BLE001 - ranking is a nicety
-        return varied[:n]
+    if study not in _IMPORTANCE:  # computed once per study (contour check + contour plot)
+        try:
+            _IMPORTANCE[study] = list(optuna.importance.get_param_importances(
+                study, evaluator=_evaluator(), params=varied))
+        except Exception:  # noqa: BLE001 - ranking is a nicety
+            _IMPORTANCE[study] = varied
+    return _IMPORTANCE[study][:n]
 
 
 def _can(name: str, study: Any) -> bool:
@@ -225,7 +238,7 @@ def _mpl(name: str, study: Any, result: Mapping[str, Any]) -> Any:
     elif name == "contour":
         ax = ovm.plot_contour(study, params=_top_params(study, 2), target_name=metric)
     elif name == "param_importance":
-        ax = ovm.plot_param_importances(study, target_name=metric)
+        ax = ovm.plot_param_importances(study, evaluator=_evaluator(), target_name=metric)
     elif name == "learning_curves":
         ax = ovm.plot_intermediate_values(study)
         ax.set_title("Learning curves (metric per epoch, per trial)")
@@ -249,7 +262,7 @@ def _mpl(name: str, study: Any, result: Mapping[str, Any]) -> Any:
 
 def _save(ws: Workspace, fig: Any, name: str) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     _plt().close(fig)
     return ws.write_bytes(f"plots/{name}.png", buf.getvalue())
 
@@ -315,7 +328,7 @@ def plotly_figures(result: Mapping[str, Any]) -> dict[str, Any]:
             elif name == "contour":
                 fig = ov.plot_contour(study, params=_top_params(study, 2), target_name=metric)
             elif name == "param_importance":
-                fig = ov.plot_param_importances(study, target_name=metric)
+                fig = ov.plot_param_importances(study, evaluator=_evaluator(), target_name=metric)
             else:
                 fig = ov.plot_intermediate_values(study)
                 fig.update_layout(title="Learning curves (metric per epoch, per trial)")
