@@ -1,7 +1,11 @@
 """``tao-automl``: run, review, watch, report and cancel AutoML experiments.
 
+``run`` measures the baseline, shows the launch review and asks before
+launching (``--yes`` skips the question; without a terminal it is required).
+
 Exit codes: 0 success, 2 bad input or a refused run (any ``AutoMLError``;
-one clear line on stderr), 130 interrupted (Ctrl-C, SIGTERM or ``tao-automl
+one clear line on stderr; also: review blockers, the question answered no,
+no terminal and no ``--yes`` -- nothing launched), 130 interrupted (Ctrl-C, SIGTERM or ``tao-automl
 cancel``; ``run`` still prints the partial report), 1 unexpected error.
 """
 
