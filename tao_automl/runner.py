@@ -148,16 +148,30 @@ class AutoMLRunner:
 
         raise_blockers(prepared)
         ws, resumed = self._open_workspace(prepared, resume)
-        if resumed:
-            from tao_automl.search import SearchSpace
+        from tao_automl.lease import DriverLease
 
-            prepared.space = SearchSpace.from_dict(ws.read_json("search_space.json"))
-        return execute(
-            runner=self, prepared=prepared, ws=ws, resumed=resumed,
-            hooks=dict(metric_extractor=metric_extractor, eval_fn=eval_fn, baseline_fn=baseline_fn,
-                       final_eval_fn=final_eval_fn, on_recommendation=on_recommendation,
-                       on_result=on_result, searcher=searcher, scheduler=scheduler),
-        )
+        # One live driver per experiment (tao_automl.lease): taken before anything is
+        # written, released however the run ends.
+        lease = DriverLease(ws, purpose="resume" if resumed else "new").acquire()
+        try:
+            if not resumed and ws.exists("settings.json"):  # created by a driver that won the race
+                raise WorkspaceError(
+                    describe("experiment already exists", file=ws.root, key="session_id",
+                             value=prepared.settings.session_id,
+                             expected="a new session_id, or resume=True to continue it")
+                )
+            if resumed:
+                from tao_automl.search import SearchSpace
+
+                prepared.space = SearchSpace.from_dict(ws.read_json("search_space.json"))
+            return execute(
+                runner=self, prepared=prepared, ws=ws, resumed=resumed,
+                hooks=dict(metric_extractor=metric_extractor, eval_fn=eval_fn, baseline_fn=baseline_fn,
+                           final_eval_fn=final_eval_fn, on_recommendation=on_recommendation,
+                           on_result=on_result, searcher=searcher, scheduler=scheduler),
+            )
+        finally:
+            lease.release()
 
     # ------------------------------------------------------------- helpers
     _RUN_KEYS = (
