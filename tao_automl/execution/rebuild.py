@@ -131,10 +131,11 @@ def _point(rec: TrialRecord, metric: str) -> tuple[dict[str, Any], float | None]
     return config, float(vals[-1]) if vals else None
 
 
-def seeded(searcher: Any, records: list[TrialRecord], metric: str) -> Any:
+def seeded(searcher: Any, records: list[TrialRecord], metric: str, max_concurrent: int | None = None) -> Any:
     """``searcher`` wrapped so that it is told the ledger's results once its
-    search space is known (``set_search_properties``), before it suggests anything."""
-    wrapper = _seeded_class()(searcher, max_concurrent=10**6)
+    search space is known (``set_search_properties``), before it suggests
+    anything.  ``max_concurrent`` must equal Tune's ``max_concurrent_trials``."""
+    wrapper = _seeded_class()(searcher, max_concurrent=max_concurrent or 10**6)
     wrapper._seed_points = [_point(r, metric) for r in records]
     return wrapper
 

@@ -256,6 +256,8 @@ def run_search(
         )
         return tuner.fit()
 
+    from ray.tune.search import Searcher
+
     budget = settings.max_recommendations
     if rebuild_why is not None:
         if ledger.trial_ids():
@@ -284,7 +286,7 @@ def run_search(
     sched = scheduler if scheduler is not None else built.scheduler
     num_samples, param_space = built.num_samples, dict(built.param_space or ctx.param_space)
     if settled:
-        from ray.tune.search import BasicVariantGenerator, Searcher
+        from ray.tune.search import BasicVariantGenerator
 
         if any(isinstance(v, dict) and "grid_search" in v for v in param_space.values()):
             param_space, points = remaining_grid(param_space, settled)
@@ -294,9 +296,9 @@ def run_search(
             num_samples = len(points)
         else:
             num_samples = budget - len(settled)
-            if isinstance(search_alg, Searcher):
-                search_alg = seeded(search_alg, settled, prepared.metric)
     limit = None if built.limit_by_resources_only and ray_session.has_slots else settings.max_concurrent
+    if settled and isinstance(search_alg, Searcher):
+        search_alg = seeded(search_alg, settled, prepared.metric, max_concurrent=limit)
     # Schedulers and searchers built by the registry already carry metric/mode;
     # Tune refuses them twice.  A user's own objects may carry none.
     carried = any(getattr(o, "_metric", None) for o in (search_alg, sched) if o is not None)
