@@ -102,7 +102,7 @@ def assert_no_duplicate_finished(led: JobLedger) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_second_driver_refused_then_successor_after_kill(ray_cluster, tmp_path, monkeypatch):
+def test_second_driver_refused_then_successor_after_kill(ray_cluster, tmp_path):
     ws = tmp_path / "ws"
     exp = ws / "exp"
     log = tmp_path / "driver.log"
@@ -115,13 +115,13 @@ def test_second_driver_refused_then_successor_after_kill(ray_cluster, tmp_path, 
         assert AutoMLRunner.status(exp)["history"]
         assert "exp" in AutoMLRunner.render_status(exp)
 
-        rec = WriteRecorder(monkeypatch)
-        with pytest.raises(WorkspaceError) as err:
-            runner.run(resume=True, automl_settings={"session_id": "exp"})
+        with pytest.MonkeyPatch.context() as mp:
+            rec = WriteRecorder(mp)
+            with pytest.raises(WorkspaceError) as err:
+                runner.run(resume=True, automl_settings={"session_id": "exp"})
         msg = str(err.value)
         assert f"pid {proc.pid}" in msg and str(exp / LEASE_FILE) in msg and "in use by another driver" in msg
         assert rec.writes == [], rec.writes  # refused before writing anything
-        monkeypatch.undo()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -207,7 +207,7 @@ def test_lease_on_s3_conditional_writes(s3_server: S3Server):
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_second_driver_refused_and_successor_on_s3(s3_server: S3Server, tmp_path, monkeypatch):
+def test_second_driver_refused_and_successor_on_s3(s3_server: S3Server, tmp_path):
     sid = f"lease-{uuid.uuid4().hex[:6]}"
     base = f"s3://{s3_server.bucket}/automl"
     uri = f"{base}/{sid}"
@@ -219,12 +219,12 @@ def test_second_driver_refused_and_successor_on_s3(s3_server: S3Server, tmp_path
         wait_for(lambda: ws.exists(LEASE_FILE) and JobLedger(ws).open_attempts(), proc, log, timeout=240)
         runner = AutoMLRunner(skill_dir=TOY, workspace_dir=base, storage_options=s3_server.storage_options)
         assert AutoMLRunner.status(uri, storage_options=s3_server.storage_options)["history"]
-        rec = WriteRecorder(monkeypatch)
-        with pytest.raises(WorkspaceError) as err:
-            runner.run(resume=True, automl_settings={"session_id": sid})
+        with pytest.MonkeyPatch.context() as mp:
+            rec = WriteRecorder(mp)
+            with pytest.raises(WorkspaceError) as err:
+                runner.run(resume=True, automl_settings={"session_id": sid})
         assert f"pid {proc.pid}" in str(err.value) and uri in str(err.value)
         assert rec.writes == [], rec.writes
-        monkeypatch.undo()
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
