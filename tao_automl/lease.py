@@ -98,7 +98,7 @@ class _LocalStore:
     def _locked(self):
         import fcntl
 
-        os.makedirs(self.ws.root, exist_ok=True)
+        self.ws.makedirs()  # a WorkspaceError naming the folder if it cannot be created
         fd = os.open(self.guard, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -112,6 +112,8 @@ class _LocalStore:
                 raw = fh.read()
         except FileNotFoundError:
             return None, None
+        except OSError as exc:
+            raise WorkspaceError(describe("cannot read workspace file", file=self.path, value=str(exc))) from exc
         return raw, hashlib.sha256(raw).hexdigest()
 
     def read(self) -> tuple[bytes | None, str | None]:
