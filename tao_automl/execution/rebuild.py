@@ -184,9 +184,12 @@ def __getattr__(name: str) -> Any:  # pickle resolves the lazily built class by 
 
 
 def remaining_grid(param_space: dict[str, Any], records: list[TrialRecord]) -> tuple[dict[str, Any], list[dict]]:
-    """(param space without the grid axes, the grid points not yet evaluated)."""
+    """(param space with each grid axis a plain choice, the grid points not yet
+    evaluated); Tune's ``points_to_evaluate`` then fill every axis."""
+    from ray import tune
+
     axes = {k: v["grid_search"] for k, v in param_space.items() if isinstance(v, dict) and "grid_search" in v}
-    rest = {k: v for k, v in param_space.items() if k not in axes}
+    rest = {k: tune.choice(list(axes[k])) if k in axes else v for k, v in param_space.items()}
     done = [dict((r.planned or {}).get("config") or {}) for r in records]
     points = []
     for combo in itertools.product(*axes.values()):

@@ -86,5 +86,5 @@ def test_remaining_grid(tmp_path):
     finished_trial(led, "t2", {"a": 2, "b": "y", "c": 0.1})
     space = {"a": {"grid_search": [1, 2]}, "b": {"grid_search": ["x", "y"]}, "c": 0.1}
     rest, points = remaining_grid(space, led.trials())
-    assert rest == {"c": 0.1}
+    assert rest["c"] == 0.1 and rest["a"].categories == [1, 2] and rest["b"].categories == ["x", "y"]
     assert points == [{"a": 1, "b": "y"}, {"a": 2, "b": "x"}]
