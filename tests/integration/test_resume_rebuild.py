@@ -74,6 +74,14 @@ def kill_with_some_done(ws: Path, algorithm: str) -> dict[str, str]:
     time.sleep(1.2)  # let Tune save its state once more, so there is something to break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    # The killed driver's Ray workers may write a last ledger event while Ray notices the
+    # driver is gone (a race outside this test's subject): wait until the ledger is quiet.
+    quiet_since, seen = time.time(), None
+    while time.time() - quiet_since < 2.0 and time.time() < deadline + 30:
+        now = sorted(str(p) for p in (ws / "exp" / "ledger").rglob("*.json"))
+        if now != seen:
+            quiet_since, seen = time.time(), now
+        time.sleep(0.2)
     return {r.trial_id: r.attempts[-1].handle.job_id for r in ledger(ws).trials() if r.done}
 
 
