@@ -5,8 +5,8 @@
 Tunes the toy numpy MLP skill (examples/toy_skill) with Bayesian optimisation
 (Optuna TPE on Ray Tune): 8 trials, 2 at a time, 3 epochs each.  A live table
 shows every trial while the search runs; at the end the text report is printed
-and the workspace holds result.json, history.csv, best_spec.yaml and
-plots/*.png.  The same run from the command line:
+and the workspace holds result.json, history.csv, best_spec.yaml and, a few
+seconds later (rendered in the background), plots/*.png.  The same run from the command line:
 
     tao-automl run examples/quickstart.yaml
 """
@@ -38,7 +38,7 @@ def main(workspace_dir: str = "automl_workspace") -> dict:
     print(format_result(result))
     ws = Path(result["workspace"])
     print(f"\nbest spec: {ws / 'best_spec.yaml'}")
-    print("plots:     " + ", ".join(str(p) for p in sorted((ws / "plots").glob("*.png"))))
+    print(f"plots:     {result['plots_dir']} (rendered in the background; `tao-automl report {ws}` redraws them)")
     return result
 
 

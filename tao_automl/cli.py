@@ -64,6 +64,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         plan["workspace_dir"] = args.workspace_dir
     result = runner_for(plan).run(**kwargs)
     print(json.dumps(result, indent=2, default=str) if args.json else format_result(result))
+    if result.get("plots_dir"):  # rendered in the background: the command ends when they are written
+        from tao_automl.execution.extras import wait_for_plots
+
+        wait_for_plots(result["workspace"])
     if str(result.get("stopped_early") or "").startswith("interrupted"):
         return 130  # Ctrl-C / SIGTERM / tao-automl cancel: the partial result was still written
     return 0

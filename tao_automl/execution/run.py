@@ -56,10 +56,13 @@ def _write_plan(ws: Workspace, runner: Any, prepared: Any) -> None:
 
 def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: dict[str, Any]) -> dict[str, Any]:
     """Baseline -> search -> final evaluation -> result (written and returned)."""
-    from tao_automl.execution.ray_session import RaySession
+    from tao_automl.execution.ray_session import RaySession, start_ray
     from tao_automl.runner import install_signal_handlers
 
     started = time.time()
+    s = prepared.settings
+    # Ray's processes start while the plan is written and the baseline runs.
+    ray_start = start_ray(s.ray_address, s.max_concurrent, quiet=s.quiet)
     ws.makedirs()
     if not resumed:
         _write_plan(ws, runner, prepared)
@@ -67,7 +70,6 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
     ledger = JobLedger(ws)
     stop = EarlyStop(ws.root)
     restore_signals = install_signal_handlers(stop)
-    s = prepared.settings
     try:
         baseline = _baseline(prepared, ws, job_root, hooks, resumed)
         plan = TrialPlan(
@@ -87,7 +89,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
         )
         storage_path, storage_fs = _storage(ws)
         if not stop.is_set:
-            with RaySession(s.ray_address, s.max_concurrent, quiet=s.quiet) as ray_session:
+            with RaySession(s.ray_address, s.max_concurrent, quiet=s.quiet, starter=ray_start) as ray_session:
                 run_search(
                     prepared=prepared, plan=plan, storage_path=storage_path,
                     storage_filesystem=storage_fs, ray_session=ray_session, ledger=ledger, stop=stop,
@@ -95,6 +97,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
                     on_result=hooks.get("on_result"), on_recommendation=hooks.get("on_recommendation"),
                 )
     finally:
+        ray_start.wait()  # never leave Ray half-started behind an error
         _reap(prepared.backend, ledger)
         restore_signals()
 
@@ -124,6 +127,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
         baseline=baseline, final_evaluation=final, history=history,
         search_space=prepared.space.review_rows(), excluded=dict(prepared.space.excluded),
         settings=s.to_dict(), stopped_early=stop.reason, elapsed_s=time.time() - started,
+        plots_dir=ws.path("plots"),
     )
     out = result.to_dict()
     ws.write_json("result.json", out)
@@ -133,7 +137,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
 
         fmt = prepared.skill.action(prepared.action).config_format or "yaml"
         ws.write_text(f"best_spec.{fmt}", dump_spec(best.specs, fmt))
-    after_run(ws, out)  # WandB summary run + plots; never raises
+    after_run(ws, out)  # WandB summary run + plots, in the background; never raises
     return out
 
 
