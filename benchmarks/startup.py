@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sleep", type=float, default=2.0)
     ap.add_argument("--quickstart", action="store_true", help="also time examples/quickstart.py")
     ap.add_argument("--join", action="store_true", help="also join a running Ray (ray_address)")
+    ap.add_argument("--no-cold", action="store_true", help="leave out the cold runs (e.g. only --join)")
     ap.add_argument("--json", default=None, help="write every run here")
     args = ap.parse_args(argv)
     codes = [Path(c).resolve() for c in args.code] or [HERE.parent]
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for _ in range(args.repeats):
         for code in codes:  # alternate: same time window for every checkout
-            record("cold", code, sleep_run(code, args.n, args.concurrency, args.sleep, work))
+            if not args.no_cold:
+                record("cold", code, sleep_run(code, args.n, args.concurrency, args.sleep, work))
             if args.quickstart:
                 record("quickstart", code, quickstart_run(code, work))
     if args.join:
