@@ -227,7 +227,7 @@ class RayCluster:
 
     def _ray(self, *args: str) -> None:
         exe = Path(sys.executable).with_name("ray")
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
         subprocess.run([str(exe), *args], check=True, env=env, capture_output=True, timeout=300)
 
     def __enter__(self) -> RayCluster:
