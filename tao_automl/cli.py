@@ -91,6 +91,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from tao_automl.workspace import dumps_strict
 
     print(dumps_strict(result, indent=2) if args.json else format_result(result))
+    if result.get("plots_dir"):  # rendered in the background: the command ends when they are written
+        from tao_automl.execution.extras import wait_for_plots
+
+        wait_for_plots(result["workspace"])
     if str(result.get("stopped_early") or "").startswith("interrupted"):
         return 130  # Ctrl-C / SIGTERM / tao-automl cancel: the partial result was still written
     return 0
