@@ -22,6 +22,7 @@ import yaml
 from tao_automl.algorithms import ALGORITHMS
 from tao_automl.execution.ledger import JobLedger
 from tao_automl.results import validate_result
+from tao_automl.testing.algorithm import AlgorithmCase, AlgorithmContract
 from tao_automl.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -180,6 +181,7 @@ def test_multi_fidelity_stops_some_trials_early(name, runs):
 def test_paused_trials_resume_from_their_own_checkpoint(name, runs):
     res = runs(name)
     resumed = [(tid, a) for tid, a in attempts(res) if a.number > 1]
+    assert resumed, f"{name}: no trial was paused and resumed (a second attempt)"
     for tid, att in resumed:
         assert att.resume_from and Path(att.resume_from).is_file()
         assert f"/{tid}/" in att.resume_from
@@ -252,3 +254,36 @@ def test_asha_with_the_bayesian_sampler(shared_ray, tmp_path):
     assert any(t["status"] == "stopped" and t["epochs_completed"] < 4 for t in hist)
     assert len({t["hyperparameters"]["train.lr"] for t in hist}) == 8
     assert res["best"]["metric_value"] == min(t["metric_value"] for t in hist if t["metric_value"] is not None)
+
+
+# -- the shipped algorithm contract (tao_automl.testing.algorithm), for every registry entry ------
+# on the built-in closed-form objective skill
+
+CONTRACT_CASES = {
+    "bayesian": AlgorithmCase(name="bayesian", trials=4, settings={"max_recommendations": 4, "max_concurrent": 2}),
+    "random": AlgorithmCase(name="random", trials=4, settings={"max_recommendations": 4, "max_concurrent": 2}),
+    "grid": AlgorithmCase(name="grid", trials=3, hyperparameters=["train.lr"],
+                          settings={"grid_points": 3, "max_recommendations": 3, "max_concurrent": 2}),
+    "hyperband": AlgorithmCase(name="hyperband", trials=6, stops_early=True, pauses=True,
+                               settings={"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4,
+                                         "reduction_factor": 2}, overrides={"train.epoch_sleep_s": 0.1}),
+    "asha": AlgorithmCase(name="asha", trials=6, stops_early=True,
+                          settings={"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4,
+                                    "reduction_factor": 2}, overrides={"train.epoch_sleep_s": 0.1}),
+    "bohb": AlgorithmCase(name="bohb", trials=6, stops_early=True, pauses=True,
+                          settings={"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4,
+                                    "reduction_factor": 2}, overrides={"train.epoch_sleep_s": 0.1}),
+    "pbt": AlgorithmCase(name="pbt", trials=4, pauses=True, exploits=True,
+                         settings={"population_size": 4, "max_concurrent": 4, "max_epochs": 8,
+                                   "perturbation_interval": 2}, overrides={"train.epoch_sleep_s": 0.2}),
+}
+
+
+def test_every_registered_algorithm_has_a_contract_case():
+    assert set(UNIQUE) <= set(CONTRACT_CASES), f"add a case for {set(UNIQUE) - set(CONTRACT_CASES)}"
+
+
+class TestAlgorithmContract(AlgorithmContract):
+    @pytest.fixture(params=UNIQUE)
+    def algorithm_case(self, request):
+        return CONTRACT_CASES[request.param]
