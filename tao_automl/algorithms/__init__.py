@@ -74,6 +74,8 @@ class AlgorithmSpec:
     multi_fidelity: bool = False
     model_based: bool = False
     extra_requires: tuple[str, ...] = ()
+    # (settings, max_epochs) -> extra budget rows for the review (e.g. dehb's brackets)
+    review: Callable[[Any, int | None], dict[str, Any]] | None = None
 
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {}
