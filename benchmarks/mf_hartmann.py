@@ -56,7 +56,8 @@ def run_dehb(dims: int, seed: int, fevals: int = 300, eta: int = 3) -> dict[str,
     """Our DE core on MF-Hartmann-``dims``: ``fevals`` evaluations at any
     fidelity, sequential.  Returns the best value seen (any fidelity, as the
     DEHB trajectory counts it) and the best at full fidelity."""
-    core = DEHBCore(dims, min_epochs=Z_MIN, max_epochs=Z_MAX, eta=eta, seed=seed, max_jobs=fevals)
+    core = DEHBCore(dims, min_epochs=Z_MIN, max_epochs=Z_MAX, eta=eta, seed=seed, max_jobs=fevals,
+                    whole_brackets=False)  # exactly `fevals` evaluations, as the published runs count them
     best = best_full = float("inf")
     while True:
         job = core.ask()

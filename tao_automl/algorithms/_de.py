@@ -44,7 +44,10 @@ when its fitness is no worse.
 
 Asynchronous: a rung starts once every result of the bracket's previous rung
 is in; when a configuration is asked for and every open bracket is waiting,
-the next bracket starts instead of idling (the authors' parallel DEHB).
+the next bracket starts instead of idling (the authors' parallel DEHB) --
+as long as the budget still holds that whole bracket besides what the open
+brackets need to finish, so a limited budget never leaves brackets short of
+max_epochs.
 """
 
 from __future__ import annotations
@@ -151,8 +154,12 @@ class DEHBCore:
     ``ask()`` returns a :class:`Job`, ``None`` (nothing to start until a
     result arrives) or :data:`FINISHED`; ``tell(job_id, fitness)`` with
     ``fitness`` ``None`` or ``inf`` for a failed job.  Budgets: ``max_jobs``
-    evaluations and, optionally, ``epoch_budget`` epochs over all jobs (a job
-    that would overrun it is not started).  ``repair`` maps a candidate vector
+    evaluations and, optionally, ``epoch_budget`` epochs over all jobs.  With
+    ``whole_brackets`` (the default) a bracket starts only when the budget
+    holds all of its jobs besides what the open brackets still need, so every
+    bracket started ends at max_epochs and the run may use less than the
+    budget; ``whole_brackets=False`` spends the budget job by job, cutting the
+    last bracket short (how the authors' package counts function evaluations).  ``repair`` maps a candidate vector
     to the feasible vector actually evaluated (constraints).
     """
 
@@ -171,6 +178,7 @@ class DEHBCore:
         seed: int | None = None,
         initial: Sequence[Sequence[float]] = (),
         repair: Callable[[np.ndarray], np.ndarray] | None = None,
+        whole_brackets: bool = True,
     ) -> None:
         if dims < 1:
             raise ValueError("DEHB needs at least one dimension")
@@ -181,6 +189,7 @@ class DEHBCore:
         self.max_jobs = max_jobs
         self.epoch_budget = epoch_budget
         self.repair = repair
+        self.whole_brackets = bool(whole_brackets)
         self.rng = np.random.default_rng(seed)
         sizes = [max(n, int(population_size)) for n in self.geo.level_sizes()]
         self.pops = [self.rng.random((n, self.dims)) for n in sizes]
@@ -222,9 +231,29 @@ class DEHBCore:
                 return job
         return None if self.pending else FINISHED
 
+    def _reserved(self) -> tuple[int, int]:
+        """Jobs and epochs the open brackets still need to reach max_epochs."""
+        jobs = epochs = 0
+        for b in self.brackets:
+            for r in range(b.rung, len(b.rungs)):
+                n = b.sizes[r] - (b.issued if r == b.rung else 0)
+                jobs += n
+                epochs += n * self.geo.budgets[b.rungs[r][0]]
+        return jobs, epochs
+
     def _can_start(self) -> bool:
+        """Start the next bracket only if the budget still holds all of it
+        after what the open brackets need (``whole_brackets``), so every
+        bracket started reaches max_epochs; otherwise (the authors' feval
+        budget) whenever one more job fits."""
         tmpl = self.geo.brackets[self.bracket_count % len(self.geo.brackets)]
-        return self._affordable(self.geo.budgets[tmpl[0][0]])
+        if not self.whole_brackets:
+            return self._affordable(self.geo.budgets[tmpl[0][0]])
+        jobs, epochs = self._reserved()
+        jobs += sum(n for _, n in tmpl)
+        epochs += sum(n * self.geo.budgets[lvl] for lvl, n in tmpl)
+        return ((self.max_jobs is None or self.n_jobs + jobs <= self.max_jobs)
+                and (self.epoch_budget is None or self.epochs_issued + epochs <= self.epoch_budget))
 
     def _open_bracket(self) -> Bracket:
         tmpl = self.geo.brackets[self.bracket_count % len(self.geo.brackets)]

@@ -198,8 +198,24 @@ def test_budgets_jobs_and_epochs():
     spent = sum(j.epochs for j in jobs)
     assert spent <= 100 and core.epochs_issued == spent
     assert sum(j.epochs for j in jobs) + 9 > 100 or core.ask() == FINISHED
-    core2 = DEHBCore(2, min_epochs=1, max_epochs=9, eta=3, seed=0, max_jobs=5)
-    assert len(_run(core2, lambda x, e: 0.0)) == 5
+    # whole brackets (default): bracket 0 (13 jobs) + bracket 1 (4 jobs) fit 18 jobs, bracket 2 (3) does not
+    core2 = DEHBCore(2, min_epochs=1, max_epochs=9, eta=3, seed=0, max_jobs=18)
+    jobs2 = _run(core2, lambda x, e: 0.0)
+    assert len(jobs2) == 17 and sum(j.epochs == 9 for j in jobs2) == 2  # every bracket reached max_epochs
+    # job by job (the authors' feval count): exactly the budget, the last bracket cut short
+    core3 = DEHBCore(2, min_epochs=1, max_epochs=9, eta=3, seed=0, max_jobs=18, whole_brackets=False)
+    assert len(_run(core3, lambda x, e: 0.0)) == 18
+
+
+def test_async_never_starves_open_brackets_of_budget():
+    core = DEHBCore(1, min_epochs=1, max_epochs=4, eta=2, seed=0, max_jobs=8)  # bracket 0: 4 + 2 + 1 jobs
+    first = [core.ask() for _ in range(4)]
+    for j in first[:3]:
+        core.tell(j.id, 0.1)
+    assert core.ask() is None  # bracket 1 (3 jobs) would leave bracket 0 short of max_epochs: wait
+    core.tell(first[3].id, 0.2)
+    rest = _run(core, lambda x, e: float(x[0]))
+    assert [j.epochs for j in rest] == [2, 2, 4]
 
 
 def test_async_starts_the_next_bracket_instead_of_waiting():
@@ -351,7 +367,7 @@ def test_searcher_save_restore_round_trip(tune_space, tmp_path):
 
     ref = _searcher(tune_space)
     ref_cfgs = []
-    for i in range(30):
+    for i in range(20):  # whole brackets: 13 + 4 + 3 jobs, the next 13 do not fit in 30
         c = ref.suggest(f"t{i}")
         ref_cfgs.append(c)
         ref.on_trial_complete(f"t{i}", {"loss": loss(c), "epoch": c["__epochs"]})
@@ -368,12 +384,12 @@ def test_searcher_save_restore_round_trip(tune_space, tmp_path):
     assert b.trials == {"t12": a.trials["t12"]}
     b.on_trial_complete("t12", {"loss": loss(pending), "epoch": pending["__epochs"]})
     cfgs.append(pending)
-    for i in range(13, 30):
+    for i in range(13, 20):
         c = b.suggest(f"t{i}")
         cfgs.append(c)
         b.on_trial_complete(f"t{i}", {"loss": loss(c), "epoch": c["__epochs"]})
     assert cfgs == ref_cfgs
-    assert b.suggest("t30") == "FINISHED"
+    assert b.suggest("t20") == "FINISHED"
 
 
 def test_searcher_repairs_through_constraints():
