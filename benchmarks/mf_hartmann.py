@@ -23,8 +23,6 @@ import warnings
 
 import numpy as np
 
-from tao_automl.algorithms._de import FINISHED, DEHBCore
-
 ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
 A3 = np.array([[3.0, 10, 30], [0.1, 10, 35], [3.0, 10, 30], [0.1, 10, 35]])
 P3 = 1e-4 * np.array([[3689, 1170, 2673], [4699, 4387, 7470], [1091, 8732, 5547], [381, 5743, 8828]], dtype=float)
@@ -56,6 +54,8 @@ def run_dehb(dims: int, seed: int, fevals: int = 300, eta: int = 3) -> dict[str,
     """Our DE core on MF-Hartmann-``dims``: ``fevals`` evaluations at any
     fidelity, sequential.  Returns the best value seen (any fidelity, as the
     DEHB trajectory counts it) and the best at full fidelity."""
+    from tao_automl.algorithms._de import FINISHED, DEHBCore
+
     core = DEHBCore(dims, min_epochs=Z_MIN, max_epochs=Z_MAX, eta=eta, seed=seed, max_jobs=fevals,
                     whole_brackets=False)  # exactly `fevals` evaluations, as the published runs count them
     best = best_full = float("inf")
