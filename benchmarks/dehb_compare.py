@@ -12,8 +12,10 @@ brackets that fit); the peer runs in its own venv (``--full`` of
 
 Per algorithm: median / IQR of the best true value, median epochs spent, wall
 time, slots busy (ledger submit -> finish over 2 slots, whole run and while
-all slots were full).  Also the in-process MF-Hartmann-3/6 check against the
-published DEHB 0.1.2 figures (:mod:`benchmarks.mf_hartmann`).  Writes
+all slots were full).  Also, in-process (no Ray, 40 seeds): dehb against
+sequential random ASHA on the same observations at 180, 540 and 1800 epochs,
+and the MF-Hartmann-3/6 check against the published DEHB 0.1.2 figures
+(:mod:`benchmarks.mf_hartmann`).  Writes
 ``<out>/dehb/results.json`` and ``results.md``.
 """
 
@@ -61,7 +63,8 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def render(rows: list[dict[str, Any]], mfh: dict[str, Any], load: dict[str, Any], seeds: int) -> str:
+def render(rows: list[dict[str, Any]], mfh: dict[str, Any], load: dict[str, Any], seeds: int,
+           inproc: dict[int, Any] | None = None) -> str:
     f = lambda v, nd=2: "-" if v is None else f"{v:.{nd}f}"  # noqa: E731
     out = [f"## dehb on multi-fidelity Hartmann-6 (180 epochs, R = 9, eta 3, 2 slots, {seeds} seeds)", "",
            "| driver / algorithm | ok/seeds | median best true [IQR] | epochs | wall s | slots busy (run / full) |",
@@ -71,6 +74,12 @@ def render(rows: list[dict[str, Any]], mfh: dict[str, Any], load: dict[str, Any]
                    f"{f(r['wall_median_s'], 1)} | {f(r['slots_busy_median'])} / {f(r['slots_busy_full_median'])} |")
     out += ["", f"Load (1-minute average, median / max while running): {load.get('load1_median')} / "
                 f"{load.get('load1_max')} on {os.cpu_count()} cores.", ""]
+    if inproc:
+        out += ["In-process, same observations, sequential (no Ray), dehb against random ASHA by epoch budget:", ""]
+        for b, r in inproc.items():
+            out.append(f"- {b} epochs: " + "; ".join(f"{k} {v['median']:.3f} {v['quartiles']}" for k, v in r.items())
+                       + f" ({next(iter(r.values()))['seeds']} seeds)")
+        out.append("")
     if mfh:
         out += ["In-process DE core, 300 evaluations (job by job), MF-Hartmann of the DEHB benchmarks:", ""]
         for k, v in mfh.items():
@@ -95,14 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     load = LoadSampler().start()
     t0 = time.time()
     mfh = mf_hartmann.main(["--seeds", "10"])
+    inproc = {b: inprocess(40, b) for b in (180, 540, 1800)}
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     runs: list[dict[str, Any]] = []
 
     def write() -> str:  # after every run, so an interrupted comparison keeps what it measured
         rows = summarize(runs)
-        md = render(rows, mfh, load.window(t0, time.time()), args.seeds)
+        md = render(rows, mfh, load.window(t0, time.time()), args.seeds, inproc)
         (out_dir / "results.json").write_text(json.dumps({"machine": machine_info(), "rows": rows, "runs": runs,
-                                                         "mf_hartmann": mfh}, indent=1, default=str))
+                                                         "mf_hartmann": mfh, "inprocess": inproc},
+                                                        indent=1, default=str))
         (out_dir / "results.md").write_text(md)
         return md
 
@@ -135,3 +146,78 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ------------------------------------------------------------------ in-process (many seeds, no Ray)
+def _asha_inprocess(f: Any, dims: int, seed: int, budget: int, r_min: int = 1, eta: int = 3,
+                    r_max: int = 9) -> list[tuple[list[float], int, float]]:
+    """Sequential ASHA (Li et al. 2020) with random sampling: promote the
+    first config that is in the top 1/eta of its rung and not yet promoted
+    (trials continue: a promotion costs only the extra epochs), else sample."""
+    import random
+
+    rng = random.Random(seed)
+    rungs: list[list[tuple[int, float]]] = []
+    budgets = []
+    r = r_min
+    while r <= r_max:
+        budgets.append(r)
+        rungs.append([])
+        r *= eta
+    promoted: list[set[int]] = [set() for _ in budgets]
+    configs: list[list[float]] = []
+    evals, spent = [], 0
+    while spent < budget:
+        job = None
+        for k in range(len(budgets) - 2, -1, -1):
+            ranked = sorted(rungs[k], key=lambda t: t[1])[: len(rungs[k]) // eta]
+            cand = [c for c, _ in ranked if c not in promoted[k]]
+            if cand:
+                job = (cand[0], k + 1)
+                promoted[k].add(cand[0])
+                break
+        if job is None:
+            configs.append([rng.random() for _ in range(dims)])
+            job = (len(configs) - 1, 0)
+        c, k = job
+        cost = budgets[k] - (budgets[k - 1] if k > 0 else 0)
+        spent += cost
+        y = f(configs[c], budgets[k])
+        rungs[k].append((c, y))
+        evals.append((configs[c], budgets[k], y))
+    return evals
+
+
+def inprocess(seeds: int = 60, budget: int | None = None) -> dict[str, Any]:
+    """dehb (our DE core) against sequential random ASHA on the same
+    multi-fidelity Hartmann-6 observations (default 180 epochs), in-process."""
+    from benchmarks.common import objectives_module
+    from benchmarks.problems import MF_BUDGET_EPOCHS, MF_EPOCHS, observe_fn
+    from tao_automl.algorithms._de import FINISHED, DEHBCore
+
+    problem = Problem("hartmann6", "mf")
+    obj = objectives_module()
+
+    def score(evals: list[tuple[list[float], int, float]]) -> float:
+        full = [e for e in evals if e[1] >= MF_EPOCHS]
+        best = min(full, key=lambda e: e[2])
+        return obj.true_value("hartmann6", list(best[0]))
+
+    out: dict[str, list[float]] = {"dehb": [], "asha (random)": []}
+    for seed in range(seeds):
+        f = observe_fn(problem, seed)
+        core = DEHBCore(6, min_epochs=1, max_epochs=MF_EPOCHS, eta=3, seed=seed, max_jobs=10_000,
+                        epoch_budget=budget or MF_BUDGET_EPOCHS, population_size=4)
+        evals = []
+        while True:
+            job = core.ask()
+            if job is None or job == FINISHED:
+                break
+            y = f(list(job.vector), job.epochs)
+            evals.append((list(job.vector), job.epochs, y))
+            core.tell(job.id, y)
+        out["dehb"].append(score(evals))
+        out["asha (random)"].append(score(_asha_inprocess(f, 6, seed, budget or MF_BUDGET_EPOCHS)))
+    return {k: {"median": round(statistics.median(v), 3),
+                "quartiles": [round(q, 3) for q in statistics.quantiles(v, n=4)], "seeds": seeds,
+                "budget_epochs": budget or MF_BUDGET_EPOCHS} for k, v in out.items()}

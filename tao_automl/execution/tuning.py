@@ -140,7 +140,8 @@ def _callbacks(stop: EarlyStop, ledger: JobLedger, fail_fast_after: int, on_resu
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             if on_recommendation is not None and space is not None:
-                on_recommendation({"rec_id": trial.trial_id, "hyperparameters": space.decode(trial.config)})
+                hyper = {k: v for k, v in trial.config.items() if not str(k).startswith("__")}  # not dehb's __epochs...
+                on_recommendation({"rec_id": trial.trial_id, "hyperparameters": space.decode(hyper)})
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self._finished(trial, failed=False)
