@@ -46,6 +46,9 @@ class BuildContext:
     max_epochs: int
     initial_points: list[dict[str, Any]] = attrs.field(factory=list)
     space: Any = None  # tao_automl.search.SearchSpace
+    # how trials cap batch sizes (SearchSpace.enforce), for searchers that repair candidates
+    shard_count: int = 1
+    batch_key: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -149,14 +149,15 @@ class _Repair:
     """Candidate -> the feasible configuration that will run, re-encoded
     (constraints and batch caps of the search space)."""
 
-    def __init__(self, codec: UnitCodec, space: Any, train_sample_count: int | None, shard_count: int) -> None:
+    def __init__(self, codec: UnitCodec, space: Any, train_sample_count: int | None, shard_count: int,
+                 batch_key: str | None = None) -> None:
         self.codec, self.space = codec, space
-        self.train_sample_count, self.shard_count = train_sample_count, shard_count
+        self.train_sample_count, self.shard_count, self.batch_key = train_sample_count, shard_count, batch_key
 
     def __call__(self, vector: np.ndarray) -> np.ndarray:
         config = self.codec.decode(vector)
         values, notes = self.space.enforce(self.space.decode(config), train_sample_count=self.train_sample_count,
-                                           shard_count=self.shard_count)
+                                           shard_count=self.shard_count, batch_key=self.batch_key)
         if not notes:
             return vector
         fixed = {**config, **self.space.encode(values)}
@@ -175,10 +176,11 @@ class DEHBSearch(Searcher):
                  crossover_prob: float = DEFAULT_CROSSOVER_PROB, population_size: int = 0,
                  max_jobs: int | None = None, epoch_budget: int | None = None, seed: int | None = None,
                  initial_points: Sequence[Mapping[str, Any]] = (), space: Any = None,
-                 train_sample_count: int | None = None, shard_count: int = 1) -> None:
+                 train_sample_count: int | None = None, shard_count: int = 1, batch_key: str | None = None) -> None:
         super().__init__(metric=metric, mode=mode)
         self.codec = UnitCodec(param_space)
-        repair = _Repair(self.codec, space, train_sample_count, shard_count) if space is not None else None
+        repair = (_Repair(self.codec, space, train_sample_count, shard_count, batch_key)
+                  if space is not None else None)
         self.core = DEHBCore(
             max(1, self.codec.size), min_epochs=min_epochs, max_epochs=max_epochs, eta=eta,
             mutation_factor=mutation_factor, crossover_prob=crossover_prob, population_size=population_size,
@@ -244,7 +246,8 @@ def build_dehb(ctx: Any) -> Any:
         param_space=ctx.param_space, metric=ctx.metric, mode=ctx.mode, min_epochs=int(s.min_epochs),
         max_epochs=int(ctx.max_epochs), eta=int(s.reduction_factor), max_jobs=int(s.max_recommendations),
         epoch_budget=s.epoch_budget, seed=s.seed, initial_points=list(ctx.initial_points), space=ctx.space,
-        train_sample_count=s.train_sample_count, shard_count=int(s.shard_count or 1), **dehb_params(s),
+        train_sample_count=s.train_sample_count, shard_count=int(getattr(ctx, "shard_count", 1) or 1),
+        batch_key=getattr(ctx, "batch_key", None), **dehb_params(s),
     )
     # Tune's own ConcurrencyLimiter asks only when a slot is free (async DEHB)
     return SearchPlan(search_alg=search, scheduler=None, num_samples=int(s.max_recommendations))

@@ -240,6 +240,8 @@ def run_search(
         max_epochs=prepared.max_epochs or 1,
         initial_points=prepared.initial_points,
         space=prepared.space,
+        shard_count=getattr(prepared, "shard_count", None) or 1,
+        batch_key=getattr(prepared, "batch_key", None),
     )
     built = prepared.algorithm.build(ctx)
     search_alg = searcher if searcher is not None else built.search_alg

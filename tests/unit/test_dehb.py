@@ -434,3 +434,21 @@ def test_dehb_settings_out_of_range(key, value):
     msg = str(exc.value)
     assert key in msg  # named as the user wrote it
     assert repr(value) in msg or str(value) in msg
+
+
+def test_searcher_respects_batch_caps():
+    from tao_automl.algorithms.dehb import DEHBSearch
+    from tao_automl.search import SearchSpace
+    from tao_automl.search.params import SearchParam
+
+    space = SearchSpace(params=[SearchParam("train.batch_size", "int", 16, 4, 64),
+                                SearchParam("train.lr", "float", 0.01, 1e-4, 1e-1, log=True)])
+    s = DEHBSearch(param_space=space.to_ray(), metric="loss", mode="min", min_epochs=1, max_epochs=9, eta=3,
+                   max_jobs=20, seed=1, space=space, train_sample_count=40, shard_count=2,
+                   batch_key="train.batch_size")
+    sizes = []
+    for i in range(20):
+        c = s.suggest(f"t{i}")
+        sizes.append(c["train.batch_size"])
+        s.on_trial_complete(f"t{i}", {"loss": c["train.lr"], "epoch": c["__epochs"]})
+    assert max(sizes) <= 20 and min(sizes) >= 4  # 40 samples over 2 shards
