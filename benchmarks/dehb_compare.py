@@ -91,6 +91,7 @@ def render(rows: list[dict[str, Any]], mfh: dict[str, Any], load: dict[str, Any]
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.dehb_compare", description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed+seeds-1")
     ap.add_argument("--out", default="bench-out")
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--install-peer", action="store_true")
@@ -120,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     from tao_automl.execution.ray_session import RaySession
 
     with RaySession(None, 8):
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             for algo, variant in OURS:
                 label = f"{algo} ({variant})" if variant else algo
                 if only and label not in only and algo not in only:
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r.get('epochs')} epochs, {r.get('wall_s', 0):.1f} s, busy {r.get('slots_busy')}", flush=True)
     if not args.skip_peer:
         info = peer.ensure_peer(Path(args.out).resolve(), allow_install=args.install_peer)
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             r = peer.run_peer(info, problem, "dehb", seed, work)
             runs.append(r)
             write()
@@ -143,9 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     print("\n" + md)
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 # ------------------------------------------------------------------ in-process (many seeds, no Ray)
@@ -221,3 +219,7 @@ def inprocess(seeds: int = 60, budget: int | None = None) -> dict[str, Any]:
     return {k: {"median": round(statistics.median(v), 3),
                 "quartiles": [round(q, 3) for q in statistics.quantiles(v, n=4)], "seeds": seeds,
                 "budget_epochs": budget or MF_BUDGET_EPOCHS} for k, v in out.items()}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
