@@ -27,8 +27,8 @@ from benchmarks.common import LoadSampler, machine_info, objectives_module, read
 from benchmarks.problems import Problem
 
 SEQUENTIAL = ("bayesian", "random", "grid")
-MULTI_FIDELITY = ("asha", "hyperband", "bohb", "pbt")
-PEER_SHARED = ("bayesian", "hyperband", "asha", "bohb", "pbt")  # algorithms both have
+MULTI_FIDELITY = ("asha", "hyperband", "bohb", "dehb", "pbt")
+PEER_SHARED = ("bayesian", "hyperband", "asha", "bohb", "dehb", "pbt")  # algorithms both have
 
 
 def plan(mode: str) -> dict[str, Any]:
@@ -170,7 +170,7 @@ def checks(rows: list[dict[str, Any]]) -> list[str]:
             base = min(cands) if cands else None
             base_name = "the better of asha/hyperband (random sampling, same epochs)"
         plain = med.get((prob, "plain", "random"))
-        for algo in ("bayesian", "bohb", "asha (bayesian-sampler)"):
+        for algo in ("bayesian", "bohb", "dehb", "asha (bayesian-sampler)"):
             v = med.get((prob, "tao_automl", algo))
             if v is None:
                 continue

@@ -291,6 +291,18 @@ def prepare(
                 expected="leave it out, or use asha/hyperband (bayesian is model-based already)",
             )
         )
+    for key in ("mutation_factor", "crossover_prob", "epoch_budget"):  # dehb's knobs: never dropped silently
+        if getattr(settings, key) is not None and key not in algorithm.settings_used:
+            raise SettingsError(
+                describe(
+                    f"setting '{key}' does not apply to algorithm '{algorithm.name}'",
+                    key=f"automl_settings.{key}",
+                    value=getattr(settings, key),
+                    expected="leave it out, or use automl_algorithm='dehb'",
+                ),
+                key=key,
+                value=getattr(settings, key),
+            )
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
     settings = attrs.evolve(settings, seed=seed)
     notes: list[str] = []

@@ -160,7 +160,12 @@ class AutoMLSettings:
         sampler: how asha and hyperband draw configurations: "random"
             (default; plain ASHA/Hyperband) or "bayesian" (the GP sampler of
             the bayesian algorithm, fed every trial's last result).
-        population_size, perturbation_interval: PBT.
+        population_size, perturbation_interval: PBT.  For dehb,
+            population_size is the smallest DE subpopulation per epoch budget.
+        mutation_factor, crossover_prob: dehb's differential evolution
+            (None: 0.5 each; F in (0, 2], CR in [0, 1]).
+        epoch_budget: dehb only: total epochs all jobs may train (None: only
+            max_recommendations, which counts jobs, limits the run).
         pbt_fixed: parameters PBT must not mutate, because the weights it
             resumes from depend on them (architecture).  Names or dotted
             prefixes ending in "." (None: ["model."]).  They are still sampled
@@ -195,6 +200,9 @@ class AutoMLSettings:
     population_size: int = attrs.field(default=4, validator=_in_range)
     perturbation_interval: int = attrs.field(default=2, validator=_in_range)
     pbt_fixed: list[str] | None = None
+    mutation_factor: float | None = None
+    crossover_prob: float | None = None
+    epoch_budget: int | None = attrs.field(default=None, validator=_positive)
     sampler: str = "random"
     max_concurrent: int = attrs.field(default=1, validator=_in_range)
     seed: int | None = attrs.field(default=None, validator=_in_range)
@@ -234,6 +242,10 @@ class AutoMLSettings:
             ("sampler", self.sampler in ("random", "bayesian"),
              "'random' or 'bayesian' (how asha/hyperband draw configurations)"),
             ("checkpoint_selection", self.checkpoint_selection in ("best", "last"), "'best' or 'last'"),
+            ("mutation_factor", self.mutation_factor is None or 0.0 < self.mutation_factor <= 2.0,
+             "a number in (0, 2] (DE's scale factor F; 0.5 is the usual choice)"),
+            ("crossover_prob", self.crossover_prob is None or 0.0 <= self.crossover_prob <= 1.0,
+             "a probability in [0, 1]"),
         )
         for key, ok, expected in checks:
             if not ok:
@@ -266,6 +278,9 @@ SETTINGS_ALIASES = {
     "automl_reduction_factor": "reduction_factor",
     "epoch_multiplier": None,  # accepted by the peer; meaningless here -> explicit error below
     "population": "population_size",
+    "automl_population_size": "population_size",
+    "automl_mutation_factor": "mutation_factor",
+    "automl_crossover_prob": "crossover_prob",
     "grace_period": "min_epochs",
     "metric_direction": "direction",
     "mode": "direction",
@@ -398,6 +413,7 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
                 from tao_automl.workspace import check_session_id
 
                 check_session_id(value, key="automl_settings.session_id")  # renamed as written below
+            _check_de_range(canon, key, value)  # dehb's DE knobs: named as the user wrote them
             data[canon] = value
     else:
         raise SettingsError(
@@ -431,6 +447,22 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
         raise SettingsError(_explain_cattrs(exc, data)) from None
     except (TypeError, ValueError) as exc:
         raise SettingsError(describe("invalid automl_settings", value=str(exc))) from None
+
+
+_DE_RANGES = {
+    "mutation_factor": (lambda v: 0.0 < v <= 2.0, "a number in (0, 2] (DE's scale factor F; 0.5 is the usual choice)"),
+    "crossover_prob": (lambda v: 0.0 <= v <= 1.0, "a probability in [0, 1]"),
+}
+
+
+def _check_de_range(canon: str, key: str, value: Any) -> None:
+    rule = _DE_RANGES.get(canon)
+    if rule is None or value is None:
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and rule[0](value)
+    if not ok:
+        raise SettingsError(describe("invalid setting", key=f"automl_settings.{key}", value=value,
+                                     expected=rule[1]), key=key, value=value)
 
 
 def _check_types(data: Mapping[str, Any], cls: type | None = None, prefix: str = "") -> None:

@@ -46,6 +46,9 @@ class BuildContext:
     max_epochs: int
     initial_points: list[dict[str, Any]] = attrs.field(factory=list)
     space: Any = None  # tao_automl.search.SearchSpace
+    # how trials cap batch sizes (SearchSpace.enforce), for searchers that repair candidates
+    shard_count: int = 1
+    batch_key: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -74,6 +77,8 @@ class AlgorithmSpec:
     multi_fidelity: bool = False
     model_based: bool = False
     extra_requires: tuple[str, ...] = ()
+    # (settings, max_epochs) -> extra budget rows for the review (e.g. dehb's brackets)
+    review: Callable[[Any, int | None], dict[str, Any]] | None = None
 
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {}

@@ -119,7 +119,10 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
         t.feedback = feedback.get(t.rec_id)
     if feedback:
         ws.write_json("feedback.json", feedback)
-    best_t = pick_best(history, prepared.direction)
+    # dehb's short-budget jobs rank only when no full-fidelity job succeeded
+    full = [t for t in history
+            if (records[t.rec_id].planned or {}).get("fidelity_epochs") in (None, prepared.max_epochs)]
+    best_t = pick_best(full, prepared.direction) or pick_best(history, prepared.direction)
     best = None
     if best_t is not None:
         ckpt = best_checkpoint(prepared.backend, records[best_t.rec_id], best_t, prepared.metric,

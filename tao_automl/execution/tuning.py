@@ -175,8 +175,9 @@ def _callbacks(stop: EarlyStop, ledger: JobLedger, fail_fast_after: int, on_resu
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             if on_recommendation is not None and space is not None:
+                hyper = {k: v for k, v in trial.config.items() if not str(k).startswith("__")}  # not dehb's __epochs...
                 _user_call("on_recommendation", on_recommendation,
-                           Recommendation(id=trial.trial_id, specs=space.decode(trial.config),
+                           Recommendation(id=trial.trial_id, specs=space.decode(hyper),
                                           status="pending", metric=metric))
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -310,6 +311,8 @@ def run_search(
         max_epochs=prepared.max_epochs or 1,
         initial_points=prepared.initial_points,
         space=prepared.space,
+        shard_count=getattr(prepared, "shard_count", None) or 1,
+        batch_key=getattr(prepared, "batch_key", None),
     )
     built = prepared.algorithm.build(ctx)
     search_alg = searcher if searcher is not None else built.search_alg
