@@ -51,12 +51,19 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "kde_samples": (1, 100_000, False),
     "top_n_percent": (0, 100, True),
     "min_points_in_model": (1, 100_000, False),
+    "mutation_factor": (0, 2, True),
+    "crossover_prob": (0, 1, False),
+    "epoch_budget": (1, 10**9, False),
 }
+#: RANGES entries that are real numbers with a closed lower bound (others with one are integers).
+_REAL_CLOSED = {"crossover_prob"}
 
 
 def range_text(key: str) -> str:
     """The accepted range of ``key`` in words (used in messages and the README)."""
     lo, hi, open_lo = RANGES[key]
+    if key in _REAL_CLOSED:
+        return f"a finite number from {lo:g} to {hi:g}"
     if open_lo:
         return f"a finite number > {lo:g} and <= {int(hi)}"
     return f"an integer from {int(lo)} to {int(hi)}"
@@ -200,9 +207,9 @@ class AutoMLSettings:
     population_size: int = attrs.field(default=4, validator=_in_range)
     perturbation_interval: int = attrs.field(default=2, validator=_in_range)
     pbt_fixed: list[str] | None = None
-    mutation_factor: float | None = None
-    crossover_prob: float | None = None
-    epoch_budget: int | None = attrs.field(default=None, validator=_positive)
+    mutation_factor: float | None = attrs.field(default=None, validator=_in_range)
+    crossover_prob: float | None = attrs.field(default=None, validator=_in_range)
+    epoch_budget: int | None = attrs.field(default=None, validator=_in_range)
     sampler: str = "random"
     max_concurrent: int = attrs.field(default=1, validator=_in_range)
     seed: int | None = attrs.field(default=None, validator=_in_range)
@@ -461,8 +468,9 @@ def _check_de_range(canon: str, key: str, value: Any) -> None:
         return
     ok = isinstance(value, int | float) and not isinstance(value, bool) and rule[0](value)
     if not ok:
-        raise SettingsError(describe("invalid setting", key=f"automl_settings.{key}", value=value,
-                                     expected=rule[1]), key=key, value=value)
+        # the canonical key; parse_settings names it as the user wrote it (name_as_written)
+        raise SettingsError(describe("invalid setting", key=f"automl_settings.{canon}", value=value,
+                                     expected=rule[1]), key=f"automl_settings.{canon}", value=value)
 
 
 def _check_types(data: Mapping[str, Any], cls: type | None = None, prefix: str = "") -> None:
