@@ -112,6 +112,8 @@ class AutoMLResult:
     settings: dict[str, Any] = attrs.field(factory=dict)
     stopped_early: str | None = None
     elapsed_s: float = 0.0
+    # LLM-guided algorithms: the brain log's audit (calls, proposals, fallback_trials, problems, ok)
+    llm: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _conv.unstructure(self)

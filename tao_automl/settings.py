@@ -18,6 +18,7 @@ import attrs
 import cattrs
 
 from tao_automl.errors import AutoMLError, SettingsError, describe
+from tao_automl.secrets import SecretRef
 
 __all__ = ["AutoMLSettings", "WandbSettings", "parse_settings", "SETTINGS_ALIASES", "RANGES",
            "written_keys", "name_as_written"]
@@ -46,12 +47,23 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "poll_interval_s": (0, 3600, True),
     "grid_points": (1, 1_000, False),
     "estimate_trial_s": (0, 365 * DAY_S, True),
+    # LLM-guided search (algorithm 'llm'; tao_automl.algorithms.llm)
+    "llm_temperature": (0, 2, False),
+    "llm_max_tokens": (1, 1_000_000, False),
+    "llm_timeout_s": (0, 3600, True),
+    "llm_max_retries": (0, 20, False),
+    "llm_prompt_max_chars": (2_000, 10_000_000, False),
 }
+
+#: Closed ranges of real numbers (range_text says "a number from ... to ...").
+REAL_RANGES = {"llm_temperature"}
 
 
 def range_text(key: str) -> str:
     """The accepted range of ``key`` in words (used in messages and the README)."""
     lo, hi, open_lo = RANGES[key]
+    if key in REAL_RANGES:
+        return f"a number from {lo:g} to {hi:g}"
     if open_lo:
         return f"a finite number > {lo:g} and <= {int(hi)}"
     return f"an integer from {int(lo)} to {int(hi)}"
@@ -185,12 +197,27 @@ class AutoMLSettings:
     ray_address: str | None = None
     quiet: bool = True
     wandb: WandbSettings | None = None
+    # LLM-guided search (algorithm 'llm'): an OpenAI-compatible chat-completions server.
+    llm_endpoint: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretRef | None = None
+    llm_temperature: float = attrs.field(default=0.2, validator=_in_range)
+    llm_max_tokens: int = attrs.field(default=1024, validator=_in_range)
+    llm_timeout_s: float = attrs.field(default=60.0, validator=_in_range)
+    llm_max_retries: int = attrs.field(default=3, validator=_in_range)
+    llm_fallback: str | None = None
+    llm_prompt_max_chars: int = attrs.field(default=60_000, validator=_in_range)
 
     def __attrs_post_init__(self) -> None:
         checks = (
             ("sampler", self.sampler in ("random", "bayesian"),
              "'random' or 'bayesian' (how asha/hyperband draw configurations)"),
             ("checkpoint_selection", self.checkpoint_selection in ("best", "last"), "'best' or 'last'"),
+            ("llm_fallback", self.llm_fallback in (None, "random"),
+             "null (no fallback: the run stops with LLMError) or 'random'"),
+            ("llm_endpoint", self.llm_endpoint is None or bool(_URL.match(self.llm_endpoint)),
+             "an http:// or https:// base URL of an OpenAI-compatible server (e.g. http://localhost:8000/v1)"),
+            ("llm_model", self.llm_model is None or bool(self.llm_model.strip()), "a non-empty model name"),
         )
         for key, ok, expected in checks:
             if not ok:
@@ -227,9 +254,38 @@ SETTINGS_ALIASES = {
     "metric_direction": "direction",
     "mode": "direction",
     "experiment_name": "session_id",
+    "base_url": "llm_endpoint",
 }
 
+#: Settings only LLM-guided algorithms read (an error with any other algorithm).
+LLM_SETTINGS = ("llm_endpoint", "llm_model", "llm_api_key", "llm_temperature", "llm_max_tokens",
+                "llm_timeout_s", "llm_max_retries", "llm_fallback", "llm_prompt_max_chars")
+_URL = re.compile(r"https?://[^\s/]+", re.IGNORECASE)
+
 _converter = cattrs.Converter(forbid_extra_keys=True)
+# An API key is only ever a reference: settings.json holds ${oc.env:NAME}, never a value.
+_converter.register_unstructure_hook(SecretRef, lambda ref: ref.reference())
+_converter.register_structure_hook(SecretRef, lambda v, _t: v if isinstance(v, SecretRef) else api_key_ref(v))
+
+
+def api_key_ref(value: Any, key: str = "llm_api_key") -> SecretRef | None:
+    """``llm_api_key`` as given: ``secret("ENV")``, its saved form ``${oc.env:ENV}``
+    or ``{"secret_env": "ENV"}``.  A literal key is refused (and never echoed)."""
+    from tao_automl.secrets import _REFERENCE
+
+    if value is None or isinstance(value, SecretRef):
+        return value
+    if isinstance(value, str) and _REFERENCE.match(value):
+        return SecretRef(_REFERENCE.match(value).group(1))
+    if isinstance(value, Mapping) and set(value) == {"secret_env"}:
+        return SecretRef(value["secret_env"])
+    shown = f"<{type(value).__name__} of length {len(value)}, not shown>" if isinstance(value, str) \
+        else f"<{type(value).__name__}, not shown>"
+    raise SettingsError(
+        describe("a literal API key is refused", key=key, value=shown,
+                 expected='tao_automl.secret("ENV_VAR") naming the environment variable that holds the key',
+                 hint="keys never reach settings.json, logs or the brain log"),
+        key=key, value=shown)
 
 
 def _field_names() -> list[str]:
@@ -360,6 +416,8 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
+    if data.get("llm_api_key") is not None:
+        data["llm_api_key"] = api_key_ref(data["llm_api_key"])
     if "direction" in data and isinstance(data["direction"], str):
         data["direction"] = DIRECTIONS.get(data["direction"].lower(), data["direction"])
     if isinstance(data.get("wandb"), bool):
