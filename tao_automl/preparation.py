@@ -510,7 +510,7 @@ def _check_llm(settings: AutoMLSettings, algorithm: AlgorithmSpec, raw: Any, arg
         for key in LLM_SETTINGS:
             if getattr(settings, key) != defaults[key]:
                 raise SettingsError(
-                    describe(f"setting '{key}' does not apply to algorithm '{algorithm.name}'",
+                    describe(f"this setting does not apply to algorithm '{algorithm.name}'",
                              key=f"automl_settings.{key}", value=getattr(settings, key),
                              expected="leave it out, or use an LLM-guided algorithm ('llm')"),
                     key=f"automl_settings.{key}")

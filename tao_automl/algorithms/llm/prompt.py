@@ -62,6 +62,30 @@ def describe_space(space: Any) -> list[dict[str, Any]]:
     return rows
 
 
+_RULES = {
+    "multiple_of": "{param} must be a multiple of {other}",
+    "divisible_by": "{param} must be divisible by {other}",
+    "greater_than": "{param} must be greater than {other}",
+    "at_most_div": "{param} must be at most {other} // {factor}",
+    "exclusive": "{param} and {other} may not both be set",
+    "max_batch_for_samples": "{param} times the shard count must not exceed the training sample count",
+}
+
+
+def describe_constraints(space: Any) -> list[str]:
+    """Cross-parameter rules that apply to the searched parameters, in words."""
+    names = set(space.names)
+    out = []
+    for c in space.constraints:
+        if c.param not in names:
+            continue
+        text = _RULES.get(c.kind, c.kind).format(param=c.param, other=c.other, factor=c.factor)
+        if c.other and c.other not in names and c.other in space.context:
+            text += f" (= {space.context[c.other]!r}, fixed)"
+        out.append(text + (f" ({c.reason})" if c.reason else ""))
+    return out
+
+
 def _value_schema(p: Any) -> dict[str, Any]:
     if p.options is not None:
         return {"enum": list(p.options)}
@@ -129,6 +153,9 @@ def build_messages(*, space: Any, metric: str, mode: str, budget_left: int, tota
         "budget": {"trials_total": total, "trials_left_including_this_one": budget_left},
         "search_space": describe_space(space),
     }
+    rules = describe_constraints(space)
+    if rules:
+        head["constraints"] = rules
     if pending:
         head["pending_trials_do_not_repeat"] = [p.get("config") for p in pending]
     notes = notes or ""
