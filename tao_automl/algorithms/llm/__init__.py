@@ -42,10 +42,11 @@ def check_llm_settings(settings: Any, *, environ: Any = None) -> None:
     """Before launch: endpoint and model given, the API key's variable set, openai installed."""
     import os
 
-    for key, hint in (("llm_endpoint", "the base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1"),
-                      ("llm_model", "the model name the server serves, e.g. meta/llama-3.1-8b-instruct")):
+    for key, what, hint in (
+            ("llm_endpoint", "an endpoint", "the base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1"),
+            ("llm_model", "a model name", "the model name the server serves, e.g. meta/llama-3.1-8b-instruct")):
         if not getattr(settings, key):
-            raise SettingsError(describe("algorithm 'llm' needs an endpoint", key=f"automl_settings.{key}",
+            raise SettingsError(describe(f"algorithm 'llm' needs {what}", key=f"automl_settings.{key}",
                                          value=None, expected=hint), key=f"automl_settings.{key}")
     ref = settings.llm_api_key
     env = os.environ if environ is None else environ
