@@ -447,6 +447,9 @@ def prepare(
     rng = random.Random(seed)
     initial_values: list[dict[str, Any]] = []
     initial_points: list[dict[str, Any]] = []
+    if algorithm.llm_guided:
+        notes.append(f"{algorithm.name}: every configuration is proposed at run time by model "
+                     f"{settings.llm_model!r} at {settings.llm_endpoint} (no initial batch; audit trail in brain/)")
     if algorithm.name != "grid" and not algorithm.llm_guided:  # an LLM proposes every configuration
         n0 = min(settings.max_concurrent, settings.max_recommendations)
         if algorithm.name == "pbt":

@@ -435,6 +435,7 @@ def test_llm_review_has_no_random_initial_batch(tmp_path):
     rv = review(tmp_path, "llm", llm_endpoint="http://localhost:8000/v1", llm_model="m", max_concurrent=2)
     assert rv["algorithm"] == "llm" and not rv["blockers"]
     assert rv["recommendations"] == []  # every configuration comes from the LLM at run time
+    assert any("proposed at run time by model 'm' at http://localhost:8000/v1" in n for n in rv["notes"])
 
 
 # ------------------------------------------------------------------ audit
