@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from s3_fixture import s3_server_fixture  # noqa: F401  (the s3_server fixture)
 from skillkit import TOY
 
 from tao_automl.algorithms.llm.brain import audit
@@ -141,3 +142,33 @@ def test_llm_sigkill_then_resume_continues_the_search(ray_cluster, llm_server, t
     assert done_before <= seen, "prompts after the resume hold the trials finished before the kill"
     found = audit(Workspace(ws / "exp"))
     assert found.ok, found.problems
+
+
+def test_brain_log_on_an_s3_workspace(llm_server, s3_server):
+    """The brain log goes through the Workspace class: on s3:// too, and the
+    searcher still writes after a pickle round trip (Tune's save/restore)."""
+    import pickle
+
+    from tao_automl.algorithms.llm.brain import BrainLog
+    from tao_automl.algorithms.llm.searcher import LLMSearcher
+    from tao_automl.search.params import SearchParam
+    from tao_automl.search.space import SearchSpace
+    from tao_automl.settings import parse_settings
+
+    root = f"s3://{s3_server.bucket}/exp"
+    space = SearchSpace(params=[SearchParam("train.lr", "float", default=0.01, low=1e-4, high=0.1, log=True)])
+    s = parse_settings({"llm_endpoint": llm_server.base_url, "llm_model": "m", "max_recommendations": 3})
+    sr = LLMSearcher(space=space, metric="val_loss", mode="min", settings=s, budget=3,
+                     brain=BrainLog(root, s3_server.storage_options))
+    llm_server.script(Reply(json.dumps({"reasoning": "a", "config": {"train.lr": 0.01}})),
+                      Reply(json.dumps({"reasoning": "b", "config": {"train.lr": 0.02}})))
+    assert sr.suggest("t1") == {"train.lr": 0.01}
+    sr.on_trial_complete("t1", {"val_loss": 0.3})
+    again = pickle.loads(pickle.dumps(sr))
+    assert again.suggest("t2") == {"train.lr": 0.02}
+    ws = Workspace(root, s3_server.storage_options)
+    kinds = [e["kind"] for e in ws.events("brain")]
+    assert kinds == ["call", "proposal", "decision", "observed", "call", "proposal", "decision"]
+    found = audit(ws)
+    assert found.ok, found.problems
+    assert found.decisions == {"run": 2}

@@ -471,3 +471,22 @@ def test_audit_flags_a_prompt_without_finished_trials_and_an_empty_log(tmp_path)
     assert found.problems == ["proposal request r1 left out finished trials ['b']"]
     brain.append("decision", request="r-none", trial_id="d", decision="run")
     assert "trial d has no successful LLM call behind it" in audit(ws).problems
+
+
+def test_brain_log_never_holds_the_api_key(llm_server, tmp_path, monkeypatch):
+    from tao_automl import secret
+
+    key = "sk-h15-brain-secret-987654321"
+    monkeypatch.setenv("H15_BRAIN_KEY", key)
+    # a server that echoes the key back in its reply and in an error
+    llm_server.script(Status(500, f"upstream rejected {key}"),
+                      Reply(reply(reasoning=f"the key was {key}")))
+    sr = searcher(llm_server, tmp_path, llm_api_key=secret("H15_BRAIN_KEY"))
+    assert sr.suggest("t1") is not None
+    assert llm_server.headers[0]["authorization"] == f"Bearer {key}"
+    files = list((tmp_path / "exp" / "brain").iterdir())
+    assert len(files) == 4  # failed call, call, proposal, decision
+    for f in files:
+        text = f.read_text()
+        assert key not in text
+    assert any("***" in f.read_text() for f in files)
