@@ -160,11 +160,12 @@ def run(*, out_dir: Path, endpoint: str | None, model: str | None, api_key_env: 
     work = out_dir / "runs"
     recorder = _Recorder()
     scripted = None
+    meta: dict[str, Any] = {}
     if replay is not None:
         server = replay_server(replay, recorder)
         meta = json.loads((replay.parent / "results.json").read_text()).get("endpoint", {}) \
             if (replay.parent / "results.json").exists() else {}
-        label = f"replay of {replay} ({meta.get('label', 'unknown endpoint')})"
+        label = f"offline replay of {meta.get('label', 'a recorded endpoint')}"
         model = model or meta.get("model") or "replayed"
         recording = None
     else:
@@ -208,7 +209,16 @@ def run(*, out_dir: Path, endpoint: str | None, model: str | None, api_key_env: 
             rows.append({"problem": p.name, "algorithm": a, "seeds": len(got), "ok": len(ok),
                          "best_median": _median(ok), "best_per_seed": ok, "optimum": p.optimum,
                          "calls": sum(r.get("calls") or 0 for r in got) if a == "llm" else None})
-    payload = {"endpoint": {"label": label, "model": model, "scripted_not_llm": scripted is not None},
+    if replay is not None and (replay.parent / "results.json").exists():  # same configurations, same scores?
+        before = json.loads((replay.parent / "results.json").read_text())
+        old = {(r["algorithm"], r["problem"], r["seed"]): r.get("incumbent_true") for r in before["runs"]
+               if r["algorithm"] == "llm"}
+        for r in runs:
+            key = (r["algorithm"], r["problem"], r["seed"])
+            if key in old and old[key] != r.get("incumbent_true"):
+                recorder.mismatches.append(f"{key}: best {r.get('incumbent_true')} != recorded {old[key]}")
+    payload = {"endpoint": {"label": label, "model": model,
+                            "scripted_not_llm": scripted is not None or bool(meta.get("scripted_not_llm"))},
                "replay": str(replay) if replay else None, "replay_mismatches": recorder.mismatches,
                "recording": str(recording) if recording else None, "rows": rows, "runs": runs,
                "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
