@@ -184,11 +184,15 @@ def prompt_state(body: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def perturbation_policy(body: dict[str, Any], *, n_random: int = 4, seed: int = 0) -> str:
+def perturbation_policy(body: dict[str, Any], *, n_random: int = 4, seed: int = 0,
+                        explore: float = 0.25) -> str:
     """Random points first, then the best finished configuration perturbed
     (Gaussian, 15% of the range, shrinking with the trials done; in log space
-    for log-scale parameters).  A plain local search, not an LLM."""
+    for log-scale parameters), or with probability ``explore`` a fresh random
+    point.  Seeded by the request's ``seed`` (the run's seed) when it has one.
+    A plain local search, not an LLM."""
     state = prompt_state(body)
+    seed = body.get("seed", seed) if isinstance(body.get("seed"), int) else seed
     space = state.get("search_space") or []
     trials = [t for t in state.get("finished_trials") or [] if isinstance(t.get("metric"), int | float)]
     done = len(state.get("finished_trials") or []) + len((state.get("older_trials_summary") or {}).get("ids", []))
@@ -203,6 +207,8 @@ def perturbation_policy(body: dict[str, Any], *, n_random: int = 4, seed: int = 
         best = summary_best["config"]
     config: dict[str, Any] = {}
     scale = 0.15 * (0.85 ** max(0, done - n_random))
+    if best is not None and done >= n_random and rng.random() < explore:
+        best = None  # explore: a fresh random point
     for p in space:
         name = p["name"]
         if "options" in p:
