@@ -86,7 +86,7 @@ def _no_plots() -> Iterator[None]:
 
 
 def run_ours(problem: Problem, algorithm: str, seed: int, workdir: Path, *,
-             variant: str | None = None) -> dict[str, Any]:
+             variant: str | None = None, extra_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """One run of ``algorithm`` through tao_automl's AutoMLRunner
     (``variant='tpe-before'``: bayesian with the previous TPE searcher;
     ``variant='bayesian-sampler'``: asha/hyperband with ``sampler: bayesian``)."""
@@ -110,6 +110,7 @@ def run_ours(problem: Problem, algorithm: str, seed: int, workdir: Path, *,
         settings.update(max_recommendations=SEQUENTIAL_TRIALS, max_concurrent=1)
         if algorithm == "grid":
             settings["grid_points"] = GRID_POINTS
+    settings.update(extra_settings or {})  # e.g. the llm endpoint (benchmarks.llm_bench)
     stopper = _BudgetStop(epoch_log, problem.budget_epochs)
     runner = AutoMLRunner(str(SKILL_DIR), workspace_dir=str(run_dir / "ws"))
     searcher = tpe_before_searcher(seed) if variant == "tpe-before" else None

@@ -303,6 +303,7 @@ def prepare(
                 key=key,
                 value=getattr(settings, key),
             )
+    _check_llm(settings, algorithm, automl_settings, automl_algorithm)
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
     settings = attrs.evolve(settings, seed=seed)
     notes: list[str] = []
@@ -465,7 +466,10 @@ def prepare(
     rng = random.Random(seed)
     initial_values: list[dict[str, Any]] = []
     initial_points: list[dict[str, Any]] = []
-    if algorithm.name != "grid":
+    if algorithm.llm_guided:
+        notes.append(f"{algorithm.name}: every configuration is proposed at run time by model "
+                     f"{settings.llm_model!r} at {settings.llm_endpoint} (no initial batch; audit trail in brain/)")
+    if algorithm.name != "grid" and not algorithm.llm_guided:  # an LLM proposes every configuration
         n0 = min(settings.max_concurrent, settings.max_recommendations)
         if algorithm.name == "pbt":
             n0 = settings.population_size
@@ -511,6 +515,29 @@ def prepare(
         checkpoint_epoch_offset=checkpoint_epoch_offset(skill, sidecar),
         path_checks=path_checks,
     )
+
+
+def _check_llm(settings: AutoMLSettings, algorithm: AlgorithmSpec, raw: Any, arg: str | None) -> None:
+    """``llm_*`` settings need an LLM-guided algorithm; such an algorithm needs
+    an endpoint, a model, its API key variable set and the openai package."""
+    from tao_automl.settings import LLM_SETTINGS, name_as_written, written_keys
+
+    try:
+        if algorithm.llm_guided:
+            from tao_automl.algorithms.llm import check_llm_settings
+
+            check_llm_settings(settings)
+            return
+        defaults = {a.name: a.default for a in attrs.fields(AutoMLSettings)}
+        for key in LLM_SETTINGS:
+            if getattr(settings, key) != defaults[key]:
+                raise SettingsError(
+                    describe(f"this setting does not apply to algorithm '{algorithm.name}'",
+                             key=f"automl_settings.{key}", value=getattr(settings, key),
+                             expected="leave it out, or use an LLM-guided algorithm ('llm')"),
+                    key=f"automl_settings.{key}")
+    except (SettingsError, CredentialError) as exc:
+        raise name_as_written(exc, written_keys(raw, algorithm=arg)) from None
 
 
 def _drop_default_fidelity(space: Any, fidelity_key: str, algorithm: str) -> Any:

@@ -19,6 +19,7 @@ import cattrs
 
 from tao_automl.compat import PEER_ALIASES, translate_settings
 from tao_automl.errors import AutoMLError, SettingsError, describe
+from tao_automl.secrets import SecretRef
 
 __all__ = ["AutoMLSettings", "WandbSettings", "parse_settings", "SETTINGS_ALIASES", "RANGES",
            "written_keys", "name_as_written"]
@@ -54,16 +55,23 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "mutation_factor": (0, 2, True),
     "crossover_prob": (0, 1, False),
     "epoch_budget": (1, 10**9, False),
+    # LLM-guided search (algorithm 'llm'; tao_automl.algorithms.llm)
+    "llm_temperature": (0, 2, False),
+    "llm_max_tokens": (1, 1_000_000, False),
+    "llm_timeout_s": (0, 3600, True),
+    "llm_max_retries": (0, 20, False),
+    "llm_prompt_max_chars": (2_000, 10_000_000, False),
 }
-#: RANGES entries that are real numbers with a closed lower bound (others with one are integers).
-_REAL_CLOSED = {"crossover_prob"}
+#: Closed ranges of real numbers (range_text says "a number from ... to ..."; other
+#: closed ranges are integers).
+REAL_RANGES = {"llm_temperature", "crossover_prob"}
 
 
 def range_text(key: str) -> str:
     """The accepted range of ``key`` in words (used in messages and the README)."""
     lo, hi, open_lo = RANGES[key]
-    if key in _REAL_CLOSED:
-        return f"a finite number from {lo:g} to {hi:g}"
+    if key in REAL_RANGES:
+        return f"a number from {lo:g} to {hi:g}"
     if open_lo:
         return f"a finite number > {lo:g} and <= {int(hi)}"
     return f"an integer from {int(lo)} to {int(hi)}"
@@ -189,6 +197,12 @@ class AutoMLSettings:
         with the schema's default values, for models trained from scratch),
         final_eval, poll_interval_s (longest single wait on a job; exits are
         noticed at once regardless), ray_address, quiet, wandb.
+    LLM-guided search (algorithm 'llm'; an error with any other algorithm):
+        llm_endpoint (alias base_url; an OpenAI-compatible base URL),
+        llm_model, llm_api_key (only secret("ENV"); a literal key is refused),
+        llm_temperature, llm_max_tokens, llm_timeout_s, llm_max_retries,
+        llm_fallback (None: stop with LLMError; "random": draw, tag and count),
+        llm_prompt_max_chars (older trials are summarised beyond it).
 
     Every numeric setting has a finite range (:data:`RANGES`): budgets and
     epochs 1..100000, max_concurrent 1..1024, population_size 1..1000,
@@ -243,6 +257,16 @@ class AutoMLSettings:
     baseline_record_path: str | None = None
     final_evaluation_record_path: str | None = None
     evaluation_records_dir: str | None = None
+    # LLM-guided search (algorithm 'llm'): an OpenAI-compatible chat-completions server.
+    llm_endpoint: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretRef | None = None
+    llm_temperature: float = attrs.field(default=0.2, validator=_in_range)
+    llm_max_tokens: int = attrs.field(default=1024, validator=_in_range)
+    llm_timeout_s: float = attrs.field(default=60.0, validator=_in_range)
+    llm_max_retries: int = attrs.field(default=3, validator=_in_range)
+    llm_fallback: str | None = None
+    llm_prompt_max_chars: int = attrs.field(default=60_000, validator=_in_range)
 
     def __attrs_post_init__(self) -> None:
         checks = (
@@ -253,6 +277,11 @@ class AutoMLSettings:
              "a number in (0, 2] (DE's scale factor F; 0.5 is the usual choice)"),
             ("crossover_prob", self.crossover_prob is None or 0.0 <= self.crossover_prob <= 1.0,
              "a probability in [0, 1]"),
+            ("llm_fallback", self.llm_fallback in (None, "random"),
+             "null (no fallback: the run stops with LLMError) or 'random'"),
+            ("llm_endpoint", self.llm_endpoint is None or bool(_URL.match(self.llm_endpoint)),
+             "an http:// or https:// base URL of an OpenAI-compatible server (e.g. http://localhost:8000/v1)"),
+            ("llm_model", self.llm_model is None or bool(self.llm_model.strip()), "a non-empty model name"),
         )
         for key, ok, expected in checks:
             if not ok:
@@ -292,12 +321,41 @@ SETTINGS_ALIASES = {
     "metric_direction": "direction",
     "mode": "direction",
     "experiment_name": "session_id",
+    "base_url": "llm_endpoint",
 }
 SETTINGS_ALIASES.update(PEER_ALIASES)
+
+#: Settings only LLM-guided algorithms read (an error with any other algorithm).
+LLM_SETTINGS = ("llm_endpoint", "llm_model", "llm_api_key", "llm_temperature", "llm_max_tokens",
+                "llm_timeout_s", "llm_max_retries", "llm_fallback", "llm_prompt_max_chars")
+_URL = re.compile(r"https?://[^\s/]+", re.IGNORECASE)
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 # baseline: True | False | "defaults" -- passed through as given, checked by _baseline_mode
 _converter.register_structure_hook(bool | str, lambda v, _t: v)
+# An API key is only ever a reference: settings.json holds ${oc.env:NAME}, never a value.
+_converter.register_unstructure_hook(SecretRef, lambda ref: ref.reference())
+_converter.register_structure_hook(SecretRef, lambda v, _t: v if isinstance(v, SecretRef) else api_key_ref(v))
+
+
+def api_key_ref(value: Any, key: str = "llm_api_key") -> SecretRef | None:
+    """``llm_api_key`` as given: ``secret("ENV")``, its saved form ``${oc.env:ENV}``
+    or ``{"secret_env": "ENV"}``.  A literal key is refused (and never echoed)."""
+    from tao_automl.secrets import _REFERENCE
+
+    if value is None or isinstance(value, SecretRef):
+        return value
+    if isinstance(value, str) and _REFERENCE.match(value):
+        return SecretRef(_REFERENCE.match(value).group(1))
+    if isinstance(value, Mapping) and set(value) == {"secret_env"}:
+        return SecretRef(value["secret_env"])
+    shown = f"<{type(value).__name__} of length {len(value)}, not shown>" if isinstance(value, str) \
+        else f"<{type(value).__name__}, not shown>"
+    raise SettingsError(
+        describe("a literal API key is refused", key=key, value=shown,
+                 expected='tao_automl.secret("ENV_VAR") naming the environment variable that holds the key',
+                 hint="keys never reach settings.json, logs or the brain log"),
+        key=key, value=shown)
 
 
 def _field_names() -> list[str]:
@@ -429,6 +487,8 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
+    if data.get("llm_api_key") is not None:
+        data["llm_api_key"] = api_key_ref(data["llm_api_key"])
     if "direction" in data and isinstance(data["direction"], str):
         data["direction"] = DIRECTIONS.get(data["direction"].lower(), data["direction"])
     if isinstance(data.get("wandb"), bool):

@@ -49,6 +49,11 @@ class BuildContext:
     # how trials cap batch sizes (SearchSpace.enforce), for searchers that repair candidates
     shard_count: int = 1
     batch_key: str | None = None
+    # Run-time context (set by the driver; None/empty in dry builds):
+    workspace: Any = None  # tao_automl.workspace.Workspace (LLM-guided: the brain log)
+    stop: Any = None  # the shared stop flag (execution.tuning.EarlyStop): stop.fail(exc) ends the run
+    notes: str = ""  # the model skill's HPO notes (SKILL.md...)
+    enforce_kwargs: Mapping[str, Any] = attrs.field(factory=dict)  # SearchSpace.enforce(...) arguments
 
 
 @attrs.frozen(kw_only=True)
@@ -79,6 +84,7 @@ class AlgorithmSpec:
     extra_requires: tuple[str, ...] = ()
     # (settings, max_epochs) -> extra budget rows for the review (e.g. dehb's brackets)
     review: Callable[[Any, int | None], dict[str, Any]] | None = None
+    llm_guided: bool = False  # configurations come from an LLM (no initial random batch)
 
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {}
@@ -112,4 +118,4 @@ def get_algorithm(name: str) -> AlgorithmSpec:
     )
 
 
-from tao_automl.algorithms import _builtin  # noqa: E402,F401  (registers the built-ins)
+from tao_automl.algorithms import _builtin, llm  # noqa: E402,F401,I001  (register the built-ins and llm)

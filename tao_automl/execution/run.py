@@ -110,6 +110,8 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
         ray_start.wait()  # never leave Ray half-started behind an error
         _reap(prepared.backend, ledger)
         restore_signals()
+    if stop.error is not None:  # e.g. LLMError from the llm searcher: the run stops with it
+        raise stop.error
 
     records = {r.trial_id: r for r in ledger.trials()}
     history = [trial_result(r, prepared.metric, prepared.direction, s.checkpoint_selection)
@@ -150,6 +152,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
         settings=s.to_dict(), stopped_early=stop.reason, elapsed_s=time.time() - started,
         workspace_id=hooks.get("workspace_id"),
         plots_dir=ws.path("plots"),
+        llm=_llm_summary(prepared, ws),
     )
     out = result.to_dict()
     if ws.uri:  # the local job folder is published into the workspace when the run ends
@@ -165,6 +168,15 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
         ws.write_text(f"best_spec.{fmt}", dump_spec(best.specs, fmt))
     after_run(ws, out)  # WandB summary run + plots, in the background; never raises
     return out
+
+
+def _llm_summary(prepared: Any, ws: Workspace) -> dict[str, Any] | None:
+    """LLM-guided runs: the brain log's audit (calls, proposals, fallback trials)."""
+    if not getattr(prepared.algorithm, "llm_guided", False):
+        return None
+    from tao_automl.algorithms.llm.brain import audit
+
+    return audit(ws).to_dict()
 
 
 def _load_spec(path: str | None) -> dict[str, Any]:

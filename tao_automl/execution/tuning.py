@@ -56,6 +56,7 @@ class EarlyStop:
 
     def __init__(self, key: str = "") -> None:
         self.reason: str | None = None
+        self.error: BaseException | None = None  # raised by runner.run() after the search (fail())
         self.key = key
         if key:
             _STOPS[key] = self
@@ -70,6 +71,14 @@ class EarlyStop:
         # flag stays picklable (Tune pickles its run config).
         if self.reason is None:
             self.reason = reason
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop the run because of ``exc`` (e.g. an LLMError from a searcher):
+        nothing more is launched, running trials are stopped, and ``exc`` is
+        raised to the caller once the search has wound down."""
+        if self.error is None:
+            self.error = exc
+        self.set(f"{type(exc).__name__}: {exc}")
 
     @property
     def is_set(self) -> bool:
@@ -211,6 +220,14 @@ def _result_loggers() -> list[Any]:
     return [JsonLoggerCallback(), CSVLoggerCallback()]
 
 
+def _skill_notes(prepared: Any) -> str:
+    if not getattr(prepared.algorithm, "llm_guided", False):
+        return ""
+    from tao_automl.algorithms.llm import skill_notes
+
+    return skill_notes(prepared.skill)
+
+
 def run_search(
     *,
     prepared: Any,
@@ -313,6 +330,11 @@ def run_search(
         space=prepared.space,
         shard_count=getattr(prepared, "shard_count", None) or 1,
         batch_key=getattr(prepared, "batch_key", None),
+        workspace=ledger.ws,
+        stop=stop,
+        notes=_skill_notes(prepared),
+        enforce_kwargs={"train_sample_count": settings.train_sample_count,
+                        "shard_count": prepared.shard_count, "batch_key": prepared.batch_key},
     )
     built = prepared.algorithm.build(ctx)
     search_alg = searcher if searcher is not None else built.search_alg

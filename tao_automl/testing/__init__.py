@@ -9,6 +9,8 @@ of a backend or an algorithm can run the same checks the built-in ones pass:
   checks that a registry entry builds without running, then runs it end to end
   on :data:`OBJECTIVE_SKILL`, a tiny built-in skill whose job computes a
   closed-form objective per epoch.
+* :mod:`tao_automl.testing.llm_server`: a scripted OpenAI-compatible server
+  (for the LLM-guided algorithms' tests and the benchmarks).
 
 The two suites import pytest; install the ``test`` extra
 (``pip install 'tao-automl[test]'``).  This module itself does not.

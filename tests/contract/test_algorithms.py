@@ -51,6 +51,10 @@ PLANS = {
     # three points (epochs 2, 4, 6) instead of two keep that from hinging on timing under load.
     "pbt": ({"population_size": 4, "max_concurrent": 4, "max_epochs": 8, "perturbation_interval": 2},
             {"train.epoch_sleep_s": 0.2}, None),
+    # every configuration proposed through a scripted OpenAI-compatible server (its
+    # policy perturbs the best finished trial: not an LLM); the endpoint is added below
+    "llm": ({"max_recommendations": 4, "max_concurrent": 2},
+            {"train.num_epochs": 2, "train.epoch_sleep_s": 0.5}, None),
 }
 UNIQUE = sorted({spec.name for spec in ALGORITHMS.values()})
 
@@ -84,12 +88,22 @@ def run_toy(root: Path, algorithm: str, settings: dict, overrides: dict, hps=Non
 
 
 @pytest.fixture(scope="module")
-def runs(shared_ray, tmp_path_factory):
+def llm_endpoint():
+    from tao_automl.testing.llm_server import ScriptedLLMServer, perturbation_policy
+
+    with ScriptedLLMServer(policy=perturbation_policy) as srv:
+        yield {"llm_endpoint": srv.base_url, "llm_model": "scripted-policy"}
+
+
+@pytest.fixture(scope="module")
+def runs(shared_ray, tmp_path_factory, llm_endpoint):
     cache: dict[str, dict] = {}
 
     def get(name: str) -> dict:
         if name not in cache:
             settings, overrides, hps = PLANS[name]
+            if ALGORITHMS[name].llm_guided:
+                settings = {**settings, **llm_endpoint}
             cache[name] = run_toy(tmp_path_factory.mktemp(name), name, settings, overrides, hps)
         return cache[name]
 

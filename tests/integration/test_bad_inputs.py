@@ -226,6 +226,23 @@ def _symlink_out(rel: str) -> Callable[[Ctx], None]:
     return setup
 
 
+LLM_SETTINGS = {"llm_endpoint": "http://127.0.0.1:9/v1", "llm_model": "m"}
+
+
+def _llm(**kw: Any) -> Callable[[Ctx], dict[str, Any]]:
+    def setup(ctx: Ctx) -> dict[str, Any]:
+        settings = {k: v for k, v in {**BASE_SETTINGS, **LLM_SETTINGS, **kw}.items() if v is not None}
+        return {"automl_algorithm": "llm", "automl_settings": settings}
+    return setup
+
+
+def _llm_key_unset(ctx: Ctx) -> dict[str, Any]:
+    from tao_automl import secret
+
+    ctx.monkeypatch.delenv("TAO_BAD_INPUT_LLM_KEY", raising=False)
+    return _llm(llm_api_key=secret("TAO_BAD_INPUT_LLM_KEY"))(ctx)
+
+
 def _cosmos(**run: Any) -> Callable[[Ctx], dict[str, Any]]:
     def setup(ctx: Ctx) -> dict[str, Any]:
         return {"automl_settings": {**BASE_SETTINGS, "metric": "val/avg_loss", "direction": "minimize"},
@@ -476,6 +493,18 @@ CASES: list[Case] = [
     Case("estimate_huge", SettingsError, "1e+308", _settings(estimate_trial_s=1e308)),
     Case("metric_not_a_name", SettingsError, "'(('", _settings(metric="((")),
     Case("metric_regex", SettingsError, "'.*'", _settings(metric=".*")),
+    # -- LLM-guided search (algorithm 'llm') ----------------------------------------
+    Case("llm_literal_api_key", SettingsError, "literal API key is refused",
+         _llm(llm_api_key="sk-do-not-echo-0123456789")),
+    Case("llm_api_key_unset", CredentialError, "TAO_BAD_INPUT_LLM_KEY", _llm_key_unset),
+    Case("llm_without_endpoint", SettingsError, "automl_settings.llm_endpoint", _llm(llm_endpoint=None)),
+    Case("llm_without_model", SettingsError, "automl_settings.llm_model", _llm(llm_model=None)),
+    Case("llm_endpoint_not_a_url", SettingsError, "key 'base_url' (llm_endpoint), value 'localhost:8000'",
+         _llm(llm_endpoint=None, base_url="localhost:8000")),
+    Case("llm_temperature_out_of_range", SettingsError, "expected a number from 0 to 2", _llm(llm_temperature=3)),
+    Case("llm_fallback_unknown", SettingsError, "'bayesian'", _llm(llm_fallback="bayesian")),
+    Case("llm_setting_without_llm", SettingsError, "does not apply to algorithm 'bayesian'",
+         _settings(llm_model="meta/llama-3.1-8b-instruct")),
 ]
 
 
