@@ -14,7 +14,7 @@ plots/*.png.  The same run from the command line:
 import sys
 from pathlib import Path
 
-from tao_automl.results import format_result
+from tao_automl.reporting.results import format_result
 from tao_automl.runner import AutoMLRunner
 
 HERE = Path(__file__).resolve().parent

@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tao_automl.config.secrets import check_storage_options
 from tao_automl.errors import SettingsError, WorkspaceError, describe
-from tao_automl.secrets import check_storage_options
-from tao_automl.workspace import Workspace, check_session_id, is_uri, new_session_id
+from tao_automl.store.workspace import Workspace, check_session_id, is_uri, new_session_id
 
 __all__ = ["AutoMLRunner"]
 
@@ -102,7 +102,7 @@ class AutoMLRunner:
         ``metric``, ``direction``, ``budget``, ``max_concurrent``, ``launch``,
         ``estimate``, ``blockers``...
         """
-        from tao_automl.review import build_review
+        from tao_automl.planning.review import build_review
 
         args = self._normalize(kwargs)
         prepared = self._prepare(args)
@@ -136,7 +136,7 @@ class AutoMLRunner:
         feedback_fn: Callable[[Any, str | None], Any] | None = None,
         **platform_kwargs: Any,
     ) -> dict[str, Any]:
-        """Run the search; returns the stable result dict (see ``tao_automl.results``).
+        """Run the search; returns the stable result dict (see ``tao_automl.reporting.results``).
 
         ``platform_kwargs`` reach the backend (e.g. ``partition=`` for SLURM);
         ``gpu_count``/``num_nodes``/``image``/``env``/``secret_env`` work on every
@@ -144,7 +144,7 @@ class AutoMLRunner:
         searcher/scheduler. ``resume=True`` continues the experiment named by
         ``automl_settings['session_id']``, or the most recent one.
 
-        Callbacks get a :class:`~tao_automl.recommendation.Recommendation` (a
+        Callbacks get a :class:`~tao_automl.execution.recommendation.Recommendation` (a
         read-only mapping of the trial's dotted values with ``id``, ``job_id``,
         ``status``, ``result``...): ``on_recommendation(rec)``,
         ``on_result(rec, metric_value, status)``, ``eval_fn(rec, job_id)``,
@@ -183,7 +183,7 @@ class AutoMLRunner:
                                          expected="a string"), key="workspace_id", value=workspace_id)
         prepared = self._prepare(args, has_baseline_fn=baseline_fn is not None,
                                  has_final_eval_fn=final_eval_fn is not None)
-        from tao_automl.preparation import raise_blockers
+        from tao_automl.planning.preparation import raise_blockers
 
         raise_blockers(prepared)
         ws, resumed = self._open_workspace(prepared, resume)
@@ -191,7 +191,7 @@ class AutoMLRunner:
             from tao_automl.search import SearchSpace
 
             prepared.space = SearchSpace.from_dict(ws.read_json("search_space.json"))
-        from tao_automl.execution import local_mirror
+        from tao_automl.store import local_mirror
 
         if resumed:
             local_mirror.restore(ws)  # a URI workspace's job outputs, back at their local paths
@@ -222,9 +222,9 @@ class AutoMLRunner:
         return _compat_args(args, self.poll_interval)
 
     def _prepare(self, args: Mapping[str, Any], **flags: Any) -> Any:
-        from tao_automl.compat import apply_execution
-        from tao_automl.preparation import prepare
-        from tao_automl.settings import name_as_written, written_keys
+        from tao_automl.config.compat import apply_execution
+        from tao_automl.config.settings import name_as_written, written_keys
+        from tao_automl.planning.preparation import prepare
 
         try:
             return prepare(
@@ -252,7 +252,7 @@ class AutoMLRunner:
 
     def _saved_run(self, automl_settings: Mapping[str, Any] | None) -> dict[str, Any]:
         """settings.json of the experiment a resume continues (WorkspaceError if none)."""
-        from tao_automl.settings import SETTINGS_ALIASES
+        from tao_automl.config.settings import SETTINGS_ALIASES
 
         raw = dict(automl_settings or {})
         key, sid = next(((k, v) for k, v in raw.items() if SETTINGS_ALIASES.get(k, k) == "session_id"),
@@ -299,10 +299,10 @@ class AutoMLRunner:
 
     def job_root(self, ws: Workspace) -> str:
         """Where jobs write (the workspace itself, or for a URI workspace a local
-        folder published into it when the run ends: :mod:`~tao_automl.execution.local_mirror`)."""
+        folder published into it when the run ends: :mod:`~tao_automl.store.local_mirror`)."""
         if not ws.uri:
             return ws.path("trials")
-        from tao_automl.execution.local_mirror import local_run_dir
+        from tao_automl.store.local_mirror import local_run_dir
 
         return str(local_run_dir(ws.root) / "trials")
 
@@ -319,7 +319,7 @@ class AutoMLRunner:
 
         A ``workspace_dir`` holding several experiments shows the newest one.
         """
-        from tao_automl.progress import render_status
+        from tao_automl.reporting.progress import render_status
 
         return render_status(workspace, dict(storage_options or {}))
 
@@ -329,8 +329,8 @@ def _compat_args(args: dict[str, Any], poll_interval: float | None) -> dict[str,
     ``automl_settings["automl_range_override"]`` joins ``custom_param_ranges``
     (a parameter in both is an error); the constructor's ``poll_interval`` is
     the default of ``poll_interval_s``."""
-    from tao_automl.compat import range_overrides
-    from tao_automl.settings import SETTINGS_ALIASES
+    from tao_automl.config.compat import range_overrides
+    from tao_automl.config.settings import SETTINGS_ALIASES
 
     raw = args.get("automl_settings")
     if raw is None and poll_interval is not None:

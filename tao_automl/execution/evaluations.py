@@ -18,7 +18,7 @@ from typing import Any
 
 from tao_automl.errors import AutoMLError
 from tao_automl.execution.jobs import build_job_request, job_files, watch_job
-from tao_automl.results import Evaluation
+from tao_automl.reporting.results import Evaluation
 
 __all__ = ["run_evaluation", "coerce_eval_return", "improvement", "comparison", "FAILED"]
 

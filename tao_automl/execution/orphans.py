@@ -27,7 +27,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from tao_automl.execution.ledger import JobLedger
+from tao_automl.store.ledger import JobLedger
 
 __all__ = ["ABANDONED_WHY", "OrphanSettler", "abandon", "abandon_callback"]
 

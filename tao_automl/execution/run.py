@@ -12,14 +12,14 @@ from typing import Any
 import attrs
 
 from tao_automl.errors import PreflightError
-from tao_automl.execution.collect import best_checkpoint, pick_best, trial_result
 from tao_automl.execution.evaluations import improvement, run_evaluation
 from tao_automl.execution.extras import after_run, platform_record
-from tao_automl.execution.ledger import JobLedger
 from tao_automl.execution.trial import TrialPlan
 from tao_automl.execution.tuning import EarlyStop, run_search
-from tao_automl.results import AutoMLResult, BestTrial, Evaluation, Progress, history_csv
-from tao_automl.workspace import Workspace
+from tao_automl.reporting.collect import best_checkpoint, pick_best, trial_result
+from tao_automl.reporting.results import AutoMLResult, BestTrial, Evaluation, Progress, history_csv
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["execute", "workspace_status"]
 
@@ -39,7 +39,7 @@ def _storage(ws: Workspace) -> tuple[str, Any]:
 
 
 def _write_plan(ws: Workspace, runner: Any, prepared: Any) -> None:
-    from tao_automl.review import build_review
+    from tao_automl.planning.review import build_review
 
     ws.write_json("settings.json", {
         "created": time.time(),
@@ -63,7 +63,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
     from tao_automl.runner import install_signal_handlers
 
     started = time.time()
-    from tao_automl.secrets import mask_env
+    from tao_automl.config.secrets import mask_env
 
     mask_env(prepared.job_options.secret_env)  # values masked in every workspace file and WandB
     ws.makedirs()
@@ -146,7 +146,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
     )
     out = result.to_dict()
     if ws.uri:  # the local job folder is published into the workspace when the run ends
-        from tao_automl.execution.local_mirror import workspace_paths
+        from tao_automl.store.local_mirror import workspace_paths
 
         out = workspace_paths(out, ws)
     ws.write_json("result.json", out)
@@ -270,7 +270,7 @@ def _final(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], b
     else:
         args: tuple = ()
         if fn is not None:
-            from tao_automl.recommendation import Recommendation
+            from tao_automl.execution.recommendation import Recommendation
 
             rec = Recommendation(id=best.rec_id, specs=best.hyperparameters, job_id=best.job_id,
                                  status="success", result=best.metric_value, metric=prepared.metric,
@@ -290,7 +290,7 @@ def _reap(backend: Any, ledger: JobLedger) -> None:
     """Cancel every job the ledger still shows as open (trial actors killed
     outright run no ``finally``)."""
     from tao_automl.errors import PlatformError
-    from tao_automl.execution.intents import recover_unconfirmed
+    from tao_automl.store.intents import recover_unconfirmed
 
     recover_unconfirmed(ledger, backend)
     for trial_id, att in ledger.open_attempts():

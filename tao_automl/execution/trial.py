@@ -39,9 +39,9 @@ from tao_automl.errors import (
     TransientSubmitError,
 )
 from tao_automl.execution.jobs import JobOptions, build_job_request, job_files, watch_job
-from tao_automl.execution.ledger import Attempt, JobLedger
 from tao_automl.platforms.base import FailureReason, JobHandle, JobState, JobStatus
-from tao_automl.workspace import Workspace
+from tao_automl.store.ledger import Attempt, JobLedger
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["TrialPlan", "TrialFailed", "make_trainable", "run_trial"]
 
@@ -177,14 +177,14 @@ class _TrialRun:
         self.plan = plan
         self.trial_id = trial_id
         self.report = report
-        from tao_automl.secrets import mask_env
+        from tao_automl.config.secrets import mask_env
 
         mask_env(plan.job_options.secret_env)  # this worker masks them in what it writes
         self.ws = Workspace(plan.workspace_root, plan.storage_options)
         self.ledger = JobLedger(self.ws)
         self.skill = _skill(plan.skill_dir)
         if plan.execution is not None:
-            from tao_automl.compat import apply_execution
+            from tao_automl.config.compat import apply_execution
 
             self.skill = apply_execution(self.skill, plan.action, plan.execution)
         self.space = SearchSpace.from_dict(plan.space)
@@ -288,7 +288,7 @@ class _TrialRun:
         before saving its checkpoint, so wait for it briefly (a pause decided
         on this report must resume from this epoch, not from scratch); a job
         that does not checkpoint every epoch makes later lookups not wait."""
-        from tao_automl.checkpoints import select_checkpoint
+        from tao_automl.execution.checkpoints import select_checkpoint
 
         deadline = time.monotonic() + self.checkpoint_wait_s
         delay = 0.02
@@ -549,7 +549,7 @@ class _TrialRun:
 
     def _eval_fn(self, handle: JobHandle) -> float | None:
         from tao_automl.execution.metrics import coerce_metric
-        from tao_automl.recommendation import Recommendation
+        from tao_automl.execution.recommendation import Recommendation
 
         rec = Recommendation(id=self.trial_id, specs=self.values, job_id=handle.job_id, status="success",
                              metric=self.plan.metric, state="running", results_dir=handle.results_dir)
@@ -566,7 +566,7 @@ class _TrialRun:
 
 def run_trial(plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report: Callable, pointer: dict | None) -> None:
     """Run one trial (also usable without Ray: pass any ``report`` callable)."""
-    from tao_automl.secrets import mask_env
+    from tao_automl.config.secrets import mask_env
 
     mask_env(plan.job_options.secret_env)
     ledger = JobLedger(Workspace(plan.workspace_root, plan.storage_options))

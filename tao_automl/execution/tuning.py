@@ -12,10 +12,10 @@ import attrs
 
 from tao_automl.algorithms import BuildContext
 from tao_automl.execution.extras import driver_callbacks
-from tao_automl.execution.intents import recover_unconfirmed
-from tao_automl.execution.ledger import JobLedger
 from tao_automl.execution.orphans import OrphanSettler, abandon_callback
 from tao_automl.execution.trial import TrialPlan, make_trainable
+from tao_automl.store.intents import recover_unconfirmed
+from tao_automl.store.ledger import JobLedger
 
 __all__ = ["run_search", "EarlyStop"]
 
@@ -118,13 +118,13 @@ def _callbacks(stop: EarlyStop, ledger: JobLedger, fail_fast_after: int, on_resu
                on_recommendation: Any = None, space: Any = None, metric: str = "",
                feedback_fn: Any = None, feedback: dict[str, Any] | None = None) -> list[Any]:
     """Ray Tune callbacks: shared-root-cause stop, and the user hooks called with a
-    :class:`~tao_automl.recommendation.Recommendation`: ``on_recommendation(rec)``
+    :class:`~tao_automl.execution.recommendation.Recommendation`: ``on_recommendation(rec)``
     when a trial starts, ``feedback_fn(rec, job_id)`` (its value kept in
     ``feedback``) then ``on_result(rec, metric_value, status)`` when it ends."""
     from ray.tune import Callback
 
-    from tao_automl.execution.collect import trial_result
-    from tao_automl.recommendation import Recommendation
+    from tao_automl.execution.recommendation import Recommendation
+    from tao_automl.reporting.collect import trial_result
 
     def _notify(trial: Any) -> None:
         if on_result is None and feedback_fn is None:
@@ -227,7 +227,7 @@ def run_search(
     trainable = tune.with_resources(make_trainable(plan), ray_session.trial_resources())
     # On resume, trials of earlier drivers that the restored search does not
     # know are abandoned (execution.orphans); a fresh run has none.
-    if resume:  # jobs a killed driver launched but never recorded (execution.intents)
+    if resume:  # jobs a killed driver launched but never recorded (store.intents)
         recover_unconfirmed(ledger, prepared.backend)
     settler = OrphanSettler(ledger, prepared.backend, ledger.trial_ids() if resume else ())
     name = "tune"

@@ -233,7 +233,7 @@ class LocalBackend:
         """Jobs submitted under ``name`` (oldest first), from their control folders.
 
         For a driver killed after ``submit`` started the job but before the
-        handle reached the ledger (:mod:`tao_automl.execution.intents`).
+        handle reached the ledger (:mod:`tao_automl.store.intents`).
         """
         bases = []
         if self.log_dir:

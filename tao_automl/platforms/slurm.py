@@ -263,7 +263,7 @@ class SlurmBackend:
         """Pending or running jobs named ``name`` (oldest first), from ``squeue``.
 
         For a driver killed after ``sbatch`` accepted the job but before the
-        handle reached the ledger (:mod:`tao_automl.execution.intents`).  Jobs
+        handle reached the ledger (:mod:`tao_automl.store.intents`).  Jobs
         that already left the queue are not found.
         """
         res = self._run(["squeue", "-h", "--name", _util.safe_name(name, 64), "-o", "%i|%o"])

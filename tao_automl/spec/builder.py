@@ -108,7 +108,7 @@ class SpecBuilder:
         shorthand = dict(getattr(info, "spec_shorthand_keys", None) or {})
         spec = self.skill.template(action)
         if overrides:
-            from tao_automl.secrets import replace_secrets
+            from tao_automl.config.secrets import replace_secrets
 
             overrides = replace_secrets(overrides)  # secret("NAME") -> ${oc.env:NAME}, never the value
         template_nones = set(none_leaves(spec))

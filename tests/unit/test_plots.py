@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from tao_automl.plots import importance, render_plots, spearman
-from tao_automl.workspace import Workspace
+from tao_automl.reporting.plots import importance, render_plots, spearman
+from tao_automl.store.workspace import Workspace
 
 pytest.importorskip("matplotlib")
 
@@ -79,7 +79,7 @@ def test_empty_history_writes_nothing(tmp_path, result):
 
 
 def test_one_broken_plot_is_logged_and_others_still_written(tmp_path, result, caplog, monkeypatch):
-    import tao_automl.plots as plots
+    import tao_automl.reporting.plots as plots
 
     def boom(ws, r):
         raise ValueError("bad data")

@@ -8,10 +8,16 @@ import time
 
 import pytest
 
-from tao_automl.execution.ledger import JobLedger
 from tao_automl.platforms.base import JobHandle
-from tao_automl.progress import LedgerReader, LiveProgress, render_html, render_status, snapshot
-from tao_automl.workspace import Workspace
+from tao_automl.reporting.progress import (
+    LedgerReader,
+    LiveProgress,
+    render_html,
+    render_status,
+    snapshot,
+)
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 
 def _handle(job_id: str) -> dict:

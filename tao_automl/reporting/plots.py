@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from tao_automl.workspace import Workspace
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["render_plots", "spearman"]
 

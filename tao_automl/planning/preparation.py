@@ -18,8 +18,9 @@ from typing import Any
 
 import attrs
 
-from tao_automl import preflight
 from tao_automl.algorithms import AlgorithmSpec, get_algorithm
+from tao_automl.config.secrets import missing_secrets, replace_secrets, secret_names
+from tao_automl.config.settings import AutoMLSettings, parse_settings
 from tao_automl.errors import (
     AutoMLError,
     CredentialError,
@@ -30,8 +31,7 @@ from tao_automl.errors import (
     describe,
 )
 from tao_automl.execution.jobs import JobOptions
-from tao_automl.secrets import missing_secrets, replace_secrets, secret_names
-from tao_automl.settings import AutoMLSettings, parse_settings
+from tao_automl.planning import checks as preflight
 
 __all__ = ["Prepared", "prepare", "JOB_KWARGS"]
 
@@ -80,7 +80,7 @@ def load_sidecar(skill: Any) -> dict[str, Any]:
     unmodified skill_info.yaml (metric, direction, constraints); {} if absent."""
     import yaml
 
-    from tao_automl import safe_yaml
+    from tao_automl.config import safe_yaml
 
     path = Path(skill.root) / "references" / "automl.yaml"
     if not path.exists():
@@ -132,7 +132,7 @@ def checkpoint_epoch_offset(skill: Any, sidecar: Mapping[str, Any]) -> int | Non
 def _metric_and_direction(
     skill: Any, action: str, settings: AutoMLSettings, sidecar: Mapping[str, Any]
 ) -> tuple[str, str]:
-    from tao_automl.execution.direction import resolve_direction
+    from tao_automl.config.direction import resolve_direction
 
     info = skill.action(action)
     side = sidecar if sidecar.get("action", action) == action else {}
@@ -236,7 +236,7 @@ def _backend(platform_sdk: Any, rest: Mapping[str, Any]) -> tuple[Any, Any]:
 
 def _check_uri_readable(key: str, uri: str) -> str | None:
     """Remote URIs (s3://...) are checked from the driver; plain paths are
-    checked by the backend (:func:`tao_automl.preflight.check_dataset_paths`)."""
+    checked by the backend (:func:`tao_automl.planning.checks.check_dataset_paths`)."""
     if "://" in uri and not uri.startswith("file://"):
         try:
             import fsspec

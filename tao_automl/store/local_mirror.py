@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tao_automl.workspace import Workspace
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["local_run_dir", "publish", "restore", "workspace_paths"]
 

@@ -114,7 +114,7 @@ class Workspace:
         self._storage_options = storage_options or {}
         self._fs = None
         if self.uri:
-            from tao_automl.secrets import open_filesystem
+            from tao_automl.config.secrets import open_filesystem
 
             try:  # secret("ENV") options are resolved in memory and never pickled as values
                 self._fs, _ = open_filesystem(self.root, self._storage_options)
@@ -152,7 +152,7 @@ class Workspace:
     def write_bytes(self, rel: str, data: bytes, *, durable: bool = True) -> str:
         """Atomic write; ``durable`` also fsyncs (skipped for facts that can be
         re-derived, such as per-epoch metric events)."""
-        from tao_automl.secrets import mask_bytes
+        from tao_automl.config.secrets import mask_bytes
 
         data = mask_bytes(data)  # registered secret values never reach a workspace file
         p = self.path(rel)

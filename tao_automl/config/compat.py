@@ -4,7 +4,7 @@ Every ``automl_settings`` key that package accepts (its
 ``KNOWN_AUTOML_SETTINGS`` plus its sample-count spellings) is either
 
 * an alias of one of our settings (:data:`PEER_ALIASES`, merged into
-  ``tao_automl.settings.SETTINGS_ALIASES``),
+  ``tao_automl.config.settings.SETTINGS_ALIASES``),
 * translated here with the same meaning (:func:`translate_settings`), or
 * refused with a :class:`~tao_automl.errors.SettingsError` naming the
   algorithm or feature that is not available yet (:data:`NOT_AVAILABLE`) --
@@ -79,7 +79,7 @@ OUR_BEHAVIOUR: dict[str, tuple[Any, str]] = {
 }
 
 #: Translated here (automl_max_generations: translate_settings; automl_range_override:
-#: range_overrides) or already aliases in tao_automl.settings (epoch_multiplier: an error there).
+#: range_overrides) or already aliases in tao_automl.config.settings (epoch_multiplier: an error there).
 _TRANSLATED = ("automl_max_generations", "automl_range_override", "automl_max_epochs",
                "automl_max_recommendations", "automl_reduction_factor", "epoch_multiplier")
 

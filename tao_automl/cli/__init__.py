@@ -37,7 +37,7 @@ WS_HELP = ("an experiment folder (<workspace_dir>/<session_id>, holding settings
 
 
 def _dump(obj: Any, as_json: bool) -> str:
-    from tao_automl.workspace import dumps_strict, json_ready
+    from tao_automl.store.workspace import dumps_strict, json_ready
 
     if as_json:
         return dumps_strict(obj, indent=2, sort_keys=True)
@@ -48,8 +48,8 @@ def _dump(obj: Any, as_json: bool) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from tao_automl.plan import load_plan, run_kwargs, runner_for
-    from tao_automl.results import format_result
+    from tao_automl.cli.plan import load_plan, run_kwargs, runner_for
+    from tao_automl.reporting.results import format_result
 
     plan = load_plan(args.plan)
     kwargs = run_kwargs(plan)
@@ -64,7 +64,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.workspace_dir:
         plan["workspace_dir"] = args.workspace_dir
     result = runner_for(plan).run(**kwargs)
-    from tao_automl.workspace import dumps_strict
+    from tao_automl.store.workspace import dumps_strict
 
     print(dumps_strict(result, indent=2) if args.json else format_result(result))
     if str(result.get("stopped_early") or "").startswith("interrupted"):
@@ -73,7 +73,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
-    from tao_automl.plan import load_plan, run_kwargs, runner_for
+    from tao_automl.cli.plan import load_plan, run_kwargs, runner_for
 
     plan = load_plan(args.plan)
     kwargs = run_kwargs(plan)
@@ -84,12 +84,12 @@ def _cmd_review(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from tao_automl.progress import render_text, resolve_experiment, snapshot
+    from tao_automl.reporting.progress import render_text, resolve_experiment, snapshot
 
     ws = resolve_experiment(args.workspace)
     if args.json:
         from tao_automl.execution.run import workspace_status
-        from tao_automl.workspace import dumps_strict
+        from tao_automl.store.workspace import dumps_strict
 
         print(dumps_strict(workspace_status(ws), indent=2))
         return 0
@@ -104,9 +104,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     from tao_automl.errors import WorkspaceError, describe
-    from tao_automl.plots import render_plots
-    from tao_automl.progress import resolve_experiment
-    from tao_automl.results import format_result
+    from tao_automl.reporting.plots import render_plots
+    from tao_automl.reporting.progress import resolve_experiment
+    from tao_automl.reporting.results import format_result
 
     ws = resolve_experiment(args.workspace)
     if not ws.exists("result.json"):
@@ -116,7 +116,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     result = ws.read_json("result.json")
     paths = [] if args.no_plots else render_plots(ws, result)
     if args.wandb:
-        from tao_automl.tracking import finish_tracking
+        from tao_automl.reporting.tracking import finish_tracking
 
         finish_tracking(result)
     print(format_result(result))
@@ -126,8 +126,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
-    from tao_automl.cancel import cancel_experiment
-    from tao_automl.progress import resolve_experiment
+    from tao_automl.execution.cancel import cancel_experiment
+    from tao_automl.reporting.progress import resolve_experiment
 
     ws = resolve_experiment(args.workspace)
     if ws.exists("result.json") and not args.force:

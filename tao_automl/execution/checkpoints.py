@@ -40,7 +40,7 @@ __all__ = [
     "PlatformCheckpointProvider",
 ]
 
-_LOG = logging.getLogger("tao_automl.checkpoints")
+_LOG = logging.getLogger("tao_automl.execution.checkpoints")
 
 #: File extensions that hold model weights.
 CHECKPOINT_EXTENSIONS = (
@@ -183,7 +183,7 @@ def _last(refs: Sequence[CheckpointRef]) -> CheckpointRef | None:
 
 
 def _best(refs, per_epoch, metric, direction, epoch_offset, listed):
-    from tao_automl.execution.direction import is_better
+    from tao_automl.config.direction import is_better
 
     if not per_epoch or not metric or not direction:
         raise _fail(

@@ -1,4 +1,4 @@
-"""Extra pre-launch checks used by :func:`tao_automl.preparation.prepare`.
+"""Extra pre-launch checks used by :func:`tao_automl.planning.preparation.prepare`.
 
 Each function raises an :class:`~tao_automl.errors.AutoMLError` subclass
 whose message names the bad value; none launches or writes anything.  They

@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 from tao_automl.errors import AutoMLError
-from tao_automl.execution.ledger import TrialRecord
-from tao_automl.execution.score import TrialScore, trial_score
-from tao_automl.results import TrialResult
+from tao_automl.reporting.results import TrialResult
+from tao_automl.reporting.score import TrialScore, trial_score
+from tao_automl.store.ledger import TrialRecord
 
 __all__ = ["trial_result", "score_of", "pick_best", "best_checkpoint"]
 
@@ -23,7 +23,7 @@ def _per_epoch(rec: TrialRecord) -> list[dict[str, Any]]:
 
 
 def score_of(rec: TrialRecord, metric: str, direction: str | None, selection: str = "best") -> TrialScore:
-    """A trial's score from its ledger record (see :func:`~tao_automl.execution.score.trial_score`).
+    """A trial's score from its ledger record (see :func:`~tao_automl.reporting.score.trial_score`).
 
     The lineage is the attempts launched since the trial's newest plan (a PBT
     exploit replaces the configuration and the weights); a succeeded outcome
@@ -95,7 +95,7 @@ def trial_result(rec: TrialRecord, metric: str, direction: str | None = None,
 def pick_best(history: list[TrialResult], direction: str) -> TrialResult | None:
     """Best succeeded trial; early-stopped ones only if none succeeded.
     Failed trials (metric None) never rank."""
-    from tao_automl.execution.direction import best_index
+    from tao_automl.config.direction import best_index
 
     for statuses in (("succeeded",), ("stopped",)):
         pool = [t for t in history if t.status in statuses and t.metric_value is not None]
@@ -114,7 +114,7 @@ def best_checkpoint(backend: Any, rec: TrialRecord, trial: TrialResult, metric: 
     falls back to the ``which`` checkpointed epoch (logged); a score without an
     epoch to the attempt's last checkpoint.  ``epoch_offset`` None infers the checkpoint numbering from the
     job's files."""
-    from tao_automl.checkpoints import PlatformCheckpointProvider
+    from tao_automl.execution.checkpoints import PlatformCheckpointProvider
 
     if not rec.attempts:
         return None

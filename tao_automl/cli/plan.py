@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.errors import SettingsError, describe
-from tao_automl.workspace import is_uri
+from tao_automl.store.workspace import is_uri
 
 __all__ = ["PLAN_KEYS", "load_plan", "validate_plan", "runner_for", "run_kwargs"]
 
@@ -85,8 +85,8 @@ def validate_plan(raw: Any, *, source: str = "<plan>", base_dir: str | Path | No
     if "skill_dir" not in plan:
         raise SettingsError(describe("plan has no skill_dir", file=source, key="skill_dir",
                                      expected=PLAN_KEYS["skill_dir"][1]), file=source, key="skill_dir")
-    from tao_automl.settings import SETTINGS_ALIASES
-    from tao_automl.workspace import check_session_id
+    from tao_automl.config.settings import SETTINGS_ALIASES
+    from tao_automl.store.workspace import check_session_id
 
     for key, value in (plan.get("automl_settings") or {}).items():
         if SETTINGS_ALIASES.get(key, key) == "session_id" and value is not None:
@@ -124,7 +124,7 @@ def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
     import yaml
 
     p = Path(path).expanduser()
-    from tao_automl import safe_yaml
+    from tao_automl.config import safe_yaml
 
     try:
         text = safe_yaml.decode_utf8(p.read_bytes())
