@@ -12,13 +12,17 @@ The run: preflight -> review (written to the workspace) -> baseline
 evaluation -> search (Ray Tune; one platform job per trial) -> final
 evaluation of the best checkpoint -> ``result.json`` and the returned dict.
 Nothing is launched before every input has been validated.
+
+The facade is the one module that imports the layers below it (planning,
+execution, reporting, skill, search) inside its methods: ``from
+tao_automl.runner import AutoMLRunner`` stays a few milliseconds and loads
+neither Ray nor WandB (``docs/architecture.md``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -26,6 +30,7 @@ from typing import Any
 
 from tao_automl.config.secrets import check_storage_options
 from tao_automl.errors import SettingsError, WorkspaceError, describe
+from tao_automl.store.local_mirror import job_root
 from tao_automl.store.workspace import Workspace, check_session_id, is_uri, new_session_id
 
 __all__ = ["AutoMLRunner"]
@@ -222,9 +227,9 @@ class AutoMLRunner:
         return _compat_args(args, self.poll_interval)
 
     def _prepare(self, args: Mapping[str, Any], **flags: Any) -> Any:
-        from tao_automl.config.compat import apply_execution
         from tao_automl.config.settings import name_as_written, written_keys
         from tao_automl.planning.preparation import prepare
+        from tao_automl.skill.compat import apply_execution
 
         try:
             return prepare(
@@ -298,13 +303,8 @@ class AutoMLRunner:
         return ws, False
 
     def job_root(self, ws: Workspace) -> str:
-        """Where jobs write (the workspace itself, or for a URI workspace a local
-        folder published into it when the run ends: :mod:`~tao_automl.store.local_mirror`)."""
-        if not ws.uri:
-            return ws.path("trials")
-        from tao_automl.store.local_mirror import local_run_dir
-
-        return str(local_run_dir(ws.root) / "trials")
+        """Where jobs write (:func:`tao_automl.store.local_mirror.job_root`)."""
+        return job_root(ws)
 
     @staticmethod
     def status(workspace: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -352,28 +352,6 @@ def _compat_args(args: dict[str, Any], poll_interval: float | None) -> dict[str,
         settings["poll_interval_s"] = poll_interval
     args["automl_settings"] = settings
     return args
-
-
-def install_signal_handlers(stop: Any) -> Callable[[], None]:
-    """SIGINT/SIGTERM -> a graceful stop; returns a function restoring the old handlers."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    old = {}
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.interrupt(f"interrupted by {signal.Signals(signum).name}")
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        old[sig] = signal.getsignal(sig)
-        signal.signal(sig, handler)
-
-    def restore() -> None:
-        for sig, h in old.items():
-            signal.signal(sig, h)
-
-    return restore
 
 
 def _now() -> float:

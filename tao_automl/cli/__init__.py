@@ -13,6 +13,16 @@ import sys
 import time
 from typing import Any
 
+from tao_automl.cli.plan import load_plan, run_kwargs, runner_for
+from tao_automl.errors import AutoMLError, WorkspaceError, describe
+from tao_automl.execution.cancel import cancel_experiment
+from tao_automl.execution.run import workspace_status
+from tao_automl.reporting.plots import render_plots
+from tao_automl.reporting.progress import render_text, resolve_experiment, snapshot
+from tao_automl.reporting.results import format_result
+from tao_automl.reporting.tracking import finish_tracking
+from tao_automl.store.workspace import dumps_strict, json_ready
+
 __all__ = ["main", "build_parser"]
 
 PLAN_HELP = """\
@@ -37,8 +47,6 @@ WS_HELP = ("an experiment folder (<workspace_dir>/<session_id>, holding settings
 
 
 def _dump(obj: Any, as_json: bool) -> str:
-    from tao_automl.store.workspace import dumps_strict, json_ready
-
     if as_json:
         return dumps_strict(obj, indent=2, sort_keys=True)
     import yaml
@@ -48,9 +56,6 @@ def _dump(obj: Any, as_json: bool) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from tao_automl.cli.plan import load_plan, run_kwargs, runner_for
-    from tao_automl.reporting.results import format_result
-
     plan = load_plan(args.plan)
     kwargs = run_kwargs(plan)
     settings = dict(kwargs.get("automl_settings") or {})
@@ -64,8 +69,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.workspace_dir:
         plan["workspace_dir"] = args.workspace_dir
     result = runner_for(plan).run(**kwargs)
-    from tao_automl.store.workspace import dumps_strict
-
     print(dumps_strict(result, indent=2) if args.json else format_result(result))
     if str(result.get("stopped_early") or "").startswith("interrupted"):
         return 130  # Ctrl-C / SIGTERM / tao-automl cancel: the partial result was still written
@@ -73,8 +76,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
-    from tao_automl.cli.plan import load_plan, run_kwargs, runner_for
-
     plan = load_plan(args.plan)
     kwargs = run_kwargs(plan)
     kwargs.pop("resume", None)
@@ -84,13 +85,8 @@ def _cmd_review(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from tao_automl.reporting.progress import render_text, resolve_experiment, snapshot
-
     ws = resolve_experiment(args.workspace)
     if args.json:
-        from tao_automl.execution.run import workspace_status
-        from tao_automl.store.workspace import dumps_strict
-
         print(dumps_strict(workspace_status(ws), indent=2))
         return 0
     while True:
@@ -103,11 +99,6 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from tao_automl.errors import WorkspaceError, describe
-    from tao_automl.reporting.plots import render_plots
-    from tao_automl.reporting.progress import resolve_experiment
-    from tao_automl.reporting.results import format_result
-
     ws = resolve_experiment(args.workspace)
     if not ws.exists("result.json"):
         raise WorkspaceError(describe("the experiment has no result yet", file=ws.path("result.json"),
@@ -116,8 +107,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     result = ws.read_json("result.json")
     paths = [] if args.no_plots else render_plots(ws, result)
     if args.wandb:
-        from tao_automl.reporting.tracking import finish_tracking
-
         finish_tracking(result)
     print(format_result(result))
     if paths:
@@ -126,9 +115,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
-    from tao_automl.execution.cancel import cancel_experiment
-    from tao_automl.reporting.progress import resolve_experiment
-
     ws = resolve_experiment(args.workspace)
     if ws.exists("result.json") and not args.force:
         print(f"{ws.root}: the experiment has already finished; nothing to cancel")
@@ -208,8 +194,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``tao-automl`` / ``python -m tao_automl``; returns the exit code."""
-    from tao_automl.errors import AutoMLError
-
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -18,6 +18,7 @@ import attrs
 import cattrs
 
 from tao_automl.config.compat import PEER_ALIASES, translate_settings
+from tao_automl.config.session_id import check_session_id
 from tao_automl.errors import AutoMLError, SettingsError, describe
 
 __all__ = ["AutoMLSettings", "WandbSettings", "parse_settings", "SETTINGS_ALIASES", "RANGES",
@@ -131,8 +132,6 @@ class WandbSettings:
 
 def _session_id(inst: Any, att: attrs.Attribute, value: Any) -> None:
     if value is not None:
-        from tao_automl.store.workspace import check_session_id
-
         check_session_id(value, key="automl_settings.session_id")
 
 
@@ -381,8 +380,6 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
                     )
                 )
             if canon == "session_id" and value is not None:
-                from tao_automl.store.workspace import check_session_id
-
                 check_session_id(value, key="automl_settings.session_id")  # renamed as written below
             data[canon] = value
     else:

@@ -9,6 +9,9 @@ import re
 import time
 from typing import Any
 
+from tao_automl.reporting.plots import render_plots
+from tao_automl.reporting.progress import progress_callback
+from tao_automl.reporting.tracking import finish_tracking, tracker_for, tracking_callback
 from tao_automl.store.workspace import Workspace
 
 __all__ = ["driver_callbacks", "after_run", "platform_record", "CANCEL_FILE"]
@@ -69,12 +72,8 @@ def driver_callbacks(prepared: Any, plan: Any, stop: Any) -> list[Any]:
     out: list[Any] = [_cancel_callback(ws, stop)]
     settings = prepared.settings
     if not settings.quiet:
-        from tao_automl.reporting.progress import progress_callback
-
         out.append(progress_callback(ws))
     try:
-        from tao_automl.reporting.tracking import tracker_for, tracking_callback
-
         tracker = tracker_for(prepared, plan)
         if tracker is not None:
             out.append(tracking_callback(tracker, prepared.space))
@@ -86,14 +85,10 @@ def driver_callbacks(prepared: Any, plan: Any, stop: Any) -> list[Any]:
 def after_run(ws: Workspace, result: dict[str, Any]) -> None:
     """Summary WandB run and plots after ``result.json`` was written."""
     try:
-        from tao_automl.reporting.tracking import finish_tracking
-
         finish_tracking(result)
     except Exception as exc:  # noqa: BLE001
         log.warning("WandB summary run skipped: %s: %s", type(exc).__name__, exc)
     try:
-        from tao_automl.reporting.plots import render_plots
-
         render_plots(ws, result)
     except Exception as exc:  # noqa: BLE001
         log.warning("plots skipped: %s: %s", type(exc).__name__, exc)

@@ -11,14 +11,24 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import PreflightError
-from tao_automl.execution.evaluations import improvement, run_evaluation
+from tao_automl.config.secrets import mask_env
+from tao_automl.errors import PlatformError, PreflightError
+from tao_automl.execution.checkpoints import best_checkpoint
+from tao_automl.execution.evaluations import FAILED, comparison, improvement, run_evaluation
 from tao_automl.execution.extras import after_run, platform_record
+from tao_automl.execution.metrics import coerce_metric
+from tao_automl.execution.ray_session import RaySession
+from tao_automl.execution.recommendation import Recommendation
 from tao_automl.execution.trial import TrialPlan
-from tao_automl.execution.tuning import EarlyStop, run_search
-from tao_automl.reporting.collect import best_checkpoint, pick_best, trial_result
+from tao_automl.execution.tuning import EarlyStop, install_signal_handlers, run_search
+from tao_automl.planning.review import build_review
+from tao_automl.reporting.collect import pick_best, trial_result
 from tao_automl.reporting.results import AutoMLResult, BestTrial, Evaluation, Progress, history_csv
+from tao_automl.spec import SpecBuilder, SpecParamContext, dump_spec, load_spec_file
+from tao_automl.store.intents import recover_unconfirmed
 from tao_automl.store.ledger import JobLedger
+from tao_automl.store.local_mirror import job_root as local_job_root
+from tao_automl.store.local_mirror import workspace_paths
 from tao_automl.store.workspace import Workspace
 
 __all__ = ["execute", "workspace_status"]
@@ -39,8 +49,6 @@ def _storage(ws: Workspace) -> tuple[str, Any]:
 
 
 def _write_plan(ws: Workspace, runner: Any, prepared: Any) -> None:
-    from tao_automl.planning.review import build_review
-
     ws.write_json("settings.json", {
         "created": time.time(),
         "skill_dir": runner.skill_dir,
@@ -59,17 +67,12 @@ def _write_plan(ws: Workspace, runner: Any, prepared: Any) -> None:
 
 def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: dict[str, Any]) -> dict[str, Any]:
     """Baseline -> search -> final evaluation -> result (written and returned)."""
-    from tao_automl.execution.ray_session import RaySession
-    from tao_automl.runner import install_signal_handlers
-
     started = time.time()
-    from tao_automl.config.secrets import mask_env
-
     mask_env(prepared.job_options.secret_env)  # values masked in every workspace file and WandB
     ws.makedirs()
     if not resumed:
         _write_plan(ws, runner, prepared)
-    job_root = runner.job_root(ws)
+    job_root = local_job_root(ws)
     ledger = JobLedger(ws)
     stop = EarlyStop(ws.root)
     restore_signals = install_signal_handlers(stop)
@@ -146,14 +149,10 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
     )
     out = result.to_dict()
     if ws.uri:  # the local job folder is published into the workspace when the run ends
-        from tao_automl.store.local_mirror import workspace_paths
-
         out = workspace_paths(out, ws)
     ws.write_json("result.json", out)
     ws.write_text("history.csv", history_csv(out))
     if best is not None and best.specs:
-        from tao_automl.spec import dump_spec
-
         fmt = prepared.skill.action(prepared.action).config_format or "yaml"
         ws.write_text(f"best_spec.{fmt}", dump_spec(best.specs, fmt))
     after_run(ws, out)  # WandB summary run + plots; never raises
@@ -161,8 +160,6 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
 
 
 def _load_spec(path: str | None) -> dict[str, Any]:
-    from tao_automl.spec import load_spec_file
-
     if not path:
         return {}
     try:
@@ -174,8 +171,6 @@ def _load_spec(path: str | None) -> dict[str, Any]:
 def _base_specs(prepared: Any, job_root: str) -> dict[str, Any]:
     """The nested spec the search starts from (template, overrides, data; no
     recommended values): what ``baseline_fn(specs)`` receives."""
-    from tao_automl.spec import SpecBuilder, SpecParamContext
-
     ctx = SpecParamContext(action=prepared.action, job_id="baseline", output_dir=f"{job_root}/baseline",
                            ptm=prepared.base_checkpoint)
     built = SpecBuilder(prepared.skill, prepared.action).build(
@@ -206,9 +201,6 @@ def _record(ws: Workspace, prepared: Any, kind: str, ev: Evaluation) -> Evaluati
 
 
 def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], resumed: bool) -> Evaluation:
-    from tao_automl.execution.evaluations import FAILED
-    from tao_automl.execution.metrics import coerce_metric
-
     s = prepared.settings
     if resumed:
         prev = ws.read_json("evaluations/baseline.json", default=None)
@@ -240,9 +232,6 @@ def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any]
 
 def _final(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], best: BestTrial | None,
            stop: EarlyStop, baseline: Evaluation) -> Evaluation:
-    from tao_automl.execution.evaluations import comparison
-    from tao_automl.execution.metrics import coerce_metric
-
     s = prepared.settings
     fn = hooks.get("final_eval_fn")
     payload = s.final_evaluation
@@ -270,8 +259,6 @@ def _final(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], b
     else:
         args: tuple = ()
         if fn is not None:
-            from tao_automl.execution.recommendation import Recommendation
-
             rec = Recommendation(id=best.rec_id, specs=best.hyperparameters, job_id=best.job_id,
                                  status="success", result=best.metric_value, metric=prepared.metric,
                                  state="succeeded", results_dir=best.results_dir, spec_path=best.spec_path,
@@ -289,9 +276,6 @@ def _final(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], b
 def _reap(backend: Any, ledger: JobLedger) -> None:
     """Cancel every job the ledger still shows as open (trial actors killed
     outright run no ``finally``)."""
-    from tao_automl.errors import PlatformError
-    from tao_automl.store.intents import recover_unconfirmed
-
     recover_unconfirmed(ledger, backend)
     for trial_id, att in ledger.open_attempts():
         try:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
+import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -13,7 +16,9 @@ import attrs
 from tao_automl.algorithms import BuildContext
 from tao_automl.execution.extras import driver_callbacks
 from tao_automl.execution.orphans import OrphanSettler, abandon_callback
+from tao_automl.execution.recommendation import Recommendation
 from tao_automl.execution.trial import TrialPlan, make_trainable
+from tao_automl.reporting.collect import trial_result
 from tao_automl.store.intents import recover_unconfirmed
 from tao_automl.store.ledger import JobLedger
 
@@ -83,6 +88,26 @@ class EarlyStop:
         return bool(self.reason and self.reason.startswith("interrupted"))
 
 
+def install_signal_handlers(stop: Any) -> Callable[[], None]:
+    """SIGINT/SIGTERM -> a graceful stop; returns a function restoring the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.interrupt(f"interrupted by {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.getsignal(sig)
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+    return restore
+
+
 class LiveHook:
     """A user callable, pickled as (key, name) and resolved in the driver."""
 
@@ -122,9 +147,6 @@ def _callbacks(stop: EarlyStop, ledger: JobLedger, fail_fast_after: int, on_resu
     when a trial starts, ``feedback_fn(rec, job_id)`` (its value kept in
     ``feedback``) then ``on_result(rec, metric_value, status)`` when it ends."""
     from ray.tune import Callback
-
-    from tao_automl.execution.recommendation import Recommendation
-    from tao_automl.reporting.collect import trial_result
 
     def _notify(trial: Any) -> None:
         if on_result is None and feedback_fn is None:

@@ -19,6 +19,9 @@ from typing import Any
 import attrs
 
 from tao_automl.algorithms import AlgorithmSpec, get_algorithm
+from tao_automl.config import safe_yaml
+from tao_automl.config.direction import resolve_direction
+from tao_automl.config.metric_names import alias_targets
 from tao_automl.config.secrets import missing_secrets, replace_secrets, secret_names
 from tao_automl.config.settings import AutoMLSettings, parse_settings
 from tao_automl.errors import (
@@ -30,8 +33,12 @@ from tao_automl.errors import (
     SpecError,
     describe,
 )
-from tao_automl.execution.jobs import JobOptions
 from tao_automl.planning import checks as preflight
+from tao_automl.planning.plan import JobOptions
+from tao_automl.platforms import get_backend
+from tao_automl.search import build_search_space, coerce_constraints, constraints_from_skill
+from tao_automl.skill.loader import confined
+from tao_automl.spec import SpecBuilder, SpecParamContext, apply_overrides, canonicalize, get_path
 
 __all__ = ["Prepared", "prepare", "JOB_KWARGS"]
 
@@ -80,13 +87,9 @@ def load_sidecar(skill: Any) -> dict[str, Any]:
     unmodified skill_info.yaml (metric, direction, constraints); {} if absent."""
     import yaml
 
-    from tao_automl.config import safe_yaml
-
     path = Path(skill.root) / "references" / "automl.yaml"
     if not path.exists():
         return {}
-    from tao_automl.skill.loader import confined
-
     confined(Path(skill.root), path, file=path, key="references/automl.yaml")  # a symlink leading out
     try:
         data = safe_yaml.load_file(path) or {}
@@ -132,8 +135,6 @@ def checkpoint_epoch_offset(skill: Any, sidecar: Mapping[str, Any]) -> int | Non
 def _metric_and_direction(
     skill: Any, action: str, settings: AutoMLSettings, sidecar: Mapping[str, Any]
 ) -> tuple[str, str]:
-    from tao_automl.config.direction import resolve_direction
-
     info = skill.action(action)
     side = sidecar if sidecar.get("action", action) == action else {}
     metric = (settings.metric or getattr(info, "metric", None) or side.get("metric")
@@ -152,8 +153,6 @@ def _metric_and_direction(
                 hint="pass automl_settings={'metric': 'val_loss', 'direction': 'minimize'}",
             )
         )
-    from tao_automl.execution._metric_parse import alias_targets
-
     if not alias_targets(metric):
         raise SettingsError(
             describe(
@@ -178,8 +177,6 @@ def _metric_and_direction(
 
 
 def _fidelity_key(skill: Any, template: Mapping[str, Any]) -> str | None:
-    from tao_automl.spec import get_path
-
     short = dict(getattr(skill.info, "spec_shorthand_keys", None) or {})
     candidates = [short["num_epochs"]] if "num_epochs" in short else []
     candidates += list(EPOCH_KEYS)
@@ -224,8 +221,6 @@ def _job_options(job: Mapping[str, Any], settings: AutoMLSettings) -> JobOptions
 
 
 def _backend(platform_sdk: Any, rest: Mapping[str, Any]) -> tuple[Any, Any]:
-    from tao_automl.platforms import get_backend
-
     if platform_sdk is None or isinstance(platform_sdk, str):
         name = platform_sdk or "local"
         backend = get_backend(name, **rest)
@@ -272,8 +267,6 @@ def prepare(
     has_final_eval_fn: bool = False,
 ) -> Prepared:
     """Validate everything and build the plan. Raises AutoMLError subclasses."""
-    from tao_automl.search import build_search_space
-
     settings = parse_settings(automl_settings, algorithm=automl_algorithm)
     algorithm = get_algorithm(settings.algorithm)
     for knob in ("perturbation_factor", "kde_samples", "top_n_percent", "min_points_in_model"):
@@ -312,9 +305,6 @@ def prepare(
                              custom_param_ranges=custom_param_ranges, dataset_uris=dataset_uris or {})
     if not getattr(skill.info, "automl_enabled", False):
         notes.append(f"skill '{skill.name}' does not declare automl_enabled: true; running on explicit request")
-    from tao_automl.search import coerce_constraints, constraints_from_skill
-    from tao_automl.spec import apply_overrides
-
     template = skill.template(action)
     schema = skill.schema(action)  # SchemaGateError when missing/unparsable
     sidecar = load_sidecar(skill)
@@ -359,8 +349,6 @@ def prepare(
     fidelity_key = _fidelity_key(skill, template)
     max_epochs = settings.max_epochs
     if max_epochs is None and fidelity_key:
-        from tao_automl.spec import get_path
-
         val = overrides.get(fidelity_key, get_path(template, fidelity_key, default=None))
         max_epochs = val if isinstance(val, int) and not isinstance(val, bool) else None
     if algorithm.multi_fidelity and (fidelity_key is None or max_epochs is None):
@@ -426,8 +414,6 @@ def prepare(
     notes += [c.note() for c in path_checks if c.state == "unverified"]
 
     # Data keys and credentials: blockers for review, errors for run.
-    from tao_automl.spec import SpecBuilder, SpecParamContext
-
     probe = SpecBuilder(skill, action).build(
         overrides=overrides,
         dataset_uris=uris,
@@ -516,8 +502,6 @@ def _drop_default_fidelity(space: Any, fidelity_key: str, algorithm: str) -> Any
 
 def _canonical_overrides(skill: Any, spec_overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """Resolve shorthand aliases to dotted paths (validating the paths)."""
-    from tao_automl.spec import canonicalize
-
     if spec_overrides is None:
         return {}
     if not isinstance(spec_overrides, Mapping):
@@ -530,8 +514,6 @@ def _check_batch_possible(space: Any, spec: Mapping[str, Any], batch_key: str | 
                           samples: int | None, shards: int) -> None:
     """A batch larger than samples/shards gives zero training steps; when even
     the smallest allowed (or the fixed) batch does, nothing can run."""
-    from tao_automl.spec import get_path
-
     if not samples or not batch_key:
         return
     limit = samples // max(1, shards)

@@ -24,6 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from tao_automl.errors import SubmitError, describe
+
 __all__ = [
     "JobState",
     "FailureReason",
@@ -122,8 +124,6 @@ class JobRequest:
 
     def __attrs_post_init__(self) -> None:
         if (self.command is None) == (self.argv is None):
-            from tao_automl.errors import SubmitError, describe
-
             raise SubmitError(
                 describe(
                     "JobRequest needs exactly one of command/argv",

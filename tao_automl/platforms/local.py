@@ -34,6 +34,7 @@ from tao_automl.platforms.base import (
     PathCheck,
 )
 from tao_automl.platforms.classify import classify_failure
+from tao_automl.platforms.paths import check_local_paths
 
 __all__ = ["LocalBackend", "process_group_alive"]
 
@@ -259,8 +260,6 @@ class LocalBackend:
 
     def check_paths(self, paths: list[str]) -> dict[str, PathCheck]:
         """Jobs run on this machine: readability on its file system."""
-        from tao_automl.platforms.paths import check_local_paths
-
         return check_local_paths(paths, where="this machine (local platform)")
 
     def _handle_in(self, ctl: Path, name: str, results_dir: str | None) -> JobHandle | None:

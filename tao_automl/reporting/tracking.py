@@ -32,6 +32,10 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tao_automl.config.secrets import mask_obj
+from tao_automl.reporting.collect import score_of, trial_result
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.local_mirror import local_run_dir
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["WandbTracker", "wandb_options", "tracking_callback", "finish_tracking"]
 
@@ -170,8 +174,6 @@ class WandbTracker:
         if self.options.get("dir"):
             return str(self.options["dir"])
         if "://" in self.workspace_root:  # published into the workspace when the run ends
-            from tao_automl.store.local_mirror import local_run_dir
-
             return str(local_run_dir(self.workspace_root))
         return self.workspace_root
 
@@ -202,9 +204,6 @@ class WandbTracker:
         )
 
     def _ledger(self) -> Any:
-        from tao_automl.store.ledger import JobLedger
-        from tao_automl.store.workspace import Workspace
-
         return JobLedger(Workspace(self.workspace_root, self.storage_options))
 
     # -- trial runs ------------------------------------------------------------
@@ -267,8 +266,6 @@ class WandbTracker:
             return
         self.trial_progress(trial_id)
         try:
-            from tao_automl.reporting.collect import score_of, trial_result
-
             rec = self._ledger().trial(trial_id)
             selection = self.run_config.get("checkpoint_selection") or "best"
             t = trial_result(rec, self.metric, self.direction, selection)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tao_automl.config.compat import NOT_AVAILABLE, PEER_KEYS, apply_execution
+from tao_automl.config.compat import NOT_AVAILABLE, PEER_KEYS
 from tao_automl.config.settings import SETTINGS_ALIASES, parse_settings
 from tao_automl.errors import SettingsError
 from tao_automl.execution.recommendation import Recommendation
 from tao_automl.reporting.results import TrialResult
 from tao_automl.runner import AutoMLRunner, _compat_args
+from tao_automl.skill.compat import apply_execution
 
 TOY = Path(__file__).resolve().parents[2] / "examples" / "toy_skill"
 
