@@ -26,12 +26,17 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from tao_automl.config.secrets import check_storage_options
 from tao_automl.errors import SettingsError, WorkspaceError, describe
 from tao_automl.store.local_mirror import job_root
 from tao_automl.store.workspace import Workspace, check_session_id, is_uri, new_session_id
+
+if TYPE_CHECKING:  # the planning layer is loaded on first use (module docstring)
+    from tao_automl.planning.plan import RunPlan
 
 __all__ = ["AutoMLRunner"]
 
@@ -195,7 +200,7 @@ class AutoMLRunner:
         if resumed:
             from tao_automl.search import SearchSpace
 
-            prepared.space = SearchSpace.from_dict(ws.read_json("search_space.json"))
+            prepared = attrs.evolve(prepared, space=SearchSpace.from_dict(ws.read_json("search_space.json")))
         from tao_automl.store import local_mirror
 
         if resumed:
@@ -226,7 +231,7 @@ class AutoMLRunner:
         args["platform_kwargs"] = platform
         return _compat_args(args, self.poll_interval)
 
-    def _prepare(self, args: Mapping[str, Any], **flags: Any) -> Any:
+    def _prepare(self, args: Mapping[str, Any], **flags: Any) -> RunPlan:
         from tao_automl.config.settings import name_as_written, written_keys
         from tao_automl.planning.preparation import prepare
         from tao_automl.skill.compat import apply_execution
@@ -288,7 +293,7 @@ class AutoMLRunner:
             )
         return ws
 
-    def _open_workspace(self, prepared: Any, resume: bool) -> tuple[Workspace, bool]:
+    def _open_workspace(self, prepared: RunPlan, resume: bool) -> tuple[Workspace, bool]:
         base = Workspace(self.workspace_dir, self.storage_options)
         sid = prepared.settings.session_id
         if resume:

@@ -19,6 +19,7 @@ from typing import Any
 from tao_automl.errors import AutoMLError
 from tao_automl.execution.jobs import build_job_request, job_files, watch_job
 from tao_automl.execution.metrics import MetricStream, coerce_metric, extract_metric
+from tao_automl.planning.plan import RunPlan
 from tao_automl.reporting.results import Evaluation
 from tao_automl.spec import SpecBuilder, SpecParamContext, get_path, write_spec
 
@@ -56,7 +57,7 @@ def coerce_eval_return(ret: Any, source: str) -> tuple[float | None, dict[str, A
 def run_evaluation(
     *,
     kind: str,  # "baseline" | "final"
-    prepared: Any,
+    prepared: RunPlan,
     ws: Any,
     job_root: str,
     checkpoint: str | None,
@@ -106,7 +107,7 @@ def _ev_dict(ev: Evaluation) -> dict[str, Any]:
     return attrs.asdict(ev)
 
 
-def _run_eval_job(kind: str, prepared: Any, ws: Any, job_root: str, checkpoint: str | None) -> Evaluation:
+def _run_eval_job(kind: str, prepared: RunPlan, ws: Any, job_root: str, checkpoint: str | None) -> Evaluation:
     skill, action, backend = prepared.skill, prepared.evaluate_action, prepared.backend
     out_dir = f"{job_root}/{kind}-eval"
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -166,7 +167,7 @@ def _run_eval_job(kind: str, prepared: Any, ws: Any, job_root: str, checkpoint: 
         return Evaluation(status="failure", reason=str(exc), checkpoint=checkpoint, source="evaluate_action")
 
 
-def _eval_overrides(prepared: Any) -> dict[str, Any]:
+def _eval_overrides(prepared: RunPlan) -> dict[str, Any]:
     """Overrides for the evaluate spec: only keys that exist in its template
     (train-only keys such as ``train.lr`` do not belong in an eval spec)."""
     template = prepared.skill.template(prepared.evaluate_action)

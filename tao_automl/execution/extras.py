@@ -9,6 +9,7 @@ import re
 import time
 from typing import Any
 
+from tao_automl.planning.plan import RunPlan
 from tao_automl.reporting.plots import render_plots
 from tao_automl.reporting.progress import progress_callback
 from tao_automl.reporting.tracking import finish_tracking, tracker_for, tracking_callback
@@ -22,7 +23,7 @@ CANCEL_FILE = "cancel.json"
 _SECRETISH = re.compile(r"(secret|token|password|passwd|api_?key|credential|auth)", re.I)
 
 
-def platform_record(prepared: Any) -> dict[str, Any]:
+def platform_record(prepared: RunPlan) -> dict[str, Any]:
     """What ``tao-automl cancel`` needs to rebuild the backend: its name and the
     JSON-plain, non-secret constructor options (client objects are dropped)."""
     ref = getattr(prepared, "backend_ref", None)
@@ -66,7 +67,7 @@ def _cancel_callback(ws: Workspace, stop: Any, interval_s: float = 2.0) -> Any:
     return _CancelWatch()
 
 
-def driver_callbacks(prepared: Any, plan: Any, stop: Any) -> list[Any]:
+def driver_callbacks(prepared: RunPlan, plan: Any, stop: Any) -> list[Any]:
     """Extra Tune callbacks: cancel watcher, live progress (unless quiet), WandB."""
     ws = Workspace(plan.workspace_root, plan.storage_options)
     out: list[Any] = [_cancel_callback(ws, stop)]

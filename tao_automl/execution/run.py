@@ -21,6 +21,7 @@ from tao_automl.execution.ray_session import RaySession
 from tao_automl.execution.recommendation import Recommendation
 from tao_automl.execution.trial import TrialPlan
 from tao_automl.execution.tuning import EarlyStop, install_signal_handlers, run_search
+from tao_automl.planning.plan import RunPlan
 from tao_automl.planning.review import build_review
 from tao_automl.reporting.collect import pick_best, trial_result
 from tao_automl.reporting.results import AutoMLResult, BestTrial, Evaluation, Progress, history_csv
@@ -48,7 +49,7 @@ def _storage(ws: Workspace) -> tuple[str, Any]:
     return path, PyFileSystem(FSSpecHandler(fs))
 
 
-def _write_plan(ws: Workspace, runner: Any, prepared: Any) -> None:
+def _write_plan(ws: Workspace, runner: Any, prepared: RunPlan) -> None:
     ws.write_json("settings.json", {
         "created": time.time(),
         "skill_dir": runner.skill_dir,
@@ -65,7 +66,7 @@ def _write_plan(ws: Workspace, runner: Any, prepared: Any) -> None:
     ws.write_json("review.json", build_review(prepared, workspace=ws.root))
 
 
-def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: dict[str, Any]) -> dict[str, Any]:
+def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hooks: dict[str, Any]) -> dict[str, Any]:
     """Baseline -> search -> final evaluation -> result (written and returned)."""
     started = time.time()
     mask_env(prepared.job_options.secret_env)  # values masked in every workspace file and WandB
@@ -168,7 +169,7 @@ def _load_spec(path: str | None) -> dict[str, Any]:
         return {}
 
 
-def _base_specs(prepared: Any, job_root: str) -> dict[str, Any]:
+def _base_specs(prepared: RunPlan, job_root: str) -> dict[str, Any]:
     """The nested spec the search starts from (template, overrides, data; no
     recommended values): what ``baseline_fn(specs)`` receives."""
     ctx = SpecParamContext(action=prepared.action, job_id="baseline", output_dir=f"{job_root}/baseline",
@@ -178,7 +179,7 @@ def _base_specs(prepared: Any, job_root: str) -> dict[str, Any]:
     return copy.deepcopy(built.spec)
 
 
-def _record(ws: Workspace, prepared: Any, kind: str, ev: Evaluation) -> Evaluation:
+def _record(ws: Workspace, prepared: RunPlan, kind: str, ev: Evaluation) -> Evaluation:
     """Fill nvidia-tao-automl's fields and write the record (also to
     ``<kind>_record_path`` / ``evaluation_records_dir`` when set)."""
     s = prepared.settings
@@ -200,7 +201,7 @@ def _record(ws: Workspace, prepared: Any, kind: str, ev: Evaluation) -> Evaluati
     return ev
 
 
-def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], resumed: bool) -> Evaluation:
+def _baseline(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any], resumed: bool) -> Evaluation:
     s = prepared.settings
     if resumed:
         prev = ws.read_json("evaluations/baseline.json", default=None)
@@ -230,7 +231,7 @@ def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any]
     return ev
 
 
-def _final(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], best: BestTrial | None,
+def _final(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any], best: BestTrial | None,
            stop: EarlyStop, baseline: Evaluation) -> Evaluation:
     s = prepared.settings
     fn = hooks.get("final_eval_fn")

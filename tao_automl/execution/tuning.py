@@ -18,6 +18,7 @@ from tao_automl.execution.extras import driver_callbacks
 from tao_automl.execution.orphans import OrphanSettler, abandon_callback
 from tao_automl.execution.recommendation import Recommendation
 from tao_automl.execution.trial import TrialPlan, make_trainable
+from tao_automl.planning.plan import RunPlan
 from tao_automl.reporting.collect import trial_result
 from tao_automl.store.intents import recover_unconfirmed
 from tao_automl.store.ledger import JobLedger
@@ -223,7 +224,7 @@ def _result_loggers() -> list[Any]:
 
 def run_search(
     *,
-    prepared: Any,
+    prepared: RunPlan,
     plan: TrialPlan,
     storage_path: str,
     storage_filesystem: Any,

@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from tao_automl.algorithms import AlgorithmSpec, get_algorithm
+from tao_automl.algorithms import get_algorithm
 from tao_automl.config import safe_yaml
 from tao_automl.config.direction import resolve_direction
 from tao_automl.config.metric_names import alias_targets
@@ -34,13 +34,13 @@ from tao_automl.errors import (
     describe,
 )
 from tao_automl.planning import checks as preflight
-from tao_automl.planning.plan import JobOptions
+from tao_automl.planning.plan import JobOptions, RunPlan
 from tao_automl.platforms import get_backend
 from tao_automl.search import build_search_space, coerce_constraints, constraints_from_skill
 from tao_automl.skill.loader import confined
 from tao_automl.spec import SpecBuilder, SpecParamContext, apply_overrides, canonicalize, get_path
 
-__all__ = ["Prepared", "prepare", "JOB_KWARGS"]
+__all__ = ["RunPlan", "Prepared", "prepare", "JOB_KWARGS"]
 
 # Platform-agnostic launch kwargs of run(); everything else goes to the backend.
 JOB_KWARGS = {
@@ -50,36 +50,8 @@ JOB_KWARGS = {
 EPOCH_KEYS = ("train.num_epochs", "train.epochs", "train.epoch", "num_epochs", "epochs")
 
 
-@attrs.define(kw_only=True)
-class Prepared:
-    """A validated run plan."""
-
-    skill: Any
-    action: str
-    settings: AutoMLSettings
-    algorithm: AlgorithmSpec
-    space: Any
-    metric: str
-    direction: str
-    mode: str
-    fidelity_key: str | None
-    max_epochs: int | None
-    batch_key: str | None
-    shard_count: int
-    overrides: dict[str, Any]
-    dataset_uris: dict[str, Any]
-    base_checkpoint: str | None
-    backend: Any
-    backend_ref: Any
-    job_options: JobOptions
-    initial_points: list[dict[str, Any]]
-    initial_values: list[dict[str, Any]]
-    blockers: list[str]
-    notes: list[str]
-    evaluate_action: str | None
-    seed: int
-    checkpoint_epoch_offset: int | None = None  # None: inferred per job (checkpoints.infer_epoch_offset)
-    path_checks: list[Any] = attrs.Factory(list)  # preflight.DatasetPathCheck, one per dataset path
+#: The name the plan had before it was frozen and typed (kept for callers).
+Prepared = RunPlan
 
 
 def load_sidecar(skill: Any) -> dict[str, Any]:
@@ -457,7 +429,7 @@ def prepare(
     preflight.check_algorithm(algorithm=algorithm, space=space, settings=settings, metric=metric, mode=mode,
                               max_epochs=max_epochs, initial_points=initial_points)
 
-    return Prepared(
+    return RunPlan(
         skill=skill,
         action=action,
         settings=settings,
@@ -541,7 +513,7 @@ def _check_batch_possible(space: Any, spec: Mapping[str, Any], batch_key: str | 
         )
 
 
-def raise_blockers(prepared: Prepared) -> None:
+def raise_blockers(prepared: RunPlan) -> None:
     """For run(): turn blockers into errors before anything is launched."""
     preflight.raise_unreadable_paths(prepared.path_checks)
     creds = [b for b in prepared.blockers if "credential" in b]

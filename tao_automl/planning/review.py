@@ -7,6 +7,7 @@ from typing import Any
 import cattrs
 
 from tao_automl.algorithms._builtin import pbt_fixed_params
+from tao_automl.planning.plan import RunPlan
 from tao_automl.spec import SpecBuilder, SpecParamContext
 
 __all__ = ["build_review", "estimate"]
@@ -14,7 +15,7 @@ __all__ = ["build_review", "estimate"]
 DEFAULT_TRIAL_S = 600.0  # assumed per-trial time when nothing is known
 
 
-def estimate(prepared: Any, per_trial_s: float | None = None) -> dict[str, Any]:
+def estimate(prepared: RunPlan, per_trial_s: float | None = None) -> dict[str, Any]:
     """Per-trial and total wall time with the assumptions spelled out (finite:
     the settings are bounded; at least one full trial is counted)."""
     s = prepared.settings
@@ -57,7 +58,7 @@ def estimate(prepared: Any, per_trial_s: float | None = None) -> dict[str, Any]:
     return {"per_trial_s": per, "total_s": total, "full_trial_equivalents": full_trials, "assumptions": assumptions}
 
 
-def build_review(prepared: Any, *, workspace: str, per_trial_s: float | None = None) -> dict[str, Any]:
+def build_review(prepared: RunPlan, *, workspace: str, per_trial_s: float | None = None) -> dict[str, Any]:
     """The review dict (stable keys; see the README)."""
     s = prepared.settings
     skill = prepared.skill

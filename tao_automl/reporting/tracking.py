@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tao_automl.config.secrets import mask_obj
+from tao_automl.planning.plan import RunPlan
 from tao_automl.reporting.collect import score_of, trial_result
 from tao_automl.store.ledger import JobLedger
 from tao_automl.store.local_mirror import local_run_dir
@@ -351,7 +352,7 @@ def _trials_table(run: Any, result: Mapping[str, Any]) -> Any:
     return wandb.Table(columns=cols, data=rows)
 
 
-def tracker_for(prepared: Any, plan: Any) -> WandbTracker | None:
+def tracker_for(prepared: RunPlan, plan: Any) -> WandbTracker | None:
     """A tracker for a prepared run, or ``None`` when the settings leave tracking off."""
     opts = wandb_options(prepared.settings)
     if opts is None:
