@@ -104,20 +104,87 @@ class AutoMLRunner:
         check_storage_options(self.storage_options)  # credentials only as secret("ENV") references
 
     # ------------------------------------------------------------------ API
-    def review(self, **kwargs: Any) -> dict[str, Any]:
+    def review(self, *, run_baseline: bool = False, **kwargs: Any) -> dict[str, Any]:
         """Same arguments as :meth:`run`; validates and plans, launches nothing.
 
         Returns the review dict: ``search_space``, ``excluded``,
         ``recommendations`` (the exact initial batch), ``algorithm``,
         ``metric``, ``direction``, ``budget``, ``max_concurrent``, ``launch``,
-        ``estimate``, ``blockers``...
+        ``estimate``, ``baseline_plan``, ``blockers``...
+
+        ``run_baseline=True`` also measures the baseline now (the only job it
+        launches, and only when there is no blocker; see :meth:`baseline`), so
+        ``review["baseline"]`` holds its job id, metric and record path; a
+        following :meth:`run` with the same inputs reuses that record.
         """
         from tao_automl.planning.review import build_review
 
+        baseline_fn = kwargs.pop("baseline_fn", None)
+        metric_extractor = kwargs.pop("metric_extractor", None)
         args = self._normalize(kwargs)
-        prepared = self._prepare(args)
+        prepared = self._prepare(args, has_baseline_fn=baseline_fn is not None)
         ws_root = self._session_root(prepared.settings.session_id or "<new session>")
-        return build_review(prepared, workspace=ws_root)
+        if not run_baseline:
+            return build_review(prepared, workspace=ws_root)
+        measured = self._measure_baseline(prepared, baseline_fn, metric_extractor)
+        per_trial = None
+        if (measured.get("source") == "defaults" and measured.get("status") == "measured"
+                and prepared.settings.estimate_trial_s is None):
+            # the defaults run is one full trial: its duration replaces the guessed one
+            per_trial = (measured.get("metadata") or {}).get("elapsed_s")
+        review = build_review(prepared, workspace=ws_root, per_trial_s=per_trial)
+        if per_trial:
+            review["estimate"]["assumptions"][0] = (
+                f"{per_trial:.0f} s per full trial, measured by the defaults baseline run")
+        review["baseline"] = measured
+        return review
+
+    def baseline(self, **kwargs: Any) -> dict[str, Any]:
+        """Measure the baseline before the search (same arguments as :meth:`run`).
+
+        Runs what ``automl_settings["baseline"]`` asks for (the evaluate action
+        on the starting checkpoint, or ``"defaults"``: one training run with the
+        schema's default values) and keeps the record under
+        ``<workspace_dir>/baselines/<key>/``, ``key`` being a hash of the inputs
+        that determine the baseline.  A later :meth:`run` with the same inputs
+        reuses it instead of launching a second baseline job.  Returns the
+        evaluation dict (``status``, ``metric_value``, ``job_id``,
+        ``record_path``, ``source``, ``reason``...).  Bad input raises before
+        anything is launched; a blocked plan raises ``PreflightError``.
+        """
+        from tao_automl.planning.preparation import raise_blockers
+
+        baseline_fn = kwargs.pop("baseline_fn", None)
+        metric_extractor = kwargs.pop("metric_extractor", None)
+        args = self._normalize(kwargs)
+        prepared = self._prepare(args, has_baseline_fn=baseline_fn is not None)
+        raise_blockers(prepared)
+        return self._measure_baseline(prepared, baseline_fn, metric_extractor)
+
+    def _measure_baseline(self, prepared: RunPlan, baseline_fn: Any, metric_extractor: Any) -> dict[str, Any]:
+        import attrs
+
+        from tao_automl.execution import baseline as bl
+        from tao_automl.reporting.results import Evaluation
+
+        s = prepared.settings
+        if not s.baseline:
+            return attrs.asdict(Evaluation(status="skipped", reason="disabled by automl_settings['baseline']=False"))
+        if prepared.blockers:
+            return attrs.asdict(Evaluation(status="not_run", reason="not run: the review has blockers"))
+        key = bl.baseline_key(prepared, self.skill_dir)
+        base = Workspace(self.workspace_dir, self.storage_options)
+        record = base.path(f"{bl.BASELINES_DIR}/{key}/evaluations/baseline.json")
+        found = None if baseline_fn is not None else bl.cached(base, key)
+        if found is not None:
+            return {**attrs.asdict(found), "key": key, "record": record, "reused": True}
+        ws = base.child(f"{bl.BASELINES_DIR}/{key}")
+        ws.makedirs()
+        job_root = ws.path("jobs") if not ws.uri else self.job_root(ws)
+        ev = bl.measure(prepared=prepared, ws=ws, job_root=job_root, callback=baseline_fn,
+                        metric_extractor=metric_extractor, key=key)
+        ws.write_json("evaluations/baseline.json", {"kind": "baseline", "key": key, **attrs.asdict(ev)})
+        return {**attrs.asdict(ev), "key": key, "record": record, "reused": False}
 
     def run(
         self,

@@ -1,7 +1,11 @@
 """``tao-automl``: run, review, watch, report and cancel AutoML experiments.
 
+``run`` measures the baseline, shows the launch review and asks before
+launching (``--yes`` skips the question; without a terminal it is required).
+
 Exit codes: 0 success, 2 bad input or a refused run (any ``AutoMLError``;
-one clear line on stderr), 130 interrupted (Ctrl-C, SIGTERM or ``tao-automl
+one clear line on stderr; also: review blockers, the question answered no,
+no terminal and no ``--yes`` -- nothing launched), 130 interrupted (Ctrl-C, SIGTERM or ``tao-automl
 cancel``; ``run`` still prints the partial report), 1 unexpected error.
 """
 
@@ -10,16 +14,23 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from typing import Any
 
 from tao_automl.cli.plan import load_plan, run_kwargs, runner_for
-from tao_automl.errors import AutoMLError, WorkspaceError, describe
+from tao_automl.errors import AutoMLError, SettingsError, WorkspaceError, describe
 from tao_automl.execution.cancel import cancel_experiment
 from tao_automl.execution.run import workspace_status
 from tao_automl.reporting.plots import render_plots
-from tao_automl.reporting.progress import render_text, resolve_experiment, snapshot
+from tao_automl.reporting.progress import (
+    render_rich,
+    render_text,
+    resolve_experiment,
+    snapshot,
+    watch,
+)
+from tao_automl.reporting.report_html import write_html_report
 from tao_automl.reporting.results import format_result
+from tao_automl.reporting.review_render import _duration, render_review, use_color
 from tao_automl.reporting.tracking import finish_tracking
 from tao_automl.store.workspace import dumps_strict, json_ready
 
@@ -68,11 +79,65 @@ def _cmd_run(args: argparse.Namespace) -> int:
         kwargs["resume"] = True
     if args.workspace_dir:
         plan["workspace_dir"] = args.workspace_dir
-    result = runner_for(plan).run(**kwargs)
+    if not args.yes and not _stdin_is_tty():
+        # the review gate: nobody can answer the question, so launch nothing
+        raise SettingsError(describe(
+            "no terminal to confirm the launch (stdin is not a TTY)", file=args.plan, key="--yes",
+            expected="an answer at the terminal, or --yes to launch without asking",
+            hint="read the review first: tao-automl review " + args.plan))
+    runner = runner_for(plan)
+    if not args.resume:
+        out = sys.stderr if args.json else sys.stdout
+        review = _review_before_run(runner, kwargs, out)
+        if review.get("blockers"):
+            print("not launched: the review has blockers (above)", file=sys.stderr)
+            return 2
+        if not args.yes and not _confirm(review):
+            print("not launched (answered no)", file=sys.stderr)
+            return 2
+    elif not args.yes and not _ask(f"Resume the experiment in {plan.get('workspace_dir') or 'automl_workspace'}"
+                                   " and launch its remaining trials? [y/N] "):
+        print("not launched (answered no)", file=sys.stderr)
+        return 2
+    result = runner.run(**kwargs)
     print(dumps_strict(result, indent=2) if args.json else format_result(result))
     if str(result.get("stopped_early") or "").startswith("interrupted"):
         return 130  # Ctrl-C / SIGTERM / tao-automl cancel: the partial result was still written
     return 0
+
+
+def _stdin_is_tty() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def _review_before_run(runner: Any, kwargs: dict[str, Any], out: Any) -> dict[str, Any]:
+    """The review with the baseline measured (its job runs before the question)."""
+    review_kwargs = {k: v for k, v in kwargs.items() if k != "resume"}
+    settings = review_kwargs.get("automl_settings") or {}
+    if settings.get("baseline", True):
+        print("measuring the baseline before the review (one job) ...", file=sys.stderr, flush=True)
+    review = runner.review(run_baseline=True, **review_kwargs)
+    print(render_review(review, color=use_color(out)), file=out, flush=True)
+    return review
+
+
+def _confirm(review: dict[str, Any]) -> bool:
+    est = (review.get("estimate") or {}).get("total_s")
+    n = (review.get("budget") or {}).get("max_recommendations") or (review.get("budget") or {}).get(
+        "population_size")
+    return _ask(f"Launch {n or 'the'} trial(s) on {review['launch']['platform']} "
+                f"(estimated {_duration(est)})? [y/N] ")
+
+
+def _ask(question: str) -> bool:
+    try:
+        answer = input(question)
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
@@ -80,7 +145,11 @@ def _cmd_review(args: argparse.Namespace) -> int:
     kwargs = run_kwargs(plan)
     kwargs.pop("resume", None)
     review = runner_for(plan).review(**kwargs)
-    print(_dump(review, args.json))
+    fmt = "json" if args.json else args.format
+    if fmt == "text":
+        print(render_review(review), end="")
+    else:
+        print(_dump(review, fmt == "json"))
     return 0
 
 
@@ -89,13 +158,24 @@ def _cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps_strict(workspace_status(ws), indent=2))
         return 0
-    while True:
+    if not args.watch:
         snap = snapshot(ws)
-        print(render_text(snap), flush=True)
-        if not args.watch or snap.finished:
-            return 0
-        time.sleep(args.watch)
-        print()
+        if sys.stdout.isatty():
+            import shutil
+
+            print(render_rich(snap, width=shutil.get_terminal_size((120, 24)).columns, color=use_color()))
+        else:
+            print(render_text(snap), flush=True)
+        return 0
+    try:
+        why = watch(ws, interval_s=args.watch, timeout_s=args.timeout)
+    except KeyboardInterrupt:
+        print("\nstopped watching (the experiment goes on)", file=sys.stderr)
+        return 0
+    if why == "timeout":
+        print(f"stopped watching after {args.timeout:.0f} s (--timeout); the experiment is still running",
+              file=sys.stderr)
+    return 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -106,6 +186,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
                                       hint=f"use 'tao-automl status {args.workspace}' while it runs"))
     result = ws.read_json("result.json")
     paths = [] if args.no_plots else render_plots(ws, result)
+    if args.html:
+        paths.append(write_html_report(ws, result))
     if args.wandb:
         finish_tracking(result)
     print(format_result(result))
@@ -141,8 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     raw = argparse.RawDescriptionHelpFormatter
 
     r = sub.add_parser("run", help="run an AutoML search from a YAML plan",
-                       description="Validate PLAN.yaml, run the search (baseline, trials, final "
-                                   "evaluation) and print the text report. A live progress table is "
+                       description="Validate PLAN.yaml, measure the baseline, show the launch review "
+                                   "and ask before launching (--yes skips the question; without a "
+                                   "terminal --yes is required, else exit 2 and nothing is launched). "
+                                   "Then run the search (trials, final evaluation; the baseline is "
+                                   "reused) and print the text report. A live progress table is "
                                    "shown on stderr unless --quiet (or automl_settings.quiet: true).",
                        epilog=PLAN_HELP, formatter_class=raw)
     r.add_argument("plan", metavar="PLAN.yaml", help="the plan file")
@@ -150,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true",
                    help="continue the experiment named by automl_settings.session_id (or the newest)")
     r.add_argument("--workspace-dir", help="override the plan's workspace_dir")
+    r.add_argument("-y", "--yes", action="store_true",
+                   help="launch without asking (needed when stdin is not a terminal: CI, scripts)")
     r.add_argument("--json", action="store_true", help="print the result dict as JSON instead of the report")
     r.set_defaults(func=_cmd_run)
 
@@ -159,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "details, time estimate and blockers. Nothing is launched.",
                        epilog=PLAN_HELP, formatter_class=raw)
     v.add_argument("plan", metavar="PLAN.yaml", help="the plan file")
-    v.add_argument("--json", action="store_true", help="JSON instead of YAML")
+    v.add_argument("--format", choices=("text", "yaml", "json"), default="text",
+                   help="text: tables to read (default); yaml/json: the whole review dict")
+    v.add_argument("--json", action="store_true", help="same as --format json")
     v.set_defaults(func=_cmd_review)
 
     s = sub.add_parser("status", help="show the progress table of a running or finished experiment",
@@ -167,8 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "hyperparameters, elapsed; overall progress and ETA. Reads the "
                                    "workspace files only, so it works from any process.")
     s.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
-    s.add_argument("--watch", type=float, metavar="SECONDS", default=0,
-                   help="re-print every SECONDS until the experiment finishes")
+    s.add_argument("--watch", type=float, metavar="SECONDS", nargs="?", const=2.0, default=0,
+                   help="follow the run until it finishes, refreshing every SECONDS (default 2): "
+                        "redrawn in place on a terminal, printed on each change otherwise; Ctrl-C "
+                        "stops watching (exit 0)")
+    s.add_argument("--timeout", type=float, metavar="SECONDS", default=86400.0,
+                   help="stop watching after SECONDS even if the run goes on (default one day)")
     s.add_argument("--json", action="store_true", help="print the status dict as JSON")
     s.set_defaults(func=_cmd_status)
 
@@ -177,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "format_result(result).")
     t.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
     t.add_argument("--no-plots", action="store_true", help="only print the report")
+    t.add_argument("--html", action="store_true",
+                   help="also write <experiment>/report.html: one self-contained page (summary, trials, "
+                        "interactive plots, the launch review; plotly.js inline, works offline)")
     t.add_argument("--wandb", action="store_true",
                    help="also (re)write the WandB summary run when the settings enable WandB")
     t.set_defaults(func=_cmd_report)

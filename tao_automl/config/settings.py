@@ -108,6 +108,16 @@ def _direction(inst: Any, att: attrs.Attribute, value: Any) -> None:
 WANDB_MODES = ("online", "offline", "disabled", "dryrun", "shared")
 
 
+def _baseline_mode(inst: Any, att: attrs.Attribute, value: Any) -> None:
+    if value is True or value is False or value == "defaults":
+        return
+    raise SettingsError(
+        describe("invalid setting", key="baseline", value=value,
+                 expected="true (evaluate the starting checkpoint), false (no baseline) or "
+                          "'defaults' (one training run with the schema's default values)"),
+        key="baseline", value=value)
+
+
 def _wandb_mode(inst: Any, att: attrs.Attribute, value: Any) -> None:
     if value is not None and value not in WANDB_MODES:
         raise SettingsError(
@@ -161,7 +171,9 @@ class AutoMLSettings:
     Run:
         seed, session_id, train_sample_count, shard_count, trial_timeout_s,
         max_retries (infrastructure retries per trial), fail_fast_after (stop
-        when the first N trials all fail with one shared cause), baseline,
+        when the first N trials all fail with one shared cause), baseline
+        (True: evaluate the starting checkpoint; "defaults": one training run
+        with the schema's default values, for models trained from scratch),
         final_eval, poll_interval_s (longest single wait on a job; exits are
         noticed at once regardless), ray_address, quiet, wandb.
 
@@ -191,7 +203,7 @@ class AutoMLSettings:
     trial_timeout_s: float | None = attrs.field(default=None, validator=_in_range)
     max_retries: int = attrs.field(default=2, validator=_in_range)
     fail_fast_after: int = attrs.field(default=3, validator=_in_range)
-    baseline: bool = True
+    baseline: bool | str = attrs.field(default=True, validator=_baseline_mode)
     final_eval: bool = True
     poll_interval_s: float = attrs.field(default=1.0, validator=_in_range)
     grid_points: int = attrs.field(default=3, validator=_in_range)
@@ -261,6 +273,8 @@ SETTINGS_ALIASES = {
 SETTINGS_ALIASES.update(PEER_ALIASES)
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
+# baseline: True | False | "defaults" -- passed through as given, checked by _baseline_mode
+_converter.register_structure_hook(bool | str, lambda v, _t: v)
 
 
 def _field_names() -> list[str]:
@@ -435,8 +449,8 @@ def _check_types(data: Mapping[str, Any], cls: type | None = None, prefix: str =
             expected, label = (str,), "a string"
         elif typ.startswith("list"):
             expected, label = (list, tuple), "a list"
-        if expected is None:
-            continue
+        if expected is None or " | " in typ.replace(" | None", ""):
+            continue  # a union of several types (e.g. baseline: bool | str): its validator checks it
         ok = isinstance(value, expected) and not (bool not in expected and isinstance(value, bool))
         if not ok:
             raise SettingsError(

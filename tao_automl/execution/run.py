@@ -13,6 +13,7 @@ import attrs
 
 from tao_automl.config.secrets import mask_env
 from tao_automl.errors import PlatformError, PreflightError
+from tao_automl.execution import baseline as bl
 from tao_automl.execution.checkpoints import best_checkpoint
 from tao_automl.execution.evaluations import FAILED, comparison, improvement, run_evaluation
 from tao_automl.execution.extras import after_run, platform_record
@@ -80,7 +81,7 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
     s = prepared.settings
     feedback: dict[str, Any] = dict(ws.read_json("feedback.json", default=None) or {}) if resumed else {}
     try:
-        baseline = _baseline(prepared, ws, job_root, hooks, resumed)
+        baseline = _baseline(prepared, ws, job_root, hooks, resumed, runner)
         plan = TrialPlan(
             skill_dir=runner.skill_dir, action=prepared.action, space=prepared.space.to_dict(),
             overrides=prepared.overrides, dataset_uris=prepared.dataset_uris,
@@ -179,7 +180,7 @@ def _base_specs(prepared: RunPlan, job_root: str) -> dict[str, Any]:
     return copy.deepcopy(built.spec)
 
 
-def _record(ws: Workspace, prepared: RunPlan, kind: str, ev: Evaluation) -> Evaluation:
+def _record(ws: Workspace, prepared: RunPlan, kind: str, ev: Evaluation, key: str | None = None) -> Evaluation:
     """Fill nvidia-tao-automl's fields and write the record (also to
     ``<kind>_record_path`` / ``evaluation_records_dir`` when set)."""
     s = prepared.settings
@@ -197,11 +198,12 @@ def _record(ws: Workspace, prepared: RunPlan, kind: str, ev: Evaluation) -> Eval
                                                            default=str))
         except OSError as exc:
             log.warning("could not write the %s evaluation record to %s: %s", kind, extra, exc)
-    ws.write_json(f"evaluations/{kind}.json", {"kind": kind, **attrs.asdict(ev)})
+    ws.write_json(f"evaluations/{kind}.json", {"kind": kind, **({"key": key} if key else {}), **attrs.asdict(ev)})
     return ev
 
 
-def _baseline(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any], resumed: bool) -> Evaluation:
+def _baseline(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any], resumed: bool,
+              runner: Any = None) -> Evaluation:
     s = prepared.settings
     if resumed:
         prev = ws.read_json("evaluations/baseline.json", default=None)
@@ -218,10 +220,19 @@ def _baseline(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, 
                         checkpoint=prepared.base_checkpoint)
         return _record(ws, prepared, "baseline", ev)
     fn = hooks.get("baseline_fn")
+    key = None
+    if fn is None and runner is not None:
+        # measured before the search (runner.baseline / review(run_baseline=True) / the CLI's
+        # question) with the same inputs: reuse that record instead of a second job
+        key = bl.baseline_key(prepared, runner.skill_dir)
+        found = bl.cached(Workspace(runner.workspace_dir, runner.storage_options), key)
+        if found is not None:
+            log.info("baseline: reusing the record measured before the search (key %s)", key)
+            return _record(ws, prepared, "baseline", bl.reuse(found, key))
     args = (_base_specs(prepared, job_root),) if fn is not None else ()
-    ev = run_evaluation(kind="baseline", prepared=prepared, ws=ws, job_root=job_root,
-                        checkpoint=prepared.base_checkpoint, callback=fn, callback_args=args)
-    ev = _record(ws, prepared, "baseline", ev)
+    ev = bl.measure(prepared=prepared, ws=ws, job_root=job_root, callback=fn, callback_args=args,
+                    metric_extractor=hooks.get("metric_extractor"), key=key)
+    ev = _record(ws, prepared, "baseline", ev, key=key)
     if ev.status in FAILED:
         raise PreflightError(
             f"baseline evaluation failed ({ev.status}): {ev.reason}; fix it, or pass "

@@ -403,7 +403,7 @@ def prepare(
     if evaluate_action and ((settings.baseline and not has_baseline_fn)
                             or (settings.final_eval and not has_final_eval_fn)):
         preflight.check_execution(skill, evaluate_action)
-    if settings.baseline and evaluate_action is None and not has_baseline_fn and settings.baseline_metric is None:
+    if settings.baseline is True and evaluate_action is None and not has_baseline_fn and settings.baseline_metric is None:
         blockers.append("baseline evaluation: the model skill has no evaluate action (pass baseline_fn or disable baseline)")
     if settings.final_eval and evaluate_action is None and not has_final_eval_fn:
         notes.append("final evaluation: no evaluate action and no final_eval_fn; it will be skipped")

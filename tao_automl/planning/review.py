@@ -52,9 +52,12 @@ def estimate(prepared: RunPlan, per_trial_s: float | None = None) -> dict[str, A
     # more slots than trials do not make a trial shorter
     full_trials = max(1.0, float(full_trials))
     waves = max(1.0, full_trials / max(1, s.max_concurrent))
-    evals = int(bool(s.baseline)) + int(bool(s.final_eval))
+    evals = int(s.baseline is True) + int(bool(s.final_eval))
     total = per * waves + evals * per * 0.1
     assumptions.append(f"{s.max_concurrent} job(s) at once; evaluations assumed at 10% of a trial")
+    if s.baseline == "defaults":
+        total += per
+        assumptions.append("baseline 'defaults': one full training run before the search")
     return {"per_trial_s": per, "total_s": total, "full_trial_equivalents": full_trials, "assumptions": assumptions}
 
 
@@ -100,6 +103,7 @@ def build_review(prepared: RunPlan, *, workspace: str, per_trial_s: float | None
         "workspace": workspace,
         "datasets": dict(prepared.dataset_uris),
         "base_checkpoint": prepared.base_checkpoint,
+        "train_sample_count": s.train_sample_count,
     }
     budget = {k: getattr(s, k) for k in prepared.algorithm.settings_used if hasattr(s, k)}
     if "pbt_fixed" in budget:  # show what it resolves to: the parameters PBT will not mutate
@@ -125,7 +129,11 @@ def build_review(prepared: RunPlan, *, workspace: str, per_trial_s: float | None
         "estimate": estimate(prepared, per_trial_s),
         "baseline_plan": {
             "enabled": s.baseline,
-            "action": prepared.evaluate_action,
+            # checkpoint: evaluate the starting checkpoint; defaults: one training run
+            # with the schema's default values (models trained from scratch)
+            "mode": "defaults" if s.baseline == "defaults" else ("checkpoint" if s.baseline else "off"),
+            "action": prepared.action if s.baseline == "defaults" else prepared.evaluate_action,
+            "checkpoint": prepared.base_checkpoint,
             "record_path": f"{workspace}/evaluations/baseline.json",
         },
         "final_evaluation_plan": {
@@ -133,6 +141,8 @@ def build_review(prepared: RunPlan, *, workspace: str, per_trial_s: float | None
             "action": prepared.evaluate_action,
             "checkpoint": f"best trial checkpoint ({s.checkpoint_selection} epoch)",
             "record_path": f"{workspace}/evaluations/final.json",
+            "metric": prepared.metric,
+            "datasets": dict(prepared.dataset_uris),
         },
         # each dataset path as the backend sees it where the jobs run
         "path_checks": [cattrs.unstructure(c) for c in getattr(prepared, "path_checks", ())],

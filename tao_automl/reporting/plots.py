@@ -1,15 +1,22 @@
-"""PNG plots of a finished (or running) experiment, from its result dict.
+"""Plots of a finished (or running) experiment, drawn by Optuna's visualisation.
 
-Written to ``<workspace>/plots/``:
+The result dict's history becomes an in-memory Optuna study
+(:func:`to_study`: one ``FrozenTrial`` per trial, distributions from the
+search space, per-epoch values as intermediate values), and Optuna draws it:
 
-``optimization_history.png``  metric per trial in start order, running best,
-                              baseline (and final evaluation) lines
-``parallel_coordinates.png``  hyperparameters (normalised axes) coloured by metric
-``learning_curves.png``       metric per epoch for every trial (early stops visible)
-``param_importance.png``      |Spearman rank correlation| of each hyperparameter
-                              with the metric (a cheap proxy, labelled as such)
+``optimization_history.png``  metric per trial and the running best, with the
+                              baseline (and final evaluation) as lines
+``parallel_coordinates.png``  hyperparameters coloured by the metric
+``slice.png``                 metric against each hyperparameter
+``contour.png``               metric over the two most important hyperparameters
+``param_importance.png``      fANOVA importance (Optuna's default evaluator)
+``learning_curves.png``       metric per epoch for every trial
 
-matplotlib (the ``plots`` extra) is imported lazily with the Agg backend.
+PNGs come from ``optuna.visualization.matplotlib`` (the ``plots`` extra:
+matplotlib, plus scikit-learn for fANOVA); :func:`plotly_figures` gives the
+same figures from ``optuna.visualization`` (plotly) for the HTML report
+(:mod:`tao_automl.reporting.report_html`).  The metric axis is logarithmic when the
+values span more than two decades; epoch axes have integer ticks.
 """
 
 from __future__ import annotations
@@ -17,19 +24,177 @@ from __future__ import annotations
 import io
 import logging
 import math
+import warnings
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from tao_automl.store.workspace import Workspace
 
-__all__ = ["render_plots", "spearman"]
+__all__ = ["render_plots", "to_study", "plotly_figures", "log_scale", "PLOTS"]
 
 log = logging.getLogger("tao_automl")
 
-STATUS_COLORS = {"succeeded": "tab:blue", "stopped": "tab:orange", "failed": "tab:red",
-                 "running": "tab:green", "pending": "tab:gray"}
+# file name (without .png) -> title; the order of the report
+PLOTS = {
+    "optimization_history": "Optimization history",
+    "parallel_coordinates": "Parallel coordinates",
+    "slice": "Slice",
+    "contour": "Contour (two most important parameters)",
+    "param_importance": "Parameter importance (fANOVA)",
+    "learning_curves": "Learning curves",
+}
 
 
+def log_scale(values: list[float | None]) -> bool:
+    """True when the positive values span more than two decades."""
+    pos = [float(v) for v in values if isinstance(v, (int, float)) and v is not None]
+    return bool(pos) and min(pos) > 0 and max(pos) / min(pos) > 1e2
+
+
+def _choice(v: Any) -> Any:
+    return v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
+
+
+def _distributions(result: Mapping[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One Optuna distribution per hyperparameter, wide enough for every value seen."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    specs = {p["name"]: p for p in result.get("search_space") or []}
+    names = sorted({k for t in rows for k in t.get("hyperparameters") or {}})
+    out: dict[str, Any] = {}
+    for name in names:
+        spec = specs.get(name) or {}
+        seen = [t["hyperparameters"][name] for t in rows if name in (t.get("hyperparameters") or {})]
+        numeric = [v for v in seen if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if spec.get("options") is None and seen and len(numeric) == len(seen):
+            lo = min([*numeric, *([spec["minimum"]] if isinstance(spec.get("minimum"), (int, float)) else [])])
+            hi = max([*numeric, *([spec["maximum"]] if isinstance(spec.get("maximum"), (int, float)) else [])])
+            is_log = bool(spec.get("log")) and lo > 0
+            if spec.get("type") == "int" and all(float(v).is_integer() for v in numeric):
+                out[name] = IntDistribution(int(math.floor(lo)), int(math.ceil(hi)), log=is_log)
+            else:
+                out[name] = FloatDistribution(float(lo), float(hi) if hi > lo else float(lo) + 1e-12, log=is_log)
+            continue
+        choices: list[Any] = [_choice(o) for o in spec.get("options") or []]
+        for v in seen:
+            if _choice(v) not in choices:
+                choices.append(_choice(v))
+        out[name] = CategoricalDistribution(choices)
+    return out
+
+
+def to_study(result: Mapping[str, Any]) -> Any:
+    """An in-memory Optuna study holding the experiment's trials.
+
+    Succeeded trials are COMPLETE, trials stopped early with a metric PRUNED,
+    the others FAIL; per-epoch values are intermediate values (step = epoch);
+    ``user_attrs`` carry ``rec_id`` and ``job_id``.
+    """
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    metric, direction = result["metric"], result["direction"]
+    rows = [t for t in _order(list(result.get("history") or [])) if t.get("hyperparameters") is not None]
+    dists = _distributions(result, rows)
+    study = optuna.create_study(direction=direction, study_name=str(result.get("session_id") or "automl"))
+    trials = []
+    for t in rows:
+        params = {k: (_choice(v) if isinstance(dists[k], optuna.distributions.CategoricalDistribution)
+                      else (int(v) if isinstance(dists[k], optuna.distributions.IntDistribution) else float(v)))
+                  for k, v in (t.get("hyperparameters") or {}).items() if k in dists}
+        steps: dict[int, float] = {}
+        for e in t.get("metrics_per_epoch") or []:
+            v = e.get(metric)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and e.get("epoch") is not None \
+                    and math.isfinite(v):
+                steps[int(e["epoch"])] = float(v)
+        value = t.get("metric_value")
+        if t.get("status") == "succeeded" and value is not None:
+            state = TrialState.COMPLETE
+        elif t.get("status") == "stopped" and (value is not None or steps):
+            state, value = TrialState.PRUNED, None
+        else:
+            state, value = TrialState.FAIL, None
+        trials.append(create_trial(
+            params=params, distributions={k: dists[k] for k in params}, value=value, state=state,
+            intermediate_values=steps,
+            user_attrs={"rec_id": t.get("rec_id"), "job_id": t.get("job_id"), "status": t.get("status")},
+        ))
+    study.add_trials(trials)
+    return study
+
+
+def _order(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(history, key=lambda t: (t.get("started_at") or math.inf, str(t.get("rec_id"))))
+
+
+def _completed(study: Any) -> list[Any]:
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def _references(result: Mapping[str, Any]) -> list[tuple[str, float, str]]:
+    out = []
+    for key, label, color in (("baseline", "baseline", "gray"), ("final_evaluation", "final evaluation", "purple")):
+        ev = result.get(key) or {}
+        if isinstance(ev.get("metric_value"), (int, float)):
+            src = " (defaults)" if key == "baseline" and ev.get("source") == "defaults" else ""
+            out.append((f"{label}{src} {ev['metric_value']:.4g}", float(ev["metric_value"]), color))
+    return out
+
+
+def _metric_values(result: Mapping[str, Any], study: Any) -> list[float]:
+    vals = [t.value for t in _completed(study) if t.value is not None]
+    vals += [v for t in study.trials for v in t.intermediate_values.values()]
+    return vals + [v for _, v, _ in _references(result)]
+
+
+_IMPORTANCE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _evaluator() -> Any:
+    """fANOVA (Optuna's default), seeded so the same history gives the same figure."""
+    from optuna.importance import FanovaImportanceEvaluator
+
+    return FanovaImportanceEvaluator(n_trees=32, seed=0)
+
+
+def _top_params(study: Any, n: int) -> list[str]:
+    import optuna
+
+    names = sorted({k for t in _completed(study) for k in t.params})
+    varied = [k for k in names if len({repr(t.params.get(k)) for t in _completed(study)}) > 1]
+    if len(varied) <= n:
+        return varied
+    if study not in _IMPORTANCE:  # computed once per study (contour check + contour plot)
+        try:
+            _IMPORTANCE[study] = list(optuna.importance.get_param_importances(
+                study, evaluator=_evaluator(), params=varied))
+        except Exception:  # noqa: BLE001 - ranking is a nicety
+            _IMPORTANCE[study] = varied
+    return _IMPORTANCE[study][:n]
+
+
+def _can(name: str, study: Any) -> bool:
+    """Whether a plot has enough data (Optuna raises or draws nothing otherwise)."""
+    done = _completed(study)
+    if name in ("optimization_history",):
+        return bool(study.trials)
+    if name == "learning_curves":
+        return any(t.intermediate_values for t in study.trials)
+    if name in ("parallel_coordinates", "slice"):
+        return bool(done) and any(t.params for t in done)
+    if name == "contour":
+        return len(done) >= 2 and len(_top_params(study, 2)) == 2
+    if name == "param_importance":
+        return len(done) >= 2 and bool(_top_params(study, 1))
+    return False
+
+
+# ---------------------------------------------------------------- matplotlib
 def _plt() -> Any:
     import matplotlib
 
@@ -39,236 +204,154 @@ def _plt() -> Any:
     return plt
 
 
-def _ranks(xs: list[float]) -> list[float]:
-    order = sorted(range(len(xs)), key=lambda i: xs[i])
-    ranks = [0.0] * len(xs)
-    i = 0
-    while i < len(order):
-        j = i
-        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
-            j += 1
-        for k in range(i, j + 1):
-            ranks[order[k]] = (i + j) / 2.0
-        i = j + 1
-    return ranks
+def _figure(ax: Any) -> Any:
+    import numpy as np
+
+    first = np.atleast_1d(ax).flat[0]
+    return first.figure
 
 
-def spearman(xs: list[float], ys: list[float]) -> float | None:
-    """Spearman's rank correlation (average ranks for ties); ``None`` if undefined."""
-    if len(xs) < 3 or len(xs) != len(ys):
-        return None
-    rx, ry = _ranks(xs), _ranks(ys)
-    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
-    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
-    vx = sum((a - mx) ** 2 for a in rx)
-    vy = sum((b - my) ** 2 for b in ry)
-    if vx == 0 or vy == 0:
-        return None
-    return cov / math.sqrt(vx * vy)
+def _mpl(name: str, study: Any, result: Mapping[str, Any]) -> Any:
+    """One matplotlib figure drawn by optuna.visualization.matplotlib."""
+    import optuna.visualization.matplotlib as ovm
+    from matplotlib.ticker import MaxNLocator
 
+    metric = result["metric"]
+    logy = log_scale(_metric_values(result, study))
+    if name == "optimization_history":
+        ax = ovm.plot_optimization_history(study, target_name=metric)
+        for label, value, color in _references(result):
+            ax.axhline(value, color=f"tab:{color}", ls="--", label=label)
+        if logy:
+            ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(fontsize=8, loc="best")
+    elif name == "parallel_coordinates":
+        ax = ovm.plot_parallel_coordinate(study, target_name=metric)
+    elif name == "slice":
+        ax = ovm.plot_slice(study, target_name=metric)
+        if logy:
+            import numpy as np
 
-def _order(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(history, key=lambda t: (t.get("started_at") or math.inf, t.get("rec_id")))
-
-
-def _log_scale(values: list[float]) -> bool:
-    pos = [v for v in values if v is not None]
-    return bool(pos) and min(pos) > 0 and max(pos) / min(pos) > 1e3
+            for a in np.atleast_1d(ax).flat:
+                a.set_yscale("log")
+    elif name == "contour":
+        ax = ovm.plot_contour(study, params=_top_params(study, 2), target_name=metric)
+    elif name == "param_importance":
+        ax = ovm.plot_param_importances(study, evaluator=_evaluator(), target_name=metric)
+    elif name == "learning_curves":
+        ax = ovm.plot_intermediate_values(study)
+        ax.set_title("Learning curves (metric per epoch, per trial)")
+        for line in ax.get_lines():
+            line.set_label(_trial_label(study, line.get_label()))
+        if ax.get_legend() is not None:
+            ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if logy:
+            ax.set_yscale("log")
+        if ax.get_legend() is not None and len(study.trials) > 12:
+            ax.get_legend().remove()
+    else:
+        raise ValueError(f"unknown plot {name!r}")
+    fig = _figure(ax)
+    fig.set_size_inches(max(fig.get_size_inches()[0], 8), max(fig.get_size_inches()[1], 4.5))
+    return fig
 
 
 def _save(ws: Workspace, fig: Any, name: str) -> str:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     _plt().close(fig)
-    return ws.write_bytes(f"plots/{name}", buf.getvalue())
-
-
-def _better(a: float, b: float, direction: str) -> bool:
-    return a > b if direction == "maximize" else a < b
-
-
-def plot_history(ws: Workspace, r: Mapping[str, Any]) -> str:
-    plt = _plt()
-    hist = _order(list(r["history"]))
-    metric, direction = r["metric"], r["direction"]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    xs = list(range(1, len(hist) + 1))
-    running, best = [], None
-    for x, t in zip(xs, hist, strict=True):
-        v = t.get("metric_value")
-        if v is not None and t["status"] in ("succeeded", "stopped"):
-            ax.scatter([x], [v], color=STATUS_COLORS.get(t["status"], "k"), zorder=3, s=28)
-            if best is None or _better(v, best, direction):
-                best = v
-        running.append(best)
-    failed = [x for x, t in zip(xs, hist, strict=True) if t["status"] == "failed"]
-    ax.step(xs, [b if b is not None else math.nan for b in running], where="post",
-            color="tab:green", label="running best")
-    vals = [t.get("metric_value") for t in hist if t.get("metric_value") is not None]
-    base = (r.get("baseline") or {}).get("metric_value")
-    final = (r.get("final_evaluation") or {}).get("metric_value")
-    if base is not None:
-        ax.axhline(base, color="tab:gray", ls="--", label=f"baseline {base:.4g}")
-    if final is not None:
-        ax.axhline(final, color="tab:purple", ls=":", label=f"final evaluation {final:.4g}")
-    if _log_scale(vals + [v for v in (base, final) if v is not None]):
-        ax.set_yscale("log")
-    for x in failed:
-        ax.axvline(x, color="tab:red", alpha=0.25, lw=6)
-    handles = [plt.Line2D([], [], marker="o", ls="", color=STATUS_COLORS[s], label=s)
-               for s in ("succeeded", "stopped") if any(t["status"] == s for t in hist)]
-    if failed:
-        handles.append(plt.Line2D([], [], color="tab:red", alpha=0.25, lw=6, label="failed (no metric)"))
-    ax.legend(handles=ax.get_legend_handles_labels()[0] + handles, fontsize=8, loc="best")
-    ax.set_xlabel("trial (start order)")
-    ax.set_ylabel(f"{metric} ({direction})")
-    ax.set_title(f"Optimization history - {r['algorithm']} ({r['session_id']})", fontsize=10)
-    ax.set_xticks(xs)
-    ax.grid(alpha=0.3)
-    return _save(ws, fig, "optimization_history.png")
-
-
-def _axis_values(rows: list[dict[str, Any]], name: str, spec: Mapping[str, Any] | None):
-    """Normalised [0, 1] positions of one hyperparameter plus tick labels."""
-    vals = [t["hyperparameters"].get(name) for t in rows]
-    options = (spec or {}).get("options")
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals if v is not None)
-    if options is None and numeric:
-        lo = (spec or {}).get("minimum")
-        hi = (spec or {}).get("maximum")
-        present = [float(v) for v in vals if v is not None]
-        lo = float(lo) if isinstance(lo, (int, float)) else min(present, default=0.0)
-        hi = float(hi) if isinstance(hi, (int, float)) else max(present, default=1.0)
-        log = bool((spec or {}).get("log")) and lo > 0
-        f = (lambda x: math.log10(x)) if log else (lambda x: x)
-        span = (f(hi) - f(lo)) or 1.0
-        pos = [None if v is None else min(1.0, max(0.0, (f(float(v)) - f(lo)) / span)) for v in vals]
-        return pos, (f"{lo:.3g}", f"{hi:.3g}")
-    cats = [str(o) for o in options] if options is not None else sorted({str(v) for v in vals if v is not None})
-    n = max(1, len(cats) - 1)
-    pos = [None if v is None or str(v) not in cats else cats.index(str(v)) / n for v in vals]
-    return pos, (cats[0] if cats else "", cats[-1] if cats else "")
-
-
-def plot_parallel(ws: Workspace, r: Mapping[str, Any]) -> str:
-    plt = _plt()
-    import matplotlib
-    from matplotlib import cm, colors
-
-    rows = [t for t in r["history"] if t.get("hyperparameters")]
-    specs = {p["name"]: p for p in r.get("search_space") or []}
-    names = sorted({k for t in rows for k in t["hyperparameters"]})
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(names) + 2), 4.5))
-    vals = [t.get("metric_value") for t in rows if t.get("metric_value") is not None]
-    norm = (colors.LogNorm if _log_scale(vals) else colors.Normalize)(
-        vmin=min(vals, default=0), vmax=max(vals, default=1))
-    cmap = matplotlib.colormaps["viridis_r" if r["direction"] == "minimize" else "viridis"]
-    axes = [_axis_values(rows, n, specs.get(n)) for n in names]
-    for i, t in enumerate(rows):
-        ys = [a[0][i] for a in axes]
-        xs = [j for j, y in enumerate(ys) if y is not None]
-        ys = [y for y in ys if y is not None]
-        v = t.get("metric_value")
-        if v is None:
-            ax.plot(xs, ys, color="tab:red", ls="--", alpha=0.5, lw=1)
-        else:
-            ax.plot(xs, ys, color=cmap(norm(v)), alpha=0.85, lw=1.6)
-    for j, (_, (lo, hi)) in enumerate(axes):
-        ax.axvline(j, color="k", lw=0.8)
-        ax.text(j, -0.06, lo, ha="center", va="top", fontsize=7)
-        ax.text(j, 1.04, hi, ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
-    ax.set_yticks([])
-    ax.set_ylim(-0.15, 1.15)
-    sm = cm.ScalarMappable(norm=norm, cmap=cmap)
-    fig.colorbar(sm, ax=ax, label=r["metric"])
-    ax.set_title("Hyperparameters coloured by metric (red dashed: failed)", fontsize=10)
-    return _save(ws, fig, "parallel_coordinates.png")
-
-
-def plot_learning_curves(ws: Workspace, r: Mapping[str, Any]) -> str:
-    plt = _plt()
-    metric = r["metric"]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    allv: list[float] = []
-    for t in _order(list(r["history"])):
-        pts = [(e.get("epoch"), e.get(metric)) for e in t.get("metrics_per_epoch") or []
-               if isinstance(e.get(metric), (int, float)) and e.get("epoch") is not None]
-        if not pts:
-            continue
-        xs, ys = zip(*pts, strict=True)
-        allv += ys
-        color = STATUS_COLORS.get(t["status"], "k")
-        ax.plot(xs, ys, marker=".", color=color, alpha=0.7, lw=1.2)
-        ax.annotate(t["rec_id"][:8], (xs[-1], ys[-1]), fontsize=6, alpha=0.7)
-        if t["status"] in ("stopped", "failed"):
-            ax.scatter([xs[-1]], [ys[-1]], marker="x", color=color, s=40, zorder=3)
-    if _log_scale(allv):
-        ax.set_yscale("log")
-    handles = [plt.Line2D([], [], color=c, label=s) for s, c in STATUS_COLORS.items()
-               if any(t["status"] == s for t in r["history"])]
-    ax.legend(handles=handles, fontsize=8, title="x = stopped early / failed", title_fontsize=7)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
-    ax.set_title("Learning curves per trial", fontsize=10)
-    ax.grid(alpha=0.3)
-    return _save(ws, fig, "learning_curves.png")
-
-
-def importance(r: Mapping[str, Any]) -> dict[str, float]:
-    """|Spearman| of each hyperparameter with the metric over trials with a metric.
-    Categorical values are ranked by their option order (a rough proxy)."""
-    rows = [t for t in r["history"] if t.get("metric_value") is not None]
-    specs = {p["name"]: p for p in r.get("search_space") or []}
-    out: dict[str, float] = {}
-    for name in sorted({k for t in rows for k in t.get("hyperparameters", {})}):
-        pos, _ = _axis_values(rows, name, specs.get(name))
-        pairs = [(p, t["metric_value"]) for p, t in zip(pos, rows, strict=True) if p is not None]
-        if len(pairs) < 3:
-            continue
-        rho = spearman([p for p, _ in pairs], [m for _, m in pairs])
-        if rho is not None:
-            out[name] = abs(rho)
-    return out
-
-
-def plot_importance(ws: Workspace, r: Mapping[str, Any]) -> str | None:
-    imp = importance(r)
-    if not imp:
-        return None
-    plt = _plt()
-    names = sorted(imp, key=imp.get)
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(names) + 1.5))
-    ax.barh(names, [imp[n] for n in names], color="tab:blue")
-    ax.set_xlim(0, 1)
-    ax.set_xlabel(f"|Spearman rank correlation| with {r['metric']}")
-    ax.set_title(f"Parameter importance (rank-correlation proxy, n={sum(1 for t in r['history'] if t.get('metric_value') is not None)})",
-                 fontsize=10)
-    return _save(ws, fig, "param_importance.png")
+    return ws.write_bytes(f"plots/{name}.png", buf.getvalue())
 
 
 def render_plots(ws: Workspace | str, result: Mapping[str, Any] | None = None) -> list[str]:
-    """Write every plot for the experiment in ``ws``; returns the written paths.
+    """Write every PNG plot for the experiment in ``ws``; returns the written paths.
 
-    ``result`` defaults to the workspace's ``result.json``.  One failing plot
-    is logged and skipped; the others are still written.
+    ``result`` defaults to the workspace's ``result.json``.  A plot without
+    enough data is skipped; one failing plot is logged and skipped; the others
+    are still written.
     """
     ws = ws if isinstance(ws, Workspace) else Workspace(ws)
     r = result if result is not None else ws.read_json("result.json")
     if not r.get("history"):
         return []
+    try:
+        _plt()
+        import optuna.visualization.matplotlib  # noqa: F401
+    except ImportError as exc:
+        log.warning("plots skipped: matplotlib is not installed (pip install 'tao-automl[plots]'): %s", exc)
+        return []
+    study = to_study(r)
     out = []
-    for name in ("plot_history", "plot_parallel", "plot_learning_curves", "plot_importance"):
-        fn = globals()[name]
+    for name in PLOTS:
         try:
-            path = fn(ws, r)
-        except ImportError as exc:
-            log.warning("plots skipped: matplotlib is not installed (pip install 'tao-automl[plots]'): %s", exc)
-            return out
+            if not _can(name, study):
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna's ExperimentalWarning for the matplotlib backend
+                fig = _mpl(name, study, r)
+            out.append(_save(ws, fig, name))
         except Exception as exc:  # noqa: BLE001 - plots never break a run
             log.warning("plot %s failed: %s: %s", name, type(exc).__name__, exc)
-            continue
-        if path:
-            out.append(path)
+            _plt().close("all")
     return out
+
+
+# -------------------------------------------------------------------- plotly
+def plotly_figures(result: Mapping[str, Any]) -> dict[str, Any]:
+    """``{name: plotly Figure}`` drawn by ``optuna.visualization`` (for HTML);
+    plots without enough data are left out, a failing one is logged."""
+    import optuna.visualization as ov
+
+    if not result.get("history"):
+        return {}
+    study = to_study(result)
+    metric = result["metric"]
+    logy = log_scale(_metric_values(result, study))
+    out: dict[str, Any] = {}
+    for name in PLOTS:
+        try:
+            if not _can(name, study):
+                continue
+            if name == "optimization_history":
+                fig = ov.plot_optimization_history(study, target_name=metric)
+                for label, value, color in _references(result):
+                    fig.add_hline(y=value, line_dash="dash", line_color=color, annotation_text=label)
+                fig.update_xaxes(dtick=1 if len(study.trials) <= 20 else None)
+            elif name == "parallel_coordinates":
+                fig = ov.plot_parallel_coordinate(study, target_name=metric)
+            elif name == "slice":
+                fig = ov.plot_slice(study, target_name=metric)
+            elif name == "contour":
+                fig = ov.plot_contour(study, params=_top_params(study, 2), target_name=metric)
+            elif name == "param_importance":
+                fig = ov.plot_param_importances(study, evaluator=_evaluator(), target_name=metric)
+            else:
+                fig = ov.plot_intermediate_values(study)
+                fig.update_layout(title="Learning curves (metric per epoch, per trial)")
+                for trace in fig.data:
+                    trace.name = _trial_label(study, trace.name)
+                fig.update_xaxes(title_text="epoch", tickformat="d", dtick=1 if _max_epoch(study) <= 20 else None)
+                fig.update_yaxes(title_text=metric)
+            if logy and name in ("optimization_history", "learning_curves", "slice"):
+                fig.update_yaxes(type="log")
+            out[name] = fig
+        except Exception as exc:  # noqa: BLE001 - one plot never breaks the report
+            log.warning("plot %s failed: %s: %s", name, type(exc).__name__, exc)
+    return out
+
+
+def _trial_label(study: Any, label: str | None) -> str:
+    """Optuna's "Trial<n>" -> the trial's rec_id."""
+    if label and label.startswith("Trial") and label[5:].isdigit():
+        n = int(label[5:])
+        if n < len(study.trials):
+            return str(study.trials[n].user_attrs.get("rec_id") or label)
+    return label or ""
+
+
+def _max_epoch(study: Any) -> int:
+    return max((s for t in study.trials for s in t.intermediate_values), default=0)

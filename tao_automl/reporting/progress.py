@@ -28,7 +28,7 @@ from tao_automl.store.ledger import JobLedger
 from tao_automl.store.workspace import Workspace
 
 __all__ = ["Snapshot", "LedgerReader", "snapshot", "render_text", "render_html", "render_status",
-           "progress_callback", "resolve_experiment"]
+           "render_rich", "rich_table", "watch", "progress_callback", "resolve_experiment"]
 
 TERMINAL = ("succeeded", "failed", "stopped")
 
@@ -246,6 +246,86 @@ def render_text(snap: Snapshot, width: int | None = None) -> str:
     return "\n".join(lines)
 
 
+_STATUS_STYLE = {"succeeded": "green", "failed": "red", "stopped": "yellow", "running": "cyan",
+                 "pending": "dim"}
+
+
+def rich_table(snap: Snapshot) -> Any:
+    """The table as a ``rich`` renderable: the headline (counts, best, elapsed,
+    ETA) over one row per trial.  Column widths have floors so they do not jump
+    between refreshes."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    cols, rows = _table(snap)
+    floors = {"trial": 10, "job": 8, "status": 9, "epoch": 5, "current": 9, "best": 9, "elapsed": 7}
+    t = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
+    for c in cols:
+        t.add_column(c, min_width=floors.get(c, 8), no_wrap=True,
+                     justify="right" if c in ("epoch", "current", "best", "elapsed") else "left")
+    for r, raw in zip(rows, snap.rows, strict=True):
+        t.add_row(*r, style=_STATUS_STYLE.get(raw["status"], ""))
+    parts: list[Any] = [Text(headline(snap), style="bold"), t]
+    if not rows:
+        parts.append(Text("(no trial has started yet)", style="dim"))
+    return Group(*parts)
+
+
+def render_rich(snap: Snapshot, width: int | None = None, color: bool = False) -> str:
+    """The ``rich`` table as text (ANSI colours only when ``color``)."""
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    con = Console(file=buf, width=width or 200, force_terminal=color, no_color=not color,
+                  color_system="standard" if color else None, highlight=False)
+    con.print(rich_table(snap), crop=True, overflow="ellipsis")
+    return "\n".join(ln.rstrip() for ln in buf.getvalue().rstrip().splitlines())
+
+
+def watch(ws: Workspace, *, interval_s: float = 2.0, timeout_s: float = 86400.0, stream: Any = None) -> str:
+    """Follow an experiment until it finishes (or ``timeout_s`` passes).
+
+    On a terminal the ``rich`` table is redrawn in place; otherwise the text
+    table is printed whenever a trial changes status.  Returns why it stopped:
+    ``"finished"`` or ``"timeout"``.  Ctrl-C propagates (the CLI exits 0).
+    """
+    stream = stream or sys.stdout
+    reader = LedgerReader(ws)
+    settings = ws.read_json("settings.json", default={}) or {}
+    deadline = time.monotonic() + timeout_s
+    tty = bool(getattr(stream, "isatty", lambda: False)())
+    if tty:
+        from rich.console import Console
+        from rich.live import Live
+
+        console = Console(file=stream, no_color=bool(os.environ.get("NO_COLOR")))
+        with Live(console=console, auto_refresh=False, transient=False) as live:
+            while True:
+                snap = snapshot(ws, reader, settings=settings)
+                live.update(rich_table(snap), refresh=True)
+                if snap.finished:
+                    return "finished"
+                if time.monotonic() >= deadline:
+                    return "timeout"
+                time.sleep(interval_s)
+    last = None
+    while True:
+        snap = snapshot(ws, reader, settings=settings)
+        key = (tuple((r["trial_id"], r["status"]) for r in snap.rows), snap.finished)
+        if key != last:
+            last = key
+            stream.write(render_text(snap) + "\n\n")
+            stream.flush()
+        if snap.finished:
+            return "finished"
+        if time.monotonic() >= deadline:
+            return "timeout"
+        time.sleep(interval_s)
+
+
 def render_html(snap: Snapshot) -> str:
     """HTML table for notebooks."""
     cols, rows = _table(snap)
@@ -320,7 +400,8 @@ class LiveProgress:
             return
         if getattr(stream, "isatty", lambda: False)():
             width = shutil.get_terminal_size((120, 24)).columns
-            text = render_text(snap, width=width)
+            # one column short of the terminal: a full-width line would auto-wrap and break the redraw
+            text = render_rich(snap, width=max(40, width - 1), color=not os.environ.get("NO_COLOR"))
             clear = f"\x1b[{self._lines}F\x1b[J" if self._lines else ""
             stream.write(clear + text + "\n")
             stream.flush()

@@ -102,6 +102,9 @@ class Evaluation:
     # came from, the failure text, and {delta, improved, direction} comparisons
     enabled: bool = True
     metric_name: str | None = None
+    # where the value came from: "evaluate_action" (the skill's evaluate job),
+    # "defaults" (baseline: one training run with the schema's default values),
+    # "baseline_fn" / "final_eval_fn", "automl_settings.baseline_metric", ...
     source: str | None = None
     failure_reason: str | None = None
     comparison_to_best: dict[str, Any] | None = None  # baseline only
@@ -195,7 +198,9 @@ def format_result(result: dict[str, Any] | AutoMLResult) -> str:
     lines += ["", f"trials: {pr['completed']} succeeded, {pr['failed']} failed, {pr['total']} total"]
     b, f = r["baseline"], r["final_evaluation"]
     best = r.get("best")
-    lines.append(f"baseline:  {_fmt(b.get('metric_value'))}  ({b['status']}{': ' + b['reason'] if b.get('reason') else ''})")
+    src = {"defaults": ", a run with the schema's default values", "checkpoint": ", the starting checkpoint"}.get(
+        b.get("source") or "", "")
+    lines.append(f"baseline:  {_fmt(b.get('metric_value'))}  ({b['status']}{src}{': ' + b['reason'] if b.get('reason') else ''})")
     if best:
         at = f", epoch {best['metric_epoch']}" if best.get("metric_epoch") is not None else ""
         lines.append(f"best:      {_fmt(best['metric_value'])}  (trial {best['rec_id']}, job {best['job_id']}{at})")
@@ -206,6 +211,12 @@ def format_result(result: dict[str, Any] | AutoMLResult) -> str:
     else:
         lines.append("best:      none (no trial succeeded)")
     lines.append(f"final:     {_fmt(f.get('metric_value'))}  ({f['status']}{': ' + f['reason'] if f.get('reason') else ''})")
+    base_v = b.get("metric_value")
+    if base_v is not None and best and best.get("metric_value") is not None:
+        gain = (base_v - best["metric_value"]) if r["direction"] == "minimize" else (best["metric_value"] - base_v)
+        rel = f" ({100 * gain / abs(base_v):+.1f}%)" if base_v else ""
+        lines.append(f"gain:      {_fmt(gain)}{rel} best trial vs baseline (positive = better)"
+                     + (f"; final evaluation {_fmt(f['improvement'])}" if f.get("improvement") is not None else ""))
     if r.get("stopped_early"):
         lines += ["", f"stopped early: {r['stopped_early']}"]
     failed = [t for t in r["history"] if t["status"] == "failed"]

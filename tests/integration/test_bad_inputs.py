@@ -279,6 +279,7 @@ CASES: list[Case] = [
     Case("budget_float", SettingsError, "2.5", _settings(max_recommendations=2.5)),
     Case("seed_wrong_type", SettingsError, "'abc'", _settings(seed="abc")),
     Case("bool_setting_wrong_type", SettingsError, "'no'", _settings(baseline="no")),
+    Case("baseline_mode_unknown", SettingsError, "'untuned'", _settings(baseline="untuned")),
     Case("negative_budget", SettingsError, "-5", _settings(max_recommendations=-5)),
     Case("zero_concurrency", SettingsError, "max_concurrent", _settings(max_concurrent=0)),
     Case("negative_timeout", SettingsError, "-1", _settings(trial_timeout_s=-1)),

@@ -1,4 +1,5 @@
-"""Plots from a result dict: PNGs written to <workspace>/plots, valid and non-empty."""
+"""Plots from a result dict, drawn by Optuna's visualisation: the study built
+from the history, PNGs written to <workspace>/plots, plotly figures for HTML."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import struct
 
 import pytest
 
-from tao_automl.reporting.plots import importance, render_plots, spearman
+from tao_automl.reporting.plots import log_scale, plotly_figures, render_plots, to_study
 from tao_automl.store.workspace import Workspace
 
 pytest.importorskip("matplotlib")
@@ -53,12 +54,41 @@ def _png_size(data: bytes) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
+ALL = ["contour.png", "learning_curves.png", "optimization_history.png", "parallel_coordinates.png",
+       "param_importance.png", "slice.png"]
+
+
+def test_study_mirrors_the_history(result):
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.trial import TrialState
+
+    study = to_study(result)
+    assert study.direction.name == "MINIMIZE"
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE, TrialState.FAIL,
+                      TrialState.COMPLETE]
+    assert [t.user_attrs["rec_id"] for t in study.trials] == ["t00", "t01", "t02", "t03", "t04"]
+    assert study.best_trial.value == 0.6 and study.best_trial.params["train.lr"] == 3e-3
+    d = study.trials[0].distributions
+    assert d["train.lr"] == FloatDistribution(1e-4, 1.0, log=True)
+    assert d["train.batch_size"] == IntDistribution(8, 64)
+    assert d["model.activation"] == CategoricalDistribution(["relu", "tanh", "sigmoid"])
+    assert study.trials[0].intermediate_values == {1: 1.5, 2: 1.2, 3: 1.0, 4: 0.9}
+    assert study.trials[1].intermediate_values == {1: 1.4}
+
+
+def test_log_scale_when_values_span_more_than_two_decades():
+    assert not log_scale([1.0, 50.0])
+    assert log_scale([0.01, 5.0])
+    assert not log_scale([-1.0, 500.0])  # not all positive
+    assert not log_scale([])
+
+
 def test_all_plots_written_as_valid_pngs(tmp_path, result):
     ws = Workspace(tmp_path / "exp")
     paths = render_plots(ws, result)
     names = sorted(p.rsplit("/", 1)[-1] for p in paths)
-    assert names == ["learning_curves.png", "optimization_history.png", "parallel_coordinates.png",
-                     "param_importance.png"]
+    assert names == ALL
     for name in names:
         data = (tmp_path / "exp" / "plots" / name).read_bytes()
         w, h = _png_size(data)
@@ -66,38 +96,56 @@ def test_all_plots_written_as_valid_pngs(tmp_path, result):
         assert data.endswith(b"IEND\xaeB`\x82")
 
 
+def test_plotly_figures_log_axis_integer_epochs_and_baseline(result):
+    for t in result["history"]:  # values spanning three decades
+        for e in t["metrics_per_epoch"]:
+            e["val_loss"] = e["val_loss"] ** 8
+        if t["metric_value"] is not None:
+            t["metric_value"] = t["metric_value"] ** 8
+    figs = plotly_figures(result)
+    assert list(figs) == ["optimization_history", "parallel_coordinates", "slice", "contour",
+                          "param_importance", "learning_curves"]
+    lc = figs["learning_curves"].layout
+    assert lc.yaxis.type == "log" and lc.xaxis.tickformat == "d" and lc.xaxis.title.text == "epoch"
+    hist = figs["optimization_history"]
+    assert hist.layout.yaxis.type == "log"
+    labels = [a.text for a in hist.layout.annotations]
+    assert any(t.startswith("baseline 1.1") for t in labels) and any(t.startswith("final evaluation") for t in labels)
+    imp = figs["param_importance"]
+    assert set(imp.data[0].y) <= {"train.lr", "model.activation", "train.batch_size"}
+
+
 def test_reads_result_json_when_no_dict_given(tmp_path, result):
     ws = Workspace(tmp_path)
     ws.write_json("result.json", result)
-    assert len(render_plots(str(tmp_path))) == 4
+    assert len(render_plots(str(tmp_path))) == len(ALL)
 
 
 def test_empty_history_writes_nothing(tmp_path, result):
     result["history"] = []
     assert render_plots(Workspace(tmp_path), result) == []
     assert not (tmp_path / "plots").exists()
+    assert plotly_figures(result) == {}
+
+
+def test_too_few_trials_skip_the_plots_that_need_more(tmp_path, result):
+    result["history"] = result["history"][:1]
+    names = sorted(p.rsplit("/", 1)[-1] for p in render_plots(Workspace(tmp_path), result))
+    assert names == ["learning_curves.png", "optimization_history.png", "parallel_coordinates.png", "slice.png"]
 
 
 def test_one_broken_plot_is_logged_and_others_still_written(tmp_path, result, caplog, monkeypatch):
     import tao_automl.reporting.plots as plots
 
-    def boom(ws, r):
-        raise ValueError("bad data")
+    real = plots._mpl
 
-    monkeypatch.setattr(plots, "plot_parallel", boom)
+    def boom(name, study, r):
+        if name == "parallel_coordinates":
+            raise ValueError("bad data")
+        return real(name, study, r)
+
+    monkeypatch.setattr(plots, "_mpl", boom)
     with caplog.at_level(logging.WARNING, logger="tao_automl"):
         paths = plots.render_plots(Workspace(tmp_path), result)
-    assert len(paths) == 3
-    assert any("plot_parallel failed: ValueError: bad data" in r.getMessage() for r in caplog.records)
-
-
-def test_spearman_and_importance(result):
-    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
-    assert spearman([1, 1, 1], [1, 2, 3]) is None            # constant: undefined
-    assert spearman([1, 2], [1, 2]) is None                  # too few points
-    imp = importance(result)
-    # trials with a metric: lr 1e-3, 1e-1, 3e-3, 5e-3 vs 0.9, 1.4, 0.6, 0.7
-    assert set(imp) == {"train.lr", "model.activation", "train.batch_size"}
-    assert all(0.0 <= v <= 1.0 for v in imp.values())
-    assert imp["train.lr"] == pytest.approx(abs(spearman([1e-3, 1e-1, 3e-3, 5e-3], [0.9, 1.4, 0.6, 0.7])))
+    assert len(paths) == len(ALL) - 1
+    assert any("plot parallel_coordinates failed: ValueError: bad data" in r.getMessage() for r in caplog.records)

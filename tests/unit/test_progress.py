@@ -116,3 +116,53 @@ def test_live_progress_non_tty_prints_on_change_only(ws):
     live.tick()
     assert out.getvalue().count("trial  ") == 2
     assert "\x1b" not in out.getvalue()
+
+
+def test_rich_table_stable_columns_and_eta(ws):
+    from tao_automl.reporting.progress import render_rich
+
+    snap = snapshot(ws)
+    plain = render_rich(snap, width=160)
+    assert "\x1b" not in plain
+    lines = plain.splitlines()
+    assert lines[0].startswith("automl-test-0001 [running]") and "ETA ~" in lines[0]
+    header = lines[1]
+    assert header.split()[:7] == ["trial", "job", "status", "epoch", "current", "best", "elapsed"]
+    # widths have floors: a short id does not shrink the columns between refreshes
+    assert header.index("job") == 10 + 2 and header.index("status") - header.index("job") == 8 + 2
+    assert any(ln.split()[:3] == ["t2", "102", "running"] for ln in lines[2:])
+    coloured = render_rich(snap, width=160, color=True)
+    assert "\x1b[31m" in coloured  # the failed trial in red
+    assert "\x1b" not in render_rich(snap, width=160, color=False)
+
+
+def test_watch_prints_changes_and_returns_when_the_run_ends(ws):
+    import threading
+
+    from tao_automl.reporting.progress import watch
+
+    out = io.StringIO()
+
+    def finish():
+        time.sleep(0.6)
+        JobLedger(ws).record("t2", "finished", attempt=1, state="succeeded", metric_value=1.4, final=True)
+        time.sleep(0.4)
+        ws.write_json("result.json", {"stopped_early": None})
+
+    th = threading.Thread(target=finish)
+    th.start()
+    t0 = time.monotonic()
+    why = watch(ws, interval_s=0.1, timeout_s=30, stream=out)
+    th.join()
+    assert why == "finished" and time.monotonic() - t0 < 10
+    text = out.getvalue()
+    assert text.count("automl-test-0001 [running]") >= 2  # printed again when t2 finished
+    assert "automl-test-0001 [finished]" in text and "\x1b" not in text
+
+
+def test_watch_is_bounded(ws):
+    from tao_automl.reporting.progress import watch
+
+    t0 = time.monotonic()
+    assert watch(ws, interval_s=0.1, timeout_s=0.5, stream=io.StringIO()) == "timeout"
+    assert time.monotonic() - t0 < 5
