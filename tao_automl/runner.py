@@ -264,24 +264,38 @@ class AutoMLRunner:
 
         raise_blockers(prepared)
         ws, resumed = self._open_workspace(prepared, resume)
-        if resumed:
-            from tao_automl.search import SearchSpace
+        from tao_automl.store.lease import DriverLease
 
-            prepared = attrs.evolve(prepared, space=SearchSpace.from_dict(ws.read_json("search_space.json")))
+        # One live driver per experiment (tao_automl.store.lease): taken before anything is
+        # written, released however the run ends.
+        lease = DriverLease(ws, purpose="resume" if resumed else "new").acquire()
         from tao_automl.store import local_mirror
 
-        if resumed:
-            local_mirror.restore(ws)  # a URI workspace's job outputs, back at their local paths
         try:
-            return execute(
-                runner=self, prepared=prepared, ws=ws, resumed=resumed,
-                hooks=dict(metric_extractor=metric_extractor, eval_fn=eval_fn, baseline_fn=baseline_fn,
-                           final_eval_fn=final_eval_fn, on_recommendation=on_recommendation,
-                           on_result=on_result, searcher=searcher, scheduler=scheduler,
-                           feedback_fn=feedback_fn, workspace_id=workspace_id, execution=args["execution"]),
-            )
+            if not resumed and ws.exists("settings.json"):  # created by a driver that won the race
+                raise WorkspaceError(
+                    describe("experiment already exists", file=ws.root, key="session_id",
+                             value=prepared.settings.session_id,
+                             expected="a new session_id, or resume=True to continue it")
+                )
+            if resumed:
+                from tao_automl.search import SearchSpace
+
+                prepared = attrs.evolve(prepared, space=SearchSpace.from_dict(ws.read_json("search_space.json")))
+                local_mirror.restore(ws)  # a URI workspace's job outputs, back at their local paths
+            try:
+                return execute(
+                    runner=self, prepared=prepared, ws=ws, resumed=resumed,
+                    hooks=dict(metric_extractor=metric_extractor, eval_fn=eval_fn, baseline_fn=baseline_fn,
+                               final_eval_fn=final_eval_fn, on_recommendation=on_recommendation,
+                               on_result=on_result, searcher=searcher, scheduler=scheduler,
+                               feedback_fn=feedback_fn, workspace_id=workspace_id,
+                               execution=args["execution"]),
+                )
+            finally:
+                local_mirror.publish(ws)  # URI workspace: its local job folder goes into it, then away
         finally:
-            local_mirror.publish(ws)  # URI workspace: its local job folder goes into it, then away
+            lease.release()
 
     # ------------------------------------------------------------- helpers
     _RUN_KEYS = (

@@ -18,7 +18,9 @@ a ``stopped`` event with ``abandoned: true`` and
 trials stay in the ledger (nothing is deleted) but are left out of the
 history, the progress table and every count, so the result holds exactly the
 requested number of trials.  If the search later starts an abandoned id
-again, the trial records ``adopted`` and counts again.
+again, the trial records ``adopted`` and counts again.  A trial the ledger
+shows finished is never abandoned (when Tune's state lacks one, the search is
+rebuilt from the ledger instead: :mod:`tao_automl.execution.rebuild`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ ABANDONED_WHY = "abandoned: unknown to the restored search"
 def abandon(ledger: JobLedger, backend: Any, trial_id: str, why: str = ABANDONED_WHY) -> None:
     """Cancel ``trial_id``'s open job (if any) and mark the trial abandoned."""
     rec = ledger.trial(trial_id)
-    if rec.abandoned:
+    if rec.abandoned or rec.done:  # a finished trial is never abandoned: the ledger is the truth
         return
     att = rec.open_attempt
     if att is not None:
@@ -82,7 +84,8 @@ class OrphanSettler:
             return
         known = set(trial_ids)
         if self.candidates is None:  # the first step: what the restored state holds
-            self.candidates = {t for t in self.before - known if not self.ledger.trial(t).abandoned}
+            recs = [self.ledger.trial(t) for t in self.before - known]
+            self.candidates = {r.trial_id for r in recs if not (r.abandoned or r.done)}
             self.expected = set(known)
         recreated = self.candidates & known
         self.candidates -= recreated

@@ -7,6 +7,7 @@ import logging
 import random
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,17 @@ import attrs
 
 from tao_automl.algorithms import BuildContext
 from tao_automl.execution.extras import driver_callbacks
-from tao_automl.execution.orphans import OrphanSettler, abandon_callback
+from tao_automl.execution.orphans import ABANDONED_WHY, OrphanSettler, abandon, abandon_callback
+from tao_automl.execution.rebuild import (
+    SEEDED,
+    refuse_if_unbuildable,
+    remaining_grid,
+    seeded,
+    seeded_ids,
+    set_aside,
+    settled_trials,
+    unrestorable,
+)
 from tao_automl.execution.recommendation import Recommendation
 from tao_automl.execution.trial import TrialPlan, make_trainable
 from tao_automl.planning.plan import RunPlan
@@ -250,9 +261,23 @@ def run_search(
     trainable = tune.with_resources(make_trainable(plan), ray_session.trial_resources())
     # On resume, trials of earlier drivers that the restored search does not
     # know are abandoned (execution.orphans); a fresh run has none.
-    if resume:  # jobs a killed driver launched but never recorded (store.intents)
+    # Tune's saved state unusable (missing, truncated by a full disk, lacking a
+    # finished trial): the search is rebuilt from the ledger (execution.rebuild).
+    # Checked before anything is written, so a refusal changes nothing.
+    rebuild_why = unrestorable(ledger) if resume else None
+    if rebuild_why is not None:
+        refuse_if_unbuildable(ledger, prepared.algorithm.name, rebuild_why)
+    if resume:  # jobs a killed driver launched but never recorded (execution.intents)
         recover_unconfirmed(ledger, prepared.backend)
-    settler = OrphanSettler(ledger, prepared.backend, ledger.trial_ids() if resume else ())
+    settled = settled_trials(ledger) if rebuild_why is not None else []
+    settled_ids = {r.trial_id for r in settled}
+    before = ledger.trial_ids() if resume else []
+    if rebuild_why is not None:  # a fresh search knows none of them: unfinished ones are abandoned now
+        for tid in before:
+            if tid not in settled_ids:
+                abandon(ledger, prepared.backend, tid, why=f"{ABANDONED_WHY} (rebuilt from the ledger)")
+        before = []
+    settler = OrphanSettler(ledger, prepared.backend, before)
     name = "tune"
     exp_path = f"{storage_path.rstrip('/')}/{name}"
     run_config = tune.RunConfig(
@@ -274,7 +299,7 @@ def run_search(
         checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
         failure_config=tune.FailureConfig(max_failures=0),
     )
-    if resume and tune.Tuner.can_restore(exp_path, storage_filesystem=storage_filesystem):
+    if resume and rebuild_why is None:
         tuner = tune.Tuner.restore(
             exp_path,
             trainable,
@@ -284,6 +309,22 @@ def run_search(
         )
         return tuner.fit()
 
+    from ray.tune.search import Searcher
+
+    budget = settings.max_recommendations
+    if rebuild_why is not None:
+        if ledger.trial_ids():
+            log.warning("resume: %s; rebuilding the search from the ledger: %d settled trial(s) count against "
+                        "the budget", rebuild_why, len(settled))
+        moved = set_aside(ledger)
+        ledger.ws.write_json(SEEDED, {"trial_ids": sorted(seeded_ids(ledger) | settled_ids), "why": rebuild_why,
+                                      "moved_to": moved, "t": time.time()})
+        if settled and prepared.algorithm.name != "grid":
+            if budget - len(settled) <= 0:
+                return None  # the ledger already holds the whole budget
+            # A different seed: the same one would draw the settled configurations again.
+            settings = attrs.evolve(settings, seed=settings.seed + len(settled),
+                                    max_recommendations=budget - len(settled))
     ctx = BuildContext(
         param_space=prepared.space.to_ray(),
         metric=prepared.metric,
@@ -296,7 +337,21 @@ def run_search(
     built = prepared.algorithm.build(ctx)
     search_alg = searcher if searcher is not None else built.search_alg
     sched = scheduler if scheduler is not None else built.scheduler
+    num_samples, param_space = built.num_samples, dict(built.param_space or ctx.param_space)
+    if settled:
+        from ray.tune.search import BasicVariantGenerator
+
+        if any(isinstance(v, dict) and "grid_search" in v for v in param_space.values()):
+            param_space, points = remaining_grid(param_space, settled)
+            if not points:
+                return None
+            search_alg = BasicVariantGenerator(points_to_evaluate=points, max_concurrent=settings.max_concurrent)
+            num_samples = len(points)
+        else:
+            num_samples = budget - len(settled)
     limit = None if built.limit_by_resources_only and ray_session.has_slots else settings.max_concurrent
+    if settled and isinstance(search_alg, Searcher):
+        search_alg = seeded(search_alg, settled, prepared.metric, max_concurrent=limit)
     # Schedulers and searchers built by the registry already carry metric/mode;
     # Tune refuses them twice.  A user's own objects may carry none.
     carried = any(getattr(o, "_metric", None) for o in (search_alg, sched) if o is not None)
@@ -305,14 +360,14 @@ def run_search(
         mode=None if carried else prepared.mode,
         search_alg=search_alg,
         scheduler=sched,
-        num_samples=built.num_samples,
+        num_samples=num_samples,
         max_concurrent_trials=limit,
         reuse_actors=True,
         trial_dirname_creator=lambda t: t.trial_id,
     )
     tuner = tune.Tuner(
         trainable,
-        param_space=dict(built.param_space or ctx.param_space),
+        param_space=param_space,
         tune_config=tune_config,
         run_config=run_config,
     )

@@ -498,6 +498,31 @@ def test_new_run_over_existing_session(tmp_path: Path, monkeypatch: pytest.Monke
                     {"automl_settings": {**BASE_SETTINGS, "session_id": "automl-taken"}})
 
 
+def test_resume_while_another_driver_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    ctx = Ctx(tmp_path, monkeypatch)
+    exp = ctx.ws / "automl-busy"
+    exp.mkdir(parents=True)
+    (exp / "settings.json").write_text(json.dumps({"created": 1, "settings": BASE_SETTINGS}))
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # a live driver
+    try:
+        lease = {"owner": "o", "host": socket.gethostname(), "pid": holder.pid, "refreshed": time.time(),
+                 "ttl_s": 30.0, "released": False}
+        (exp / "driver.lease").write_text(json.dumps(lease))
+        exc = assert_rejected(ctx, WorkspaceError, f"pid {holder.pid}",
+                              {"resume": True, "automl_settings": {"session_id": "automl-busy"}})
+        assert "in use by another driver" in str(exc) and str(exp / "driver.lease") in str(exc)
+        assert json.loads((exp / "driver.lease").read_text()) == lease
+        assert sorted(os.listdir(exp)) == ["driver.lease", "settings.json"]
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_workspace_is_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = Ctx(tmp_path, monkeypatch)
     ctx.ws = tmp_path / "ws-file"

@@ -20,27 +20,27 @@ def test_run_with_defaults_baseline_reports_the_gain(ray_cluster, tmp_path):
                      spec_overrides=OVERRIDES)
     validate_result(res)
     b = res["baseline"]
-    assert b["status"] == "succeeded" and b["source"] == "defaults" and b["metric_value"] > 0
+    assert b["status"] == "measured" and b["source"] == "defaults" and b["metric_value"] > 0
     assert "reused" not in b["metadata"]  # nothing measured before: run() launched it
     assert b["metadata"]["hyperparameters"] == {"train.lr": 0.01, "train.weight_decay": 0.0001,
                                                 "train.momentum": 0.9, "train.batch_size": 64,
                                                 "model.hidden_size": 32, "model.activation": "relu"}
     assert (tmp_path / "ws" / "s" / "trials" / "baseline-defaults" / "spec.yaml").is_file()
     assert res["progress"]["total"] == 2  # the defaults run is the baseline, not a trial
-    assert res["final_evaluation"]["source"] == "checkpoint"
+    assert res["final_evaluation"]["source"] == "evaluate_action"
     assert res["final_evaluation"]["improvement"] is not None
     text = format_result(res)
-    assert "(succeeded, a run with the schema's default values)" in text and "gain:      " in text
+    assert "(measured, a run with the schema's default values)" in text and "gain:      " in text
 
 
 def test_review_run_baseline_blocked_is_highlighted(tmp_path):
     runner = AutoMLRunner(skill_dir=TOY, workspace_dir=tmp_path / "ws")
     review = runner.review(run_baseline=True, automl_settings={"max_recommendations": 2})
     # the toy model starts from scratch: its evaluate action has no checkpoint to read
-    assert review["baseline"]["status"] == "blocked"
+    assert review["baseline"]["status"] == "unavailable"
     assert "evaluate.checkpoint" in review["baseline"]["reason"]
     text = render_review(review, color=False)
-    assert "BLOCKERS (1)" in text and "baseline blocked" in text and "baseline: defaults" in text
+    assert "BLOCKERS (1)" in text and "baseline unavailable" in text and "baseline: defaults" in text
     coloured = render_review(review, color=True)
     assert "\x1b[1;31mBLOCKERS" in coloured
 
@@ -48,7 +48,7 @@ def test_review_run_baseline_blocked_is_highlighted(tmp_path):
 def test_baseline_key_is_a_hash_of_what_determines_the_baseline(tmp_path):
     runner = AutoMLRunner(skill_dir=TOY, workspace_dir=tmp_path / "ws")
     first = runner.baseline(automl_settings=SETTINGS, spec_overrides=OVERRIDES)
-    assert first["status"] == "succeeded" and first["reused"] is False
+    assert first["status"] == "measured" and first["reused"] is False
     assert Path(first["record"]).is_file()
     # the review shows it (reused) and times the estimate with it: the defaults run is one full trial
     review = runner.review(run_baseline=True, automl_settings=SETTINGS, spec_overrides=OVERRIDES)

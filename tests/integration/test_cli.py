@@ -115,7 +115,7 @@ def test_run_asks_after_the_baseline_and_no_launches_nothing_more(tmp_path):
     assert "AutoML launch review" in out and "Launch 2 trial(s) on local" in out
     assert "not launched (answered no)" in out
     # the baseline ran before the question and its metric is in the review
-    assert "succeeded" in out and "val_loss = " in out
+    assert "measured" in out and "val_loss = " in out
     ws = tmp_path / "ws"
     assert [p.name for p in ws.iterdir()] == ["baselines"]  # no experiment, no trial
 
@@ -129,12 +129,12 @@ def test_run_yes_reuses_the_baseline_measured_for_the_review(tmp_path):
     (key,) = [p.name for p in (tmp_path / "ws" / "baselines").iterdir()]
     result = json.loads((exp / "result.json").read_text())
     b = result["baseline"]
-    assert b["status"] == "succeeded" and b["source"] == "defaults"
+    assert b["status"] == "measured" and b["source"] == "defaults"
     assert b["metadata"]["reused"] is True and b["metadata"]["key"] == key
     assert b["metadata"]["hyperparameters"]["train.lr"] == 0.01  # the schema default
     assert f"val_loss = {b['metric_value']:.4g}" in out  # the number shown before the question
     assert not (exp / "trials" / "baseline-defaults").exists()  # no second baseline job
-    assert "baseline:  " in out and "(succeeded" in out
+    assert "baseline:  " in out and "(measured" in out
     # the library offers the same order; a changed spec is another baseline (no stale reuse)
     from tao_automl.runner import AutoMLRunner
 
@@ -144,7 +144,7 @@ def test_run_yes_reuses_the_baseline_measured_for_the_review(tmp_path):
     assert same["reused"] is True and same["key"] == key and same["metric_value"] == b["metric_value"]
     changed = runner.baseline(automl_settings={"max_recommendations": 2, "baseline": "defaults", "seed": 0},
                               spec_overrides={"train.num_epochs": 1})
-    assert changed["reused"] is False and changed["key"] != key and changed["status"] == "succeeded"
+    assert changed["reused"] is False and changed["key"] != key and changed["status"] == "measured"
 
 
 

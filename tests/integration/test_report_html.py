@@ -49,8 +49,8 @@ def result():
         "workspace": "/tmp/s-html", "elapsed_s": 12.5, "history": history,
         "progress": {"completed": 3, "failed": 1, "total": 5},
         "best": {"rec_id": "rec-002", "job_id": "102", "metric_value": 0.6, "checkpoint": "/x/model_epoch_004.pth"},
-        "baseline": {"status": "succeeded", "metric_value": 1.1, "source": "defaults", "job_id": "99"},
-        "final_evaluation": {"status": "succeeded", "metric_value": 0.62, "improvement": 0.48},
+        "baseline": {"status": "measured", "metric_value": 1.1, "source": "defaults", "job_id": "99"},
+        "final_evaluation": {"status": "measured", "metric_value": 0.62, "improvement": 0.48},
         "search_space": [
             {"name": "train.lr", "type": "float", "minimum": 1e-4, "maximum": 1.0, "log": True, "default": 0.01},
             {"name": "model.activation", "type": "categorical", "options": ["relu", "tanh", "sigmoid"],
@@ -67,7 +67,7 @@ def test_report_is_self_contained_and_escapes_text(result):
     assert page.count("Plotly.newPlot(") >= 6
     assert "&lt;boom&gt; &amp; friends" in page and "<boom>" not in page
     assert '<tr class="best"><td>rec-002</td>' in page
-    assert "1.1 (succeeded, defaults run, job 99)" in page
+    assert "1.1 (measured, defaults run, job 99)" in page
 
 
 def _chromium(url: str, *extra: str) -> subprocess.CompletedProcess:
