@@ -22,7 +22,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmarks import overhead, peer, quality, report
+from benchmarks import overhead, peer, quality, report, startup
 from benchmarks.common import LoadSampler, machine_info, objectives_module, read_epoch_log
 from benchmarks.problems import Problem
 
@@ -48,7 +48,7 @@ def plan(mode: str) -> dict[str, Any]:
             "peer": [(P("branin", "plain"), "bayesian", 0)],
             "peer_default_poll": False, "peer_install": False,
             "concurrency": [(4, 1), (8, 4), (16, 8)], "peer_overhead_n": 4,
-            "scale": None,
+            "scale": None, "breakdown": (8, 4, 1),
         }
     seeds = [0, 1, 2, 3, 4]
     plain = [P("branin", "plain"), P("hartmann6", "plain")]
@@ -69,7 +69,7 @@ def plan(mode: str) -> dict[str, Any]:
         + [(p, a, s) for p in mf for a in MULTI_FIDELITY for s in seeds[:2]],
         "peer_default_poll": True, "peer_install": True,
         "concurrency": [(10, 1), (24, 4), (48, 8)], "peer_overhead_n": 8,
-        "scale": (1000, 8),
+        "scale": (1000, 8), "breakdown": (32, 4, 3),
     }
 
 
@@ -133,6 +133,23 @@ def _peer_sleep_overhead(info: dict[str, Any], n: int, poll_s: float, workdir: P
     return out
 
 
+def breakdown(cfg: dict[str, Any], work: Path) -> dict[str, Any]:
+    """Start -> first job, jobs, last job -> return of cold runs (fresh
+    interpreters), the quickstart's wall time and the process tree's memory."""
+    n, c, repeats = cfg["breakdown"]
+    cold, quick = [], []
+    for _ in range(repeats):
+        cold.append(startup.sleep_run(startup.HERE.parent, n, c, overhead.SLEEP_S, work))
+        quick.append(startup.quickstart_run(startup.HERE.parent, work))
+        r = cold[-1]
+        say(f"breakdown N={n} c={c}: " + (f"start->first job {r['start_to_first_job_s']:.2f} s, jobs "
+            f"{r['jobs_s']:.1f} s, last job->return {r['last_job_to_return_s']:.2f} s, wall/ideal "
+            f"{r['wall_over_ideal']:.2f}; quickstart {quick[-1].get('wall_s', float('nan')):.1f} s"
+            if r.get("ok") else r.get("error")))
+    return {"n": n, "concurrency": c, "runs": cold, "quickstart": quick,
+            "median": startup.summarize(cold), "quickstart_median": startup.summarize(quick)}
+
+
 def checks(rows: list[dict[str, Any]]) -> list[str]:
     """The issue's targets, stated as pass/miss lines."""
     med = {(r["problem"], r["driver"], r["algorithm"]): r.get("best_median") for r in rows if r["ok"]}
@@ -170,10 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--quick", action="store_true", help="reduced set, < 5 minutes (default)")
     g.add_argument("--full", action="store_true", help="everything, < 30 minutes on 2 cores")
     ap.add_argument("--out", default="bench-out", help="output folder (default bench-out/)")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: quality,peer,overhead,scale")
+    ap.add_argument("--skip", default="",
+                    help="comma list of sections to skip: startup,breakdown,quality,peer,overhead,scale")
+    ap.add_argument("--only", default="", help="comma list of the only sections to run (e.g. breakdown)")
     args = ap.parse_args(argv)
     mode = "full" if args.full else "quick"
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.only:
+        only = {s.strip() for s in args.only.split(",") if s.strip()}
+        skip |= {"startup", "breakdown", "quality", "peer", "overhead", "scale"} - only
     _quiet()
     out_dir = Path(args.out).resolve() / mode
     work = out_dir / "runs"
@@ -186,12 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     sections: dict[str, tuple[float, float]] = {}
 
     say(f"mode={mode}; output {out_dir}")
-    t = time.time()
-    payload["import"] = overhead.import_time(3 if mode == "full" else 1)
-    payload["ray"] = overhead.ray_startup()
-    sections["startup"] = (t, time.time())
-    say(f"import tao_automl {payload['import']['import_tao_automl_s']:.3f} s; ray init "
-        f"{payload['ray']['ray_init_s']:.2f} s")
+    if "breakdown" not in skip:  # fresh interpreters, cold Ray: before anything here starts Ray
+        t = time.time()
+        payload["breakdown"] = breakdown(cfg, work)
+        sections["breakdown"] = (t, time.time())
+    if "startup" not in skip:
+        t = time.time()
+        payload["import"] = overhead.import_time(3 if mode == "full" else 1)
+        payload["ray"] = overhead.ray_startup()
+        sections["startup"] = (t, time.time())
+        say(f"import tao_automl {payload['import']['import_tao_automl_s']:.3f} s; ray init "
+            f"{payload['ray']['ray_init_s']:.2f} s")
 
     # The peer runs (and Optuna direct) beside our runs, in a lane of their own.
     lane_jobs: list[tuple[str, Any]] = []
@@ -284,13 +311,29 @@ def render(payload: dict[str, Any]) -> str:
              f"ray {mi['ray']}, optuna {mi['optuna']}, commit {mi['git_commit']}. "
              f"Load average at start {mi['loadavg_at_start'][0]:.1f}, at end {payload['loadavg_at_end'][0]:.1f} "
              f"(other people's test suites share this machine).", ""]
+    bd = payload.get("breakdown")
+    if bd:
+        m, q = bd["median"], bd["quickstart_median"]
+
+        def g(d: dict[str, Any], k: str, nd: int = 2) -> str:
+            return report._f(d.get(k), nd)
+
+        lines += ["## Fixed cost of a run (cold Ray, fresh interpreter)", "",
+                  f"{bd['n']} jobs of {overhead.SLEEP_S:g} s at max_concurrent {bd['concurrency']}, median of "
+                  f"{len(bd['runs'])}: `run()` -> first job {g(m, 'start_to_first_job_s')} s, jobs "
+                  f"{g(m, 'jobs_s', 1)} s, last job -> `run()` returns {g(m, 'last_job_to_return_s')} s, wall/ideal "
+                  f"{g(m, 'wall_over_ideal')}; returned -> interpreter exited {g(m, 'return_to_exit_s')} s. "
+                  f"Quickstart (`python examples/quickstart.py`): {g(q, 'wall_s', 1)} s, process tree peak RSS "
+                  f"{g(q, 'peak_rss_mib', 0)} MiB / PSS {g(q, 'peak_pss_mib', 0)} MiB (load1 "
+                  f"{g(m, 'load1', 1)}).", ""]
     imp, ray = payload.get("import", {}), payload.get("ray", {})
-    lines += ["## Start-up", "",
-              f"- `import tao_automl`: {imp.get('import_tao_automl_s', 0):.3f} s; `from tao_automl.runner import "
-              f"AutoMLRunner` adds {imp.get('import_runner_extra_s', 0):.3f} s; heavy modules loaded by the import: "
-              f"{imp.get('heavy_modules_loaded') or 'none'}",
-              f"- Ray: import ray + tune {ray.get('import_ray_tune_s', 0):.2f} s, `ray.init` (RaySession) "
-              f"{ray.get('ray_init_s', 0):.2f} s, shutdown {ray.get('ray_shutdown_s', 0):.2f} s (paid once per run)", ""]
+    if imp or ray:
+        lines += ["## Start-up", "",
+                  f"- `import tao_automl`: {imp.get('import_tao_automl_s', 0):.3f} s; `from tao_automl.runner import "
+                  f"AutoMLRunner` adds {imp.get('import_runner_extra_s', 0):.3f} s; heavy modules loaded by the import: "
+                  f"{imp.get('heavy_modules_loaded') or 'none'}",
+                  f"- Ray: import ray + tune {ray.get('import_ray_tune_s', 0):.2f} s, `ray.init` (RaySession) "
+                  f"{ray.get('ray_init_s', 0):.2f} s, shutdown {ray.get('ray_shutdown_s', 0):.2f} s (paid once per run)", ""]
     pe = payload.get("peer", {})
     lines += ["## Search quality", "",
               f"Peer: nvidia-tao-automl {pe.get('version') or '(not run: ' + str(pe.get('error')) + ')'}, "

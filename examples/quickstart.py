@@ -9,7 +9,8 @@ values (``baseline: "defaults"``): measured first and shown in the launch
 review, then reused by the search, and the report shows the gain over that
 untuned configuration.  A live table shows every trial while the search runs;
 at the end the text report is printed and the workspace holds result.json,
-history.csv, best_spec.yaml and plots/*.png.  The same run from the command
+history.csv, best_spec.yaml and, a few
+seconds later (rendered in the background), plots/*.png.  The same run from the command
 line (it shows the review and asks before launching):
 
     tao-automl run examples/quickstart.yaml
@@ -44,7 +45,7 @@ def main(workspace_dir: str = "automl_workspace") -> dict:
     print(format_result(result))
     ws = Path(result["workspace"])
     print(f"\nbest spec: {ws / 'best_spec.yaml'}")
-    print("plots:     " + ", ".join(str(p) for p in sorted((ws / "plots").glob("*.png"))))
+    print(f"plots:     {result['plots_dir']} (rendered in the background; `tao-automl report {ws}` redraws them)")
     return result
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from tao_automl.cli.plan import load_plan, run_kwargs, runner_for
 from tao_automl.errors import AutoMLError, SettingsError, WorkspaceError, describe
 from tao_automl.execution.cancel import cancel_experiment
+from tao_automl.execution.extras import wait_for_plots
 from tao_automl.execution.run import workspace_status
 from tao_automl.reporting.plots import render_plots
 from tao_automl.reporting.progress import (
@@ -101,6 +102,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return 2
     result = runner.run(**kwargs)
     print(dumps_strict(result, indent=2) if args.json else format_result(result))
+    if result.get("plots_dir"):  # rendered in the background: the command ends when they are written
+        wait_for_plots(result["workspace"])
     if str(result.get("stopped_early") or "").startswith("interrupted"):
         return 130  # Ctrl-C / SIGTERM / tao-automl cancel: the partial result was still written
     return 0

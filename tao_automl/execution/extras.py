@@ -15,7 +15,7 @@ from tao_automl.reporting.progress import progress_callback
 from tao_automl.reporting.tracking import finish_tracking, tracker_for, tracking_callback
 from tao_automl.store.workspace import Workspace
 
-__all__ = ["driver_callbacks", "after_run", "platform_record", "CANCEL_FILE"]
+__all__ = ["driver_callbacks", "after_run", "platform_record", "wait_for_plots", "CANCEL_FILE", "PLOTS_DONE"]
 
 log = logging.getLogger("tao_automl")
 
@@ -83,13 +83,84 @@ def driver_callbacks(prepared: RunPlan, plan: Any, stop: Any) -> list[Any]:
     return out
 
 
+PLOTS_DONE = "plots/done.json"
+_RENDERERS: list[Any] = []  # background plot processes started by this driver
+
+
 def after_run(ws: Workspace, result: dict[str, Any]) -> None:
-    """Summary WandB run and plots after ``result.json`` was written."""
+    """Summary WandB run and plots after ``result.json`` was written, both off
+    the run's critical path: the WandB summary in a (non-daemon) thread that
+    the interpreter waits for at exit, the plots in a detached process
+    (``plots/done.json`` marks its end; :func:`wait_for_plots`)."""
+    import threading
+
+    def summary() -> None:
+        try:
+            finish_tracking(result)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("WandB summary run skipped: %s: %s", type(exc).__name__, exc)
+
+    threading.Thread(target=summary, name="tao-automl-wandb-summary", daemon=False).start()
     try:
-        finish_tracking(result)
-    except Exception as exc:  # noqa: BLE001
-        log.warning("WandB summary run skipped: %s: %s", type(exc).__name__, exc)
-    try:
-        render_plots(ws, result)
+        _render_in_background(ws, result)
     except Exception as exc:  # noqa: BLE001
         log.warning("plots skipped: %s: %s", type(exc).__name__, exc)
+
+
+def _render_in_background(ws: Workspace, result: dict[str, Any]) -> None:
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    try:  # a resumed run's earlier marker
+        if ws.uri:
+            ws.filesystem()[0].rm(ws.path(PLOTS_DONE))
+        else:
+            os.remove(ws.path(PLOTS_DONE))
+    except Exception:  # noqa: BLE001 - absent
+        pass
+    if ws.uri:  # a remote workspace needs the driver's storage options: render in a thread
+        threading.Thread(target=_render, args=(ws, result), name="tao-automl-plots", daemon=False).start()
+        return
+    _RENDERERS[:] = [p for p in _RENDERERS if p.poll() is None]  # reap finished ones
+    os.makedirs(ws.path("plots"), exist_ok=True)
+    with open(ws.path("plots/render.log"), "ab") as logf:
+        _RENDERERS.append(subprocess.Popen(
+            [sys.executable, "-m", "tao_automl.execution.extras", ws.root],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, close_fds=True, start_new_session=True,
+        ))
+
+
+def _render(ws: Workspace, result: dict[str, Any] | None = None) -> list[str]:
+    """Render the plots of a finished experiment and write ``plots/done.json``."""
+    paths: list[str] = []
+    try:
+        paths = render_plots(ws, result if result is not None else ws.read_json("result.json"))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("plots skipped: %s: %s", type(exc).__name__, exc)
+    ws.write_json(PLOTS_DONE, {"t": time.time(), "paths": [str(p) for p in paths]})
+    return paths
+
+
+def wait_for_plots(workspace: Workspace | str, timeout_s: float = 120.0) -> list[str] | None:
+    """Wait until the plots a run renders in the background are written;
+    their paths, or None if they are not done within ``timeout_s``."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace(str(workspace))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if ws.exists(PLOTS_DONE):
+                return list((ws.read_json(PLOTS_DONE, default={}) or {}).get("paths") or [])
+        except Exception:  # noqa: BLE001 - being written
+            pass
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+if __name__ == "__main__":  # python -m tao_automl.execution.extras WORKSPACE (the background renderer)
+    import sys
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    _render(Workspace(sys.argv[1]))

@@ -1,6 +1,12 @@
 """Start Ray quietly and locally (or join a cluster), and shut down only what
 we started.
 
+A cluster the runner starts is started in the background
+(:func:`start_ray`) while the run's preflight, plan and baseline go on, its
+idle workers preload Tune and the trial module, and it stays up after the run
+for the next run in the same process (Ray stops it when the interpreter exits;
+:func:`shutdown_ray` stops it now).
+
 Trials that merely watch an external job ask for a sliver of a CPU plus one
 ``tao_automl_slot``; a local cluster is started with exactly
 ``max_concurrent`` slots, so concurrency is bounded by resources -- which,
@@ -9,19 +15,28 @@ unlike ``max_concurrent_trials``, keeps Hyperband's pause/resume correct.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["RaySession", "SLOT", "quiet_ray_env"]
+__all__ = ["RaySession", "SLOT", "quiet_ray_env", "start_ray", "shutdown_ray", "RayStarter"]
 
 SLOT = "tao_automl_slot"
 TRIAL_CPU = 0.01
+# Imported by every idle Ray worker when it starts (Ray's
+# ``preload_python_modules``), so a trial actor leased from the prestarted
+# pool does not import Tune and the trial module on the critical path.
+WORKER_PRELOAD = ["ray.tune.trainable.function_trainable", "tao_automl.execution.trial"]
+# The local cluster this process started (kept for the next run; see shutdown_ray).
+_OWNED: dict[str, Any] = {}
+_ATEXIT: list[bool] = []
 
 _QUIET_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",  # no usage-stats post to the internet
@@ -68,6 +83,20 @@ def quiet_ray_env() -> None:
         os.environ.setdefault(k, v)
 
 
+def skip_usage_tagging() -> None:
+    """Tune's usage tagging imports every logger integration it counts
+    (wandb, mlflow, comet: ~1 s of driver CPU before the first trial) to tag
+    a record that is never sent with ``RAY_USAGE_STATS_ENABLED=0``: skip it then."""
+    if os.environ.get("RAY_USAGE_STATS_ENABLED") != "0":
+        return
+    try:
+        from ray.air._internal import usage
+
+        usage.tag_callbacks = lambda callbacks: False
+    except Exception:  # noqa: BLE001 - a Ray without it: nothing to skip
+        pass
+
+
 @contextlib.contextmanager
 def _keep_signal_handlers() -> Iterator[None]:
     """ray.init installs its own SIGTERM handler (it dumps a stack and exits);
@@ -87,28 +116,118 @@ def _keep_signal_handlers() -> Iterator[None]:
                 signal.signal(sig, handler)
 
 
-class RaySession:
-    """Context manager: ``with RaySession(address, slots) as s: ...``."""
+class RayStarter:
+    """``ray.init`` for a run, begun in a background thread so that Ray's
+    processes start while the driver validates, plans and runs its baseline.
+
+    :meth:`result` waits for it and re-raises what it raised.  Ray starts its
+    GCS and raylet with ``PR_SET_PDEATHSIG``, which Linux fires when the
+    *thread* that spawned them ends: the thread therefore stays parked (a
+    daemon, blocking nothing) until :func:`shutdown_ray` or the process's exit.
+    """
 
     def __init__(self, address: str | None, slots: int, *, quiet: bool = True) -> None:
+        self.session = RaySession(address, slots, quiet=quiet)
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tao-automl-ray", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.session._enter()
+        except BaseException as exc:  # noqa: BLE001 - handed to result()
+            self.error = exc
+        finally:
+            self._done.set()
+        park = _OWNED.get("park") if self.session.started else None
+        if park is not None:
+            park.wait()  # keep the spawning thread alive while the cluster runs
+
+    def result(self) -> RaySession:
+        self._done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.session
+
+    def wait(self) -> None:
+        """Wait for the start to end, raising nothing (error paths)."""
+        self._done.wait()
+
+
+def start_ray(address: str | None, slots: int, *, quiet: bool = True) -> RayStarter:
+    """Start (or join) Ray in the background; ``RaySession(..., starter=)`` waits for it."""
+    return RayStarter(address, slots, quiet=quiet)
+
+
+def shutdown_ray() -> bool:
+    """Stop the local Ray cluster an earlier run left up for reuse (True if one was),
+    and remove its session folder.  Registered with :mod:`atexit` when the
+    cluster starts, so nothing is left behind when the interpreter exits."""
+    if not _OWNED:
+        return False
+    park = _OWNED.get("park")
+    session_dir = _OWNED.get("session_dir")
+    _OWNED.clear()
+    import ray
+
+    ray.shutdown()
+    if park is not None:
+        park.set()
+    if session_dir:
+        remove_session_dir(session_dir)
+    return True
+
+
+class RaySession:
+    """Context manager: ``with RaySession(address, slots) as s: ...``.
+
+    A local cluster it starts is left running on exit for the next run in
+    this process (``shutdown_ray()`` or the interpreter's exit stops it):
+    shutting down costs the run 1-2 s and the next run a cold start.
+    ``starter`` is a :func:`start_ray` begun earlier for the same settings.
+    """
+
+    def __init__(self, address: str | None, slots: int, *, quiet: bool = True,
+                 starter: RayStarter | None = None) -> None:
         self.address = address
         self.slots = slots
         self.quiet = quiet
+        self.starter = starter
         self.started = False
         self.has_slots = False
         self.per_trial = 1.0
         self.session_dir: str | None = None  # Ray's session folder of a cluster we started
 
     def __enter__(self) -> RaySession:
+        if self.starter is None:
+            return self._enter()
+        # Tune is imported here, in the driver, while Ray's processes start.
+        quiet_ray_env()
+        from ray import tune  # noqa: F401
+
+        skip_usage_tagging()
+        done = self.starter.result()
+        self.started, self.has_slots, self.per_trial = done.started, done.has_slots, done.per_trial
+        return self
+
+    def _enter(self) -> RaySession:
         quiet_ray_env()
         import ray
 
+        skip_usage_tagging()
         level = logging.ERROR if self.quiet else logging.INFO
         with _keep_signal_handlers():
             return self._start(ray, level)
 
     def _start(self, ray: Any, level: int) -> RaySession:
-        if ray.is_initialized():
+        if not ray.is_initialized():
+            if _OWNED.get("park") is not None:
+                _OWNED["park"].set()
+            _OWNED.clear()  # stopped by someone else since
+        elif self.address and _OWNED:
+            shutdown_ray()  # our own leftover local cluster; this run joins another one
+        else:
             self._read_slots(ray)
             return self
         if self.address:
@@ -123,10 +242,15 @@ class RaySession:
                 configure_logging=True,
                 logging_level=level,
                 _temp_dir=ray_temp_dir(),
+                _system_config={"preload_python_modules": WORKER_PRELOAD},
             )
+            self.session_dir = _session_dir(ray)
+            if not _ATEXIT:
+                atexit.register(shutdown_ray)  # runs before Ray's own (registered earlier)
+                _ATEXIT.append(True)
+            _OWNED.update(slots=self.slots, park=threading.Event(), session_dir=self.session_dir)
             self.has_slots = True
             self.per_trial = 1.0
-            self.session_dir = _session_dir(ray)
         self.started = True
         return self
 
@@ -145,12 +269,10 @@ class RaySession:
         return res
 
     def __exit__(self, *exc: Any) -> None:
-        if self.started:
+        if self.started and not _OWNED:
             import ray
 
-            ray.shutdown()
-            if self.session_dir:
-                remove_session_dir(self.session_dir)
+            ray.shutdown()  # a cluster we joined: disconnect (it keeps running)
 
 
 def _session_dir(ray: Any) -> str | None:

@@ -18,7 +18,7 @@ from tao_automl.execution.checkpoints import best_checkpoint
 from tao_automl.execution.evaluations import FAILED, comparison, improvement, run_evaluation
 from tao_automl.execution.extras import after_run, platform_record
 from tao_automl.execution.metrics import coerce_metric
-from tao_automl.execution.ray_session import RaySession
+from tao_automl.execution.ray_session import RaySession, start_ray
 from tao_automl.execution.recommendation import Recommendation
 from tao_automl.execution.trial import TrialPlan
 from tao_automl.execution.tuning import EarlyStop, install_signal_handlers, run_search
@@ -71,6 +71,9 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
     """Baseline -> search -> final evaluation -> result (written and returned)."""
     started = time.time()
     mask_env(prepared.job_options.secret_env)  # values masked in every workspace file and WandB
+    s = prepared.settings
+    # Ray's processes start while the plan is written and the baseline runs.
+    ray_start = start_ray(s.ray_address, s.max_concurrent, quiet=s.quiet)
     ws.makedirs()
     if not resumed:
         _write_plan(ws, runner, prepared)
@@ -78,7 +81,6 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
     ledger = JobLedger(ws)
     stop = EarlyStop(ws.root)
     restore_signals = install_signal_handlers(stop)
-    s = prepared.settings
     feedback: dict[str, Any] = dict(ws.read_json("feedback.json", default=None) or {}) if resumed else {}
     try:
         baseline = _baseline(prepared, ws, job_root, hooks, resumed, runner)
@@ -101,7 +103,7 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
         )
         storage_path, storage_fs = _storage(ws)
         if not stop.is_set:
-            with RaySession(s.ray_address, s.max_concurrent, quiet=s.quiet) as ray_session:
+            with RaySession(s.ray_address, s.max_concurrent, quiet=s.quiet, starter=ray_start) as ray_session:
                 run_search(
                     prepared=prepared, plan=plan, storage_path=storage_path,
                     storage_filesystem=storage_fs, ray_session=ray_session, ledger=ledger, stop=stop,
@@ -110,6 +112,7 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
                     feedback_fn=hooks.get("feedback_fn"), feedback=feedback,
                 )
     finally:
+        ray_start.wait()  # never leave Ray half-started behind an error
         _reap(prepared.backend, ledger)
         restore_signals()
 
@@ -148,6 +151,7 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
         search_space=prepared.space.review_rows(), excluded=dict(prepared.space.excluded),
         settings=s.to_dict(), stopped_early=stop.reason, elapsed_s=time.time() - started,
         workspace_id=hooks.get("workspace_id"),
+        plots_dir=ws.path("plots"),
     )
     out = result.to_dict()
     if ws.uri:  # the local job folder is published into the workspace when the run ends
@@ -157,7 +161,7 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
     if best is not None and best.specs:
         fmt = prepared.skill.action(prepared.action).config_format or "yaml"
         ws.write_text(f"best_spec.{fmt}", dump_spec(best.specs, fmt))
-    after_run(ws, out)  # WandB summary run + plots; never raises
+    after_run(ws, out)  # WandB summary run + plots, in the background; never raises
     return out
 
 

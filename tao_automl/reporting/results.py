@@ -129,6 +129,9 @@ class AutoMLResult:
     stopped_early: str | None = None
     elapsed_s: float = 0.0
     workspace_id: str | None = None  # run(workspace_id=...), recorded as given
+    # Where the plots go; they are rendered in the background after run()
+    # returns (``<plots_dir>/done.json`` marks the end).
+    plots_dir: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _conv.unstructure(self)
