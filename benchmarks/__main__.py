@@ -27,8 +27,8 @@ from benchmarks.common import LoadSampler, machine_info, objectives_module, read
 from benchmarks.problems import Problem
 
 SEQUENTIAL = ("bayesian", "random", "grid")
-MULTI_FIDELITY = ("asha", "hyperband", "bohb", "pbt")
-PEER_SHARED = ("bayesian", "hyperband", "asha", "bohb", "pbt")  # algorithms both have
+MULTI_FIDELITY = ("asha", "hyperband", "bohb", "dehb", "pbt")
+PEER_SHARED = ("bayesian", "hyperband", "asha", "bohb", "dehb", "pbt")  # algorithms both have
 
 
 def plan(mode: str) -> dict[str, Any]:
@@ -170,7 +170,7 @@ def checks(rows: list[dict[str, Any]]) -> list[str]:
             base = min(cands) if cands else None
             base_name = "the better of asha/hyperband (random sampling, same epochs)"
         plain = med.get((prob, "plain", "random"))
-        for algo in ("bayesian", "bohb", "asha (bayesian-sampler)"):
+        for algo in ("bayesian", "bohb", "dehb", "asha (bayesian-sampler)"):
             v = med.get((prob, "tao_automl", algo))
             if v is None:
                 continue
@@ -179,6 +179,21 @@ def checks(rows: list[dict[str, Any]]) -> list[str]:
                     continue
                 out.append(f"{'PASS' if v < b else 'MISS'}: {algo} on {prob}: {v:.3f} vs {name} {b:.3f}")
     return out
+
+
+def _llm_main(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
+    from benchmarks import llm_bench
+
+    if args.llm_endpoint and not args.llm_model:
+        ap.error("--llm-endpoint needs --llm-model")
+    _quiet()
+    out = Path(args.out).resolve() / "llm"
+    payload = llm_bench.run(out_dir=out, endpoint=args.llm_endpoint, model=args.llm_model,
+                            api_key_env=args.llm_api_key_env,
+                            replay=Path(args.llm_replay).resolve() if args.llm_replay else None,
+                            seeds=list(range(args.llm_seeds)), say=say)
+    print(llm_bench.table(payload))
+    return 1 if payload["replay_mismatches"] else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +205,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip", default="",
                     help="comma list of sections to skip: startup,breakdown,quality,peer,overhead,scale")
     ap.add_argument("--only", default="", help="comma list of the only sections to run (e.g. breakdown)")
+    llm = ap.add_argument_group("LLM-guided search (runs only this comparison; see benchmarks/README.md)")
+    llm.add_argument("--llm", action="store_true",
+                     help="compare llm with random and bayesian (without --llm-endpoint: a scripted "
+                          "local-perturbation policy, NOT an LLM)")
+    llm.add_argument("--llm-endpoint", metavar="URL", help="OpenAI-compatible base URL (implies --llm)")
+    llm.add_argument("--llm-model", metavar="M", help="model name at that endpoint")
+    llm.add_argument("--llm-api-key-env", metavar="VAR", help="environment variable holding the API key")
+    llm.add_argument("--llm-replay", metavar="RECORDING", help="replay a recording.jsonl offline (implies --llm)")
+    llm.add_argument("--llm-seeds", type=int, default=5, help="seeds per problem and algorithm (default 5)")
     args = ap.parse_args(argv)
+    if args.llm or args.llm_endpoint or args.llm_replay:
+        return _llm_main(args, ap)
     mode = "full" if args.full else "quick"
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     if args.only:

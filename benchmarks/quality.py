@@ -86,7 +86,7 @@ def _no_plots() -> Iterator[None]:
 
 
 def run_ours(problem: Problem, algorithm: str, seed: int, workdir: Path, *,
-             variant: str | None = None) -> dict[str, Any]:
+             variant: str | None = None, extra_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """One run of ``algorithm`` through tao_automl's AutoMLRunner
     (``variant='tpe-before'``: bayesian with the previous TPE searcher;
     ``variant='bayesian-sampler'``: asha/hyperband with ``sampler: bayesian``)."""
@@ -104,10 +104,13 @@ def run_ours(problem: Problem, algorithm: str, seed: int, workdir: Path, *,
                         max_concurrent=MF_CONCURRENCY, max_recommendations=MF_SAMPLE_CAP)
         if algorithm == "pbt":
             settings.update(population_size=SEQUENTIAL_TRIALS, perturbation_interval=MF_ETA)
+        if algorithm == "dehb":  # dehb plans whole brackets inside the epoch budget itself
+            settings.update(epoch_budget=problem.budget_epochs)
     else:
         settings.update(max_recommendations=SEQUENTIAL_TRIALS, max_concurrent=1)
         if algorithm == "grid":
             settings["grid_points"] = GRID_POINTS
+    settings.update(extra_settings or {})  # e.g. the llm endpoint (benchmarks.llm_bench)
     stopper = _BudgetStop(epoch_log, problem.budget_epochs)
     runner = AutoMLRunner(str(SKILL_DIR), workspace_dir=str(run_dir / "ws"))
     searcher = tpe_before_searcher(seed) if variant == "tpe-before" else None
@@ -131,9 +134,15 @@ def run_ours(problem: Problem, algorithm: str, seed: int, workdir: Path, *,
     score = score_epoch_log(read_epoch_log(epoch_log), budget_epochs=problem.budget_epochs,
                             full_epoch=problem.full_epoch)
     prog = res.get("progress") or {}
+    from benchmarks.overhead import _ledger_times, busy_fraction, full_slots_busy
+
+    spans = _ledger_times(res["workspace"])
+    slots = settings["max_concurrent"]
+    busy = {"slots_busy": busy_fraction(spans, slots).get("busy_fraction"),
+            "slots_busy_full": full_slots_busy(spans, slots)} if spans else {}
     return _result("tao_automl", label, problem, seed, ok=True, wall_s=wall, **score,
                    trials=prog.get("total"), failed=prog.get("failed"),
-                   stopped_on_budget=stopper.fired)
+                   stopped_on_budget=stopper.fired, **busy)
 
 
 # ------------------------------------------------------------------ plain random

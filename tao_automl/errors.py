@@ -27,7 +27,8 @@ Tree::
     ├── MetricError             a metric is missing, malformed, NaN/inf or of the wrong type
     ├── CheckpointError         no checkpoint matches the request
     ├── WorkspaceError          the workspace cannot be read/written; nothing to resume
-    └── SearchError             the search could not continue (e.g. shared root cause)
+    ├── SearchError             the search could not continue (e.g. shared root cause)
+    └── LLMError                an LLM-guided search could not get a valid proposal
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ __all__ = [
     "CheckpointError",
     "WorkspaceError",
     "SearchError",
+    "LLMError",
     "describe",
 ]
 
@@ -185,3 +187,25 @@ class WorkspaceError(AutoMLError):
 class SearchError(AutoMLError):
     """The search cannot continue, e.g. the first trials all failed with one
     shared root cause."""
+
+
+class LLMError(AutoMLError):
+    """An LLM-guided search (``llm``) could not get a valid configuration from
+    its endpoint: the call failed after the retry bound, or the reply stayed
+    invalid after one repair prompt.  The message names the endpoint, the
+    model and the cause (never the API key); ``endpoint``, ``model`` and
+    ``cause`` are kept as attributes."""
+
+    def __init__(self, message: str, *, endpoint: str | None = None, model: str | None = None,
+                 cause: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.endpoint = endpoint
+        self.model = model
+        self.cause = cause
+
+    def __reduce__(self) -> tuple[Any, ...]:  # survives pickling across Ray processes
+        return (_rebuild_llm_error, (self.message, self.endpoint, self.model, self.cause))
+
+
+def _rebuild_llm_error(message: str, endpoint: str | None, model: str | None, cause: str | None) -> LLMError:
+    return LLMError(message, endpoint=endpoint, model=model, cause=cause)

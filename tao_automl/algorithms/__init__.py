@@ -46,6 +46,14 @@ class BuildContext:
     max_epochs: int
     initial_points: list[dict[str, Any]] = attrs.field(factory=list)
     space: Any = None  # tao_automl.search.SearchSpace
+    # how trials cap batch sizes (SearchSpace.enforce), for searchers that repair candidates
+    shard_count: int = 1
+    batch_key: str | None = None
+    # Run-time context (set by the driver; None/empty in dry builds):
+    workspace: Any = None  # tao_automl.store.workspace.Workspace (LLM-guided: the brain log)
+    stop: Any = None  # the shared stop flag (execution.tuning.EarlyStop): stop.fail(exc) ends the run
+    notes: str = ""  # the model skill's HPO notes (SKILL.md...)
+    enforce_kwargs: Mapping[str, Any] = attrs.field(factory=dict)  # SearchSpace.enforce(...) arguments
 
 
 @attrs.frozen(kw_only=True)
@@ -74,6 +82,9 @@ class AlgorithmSpec:
     multi_fidelity: bool = False
     model_based: bool = False
     extra_requires: tuple[str, ...] = ()
+    # (settings, max_epochs) -> extra budget rows for the review (e.g. dehb's brackets)
+    review: Callable[[Any, int | None], dict[str, Any]] | None = None
+    llm_guided: bool = False  # configurations come from an LLM (no initial random batch)
 
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {}
@@ -107,4 +118,4 @@ def get_algorithm(name: str) -> AlgorithmSpec:
     )
 
 
-from tao_automl.algorithms import _builtin  # noqa: E402,F401  (registers the built-ins)
+from tao_automl.algorithms import _builtin, llm  # noqa: E402,F401,I001  (register the built-ins and llm)

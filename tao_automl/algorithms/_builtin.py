@@ -1,4 +1,4 @@
-"""The built-in algorithms: bayesian, random, grid, hyperband, asha, bohb, pbt."""
+"""The built-in algorithms: bayesian, random, grid, hyperband, asha, bohb, dehb, pbt."""
 
 from __future__ import annotations
 
@@ -232,6 +232,18 @@ def _build_bohb(ctx: BuildContext) -> SearchPlan:
     )
 
 
+def _build_dehb(ctx: BuildContext) -> SearchPlan:
+    from tao_automl.algorithms.dehb import build_dehb
+
+    return build_dehb(ctx)
+
+
+def _review_dehb(settings: Any, max_epochs: int | None) -> dict[str, Any]:
+    from tao_automl.algorithms._de import review_plan
+
+    return review_plan(settings, max_epochs)
+
+
 DEFAULT_PBT_FIXED = ("model.",)
 
 
@@ -407,6 +419,18 @@ register(
         multi_fidelity=True,
         model_based=True,
         extra_requires=("hpbandster", "ConfigSpace"),
+    )
+)
+register(
+    AlgorithmSpec(
+        name="dehb",
+        description="DEHB: Hyperband brackets with one differential-evolution population per epoch budget "
+                    "(asynchronous; every job trains exactly its budget).",
+        build=_build_dehb,
+        settings_used=("max_epochs", "min_epochs", "reduction_factor", "mutation_factor", "crossover_prob",
+                       "population_size", "epoch_budget", "max_recommendations", "max_concurrent", "seed"),
+        multi_fidelity=True,
+        review=_review_dehb,
     )
 )
 register(

@@ -5,7 +5,7 @@ launching (``--yes`` skips the question; without a terminal it is required).
 
 Exit codes: 0 success, 2 bad input or a refused run (any ``AutoMLError``;
 one clear line on stderr; also: review blockers, the question answered no,
-no terminal and no ``--yes`` -- nothing launched), 130 interrupted (Ctrl-C, SIGTERM or ``tao-automl
+no terminal and no ``--yes`` -- nothing launched), 3 ``audit`` found the LLM workflow invalid, 130 interrupted (Ctrl-C, SIGTERM or ``tao-automl
 cancel``; ``run`` still prints the partial report), 1 unexpected error.
 """
 
@@ -16,6 +16,7 @@ import logging
 import sys
 from typing import Any
 
+from tao_automl.algorithms.llm.brain import audit
 from tao_automl.cli.plan import load_plan, run_kwargs, runner_for
 from tao_automl.errors import AutoMLError, SettingsError, WorkspaceError, describe
 from tao_automl.execution.cancel import cancel_experiment
@@ -213,12 +214,33 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+AUDIT_FAILED = 3
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    ws = resolve_experiment(args.workspace)
+    found = audit(ws)
+    if args.json:
+        print(_dump(found.to_dict(), True))
+    else:
+        d = found.to_dict()
+        print(f"{ws.root}: LLM workflow {'VALID' if found.ok else 'FAILED'}")
+        print(f"  calls: {d['calls']} ({d['calls_ok']} ok, {d['calls_failed']} failed; formats "
+              f"{', '.join(d['formats']) or '-'}; {d['tokens']} tokens)")
+        print(f"  proposals: {d['proposals']} ({d['proposals_valid']} valid, {d['repairs']} repair calls)")
+        print("  decisions: " + (", ".join(f"{k} {v}" for k, v in sorted(d["decisions"].items())) or "none"))
+        for problem in found.problems:
+            print(f"  problem: {problem}")
+    return 0 if found.ok else AUDIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argparse parser (sub-commands run, review, status, report, cancel)."""
+    """The argparse parser (sub-commands run, review, status, report, cancel, audit)."""
     p = argparse.ArgumentParser(
         prog="tao-automl",
         description="Hyperparameter optimization (AutoML) for NVIDIA TAO model skills on Ray Tune.",
-        epilog="Exit codes: 0 ok, 2 bad input / refused run, 130 interrupted, 1 unexpected error.",
+        epilog="Exit codes: 0 ok, 2 bad input / refused run, 3 audit failed, 130 interrupted, "
+               "1 unexpected error.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log at INFO level (tao_automl logger)")
@@ -288,6 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
     c.add_argument("--force", action="store_true", help="cancel open jobs even if result.json exists")
     c.set_defaults(func=_cmd_cancel)
+
+    a = sub.add_parser("audit", help="check the brain log of an LLM-guided experiment",
+                       description="Summarise <experiment>/brain/ (LLM calls, proposals, decisions) and "
+                                   "exit 3 when the LLM workflow failed: a trial without a successful "
+                                   "call behind it, a random fallback, a prompt that left out finished "
+                                   "trials, or no brain log at all.")
+    a.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
+    a.add_argument("--json", action="store_true", help="print the audit as JSON")
+    a.set_defaults(func=_cmd_audit)
     return p
 
 

@@ -33,6 +33,8 @@ PEER_ALIASES: dict[str, str] = {
     "automl_kde_samples": "kde_samples",
     "automl_top_n_percent": "top_n_percent",
     "automl_min_points_in_model": "min_points_in_model",
+    "automl_mutation_factor": "mutation_factor",  # dehb's differential evolution
+    "automl_crossover_prob": "crossover_prob",
     "run_baseline": "baseline",
     "run_final_evaluation": "final_eval",
     "experiment_id": "session_id",
@@ -58,8 +60,6 @@ NOT_AVAILABLE: dict[str, str] = {
         "include_latency", "latency_direction", "latency_metric", "latency_objective",
         "latency_scale", "latency_weight", "metric_scale", "metric_weight", "multi_objective",
         "objectives")},
-    "automl_mutation_factor": "differential evolution (algorithm 'dehb') is not available yet",
-    "automl_crossover_prob": "differential evolution (algorithm 'dehb') is not available yet",
     "automl_early_stop_threshold": "algorithm 'hyperband_es' is not available yet "
                                    "(use 'hyperband' or 'asha')",
     "automl_min_early_stop_epochs": "algorithm 'hyperband_es' is not available yet "

@@ -18,6 +18,7 @@ import attrs
 import cattrs
 
 from tao_automl.config.compat import PEER_ALIASES, translate_settings
+from tao_automl.config.secrets import _REFERENCE, SecretRef
 from tao_automl.config.session_id import check_session_id
 from tao_automl.errors import AutoMLError, SettingsError, describe
 
@@ -52,12 +53,26 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "kde_samples": (1, 100_000, False),
     "top_n_percent": (0, 100, True),
     "min_points_in_model": (1, 100_000, False),
+    "mutation_factor": (0, 2, True),
+    "crossover_prob": (0, 1, False),
+    "epoch_budget": (1, 10**9, False),
+    # LLM-guided search (algorithm 'llm'; tao_automl.algorithms.llm)
+    "llm_temperature": (0, 2, False),
+    "llm_max_tokens": (1, 1_000_000, False),
+    "llm_timeout_s": (0, 3600, True),
+    "llm_max_retries": (0, 20, False),
+    "llm_prompt_max_chars": (2_000, 10_000_000, False),
 }
+#: Closed ranges of real numbers (range_text says "a number from ... to ..."; other
+#: closed ranges are integers).
+REAL_RANGES = {"llm_temperature", "crossover_prob"}
 
 
 def range_text(key: str) -> str:
     """The accepted range of ``key`` in words (used in messages and the README)."""
     lo, hi, open_lo = RANGES[key]
+    if key in REAL_RANGES:
+        return f"a number from {lo:g} to {hi:g}"
     if open_lo:
         return f"a finite number > {lo:g} and <= {int(hi)}"
     return f"an integer from {int(lo)} to {int(hi)}"
@@ -159,7 +174,12 @@ class AutoMLSettings:
         sampler: how asha and hyperband draw configurations: "random"
             (default; plain ASHA/Hyperband) or "bayesian" (the GP sampler of
             the bayesian algorithm, fed every trial's last result).
-        population_size, perturbation_interval: PBT.
+        population_size, perturbation_interval: PBT.  For dehb,
+            population_size is the smallest DE subpopulation per epoch budget.
+        mutation_factor, crossover_prob: dehb's differential evolution
+            (None: 0.5 each; F in (0, 2], CR in [0, 1]).
+        epoch_budget: dehb only: total epochs all jobs may train (None: only
+            max_recommendations, which counts jobs, limits the run).
         pbt_fixed: parameters PBT must not mutate, because the weights it
             resumes from depend on them (architecture).  Names or dotted
             prefixes ending in "." (None: ["model."]).  They are still sampled
@@ -176,6 +196,12 @@ class AutoMLSettings:
         with the schema's default values, for models trained from scratch),
         final_eval, poll_interval_s (longest single wait on a job; exits are
         noticed at once regardless), ray_address, quiet, wandb.
+    LLM-guided search (algorithm 'llm'; an error with any other algorithm):
+        llm_endpoint (alias base_url; an OpenAI-compatible base URL),
+        llm_model, llm_api_key (only secret("ENV"); a literal key is refused),
+        llm_temperature, llm_max_tokens, llm_timeout_s, llm_max_retries,
+        llm_fallback (None: stop with LLMError; "random": draw, tag and count),
+        llm_prompt_max_chars (older trials are summarised beyond it).
 
     Every numeric setting has a finite range (:data:`RANGES`): budgets and
     epochs 1..100000, max_concurrent 1..1024, population_size 1..1000,
@@ -194,6 +220,9 @@ class AutoMLSettings:
     population_size: int = attrs.field(default=4, validator=_in_range)
     perturbation_interval: int = attrs.field(default=2, validator=_in_range)
     pbt_fixed: list[str] | None = None
+    mutation_factor: float | None = attrs.field(default=None, validator=_in_range)
+    crossover_prob: float | None = attrs.field(default=None, validator=_in_range)
+    epoch_budget: int | None = attrs.field(default=None, validator=_in_range)
     sampler: str = "random"
     max_concurrent: int = attrs.field(default=1, validator=_in_range)
     seed: int | None = attrs.field(default=None, validator=_in_range)
@@ -227,12 +256,31 @@ class AutoMLSettings:
     baseline_record_path: str | None = None
     final_evaluation_record_path: str | None = None
     evaluation_records_dir: str | None = None
+    # LLM-guided search (algorithm 'llm'): an OpenAI-compatible chat-completions server.
+    llm_endpoint: str | None = None
+    llm_model: str | None = None
+    llm_api_key: SecretRef | None = None
+    llm_temperature: float = attrs.field(default=0.2, validator=_in_range)
+    llm_max_tokens: int = attrs.field(default=1024, validator=_in_range)
+    llm_timeout_s: float = attrs.field(default=60.0, validator=_in_range)
+    llm_max_retries: int = attrs.field(default=3, validator=_in_range)
+    llm_fallback: str | None = None
+    llm_prompt_max_chars: int = attrs.field(default=60_000, validator=_in_range)
 
     def __attrs_post_init__(self) -> None:
         checks = (
             ("sampler", self.sampler in ("random", "bayesian"),
              "'random' or 'bayesian' (how asha/hyperband draw configurations)"),
             ("checkpoint_selection", self.checkpoint_selection in ("best", "last"), "'best' or 'last'"),
+            ("mutation_factor", self.mutation_factor is None or 0.0 < self.mutation_factor <= 2.0,
+             "a number in (0, 2] (DE's scale factor F; 0.5 is the usual choice)"),
+            ("crossover_prob", self.crossover_prob is None or 0.0 <= self.crossover_prob <= 1.0,
+             "a probability in [0, 1]"),
+            ("llm_fallback", self.llm_fallback in (None, "random"),
+             "null (no fallback: the run stops with LLMError) or 'random'"),
+            ("llm_endpoint", self.llm_endpoint is None or bool(_URL.match(self.llm_endpoint)),
+             "an http:// or https:// base URL of an OpenAI-compatible server (e.g. http://localhost:8000/v1)"),
+            ("llm_model", self.llm_model is None or bool(self.llm_model.strip()), "a non-empty model name"),
         )
         for key, ok, expected in checks:
             if not ok:
@@ -265,16 +313,46 @@ SETTINGS_ALIASES = {
     "automl_reduction_factor": "reduction_factor",
     "epoch_multiplier": None,  # accepted by the peer; meaningless here -> explicit error below
     "population": "population_size",
+    "automl_population_size": "population_size",
+    "automl_mutation_factor": "mutation_factor",
+    "automl_crossover_prob": "crossover_prob",
     "grace_period": "min_epochs",
     "metric_direction": "direction",
     "mode": "direction",
     "experiment_name": "session_id",
+    "base_url": "llm_endpoint",
 }
 SETTINGS_ALIASES.update(PEER_ALIASES)
+
+#: Settings only LLM-guided algorithms read (an error with any other algorithm).
+LLM_SETTINGS = ("llm_endpoint", "llm_model", "llm_api_key", "llm_temperature", "llm_max_tokens",
+                "llm_timeout_s", "llm_max_retries", "llm_fallback", "llm_prompt_max_chars")
+_URL = re.compile(r"https?://[^\s/]+", re.IGNORECASE)
 
 _converter = cattrs.Converter(forbid_extra_keys=True)
 # baseline: True | False | "defaults" -- passed through as given, checked by _baseline_mode
 _converter.register_structure_hook(bool | str, lambda v, _t: v)
+# An API key is only ever a reference: settings.json holds ${oc.env:NAME}, never a value.
+_converter.register_unstructure_hook(SecretRef, lambda ref: ref.reference())
+_converter.register_structure_hook(SecretRef, lambda v, _t: v if isinstance(v, SecretRef) else api_key_ref(v))
+
+
+def api_key_ref(value: Any, key: str = "llm_api_key") -> SecretRef | None:
+    """``llm_api_key`` as given: ``secret("ENV")``, its saved form ``${oc.env:ENV}``
+    or ``{"secret_env": "ENV"}``.  A literal key is refused (and never echoed)."""
+    if value is None or isinstance(value, SecretRef):
+        return value
+    if isinstance(value, str) and _REFERENCE.match(value):
+        return SecretRef(_REFERENCE.match(value).group(1))
+    if isinstance(value, Mapping) and set(value) == {"secret_env"}:
+        return SecretRef(value["secret_env"])
+    shown = f"<{type(value).__name__} of length {len(value)}, not shown>" if isinstance(value, str) \
+        else f"<{type(value).__name__}, not shown>"
+    raise SettingsError(
+        describe("a literal API key is refused", key=key, value=shown,
+                 expected='tao_automl.secret("ENV_VAR") naming the environment variable that holds the key',
+                 hint="keys never reach settings.json, logs or the brain log"),
+        key=key, value=shown)
 
 
 def _field_names() -> list[str]:
@@ -395,6 +473,7 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
                 )
             if canon == "session_id" and value is not None:
                 check_session_id(value, key="automl_settings.session_id")  # renamed as written below
+            _check_de_range(canon, key, value)  # dehb's DE knobs: named as the user wrote them
             data[canon] = value
     else:
         raise SettingsError(
@@ -403,6 +482,8 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
+    if data.get("llm_api_key") is not None:
+        data["llm_api_key"] = api_key_ref(data["llm_api_key"])
     if "direction" in data and isinstance(data["direction"], str):
         data["direction"] = DIRECTIONS.get(data["direction"].lower(), data["direction"])
     if isinstance(data.get("wandb"), bool):
@@ -428,6 +509,23 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
         raise SettingsError(_explain_cattrs(exc, data)) from None
     except (TypeError, ValueError) as exc:
         raise SettingsError(describe("invalid automl_settings", value=str(exc))) from None
+
+
+_DE_RANGES = {
+    "mutation_factor": (lambda v: 0.0 < v <= 2.0, "a number in (0, 2] (DE's scale factor F; 0.5 is the usual choice)"),
+    "crossover_prob": (lambda v: 0.0 <= v <= 1.0, "a probability in [0, 1]"),
+}
+
+
+def _check_de_range(canon: str, key: str, value: Any) -> None:
+    rule = _DE_RANGES.get(canon)
+    if rule is None or value is None:
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and rule[0](value)
+    if not ok:
+        # the canonical key; parse_settings names it as the user wrote it (name_as_written)
+        raise SettingsError(describe("invalid setting", key=f"automl_settings.{canon}", value=value,
+                                     expected=rule[1]), key=f"automl_settings.{canon}", value=value)
 
 
 def _check_types(data: Mapping[str, Any], cls: type | None = None, prefix: str = "") -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from tao_automl.algorithms.llm.brain import audit
 from tao_automl.config.secrets import mask_env
 from tao_automl.errors import PlatformError, PreflightError
 from tao_automl.execution import baseline as bl
@@ -115,6 +116,8 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
         ray_start.wait()  # never leave Ray half-started behind an error
         _reap(prepared.backend, ledger)
         restore_signals()
+    if stop.error is not None:  # e.g. LLMError from the llm searcher: the run stops with it
+        raise stop.error
 
     records = {r.trial_id: r for r in ledger.trials()}
     history = [trial_result(r, prepared.metric, prepared.direction, s.checkpoint_selection)
@@ -124,7 +127,10 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
         t.feedback = feedback.get(t.rec_id)
     if feedback:
         ws.write_json("feedback.json", feedback)
-    best_t = pick_best(history, prepared.direction)
+    # dehb's short-budget jobs rank only when no full-fidelity job succeeded
+    full = [t for t in history
+            if (records[t.rec_id].planned or {}).get("fidelity_epochs") in (None, prepared.max_epochs)]
+    best_t = pick_best(full, prepared.direction) or pick_best(history, prepared.direction)
     best = None
     if best_t is not None:
         ckpt = best_checkpoint(prepared.backend, records[best_t.rec_id], best_t, prepared.metric,
@@ -152,6 +158,7 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
         settings=s.to_dict(), stopped_early=stop.reason, elapsed_s=time.time() - started,
         workspace_id=hooks.get("workspace_id"),
         plots_dir=ws.path("plots"),
+        llm=_llm_summary(prepared, ws),
     )
     out = result.to_dict()
     if ws.uri:  # the local job folder is published into the workspace when the run ends
@@ -163,6 +170,13 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
         ws.write_text(f"best_spec.{fmt}", dump_spec(best.specs, fmt))
     after_run(ws, out)  # WandB summary run + plots, in the background; never raises
     return out
+
+
+def _llm_summary(prepared: Any, ws: Workspace) -> dict[str, Any] | None:
+    """LLM-guided runs: the brain log's audit (calls, proposals, fallback trials)."""
+    if not getattr(prepared.algorithm, "llm_guided", False):
+        return None
+    return audit(ws).to_dict()
 
 
 def _load_spec(path: str | None) -> dict[str, Any]:

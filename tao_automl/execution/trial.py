@@ -55,6 +55,7 @@ from tao_automl.store.workspace import Workspace
 __all__ = ["TrialPlan", "TrialFailed", "make_trainable", "run_trial"]
 
 POINTER = "pointer.json"
+FIDELITY_EPOCHS = "__epochs"  # config key: the epochs this job trains (set by dehb)
 CHECKPOINT_WAIT_S = 5.0  # longest wait for an epoch's checkpoint after its metric
 #: Largest epoch number taken as progress when the algorithm sets no max_epochs.
 MAX_EPOCH = 100_000
@@ -189,8 +190,13 @@ class _TrialRun:
         self.space = SearchSpace.from_dict(plan.space)
         self.backend = _backend(plan)
         self.config = _native(dict(config))
+        # Searcher annotations ("__epochs", "__bracket"...) are not hyperparameters;
+        # "__epochs" is this job's fidelity (dehb: each job trains exactly its budget).
+        hyper = {k: v for k, v in self.config.items() if not str(k).startswith("__")}
+        epochs = self.config.get(FIDELITY_EPOCHS)
+        self.fidelity_epochs: int | None = int(epochs) if epochs is not None else None
         self.values, self.adjustments = self.space.enforce(
-            _native(self.space.decode(self.config)),
+            _native(self.space.decode(hyper)),
             train_sample_count=plan.train_sample_count,
             shard_count=plan.shard_count,
             batch_key=plan.batch_key,
@@ -212,7 +218,8 @@ class _TrialRun:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         overrides = dict(self.plan.overrides)
         if self.plan.multi_fidelity and self.plan.fidelity_key and self.plan.max_epochs:
-            overrides[self.plan.fidelity_key] = self.plan.max_epochs  # the algorithm owns the fidelity
+            # the algorithm owns the fidelity
+            overrides[self.plan.fidelity_key] = self.fidelity_epochs or self.plan.max_epochs
         ctx = SpecParamContext(
             action=self.plan.action,
             job_id=f"{self.trial_id}-{attempt}",
@@ -342,7 +349,8 @@ class _TrialRun:
         self.last_reported_epoch = int(epoch)
         self.reported_any = True
         self.last_value = float(value)
-        if self.plan.multi_fidelity and self.plan.max_epochs and epoch >= self.plan.max_epochs:
+        top = self.fidelity_epochs or self.plan.max_epochs
+        if self.plan.multi_fidelity and top and epoch >= top:
             if self.held is not None:
                 _drop_checkpoint(self.held[1])
             self.held = (metrics, checkpoint)
@@ -381,6 +389,7 @@ class _TrialRun:
                 adjustments=self.adjustments,
                 revision=0 if prior.planned is None else int(prior.planned.get("revision", 0)) + 1,
                 source_trial=(pointer or {}).get("trial_id"),
+                **({"fidelity_epochs": self.fidelity_epochs} if self.fidelity_epochs is not None else {}),
             )
         resume_from = (pointer or {}).get("checkpoint_path")
         start_epoch = int((pointer or {}).get("epoch", 0) or 0)
@@ -570,7 +579,7 @@ def run_trial(plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report:
                 f"trial {trial_id} failed before the restart: {prior.outcome.get('reason')} "
                 f"{prior.outcome.get('message', '')[-300:]}"
             )
-        report({plan.metric: value, "epoch": plan.max_epochs or 1, "replayed": True})
+        report({plan.metric: value, "epoch": config.get(FIDELITY_EPOCHS) or plan.max_epochs or 1, "replayed": True})
         return
     _TrialRun(plan, config, trial_id, report).run(pointer)
 

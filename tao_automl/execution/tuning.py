@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from tao_automl.algorithms import BuildContext
+from tao_automl.algorithms.llm import skill_notes
 from tao_automl.execution.extras import driver_callbacks
 from tao_automl.execution.orphans import ABANDONED_WHY, OrphanSettler, abandon, abandon_callback
 from tao_automl.execution.rebuild import (
@@ -62,6 +63,7 @@ class EarlyStop:
 
     def __init__(self, key: str = "") -> None:
         self.reason: str | None = None
+        self.error: BaseException | None = None  # raised by runner.run() after the search (fail())
         self.key = key
         if key:
             _STOPS[key] = self
@@ -76,6 +78,14 @@ class EarlyStop:
         # flag stays picklable (Tune pickles its run config).
         if self.reason is None:
             self.reason = reason
+
+    def fail(self, exc: BaseException) -> None:
+        """Stop the run because of ``exc`` (e.g. an LLMError from a searcher):
+        nothing more is launched, running trials are stopped, and ``exc`` is
+        raised to the caller once the search has wound down."""
+        if self.error is None:
+            self.error = exc
+        self.set(f"{type(exc).__name__}: {exc}")
 
     @property
     def is_set(self) -> bool:
@@ -198,8 +208,9 @@ def _callbacks(stop: EarlyStop, ledger: JobLedger, fail_fast_after: int, on_resu
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             if on_recommendation is not None and space is not None:
+                hyper = {k: v for k, v in trial.config.items() if not str(k).startswith("__")}  # not dehb's __epochs...
                 _user_call("on_recommendation", on_recommendation,
-                           Recommendation(id=trial.trial_id, specs=space.decode(trial.config),
+                           Recommendation(id=trial.trial_id, specs=space.decode(hyper),
                                           status="pending", metric=metric))
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -231,6 +242,12 @@ def _result_loggers() -> list[Any]:
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
 
     return [JsonLoggerCallback(), CSVLoggerCallback()]
+
+
+def _skill_notes(prepared: Any) -> str:
+    if not getattr(prepared.algorithm, "llm_guided", False):
+        return ""
+    return skill_notes(prepared.skill)
 
 
 def run_search(
@@ -333,6 +350,13 @@ def run_search(
         max_epochs=prepared.max_epochs or 1,
         initial_points=prepared.initial_points,
         space=prepared.space,
+        shard_count=getattr(prepared, "shard_count", None) or 1,
+        batch_key=getattr(prepared, "batch_key", None),
+        workspace=ledger.ws,
+        stop=stop,
+        notes=_skill_notes(prepared),
+        enforce_kwargs={"train_sample_count": settings.train_sample_count,
+                        "shard_count": prepared.shard_count, "batch_key": prepared.batch_key},
     )
     built = prepared.algorithm.build(ctx)
     search_alg = searcher if searcher is not None else built.search_alg

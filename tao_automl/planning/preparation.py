@@ -18,12 +18,19 @@ from typing import Any
 
 import attrs
 
-from tao_automl.algorithms import get_algorithm
+from tao_automl.algorithms import AlgorithmSpec, get_algorithm
+from tao_automl.algorithms.llm import check_llm_settings
 from tao_automl.config import safe_yaml
 from tao_automl.config.direction import resolve_direction
 from tao_automl.config.metric_names import alias_targets
 from tao_automl.config.secrets import missing_secrets, replace_secrets, secret_names
-from tao_automl.config.settings import AutoMLSettings, parse_settings
+from tao_automl.config.settings import (
+    LLM_SETTINGS,
+    AutoMLSettings,
+    name_as_written,
+    parse_settings,
+    written_keys,
+)
 from tao_automl.errors import (
     AutoMLError,
     CredentialError,
@@ -256,6 +263,19 @@ def prepare(
                 expected="leave it out, or use asha/hyperband (bayesian is model-based already)",
             )
         )
+    for key in ("mutation_factor", "crossover_prob", "epoch_budget"):  # dehb's knobs: never dropped silently
+        if getattr(settings, key) is not None and key not in algorithm.settings_used:
+            raise SettingsError(
+                describe(
+                    f"setting '{key}' does not apply to algorithm '{algorithm.name}'",
+                    key=f"automl_settings.{key}",
+                    value=getattr(settings, key),
+                    expected="leave it out, or use automl_algorithm='dehb'",
+                ),
+                key=key,
+                value=getattr(settings, key),
+            )
+    _check_llm(settings, algorithm, automl_settings, automl_algorithm)
     seed = settings.seed if settings.seed is not None else random.SystemRandom().randrange(2**31)
     settings = attrs.evolve(settings, seed=seed)
     notes: list[str] = []
@@ -411,7 +431,10 @@ def prepare(
     rng = random.Random(seed)
     initial_values: list[dict[str, Any]] = []
     initial_points: list[dict[str, Any]] = []
-    if algorithm.name != "grid":
+    if algorithm.llm_guided:
+        notes.append(f"{algorithm.name}: every configuration is proposed at run time by model "
+                     f"{settings.llm_model!r} at {settings.llm_endpoint} (no initial batch; audit trail in brain/)")
+    if algorithm.name != "grid" and not algorithm.llm_guided:  # an LLM proposes every configuration
         n0 = min(settings.max_concurrent, settings.max_recommendations)
         if algorithm.name == "pbt":
             n0 = settings.population_size
@@ -457,6 +480,25 @@ def prepare(
         checkpoint_epoch_offset=checkpoint_epoch_offset(skill, sidecar),
         path_checks=path_checks,
     )
+
+
+def _check_llm(settings: AutoMLSettings, algorithm: AlgorithmSpec, raw: Any, arg: str | None) -> None:
+    """``llm_*`` settings need an LLM-guided algorithm; such an algorithm needs
+    an endpoint, a model, its API key variable set and the openai package."""
+    try:
+        if algorithm.llm_guided:
+            check_llm_settings(settings)
+            return
+        defaults = {a.name: a.default for a in attrs.fields(AutoMLSettings)}
+        for key in LLM_SETTINGS:
+            if getattr(settings, key) != defaults[key]:
+                raise SettingsError(
+                    describe(f"this setting does not apply to algorithm '{algorithm.name}'",
+                             key=f"automl_settings.{key}", value=getattr(settings, key),
+                             expected="leave it out, or use an LLM-guided algorithm ('llm')"),
+                    key=f"automl_settings.{key}")
+    except (SettingsError, CredentialError) as exc:
+        raise name_as_written(exc, written_keys(raw, algorithm=arg)) from None
 
 
 def _drop_default_fidelity(space: Any, fidelity_key: str, algorithm: str) -> Any:

@@ -29,7 +29,14 @@ def estimate(prepared: RunPlan, per_trial_s: float | None = None) -> dict[str, A
     else:
         assumptions.append(f"{per:g} s per full trial")
     algo = prepared.algorithm
-    if algo.name == "pbt":
+    plan = algo.review(s, prepared.max_epochs) if getattr(algo, "review", None) else None
+    if plan and plan.get("planned_epochs") is not None and prepared.max_epochs:
+        full_trials = plan["planned_epochs"] / prepared.max_epochs
+        assumptions.append(
+            f"{algo.name}: {plan['planned_jobs']} jobs training {plan['planned_epochs']} epochs in all "
+            f"= {full_trials:.1f} full-trial equivalents"
+        )
+    elif algo.name == "pbt":
         full_trials = s.population_size
     elif algo.multi_fidelity:
         # successive halving spends roughly (1 + log_eta(R)) x budget / eta on
@@ -114,6 +121,8 @@ def build_review(prepared: RunPlan, *, workspace: str, per_trial_s: float | None
     if prepared.algorithm.multi_fidelity:
         budget["max_epochs"] = prepared.max_epochs
         budget["fidelity_key"] = prepared.fidelity_key
+    if getattr(prepared.algorithm, "review", None):  # e.g. dehb: brackets and the epochs they spend
+        budget.update(prepared.algorithm.review(s, prepared.max_epochs))
     return {
         "model": skill.name,
         "search_space": prepared.space.review_rows(),

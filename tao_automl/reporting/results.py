@@ -132,6 +132,8 @@ class AutoMLResult:
     # Where the plots go; they are rendered in the background after run()
     # returns (``<plots_dir>/done.json`` marks the end).
     plots_dir: str | None = None
+    # LLM-guided algorithms: the brain log's audit (calls, proposals, fallback_trials, problems, ok)
+    llm: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _conv.unstructure(self)

@@ -5,8 +5,9 @@ around nvidia-tao-sdk's real ``VirtualEnvSDK`` (jobs are real processes in a
 virtual environment the fixture creates from this interpreter; skipped when
 ``tao_sdk`` is not installed) and the real SLURM backend (marker ``slurm``;
 skipped unless a controller answers ``sinfo``).  Each
-parameter is a :class:`Harness` that knows how to build a fresh backend
-instance (for reattach tests) and how to tell whether a job's process is gone.
+parameter is a :class:`tao_automl.testing.platform.PlatformHarness` that
+knows how to build a fresh backend instance (for reattach tests) and how to
+tell whether a job's process is gone.
 """
 
 from __future__ import annotations
@@ -15,34 +16,27 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tao_automl.platforms import LocalBackend, SlurmBackend
 from tao_automl.platforms.local import process_group_alive
+from tao_automl.testing.platform import PlatformHarness
 
 
-@dataclass
-class Harness:
-    kind: str
-    make: Callable[[], object]
-    prompt_s: float  # how soon wait() must return after the job's process exits
-    start_s: float  # how long a job may take to start running
+def sdk_job_gone(jobs: str):
+    def gone(handle) -> bool:
+        meta = Path(jobs) / "jobs" / handle.job_id / "metadata.json"
+        return not process_group_alive(int(json.loads(meta.read_text())["pid"]))
 
-    def job_gone(self, handle) -> bool:
-        if self.kind == "slurm":
-            out = subprocess.run(["squeue", "-h", "-j", handle.job_id, "-o", "%T"],
-                                 capture_output=True, text=True).stdout.strip()
-            return out == ""
-        if self.kind == "tao_sdk":
-            meta = Path(self.sdk_jobs) / "jobs" / handle.job_id / "metadata.json"
-            return not process_group_alive(int(json.loads(meta.read_text())["pid"]))
-        return not process_group_alive(int(handle.data["pgid"]))
+    return gone
 
-    sdk_jobs: str = ""
+
+def slurm_job_gone(handle) -> bool:
+    out = subprocess.run(["squeue", "-h", "-j", handle.job_id, "-o", "%T"],
+                         capture_output=True, text=True).stdout.strip()
+    return out == ""
 
 
 def make_venv(path: Path) -> Path:
@@ -75,9 +69,10 @@ def _slurm_up() -> bool:
 
 
 @pytest.fixture(params=["local", "tao_sdk", pytest.param("slurm", marks=pytest.mark.slurm)])
-def backend(request, tmp_path_factory) -> Harness:
+def backend(request, tmp_path_factory) -> PlatformHarness:
     if request.param == "local":
-        return Harness("local", lambda: LocalBackend(grace_period_s=2.0), 0.5, 2.0)
+        return PlatformHarness(name="local", make=lambda: LocalBackend(grace_period_s=2.0),
+                               prompt_s=0.5, start_s=2.0)
     if request.param == "tao_sdk":
         pytest.importorskip("tao_sdk")
         from tao_sdk.platforms.virtualenv import VirtualEnvSDK
@@ -92,8 +87,9 @@ def backend(request, tmp_path_factory) -> Harness:
             return TaoSdkBackend(VirtualEnvSDK(venv_path=venv, work_dir=jobs,
                                                state_file=jobs / "jobs.db"))
 
-        return Harness("tao_sdk", make, 1.0, 5.0, sdk_jobs=str(jobs))
+        return PlatformHarness(name="tao_sdk", make=make, job_gone=sdk_job_gone(str(jobs)),
+                               prompt_s=1.0, start_s=5.0)
     if not _slurm_up():
         pytest.skip("no SLURM controller answers sinfo (run `bash .ci/slurm-up.sh` as root)")
-    return Harness("slurm", lambda: SlurmBackend(grace_period_s=2.0, poll_interval_s=0.2),
-                   3.0, 30.0)
+    return PlatformHarness(name="slurm", make=lambda: SlurmBackend(grace_period_s=2.0, poll_interval_s=0.2),
+                           job_gone=slurm_job_gone, prompt_s=3.0, start_s=30.0, python="python3")

@@ -23,6 +23,7 @@ from tao_automl.algorithms import ALGORITHMS
 from tao_automl.reporting.results import validate_result
 from tao_automl.store.ledger import JobLedger
 from tao_automl.store.workspace import Workspace
+from tao_automl.testing.algorithm import AlgorithmCase, AlgorithmContract
 
 REPO = Path(__file__).resolve().parents[2]
 TOY = REPO / "examples" / "toy_skill"
@@ -43,10 +44,17 @@ PLANS = {
              {"train.epoch_sleep_s": 0.1}, None),
     "bohb": ({"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4, "reduction_factor": 2},
              {"train.epoch_sleep_s": 0.1}, None),
+    # two whole brackets: 4@1, 2@2, 1@4 and 2@2, 1@4 epochs
+    "dehb": ({"max_recommendations": 10, "max_concurrent": 2, "max_epochs": 4, "reduction_factor": 2},
+             {"train.epoch_sleep_s": 0.1}, None),
     # PBT exploits only when a member sits in the bottom quarter at a perturbation point;
     # three points (epochs 2, 4, 6) instead of two keep that from hinging on timing under load.
     "pbt": ({"population_size": 4, "max_concurrent": 4, "max_epochs": 8, "perturbation_interval": 2},
             {"train.epoch_sleep_s": 0.2}, None),
+    # every configuration proposed through a scripted OpenAI-compatible server (its
+    # policy perturbs the best finished trial: not an LLM); the endpoint is added below
+    "llm": ({"max_recommendations": 4, "max_concurrent": 2},
+            {"train.num_epochs": 2, "train.epoch_sleep_s": 0.5}, None),
 }
 UNIQUE = sorted({spec.name for spec in ALGORITHMS.values()})
 
@@ -80,12 +88,22 @@ def run_toy(root: Path, algorithm: str, settings: dict, overrides: dict, hps=Non
 
 
 @pytest.fixture(scope="module")
-def runs(shared_ray, tmp_path_factory):
+def llm_endpoint():
+    from tao_automl.testing.llm_server import ScriptedLLMServer, perturbation_policy
+
+    with ScriptedLLMServer(policy=perturbation_policy) as srv:
+        yield {"llm_endpoint": srv.base_url, "llm_model": "scripted-policy"}
+
+
+@pytest.fixture(scope="module")
+def runs(shared_ray, tmp_path_factory, llm_endpoint):
     cache: dict[str, dict] = {}
 
     def get(name: str) -> dict:
         if name not in cache:
             settings, overrides, hps = PLANS[name]
+            if ALGORITHMS[name].llm_guided:
+                settings = {**settings, **llm_endpoint}
             cache[name] = run_toy(tmp_path_factory.mktemp(name), name, settings, overrides, hps)
         return cache[name]
 
@@ -132,7 +150,9 @@ def test_algorithm_end_to_end(name, runs, tmp_path):
     assert all(t["status"] in ("succeeded", "stopped") for t in hist), [t["status"] for t in hist]
     succeeded = [t for t in hist if t["status"] == "succeeded"]
     assert succeeded
-    assert res["best"]["metric_value"] == min(t["metric_value"] for t in succeeded)
+    # dehb's short-budget jobs rank only when no full-fidelity job succeeded
+    ranked = [t for t in succeeded if t["epochs_completed"] == settings["max_epochs"]] if name == "dehb" else succeeded
+    assert res["best"]["metric_value"] == min(t["metric_value"] for t in ranked)
     assert res["progress"]["completed"] == len(succeeded) and res["progress"]["total"] == budget
     # the best checkpoint is a real file of the best trial's job
     best = res["best"]
@@ -180,6 +200,7 @@ def test_multi_fidelity_stops_some_trials_early(name, runs):
 def test_paused_trials_resume_from_their_own_checkpoint(name, runs):
     res = runs(name)
     resumed = [(tid, a) for tid, a in attempts(res) if a.number > 1]
+    assert resumed, f"{name}: no trial was paused and resumed (a second attempt)"
     for tid, att in resumed:
         assert att.resume_from and Path(att.resume_from).is_file()
         assert f"/{tid}/" in att.resume_from
@@ -252,3 +273,36 @@ def test_asha_with_the_bayesian_sampler(shared_ray, tmp_path):
     assert any(t["status"] == "stopped" and t["epochs_completed"] < 4 for t in hist)
     assert len({t["hyperparameters"]["train.lr"] for t in hist}) == 8
     assert res["best"]["metric_value"] == min(t["metric_value"] for t in hist if t["metric_value"] is not None)
+
+
+# -- the shipped algorithm contract (tao_automl.testing.algorithm), for every registry entry ------
+# on the built-in closed-form objective skill
+
+CONTRACT_CASES = {
+    "bayesian": AlgorithmCase(name="bayesian", trials=4, settings={"max_recommendations": 4, "max_concurrent": 2}),
+    "random": AlgorithmCase(name="random", trials=4, settings={"max_recommendations": 4, "max_concurrent": 2}),
+    "grid": AlgorithmCase(name="grid", trials=3, hyperparameters=["train.lr"],
+                          settings={"grid_points": 3, "max_recommendations": 3, "max_concurrent": 2}),
+    "hyperband": AlgorithmCase(name="hyperband", trials=6, stops_early=True, pauses=True,
+                               settings={"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4,
+                                         "reduction_factor": 2}, overrides={"train.epoch_sleep_s": 0.1}),
+    "asha": AlgorithmCase(name="asha", trials=6, stops_early=True,
+                          settings={"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4,
+                                    "reduction_factor": 2}, overrides={"train.epoch_sleep_s": 0.1}),
+    "bohb": AlgorithmCase(name="bohb", trials=6, stops_early=True, pauses=True,
+                          settings={"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4,
+                                    "reduction_factor": 2}, overrides={"train.epoch_sleep_s": 0.1}),
+    "pbt": AlgorithmCase(name="pbt", trials=4, pauses=True, exploits=True,
+                         settings={"population_size": 4, "max_concurrent": 4, "max_epochs": 8,
+                                   "perturbation_interval": 2}, overrides={"train.epoch_sleep_s": 0.2}),
+}
+
+
+def test_every_registered_algorithm_has_a_contract_case():
+    assert set(UNIQUE) <= set(CONTRACT_CASES), f"add a case for {set(UNIQUE) - set(CONTRACT_CASES)}"
+
+
+class TestAlgorithmContract(AlgorithmContract):
+    @pytest.fixture(params=UNIQUE)
+    def algorithm_case(self, request):
+        return CONTRACT_CASES[request.param]

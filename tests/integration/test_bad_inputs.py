@@ -226,6 +226,23 @@ def _symlink_out(rel: str) -> Callable[[Ctx], None]:
     return setup
 
 
+LLM_SETTINGS = {"llm_endpoint": "http://127.0.0.1:9/v1", "llm_model": "m"}
+
+
+def _llm(**kw: Any) -> Callable[[Ctx], dict[str, Any]]:
+    def setup(ctx: Ctx) -> dict[str, Any]:
+        settings = {k: v for k, v in {**BASE_SETTINGS, **LLM_SETTINGS, **kw}.items() if v is not None}
+        return {"automl_algorithm": "llm", "automl_settings": settings}
+    return setup
+
+
+def _llm_key_unset(ctx: Ctx) -> dict[str, Any]:
+    from tao_automl import secret
+
+    ctx.monkeypatch.delenv("TAO_BAD_INPUT_LLM_KEY", raising=False)
+    return _llm(llm_api_key=secret("TAO_BAD_INPUT_LLM_KEY"))(ctx)
+
+
 def _cosmos(**run: Any) -> Callable[[Ctx], dict[str, Any]]:
     def setup(ctx: Ctx) -> dict[str, Any]:
         return {"automl_settings": {**BASE_SETTINGS, "metric": "val/avg_loss", "direction": "minimize"},
@@ -304,8 +321,8 @@ CASES: list[Case] = [
     Case("sampler_for_wrong_algorithm", SettingsError, "does not apply to algorithm 'bayesian'",
          _settings(sampler="bayesian")),
     # -- nvidia-tao-automl spellings (docs/compatibility.md) -----------------------------
-    Case("peer_setting_not_available", SettingsError, "automl_mutation_factor",
-         _settings(automl_mutation_factor=0.5)),
+    Case("peer_setting_not_available", SettingsError, "automl_early_stop_threshold",
+         _settings(automl_early_stop_threshold=0.5)),
     Case("peer_llm_key_not_echoed", SettingsError, "llm_api_key", _settings(llm_api_key="sk-never-shown-42")),
     Case("peer_artifact_deletion", SettingsError, "automl_delete_intermediate_ckpt",
          _settings(automl_delete_intermediate_ckpt=True)),
@@ -318,6 +335,16 @@ CASES: list[Case] = [
     Case("run_execution_script_missing", SettingsError, "nope.py",
          _run(execution={"type": "python_script", "script": "nope.py"})),
     Case("poll_interval_not_positive", SettingsError, "poll_interval", extra={"runner": {"poll_interval": 0}}),
+    Case("dehb_mutation_factor_out_of_range", SettingsError, "automl_settings.automl_mutation_factor",
+         _run(automl_algorithm="dehb", automl_settings={**BASE_SETTINGS, "automl_mutation_factor": 3.0})),
+    Case("dehb_crossover_prob_out_of_range", SettingsError, "crossover_prob', value 1.5",
+         _run(automl_algorithm="dehb", automl_settings={**BASE_SETTINGS, "crossover_prob": 1.5})),
+    Case("dehb_setting_for_wrong_algorithm", SettingsError, "'mutation_factor' does not apply to algorithm 'asha'",
+         _run(automl_algorithm="asha", automl_settings={**BASE_SETTINGS, "mutation_factor": 0.8, "max_epochs": 4})),
+    Case("epoch_budget_for_wrong_algorithm", SettingsError, "'epoch_budget' does not apply to algorithm 'bayesian'",
+         _settings(epoch_budget=100)),
+    Case("dehb_min_epochs_not_below_max", SettingsError, "min_epochs",
+         _run(automl_algorithm="dehb", automl_settings={**BASE_SETTINGS, "max_epochs": 4, "min_epochs": 4})),
     Case("pbt_fixed_matches_nothing", SettingsError, "model.hiden_size",
          _run(automl_algorithm="pbt", automl_settings={**BASE_SETTINGS, "pbt_fixed": ["model.hiden_size"],
                                                        "max_epochs": 4})),
@@ -466,6 +493,18 @@ CASES: list[Case] = [
     Case("estimate_huge", SettingsError, "1e+308", _settings(estimate_trial_s=1e308)),
     Case("metric_not_a_name", SettingsError, "'(('", _settings(metric="((")),
     Case("metric_regex", SettingsError, "'.*'", _settings(metric=".*")),
+    # -- LLM-guided search (algorithm 'llm') ----------------------------------------
+    Case("llm_literal_api_key", SettingsError, "literal API key is refused",
+         _llm(llm_api_key="sk-do-not-echo-0123456789")),
+    Case("llm_api_key_unset", CredentialError, "TAO_BAD_INPUT_LLM_KEY", _llm_key_unset),
+    Case("llm_without_endpoint", SettingsError, "automl_settings.llm_endpoint", _llm(llm_endpoint=None)),
+    Case("llm_without_model", SettingsError, "automl_settings.llm_model", _llm(llm_model=None)),
+    Case("llm_endpoint_not_a_url", SettingsError, "key 'base_url' (llm_endpoint), value 'localhost:8000'",
+         _llm(llm_endpoint=None, base_url="localhost:8000")),
+    Case("llm_temperature_out_of_range", SettingsError, "expected a number from 0 to 2", _llm(llm_temperature=3)),
+    Case("llm_fallback_unknown", SettingsError, "'bayesian'", _llm(llm_fallback="bayesian")),
+    Case("llm_setting_without_llm", SettingsError, "does not apply to algorithm 'bayesian'",
+         _settings(llm_model="meta/llama-3.1-8b-instruct")),
 ]
 
 

@@ -37,7 +37,7 @@ def write_plan(folder: Path, name: str = "plan.yaml", **fields) -> Path:
     return path
 
 
-@pytest.mark.parametrize("cmd", ["", "run", "review", "status", "report", "cancel"])
+@pytest.mark.parametrize("cmd", ["", "run", "review", "status", "report", "cancel", "audit"])
 def test_help_is_complete(cmd):
     out = cli(*([cmd] if cmd else []), "--help")
     assert out.returncode == 0, out.stderr
@@ -45,10 +45,10 @@ def test_help_is_complete(cmd):
     assert "usage: tao-automl" in text
     if cmd in ("run", "review"):
         assert "PLAN.yaml" in text and "skill_dir (required)" in text and "platform_kwargs" in text
-    if cmd in ("status", "report", "cancel"):
+    if cmd in ("status", "report", "cancel", "audit"):
         assert "WORKSPACE" in text and "settings.json" in text
     if not cmd:
-        for sub in ("run", "review", "status", "report", "cancel"):
+        for sub in ("run", "review", "status", "report", "cancel", "audit"):
             assert sub in text
         assert "130 interrupted" in text
 

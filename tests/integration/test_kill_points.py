@@ -193,13 +193,21 @@ def test_kill_right_after_a_trial_starts(ray_cluster, tmp_path):
 
     kill_when(proc, third_trial_planned, poll=0.005)
     snap = snapshot(ws)
+    # the trial(s) started just before the kill, and the ones Tune's saved state (what resume restores) knows
+    named = {f.split("/")[0] for f in event_files(ws, "planned")} - first
+    saved = "".join(p.read_text(errors="replace") for p in (ws / "exp" / "ray").rglob("experiment_state*.json"))
+    unknown = {tid for tid in named if tid not in saved}
+    assert named, "no trial was started just before the kill"
+    assert unknown, f"Tune saved its state after {named} started: the kill came too late to test abandoning"
     res = resume_in_process(ws)
     check_after_resume(ws, res, [snap])
     led = ledger(ws)
-    abandoned = [r for r in led.trials(include_abandoned=True) if r.abandoned]
-    for rec in abandoned:  # typically the trial started just before the kill
+    abandoned = {r.trial_id: r for r in led.trials(include_abandoned=True) if r.abandoned}
+    assert unknown <= set(abandoned), f"trials unknown to the restored search {unknown}, abandoned {set(abandoned)}"
+    assert not unknown & {t["rec_id"] for t in res["history"]}
+    for rec in abandoned.values():
         assert rec.trial_id not in first
-        if rec.attempts:
+        if rec.attempts:  # the kill may land before its job was submitted
             assert rec.attempts[-1].stopped["why"] == "abandoned: unknown to the restored search"
 
 

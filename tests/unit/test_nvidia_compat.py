@@ -58,6 +58,8 @@ MAPPED = {
     "automl_max_trials": (7, "max_recommendations", 7),
     "automl_min_points_in_model": (5, "min_points_in_model", 5),
     "automl_perturbation_factor": (1.5, "perturbation_factor", 1.5),
+    "automl_mutation_factor": (0.7, "mutation_factor", 0.7),
+    "automl_crossover_prob": (0.3, "crossover_prob", 0.3),
     "automl_population_size": (6, "population_size", 6),
     "automl_reduction_factor": (4, "reduction_factor", 4),
     "automl_top_n_percent": (20.0, "top_n_percent", 20.0),

@@ -1,5 +1,6 @@
 """BrevBackend with a fake ``brev`` executable on PATH that runs
-``brev exec INSTANCE COMMAND`` locally (so jobs really run)."""
+``brev exec INSTANCE COMMAND`` locally (so jobs really run); the platform
+contract suite runs through the same fake."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import pytest
 
 from tao_automl.errors import PlatformUnavailableError, SubmitError
 from tao_automl.platforms import BrevBackend, FailureReason, JobRequest, JobState
+from tao_automl.testing.platform import PlatformContract, PlatformHarness
 
 
-@pytest.fixture
-def fake_brev(tmp_path, monkeypatch):
-    bindir = tmp_path / "bin"
+def install_fake_brev(root: Path, monkeypatch) -> Path:
+    """A ``brev`` on PATH under ``root/bin``; returns the file its calls are logged to."""
+    bindir = root / "bin"
     bindir.mkdir()
-    log = tmp_path / "brev-calls.log"
+    log = root / "brev-calls.log"
     script = bindir / "brev"
     script.write_text(f"""#!/bin/bash
 echo "$1 $2" >> {log}
@@ -29,6 +31,11 @@ exec bash -c "$3"
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
     return log
+
+
+@pytest.fixture
+def fake_brev(tmp_path, monkeypatch):
+    return install_fake_brev(tmp_path, monkeypatch)
 
 
 def test_job_runs_through_brev_exec(fake_brev, tmp_path):
@@ -73,3 +80,16 @@ def test_errors(fake_brev, tmp_path, monkeypatch):
     with pytest.raises(PlatformUnavailableError, match="brev"):
         BrevBackend(instance="my-gpu").submit(JobRequest(name="x", command="true"))
     assert not Path(tmp_path / "empty").exists()
+
+
+class TestBrevPlatformContract(PlatformContract):
+    @pytest.fixture
+    def platform_harness(self, tmp_path_factory, monkeypatch):
+        install_fake_brev(tmp_path_factory.mktemp("brev-cli"), monkeypatch)
+        jobs = str(tmp_path_factory.mktemp("brev-jobs"))  # the instance's control folders
+        # Brev injects secrets into the instance itself: the backend sends none (the fake
+        # instance inherits this environment), so a missing one is not the driver's error
+        return PlatformHarness(
+            name="brev (fake CLI)", make=lambda: BrevBackend(instance="my-gpu", workdir=jobs,
+                                                             grace_period_s=1),
+            prompt_s=5.0, start_s=3.0, backend_files=False, delivers_secrets=False)

@@ -1,16 +1,23 @@
 """DockerBackend at the SDK boundary: a fake DockerClient with scripted
-container states and the real ``docker.errors`` exception classes."""
+container states and the real ``docker.errors`` exception classes; and the
+platform contract suite against a fake daemon (:class:`LocalDockerClient`)
+that runs each container's command as a local process."""
 
 from __future__ import annotations
 
+import itertools
+import subprocess
 import time
 
+import attrs
 import docker.errors
 import pytest
 import requests
+from fake_jobs import FakeProcess
 
 from tao_automl.errors import JobNotFoundError, PlatformUnavailableError, SubmitError
 from tao_automl.platforms import DockerBackend, FailureReason, JobRequest, JobState
+from tao_automl.testing.platform import PlatformContract, PlatformHarness
 
 
 class FakeContainer:
@@ -164,3 +171,86 @@ def test_unreachable_daemon_is_platform_unavailable():
     b = DockerBackend(base_url="unix:///nonexistent/docker.sock")
     with pytest.raises(PlatformUnavailableError):
         b.submit(JobRequest(name="s", image="i", command="x"))
+
+
+# -- the platform contract against a fake daemon that runs containers as local processes --------
+
+class LocalContainer:
+    """The surface of ``docker.models.containers.Container`` the backend uses."""
+
+    def __init__(self, cid: str, argv: list[str], env: dict, cwd: str | None) -> None:
+        self.id, self.proc, self.removed = cid, FakeProcess(argv, env, cwd), False
+        self.reload()
+
+    def reload(self):
+        if self.removed:
+            raise docker.errors.NotFound(f"no such container: {self.id}")
+        code = self.proc.exit_code
+        self.attrs = {"State": {"Status": "running", "Running": True} if code is None else
+                      {"Status": "exited", "Running": False, "ExitCode": code, "OOMKilled": False}}
+
+    @property
+    def status(self):
+        return self.attrs["State"]["Status"]
+
+    def logs(self, stdout=True, stderr=True):
+        return self.proc.log()
+
+    def wait(self, timeout=None):
+        try:
+            return {"StatusCode": self.proc.wait(timeout)}
+        except subprocess.TimeoutExpired:
+            raise requests.exceptions.ReadTimeout("timed out") from None
+
+    def stop(self, timeout=None):
+        self.proc.stop(10 if timeout is None else timeout)
+
+    def kill(self):
+        self.proc.signal(9)
+
+    def remove(self, force=False):
+        self.proc.remove()
+        self.removed = True
+
+
+class LocalContainers:
+    def __init__(self):
+        self.all: dict[str, LocalContainer] = {}
+        self._ids = itertools.count(1)
+
+    def run(self, image, command=None, detach=False, environment=None, volumes=None,
+            working_dir=None, **kw):
+        assert detach and image
+        for host, bind in (volumes or {}).items():
+            assert host == bind["bind"], "the fake daemon supports same-path bind mounts only"
+        cid = f"{next(self._ids):064x}"
+        self.all[cid] = LocalContainer(cid, list(command), dict(environment or {}), working_dir)
+        return self.all[cid]
+
+    def get(self, cid):
+        if cid not in self.all or self.all[cid].removed:
+            raise docker.errors.NotFound(f"no such container: {cid}")
+        return self.all[cid]
+
+
+class LocalDockerClient:
+    """One fake daemon: every backend built on it (a restarted driver too) sees the same containers."""
+
+    def __init__(self):
+        self.containers = LocalContainers()
+
+    def job_gone(self, handle) -> bool:
+        return self.containers.all[handle.job_id].proc.gone()
+
+
+class TestDockerPlatformContract(PlatformContract):
+    @pytest.fixture
+    def platform_harness(self):
+        daemon = LocalDockerClient()
+        yield PlatformHarness(
+            name="docker (fake daemon)", make=lambda: DockerBackend(client=daemon, grace_period_s=2),
+            job_gone=daemon.job_gone, prepare=lambda r: attrs.evolve(r, image="tao:fake"),
+            prompt_s=0.5, start_s=2.0, backend_files=False)
+        for c in daemon.containers.all.values():
+            if not c.removed:
+                c.remove()

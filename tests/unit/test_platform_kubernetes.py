@@ -1,14 +1,22 @@
 """KubernetesBackend at the client boundary: real ``kubernetes.client`` model
-objects, fake BatchV1Api/CoreV1Api, real ``ApiException``."""
+objects, fake BatchV1Api/CoreV1Api, real ``ApiException``; and the platform
+contract suite against a fake cluster (:class:`LocalCluster`) whose Jobs run
+their container's command as a local process."""
 
 from __future__ import annotations
 
+import threading
+import time
+
+import attrs
 import pytest
+from fake_jobs import FakeProcess
 from kubernetes import client as k
 from kubernetes.client.rest import ApiException
 
 from tao_automl.errors import JobNotFoundError, SubmitError, TransientSubmitError
 from tao_automl.platforms import FailureReason, JobRequest, JobState, KubernetesBackend
+from tao_automl.testing.platform import PlatformContract, PlatformHarness
 
 
 class FakeBatch:
@@ -147,3 +155,117 @@ def test_api_errors_mapped(env):
 
     with pytest.raises(JobNotFoundError):
         b.status(JobHandle(backend="kubernetes", job_id="gone", data={"namespace": "ml"}))
+
+
+# -- the platform contract against a fake cluster whose Jobs run as local processes -------------
+
+class LocalCluster:
+    """BatchV1Api + CoreV1Api surface the backend uses.  A Job's one pod runs the
+    container's command (env values and secretKeyRefs resolved) as a local
+    process; ``activeDeadlineSeconds`` and ``suspend`` terminate it with the
+    pod's grace period, as the Job controller does."""
+
+    def __init__(self):
+        self.jobs: dict[str, k.V1Job] = {}
+        self.procs: dict[str, FakeProcess] = {}
+        self.deadline_exceeded: set[str] = set()
+        self.secrets: dict[str, k.V1Secret] = {}
+
+    # CoreV1Api
+    def create_namespaced_secret(self, namespace, body):
+        self.secrets[body.metadata.name] = body
+
+    def delete_namespaced_secret(self, name, namespace):
+        self.secrets.pop(name, None)
+
+    def list_namespaced_pod(self, namespace, label_selector):
+        name = label_selector.removeprefix("job-name=")
+        if name not in self.procs:
+            return k.V1PodList(items=[])
+        code = self.procs[name].exit_code
+        if code is None:
+            phase, state = "Running", k.V1ContainerState(running=k.V1ContainerStateRunning())
+        else:
+            phase = "Succeeded" if code == 0 else "Failed"
+            state = k.V1ContainerState(terminated=k.V1ContainerStateTerminated(
+                exit_code=code, reason="Completed" if code == 0 else "Error"))
+        cs = k.V1ContainerStatus(name="job", image="i", image_id="", ready=code is None,
+                                 restart_count=0, state=state)
+        return k.V1PodList(items=[k.V1Pod(metadata=k.V1ObjectMeta(name=f"{name}-pod"),
+                                          status=k.V1PodStatus(phase=phase, container_statuses=[cs]))])
+
+    def read_namespaced_pod_log(self, name, namespace):
+        return self.procs[name.removesuffix("-pod")].proc_log()
+
+    # BatchV1Api
+    def create_namespaced_job(self, namespace, body):
+        pod = body.spec.template.spec
+        (c,) = pod.containers
+        env = {}
+        for e in c.env or []:
+            if e.value_from is not None:
+                ref = e.value_from.secret_key_ref
+                env[e.name] = self.secrets[ref.name].string_data[ref.key]
+            else:
+                env[e.name] = e.value
+        self.jobs[body.metadata.name] = body
+        self.procs[body.metadata.name] = proc = FakeProcess(list(c.command), env, c.working_dir)
+        proc.proc_log = lambda: proc.log().decode("utf-8", "replace")
+
+    def _grace(self, name) -> float:
+        return float(self.jobs[name].spec.template.spec.termination_grace_period_seconds or 30)
+
+    def read_namespaced_job_status(self, name, namespace):
+        if name not in self.jobs:
+            raise ApiException(status=404, reason="Not Found")
+        job, proc = self.jobs[name], self.procs[name]
+        limit = job.spec.active_deadline_seconds
+        if limit and proc.exit_code is None and time.time() - proc.started >= limit:
+            self.deadline_exceeded.add(name)
+            proc.stop(self._grace(name))
+        code = proc.exit_code
+        if name in self.deadline_exceeded:
+            st = k.V1JobStatus(failed=1, conditions=[k.V1JobCondition(
+                type="Failed", status="True", reason="DeadlineExceeded")])
+        elif job.spec.suspend:
+            st = k.V1JobStatus(conditions=[k.V1JobCondition(type="Suspended", status="True")])
+        elif code is None:
+            st = k.V1JobStatus(active=1)
+        elif code == 0:
+            st = k.V1JobStatus(succeeded=1, conditions=[k.V1JobCondition(type="Complete", status="True")])
+        else:
+            st = k.V1JobStatus(failed=1, conditions=[k.V1JobCondition(
+                type="Failed", status="True", reason="BackoffLimitExceeded")])
+        job.status = st
+        return job
+
+    def patch_namespaced_job(self, name, namespace, body):
+        job = self.jobs[name]
+        job.metadata.annotations.update(body.get("metadata", {}).get("annotations", {}))
+        if body.get("spec", {}).get("suspend"):
+            job.spec.suspend = True
+            threading.Thread(target=self.procs[name].stop, args=(self._grace(name),), daemon=True).start()
+
+    def delete_namespaced_job(self, name, namespace, propagation_policy=None):
+        self.jobs.pop(name, None)
+        if name in self.procs:
+            self.procs[name].signal(9)
+
+    def job_gone(self, handle) -> bool:
+        return self.procs[handle.job_id].gone()
+
+
+class TestKubernetesPlatformContract(PlatformContract):
+    @pytest.fixture
+    def platform_harness(self):
+        cluster = LocalCluster()
+        yield PlatformHarness(
+            name="kubernetes (fake cluster)",
+            make=lambda: KubernetesBackend(batch_api=cluster, core_api=cluster, namespace="ml",
+                                           grace_period_s=2),
+            job_gone=cluster.job_gone,
+            # the pod's working directory is the results folder (a volume in a real cluster)
+            prepare=lambda r: attrs.evolve(r, image="tao:fake", cwd=r.results_dir),
+            prompt_s=2.0, start_s=2.0, backend_files=False)
+        for proc in cluster.procs.values():
+            proc.remove()

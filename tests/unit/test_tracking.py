@@ -149,9 +149,13 @@ def test_summary_run_has_best_baseline_final_and_trials_table(tracked_run):
 
 def test_no_secret_reaches_the_run_files(tracked_run):
     root = Path(tracked_run["workspace"]) / "wandb"
-    for f in root.rglob("*"):
-        if f.is_file():
-            assert b"s3cr3t-value" not in f.read_bytes(), f
+    files = [f for f in root.rglob("*") if f.is_file()]
+    # the check below means nothing unless WandB wrote its runs: one per trial and the summary
+    logs = [f for f in files if f.suffix == ".wandb"]
+    assert len(logs) == len(tracked_run["history"]) + 1 == 3, sorted(str(f.relative_to(root)) for f in files)
+    assert all(f.stat().st_size > 0 for f in logs)
+    for f in files:
+        assert b"s3cr3t-value" not in f.read_bytes(), f
 
 
 def test_options_from_block_and_env(monkeypatch):

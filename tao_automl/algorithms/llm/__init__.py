@@ -1,0 +1,94 @@
+"""LLM-guided search: an endpoint client, the ``llm`` algorithm and the brain log.
+
+* :mod:`.client`: bounded-retry client for OpenAI-compatible servers.
+* :mod:`.prompt`: what the LLM is asked, the reply contract, JSON extraction.
+* :mod:`.validate`: proposals checked against the schema-gated space.
+* :mod:`.brain`: the append-only audit trail ``<workspace>/brain/`` and :func:`audit`.
+* :mod:`.searcher`: :class:`LLMSearcher`, the Ray Tune searcher of ``llm``.
+
+The pieces are meant to be shared by later LLM-guided algorithms (``hybrid``,
+``autoresearch``).  ``openai`` is imported only when a call is made (the
+``[llm]`` extra).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tao_automl.algorithms import AlgorithmSpec, BuildContext, SearchPlan, register
+from tao_automl.errors import CredentialError, SettingsError, describe
+
+__all__ = ["build_llm", "check_llm_settings", "skill_notes"]
+
+NOTE_KEYS = ("hpo_notes", "automl_notes", "hpo")
+
+
+def skill_notes(skill: Any) -> str:
+    """The model skill's HPO advice: ``SKILL.md`` and ``skill_info.yaml``'s
+    ``hpo_notes`` (or ``automl_notes``) when present."""
+    parts = []
+    extra = getattr(getattr(skill, "info", None), "extra", None) or {}
+    for key in NOTE_KEYS:
+        if extra.get(key):
+            parts.append(f"skill_info.yaml {key}:\n{extra[key]}")
+    root = getattr(skill, "root", None)
+    if root is not None and (Path(root) / "SKILL.md").is_file():
+        parts.append("SKILL.md:\n" + (Path(root) / "SKILL.md").read_text(encoding="utf-8", errors="replace"))
+    return "\n\n".join(parts)
+
+
+def check_llm_settings(settings: Any, *, environ: Any = None) -> None:
+    """Before launch: endpoint and model given, the API key's variable set, openai installed."""
+    import os
+
+    for key, what, hint in (
+            ("llm_endpoint", "an endpoint", "the base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1"),
+            ("llm_model", "a model name", "the model name the server serves, e.g. meta/llama-3.1-8b-instruct")):
+        if not getattr(settings, key):
+            raise SettingsError(describe(f"algorithm 'llm' needs {what}", key=f"automl_settings.{key}",
+                                         value=None, expected=hint), key=f"automl_settings.{key}")
+    ref = settings.llm_api_key
+    env = os.environ if environ is None else environ
+    if ref is not None and not env.get(ref.name):
+        raise CredentialError(describe("the LLM API key's environment variable is unset or empty",
+                                       key="automl_settings.llm_api_key", value=f"secret({ref.name!r})",
+                                       expected=f"{ref.name} set in the driver's environment"),
+                              key="automl_settings.llm_api_key")
+    try:
+        import openai  # noqa: F401
+    except ImportError as exc:
+        raise SettingsError(describe("algorithm 'llm' needs the openai package", key="automl_algorithm",
+                                     value="llm", expected="openai installed",
+                                     hint="pip install 'tao-automl[llm]'"), key="automl_algorithm") from exc
+
+
+def build_llm(ctx: BuildContext) -> SearchPlan:
+    from tao_automl.algorithms.llm.brain import BrainLog
+    from tao_automl.algorithms.llm.searcher import LLMSearcher
+
+    check_llm_settings(ctx.settings)
+    ws = ctx.workspace
+    brain = BrainLog(ws.root, getattr(ws, "_storage_options", None)) if ws is not None else None
+    searcher = LLMSearcher(space=ctx.space, metric=ctx.metric, mode=ctx.mode, settings=ctx.settings,
+                           budget=ctx.settings.max_recommendations, brain=brain, stop=ctx.stop,
+                           notes=ctx.notes, enforce_kwargs=ctx.enforce_kwargs)
+    return SearchPlan(search_alg=searcher, scheduler=None, num_samples=ctx.settings.max_recommendations)
+
+
+LLM_SETTINGS_USED = ("llm_endpoint", "llm_model", "llm_api_key", "llm_temperature", "llm_max_tokens",
+                     "llm_timeout_s", "llm_max_retries", "llm_fallback", "llm_prompt_max_chars",
+                     "max_recommendations", "max_concurrent", "seed")
+
+register(
+    AlgorithmSpec(
+        name="llm",
+        description="LLM-guided: every configuration proposed by an LLM on an OpenAI-compatible endpoint "
+                    "(audit trail in brain/).",
+        build=build_llm,
+        settings_used=LLM_SETTINGS_USED,
+        model_based=True,
+        extra_requires=("openai",),
+        llm_guided=True,
+    )
+)
