@@ -33,6 +33,8 @@ PEER_ALIASES: dict[str, str] = {
     "automl_kde_samples": "kde_samples",
     "automl_top_n_percent": "top_n_percent",
     "automl_min_points_in_model": "min_points_in_model",
+    "api_key": "llm_api_key",  # algorithm 'llm' (base_url: an alias in settings.py)
+    "model": "llm_model",
     "automl_mutation_factor": "mutation_factor",  # dehb's differential evolution
     "automl_crossover_prob": "crossover_prob",
     "run_baseline": "baseline",
@@ -47,13 +49,12 @@ PEER_ALIASES: dict[str, str] = {
         "train.num_samples")},
 }
 
-_LLM = "the LLM-guided algorithms (llm, hybrid, autoresearch) are not available yet"
+_LLM = "the LLM-guided algorithms hybrid and autoresearch are not available yet (llm is)"
 _OBJ = "multi-objective and latency objectives are not available yet (one metric, one direction)"
 #: keys whose feature is not implemented yet -> what is missing.
 NOT_AVAILABLE: dict[str, str] = {
     **{k: _LLM for k in (
-        "api_key", "base_url", "model", "llm_analysis_interval", "llm_api_key", "llm_endpoint",
-        "llm_max_tokens", "llm_model", "llm_temperature", "enable_llm_range_narrowing",
+        "llm_analysis_interval", "enable_llm_range_narrowing",
         "hybrid_enable_llm_range_narrowing", "research_program", "evolvable_text_parameters",
         "automl_max_experiments")},
     **{k: _OBJ for k in (
@@ -90,6 +91,7 @@ PEER_KEYS: tuple[str, ...] = tuple(sorted({
     "direction", "evaluation_records_dir", "final_evaluation", "final_evaluation_metric",
     "final_evaluation_record_path", "metric", "reuse_best_metric_for_final_evaluation",
     "session_id", "train_sample_count",
+    "base_url", "llm_api_key", "llm_endpoint", "llm_max_tokens", "llm_model", "llm_temperature",
 }))
 
 

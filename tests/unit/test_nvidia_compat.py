@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tao_automl.config.compat import NOT_AVAILABLE, PEER_KEYS
+from tao_automl.config.secrets import SecretRef
 from tao_automl.config.settings import SETTINGS_ALIASES, parse_settings
 from tao_automl.errors import SettingsError
 from tao_automl.execution.recommendation import Recommendation
@@ -59,6 +60,15 @@ MAPPED = {
     "automl_min_points_in_model": (5, "min_points_in_model", 5),
     "automl_perturbation_factor": (1.5, "perturbation_factor", 1.5),
     "automl_mutation_factor": (0.7, "mutation_factor", 0.7),
+    "llm_endpoint": ("http://127.0.0.1:8000/v1", "llm_endpoint", "http://127.0.0.1:8000/v1"),
+    "base_url": ("http://127.0.0.1:8000/v1", "llm_endpoint", "http://127.0.0.1:8000/v1"),
+    "llm_model": ("m", "llm_model", "m"),
+    "model": ("m", "llm_model", "m"),
+    "llm_temperature": (0.5, "llm_temperature", 0.5),
+    "llm_max_tokens": (512, "llm_max_tokens", 512),
+    # an API key only as a reference (a literal one is refused: tests/integration/test_bad_inputs.py)
+    "llm_api_key": ("${oc.env:TAO_COMPAT_KEY}", "llm_api_key", SecretRef("TAO_COMPAT_KEY")),
+    "api_key": ("${oc.env:TAO_COMPAT_KEY}", "llm_api_key", SecretRef("TAO_COMPAT_KEY")),
     "automl_crossover_prob": (0.3, "crossover_prob", 0.3),
     "automl_population_size": (6, "population_size", 6),
     "automl_reduction_factor": (4, "reduction_factor", 4),
