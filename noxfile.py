@@ -49,8 +49,13 @@ def slurm(session: nox.Session) -> None:
 
 @nox.session(python=PY)
 def lint(session: nox.Session) -> None:
-    session.install("-c", "constraints.txt", "ruff")
+    """ruff, then the layers contract (pyproject.toml [tool.importlinter]):
+    imports point only downward, docs/architecture.md."""
+    session.install("-c", "constraints.txt", "ruff", "import-linter")
     session.run("ruff", "check", "tao_automl", "tests", "examples", "benchmarks", "noxfile.py")
+    # lint-imports imports nothing from the package: it reads the sources on
+    # the path, so the package itself need not be installed here.
+    session.run("lint-imports", env={"PYTHONPATH": "."})
 
 
 @nox.session(python=PY, name="bench")

@@ -55,8 +55,8 @@ def ray_startup() -> dict[str, Any]:
 
 def _ledger_times(workspace: str) -> list[tuple[float, float]]:
     """(submitted_at, finished_at) of every train attempt in a run's ledger."""
-    from tao_automl.execution.ledger import JobLedger
-    from tao_automl.workspace import Workspace
+    from tao_automl.store.ledger import JobLedger
+    from tao_automl.store.workspace import Workspace
 
     out = []
     for rec in JobLedger(Workspace(workspace)).trials():

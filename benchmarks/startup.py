@@ -171,8 +171,8 @@ def sleep_run(code: Path, n: int, c: int, sleep_s: float, work: Path, address: s
     if proc.returncode != 0 or line is None:
         return {"ok": False, "error": err[-2000:], "load1": load}
     r = json.loads(line[6:])
-    from tao_automl.execution.ledger import JobLedger
-    from tao_automl.workspace import Workspace
+    from tao_automl.store.ledger import JobLedger
+    from tao_automl.store.workspace import Workspace
 
     spans = []
     for rec in JobLedger(Workspace(r["workspace"])).trials():

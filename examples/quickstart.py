@@ -19,8 +19,8 @@ line (it shows the review and asks before launching):
 import sys
 from pathlib import Path
 
-from tao_automl.results import format_result
-from tao_automl.review_render import render_review
+from tao_automl.reporting.results import format_result
+from tao_automl.reporting.review_render import render_review
 from tao_automl.runner import AutoMLRunner
 
 HERE = Path(__file__).resolve().parent

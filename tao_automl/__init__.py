@@ -15,9 +15,9 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "AutoMLRunner": "tao_automl.runner",
-    "AutoMLSettings": "tao_automl.settings",
-    "AutoMLResult": "tao_automl.results",
-    "format_result": "tao_automl.results",
+    "AutoMLSettings": "tao_automl.config.settings",
+    "AutoMLResult": "tao_automl.reporting.results",
+    "format_result": "tao_automl.reporting.results",
     "load_skill": "tao_automl.skill",
     "SkillBundle": "tao_automl.skill",
     "load_schema": "tao_automl.schema",
@@ -31,8 +31,8 @@ _EXPORTS = {
     "PlatformBackend": "tao_automl.platforms.base",
     "emit_metric": "tao_automl.emit",
     "ALGORITHMS": "tao_automl.algorithms",
-    "secret": "tao_automl.secrets",
-    "SecretRef": "tao_automl.secrets",
+    "secret": "tao_automl.config.secrets",
+    "SecretRef": "tao_automl.config.secrets",
 }
 
 __all__ = ["__version__", "errors", *_EXPORTS]

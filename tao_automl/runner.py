@@ -12,21 +12,31 @@ The run: preflight -> review (written to the workspace) -> baseline
 evaluation -> search (Ray Tune; one platform job per trial) -> final
 evaluation of the best checkpoint -> ``result.json`` and the returned dict.
 Nothing is launched before every input has been validated.
+
+The facade is the one module that imports the layers below it (planning,
+execution, reporting, skill, search) inside its methods: ``from
+tao_automl.runner import AutoMLRunner`` stays a few milliseconds and loads
+neither Ray nor WandB (``docs/architecture.md``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import attrs
+
+from tao_automl.config.secrets import check_storage_options
 from tao_automl.errors import SettingsError, WorkspaceError, describe
-from tao_automl.secrets import check_storage_options
-from tao_automl.workspace import Workspace, check_session_id, is_uri, new_session_id
+from tao_automl.store.local_mirror import job_root
+from tao_automl.store.workspace import Workspace, check_session_id, is_uri, new_session_id
+
+if TYPE_CHECKING:  # the planning layer is loaded on first use (module docstring)
+    from tao_automl.planning.plan import RunPlan
 
 __all__ = ["AutoMLRunner"]
 
@@ -107,7 +117,7 @@ class AutoMLRunner:
         ``review["baseline"]`` holds its job id, metric and record path; a
         following :meth:`run` with the same inputs reuses that record.
         """
-        from tao_automl.review import build_review
+        from tao_automl.planning.review import build_review
 
         baseline_fn = kwargs.pop("baseline_fn", None)
         metric_extractor = kwargs.pop("metric_extractor", None)
@@ -142,7 +152,7 @@ class AutoMLRunner:
         ``record_path``, ``source``, ``reason``...).  Bad input raises before
         anything is launched; a blocked plan raises ``PreflightError``.
         """
-        from tao_automl.preparation import raise_blockers
+        from tao_automl.planning.preparation import raise_blockers
 
         baseline_fn = kwargs.pop("baseline_fn", None)
         metric_extractor = kwargs.pop("metric_extractor", None)
@@ -151,11 +161,11 @@ class AutoMLRunner:
         raise_blockers(prepared)
         return self._measure_baseline(prepared, baseline_fn, metric_extractor)
 
-    def _measure_baseline(self, prepared: Any, baseline_fn: Any, metric_extractor: Any) -> dict[str, Any]:
+    def _measure_baseline(self, prepared: RunPlan, baseline_fn: Any, metric_extractor: Any) -> dict[str, Any]:
         import attrs
 
         from tao_automl.execution import baseline as bl
-        from tao_automl.results import Evaluation
+        from tao_automl.reporting.results import Evaluation
 
         s = prepared.settings
         if not s.baseline:
@@ -203,7 +213,7 @@ class AutoMLRunner:
         feedback_fn: Callable[[Any, str | None], Any] | None = None,
         **platform_kwargs: Any,
     ) -> dict[str, Any]:
-        """Run the search; returns the stable result dict (see ``tao_automl.results``).
+        """Run the search; returns the stable result dict (see ``tao_automl.reporting.results``).
 
         ``platform_kwargs`` reach the backend (e.g. ``partition=`` for SLURM);
         ``gpu_count``/``num_nodes``/``image``/``env``/``secret_env`` work on every
@@ -211,7 +221,7 @@ class AutoMLRunner:
         searcher/scheduler. ``resume=True`` continues the experiment named by
         ``automl_settings['session_id']``, or the most recent one.
 
-        Callbacks get a :class:`~tao_automl.recommendation.Recommendation` (a
+        Callbacks get a :class:`~tao_automl.execution.recommendation.Recommendation` (a
         read-only mapping of the trial's dotted values with ``id``, ``job_id``,
         ``status``, ``result``...): ``on_recommendation(rec)``,
         ``on_result(rec, metric_value, status)``, ``eval_fn(rec, job_id)``,
@@ -250,16 +260,16 @@ class AutoMLRunner:
                                          expected="a string"), key="workspace_id", value=workspace_id)
         prepared = self._prepare(args, has_baseline_fn=baseline_fn is not None,
                                  has_final_eval_fn=final_eval_fn is not None)
-        from tao_automl.preparation import raise_blockers
+        from tao_automl.planning.preparation import raise_blockers
 
         raise_blockers(prepared)
         ws, resumed = self._open_workspace(prepared, resume)
-        from tao_automl.lease import DriverLease
+        from tao_automl.store.lease import DriverLease
 
-        # One live driver per experiment (tao_automl.lease): taken before anything is
+        # One live driver per experiment (tao_automl.store.lease): taken before anything is
         # written, released however the run ends.
         lease = DriverLease(ws, purpose="resume" if resumed else "new").acquire()
-        from tao_automl.execution import local_mirror
+        from tao_automl.store import local_mirror
 
         try:
             if not resumed and ws.exists("settings.json"):  # created by a driver that won the race
@@ -271,7 +281,7 @@ class AutoMLRunner:
             if resumed:
                 from tao_automl.search import SearchSpace
 
-                prepared.space = SearchSpace.from_dict(ws.read_json("search_space.json"))
+                prepared = attrs.evolve(prepared, space=SearchSpace.from_dict(ws.read_json("search_space.json")))
                 local_mirror.restore(ws)  # a URI workspace's job outputs, back at their local paths
             try:
                 return execute(
@@ -302,10 +312,10 @@ class AutoMLRunner:
         args["platform_kwargs"] = platform
         return _compat_args(args, self.poll_interval)
 
-    def _prepare(self, args: Mapping[str, Any], **flags: Any) -> Any:
-        from tao_automl.compat import apply_execution
-        from tao_automl.preparation import prepare
-        from tao_automl.settings import name_as_written, written_keys
+    def _prepare(self, args: Mapping[str, Any], **flags: Any) -> RunPlan:
+        from tao_automl.config.settings import name_as_written, written_keys
+        from tao_automl.planning.preparation import prepare
+        from tao_automl.skill.compat import apply_execution
 
         try:
             return prepare(
@@ -333,7 +343,7 @@ class AutoMLRunner:
 
     def _saved_run(self, automl_settings: Mapping[str, Any] | None) -> dict[str, Any]:
         """settings.json of the experiment a resume continues (WorkspaceError if none)."""
-        from tao_automl.settings import SETTINGS_ALIASES
+        from tao_automl.config.settings import SETTINGS_ALIASES
 
         raw = dict(automl_settings or {})
         key, sid = next(((k, v) for k, v in raw.items() if SETTINGS_ALIASES.get(k, k) == "session_id"),
@@ -364,7 +374,7 @@ class AutoMLRunner:
             )
         return ws
 
-    def _open_workspace(self, prepared: Any, resume: bool) -> tuple[Workspace, bool]:
+    def _open_workspace(self, prepared: RunPlan, resume: bool) -> tuple[Workspace, bool]:
         base = Workspace(self.workspace_dir, self.storage_options)
         sid = prepared.settings.session_id
         if resume:
@@ -379,13 +389,8 @@ class AutoMLRunner:
         return ws, False
 
     def job_root(self, ws: Workspace) -> str:
-        """Where jobs write (the workspace itself, or for a URI workspace a local
-        folder published into it when the run ends: :mod:`~tao_automl.execution.local_mirror`)."""
-        if not ws.uri:
-            return ws.path("trials")
-        from tao_automl.execution.local_mirror import local_run_dir
-
-        return str(local_run_dir(ws.root) / "trials")
+        """Where jobs write (:func:`tao_automl.store.local_mirror.job_root`)."""
+        return job_root(ws)
 
     @staticmethod
     def status(workspace: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -400,7 +405,7 @@ class AutoMLRunner:
 
         A ``workspace_dir`` holding several experiments shows the newest one.
         """
-        from tao_automl.progress import render_status
+        from tao_automl.reporting.progress import render_status
 
         return render_status(workspace, dict(storage_options or {}))
 
@@ -410,8 +415,8 @@ def _compat_args(args: dict[str, Any], poll_interval: float | None) -> dict[str,
     ``automl_settings["automl_range_override"]`` joins ``custom_param_ranges``
     (a parameter in both is an error); the constructor's ``poll_interval`` is
     the default of ``poll_interval_s``."""
-    from tao_automl.compat import range_overrides
-    from tao_automl.settings import SETTINGS_ALIASES
+    from tao_automl.config.compat import range_overrides
+    from tao_automl.config.settings import SETTINGS_ALIASES
 
     raw = args.get("automl_settings")
     if raw is None and poll_interval is not None:
@@ -433,28 +438,6 @@ def _compat_args(args: dict[str, Any], poll_interval: float | None) -> dict[str,
         settings["poll_interval_s"] = poll_interval
     args["automl_settings"] = settings
     return args
-
-
-def install_signal_handlers(stop: Any) -> Callable[[], None]:
-    """SIGINT/SIGTERM -> a graceful stop; returns a function restoring the old handlers."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    old = {}
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.interrupt(f"interrupted by {signal.Signals(signum).name}")
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        old[sig] = signal.getsignal(sig)
-        signal.signal(sig, handler)
-
-    def restore() -> None:
-        for sig, h in old.items():
-            signal.signal(sig, h)
-
-    return restore
 
 
 def _now() -> float:

@@ -50,7 +50,7 @@ class BuildContext:
     shard_count: int = 1
     batch_key: str | None = None
     # Run-time context (set by the driver; None/empty in dry builds):
-    workspace: Any = None  # tao_automl.workspace.Workspace (LLM-guided: the brain log)
+    workspace: Any = None  # tao_automl.store.workspace.Workspace (LLM-guided: the brain log)
     stop: Any = None  # the shared stop flag (execution.tuning.EarlyStop): stop.fail(exc) ends the run
     notes: str = ""  # the model skill's HPO notes (SKILL.md...)
     enforce_kwargs: Mapping[str, Any] = attrs.field(factory=dict)  # SearchSpace.enforce(...) arguments

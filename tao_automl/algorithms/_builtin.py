@@ -27,7 +27,7 @@ def _build_bayesian(ctx: BuildContext) -> SearchPlan:
     # independent TPE).  Measured in benchmarks/RESULTS.md: with 20 trials it
     # beats Optuna's TPE clearly (median best 0.52 vs 1.74 on Branin, -3.07 vs
     # -1.89 on Hartmann-6).
-    from tao_automl.algorithms._gp_sampler import GPSampler
+    from tao_automl.algorithms._gp_sampler import GPSampler  # optuna + numpy: loaded on use
 
     budget = ctx.settings.max_recommendations
     startup = max(len(ctx.initial_points), min(10, max(3, budget // 5)))
@@ -151,7 +151,7 @@ def _fidelity_searcher(ctx: BuildContext) -> Any:
     pruner: -2.58 to -2.69); hyperband gained nothing (-1.95), see benchmarks/RESULTS.md."""
     if ctx.settings.sampler != "bayesian":
         return _random_variants(ctx)
-    from tao_automl.algorithms._gp_sampler import GPSampler
+    from tao_automl.algorithms._gp_sampler import GPSampler  # optuna + numpy: loaded on use
 
     startup = max(len(ctx.initial_points), min(10, max(3, len(ctx.param_space))))
     return _optuna_search(ctx, GPSampler(seed=ctx.settings.seed, n_startup_trials=startup, constant_liar=True))

@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from tao_automl.config.metric_names import _SYNONYMS, alias_targets, canonical_name
 from tao_automl.emit import METRIC_TAG
 
 __all__ = [
@@ -35,14 +36,6 @@ __all__ = [
     "LineParser",
     "merge_records",
 ]
-
-# token synonyms: canonical token -> spellings accepted in free text
-_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "val": ("val", "validation", "valid"),
-    "train": ("train", "training"),
-    "acc": ("acc", "accuracy"),
-}
-_CANON = {spelling: canon for canon, spellings in _SYNONYMS.items() for spelling in spellings}
 
 # top-level keys of TAO status lines that are bookkeeping, never metrics
 _BOOKKEEPING = frozenset(
@@ -105,23 +98,6 @@ class TargetState:
     valid: bool
     epoch: int | None
     where: str
-
-
-def canonical_name(name: str) -> str:
-    """``'Validation loss'``, ``'val/loss_epoch'``, ``'valLoss'`` -> ``'val_loss'``."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(name))
-    tokens = [t for t in re.split(r"[^a-z0-9]+", spaced.lower()) if t]
-    tokens = [_CANON.get(t, t) for t in tokens]
-    if len(tokens) > 1 and tokens[-1] == "epoch":
-        tokens = tokens[:-1]
-    return "_".join(tokens)
-
-
-def alias_targets(metric: str, aliases: Iterable[str] = ()) -> set[str]:
-    """Canonical names that stand for ``metric``.  A name with no letter or
-    digit (``"(("``, ``".*"``) has no canonical form: it matches only itself,
-    exactly, never every other metric."""
-    return {c for c in (canonical_name(metric), *(canonical_name(a) for a in aliases)) if c}
 
 
 def find_key(values: Mapping[str, Any], metric: str, aliases: Iterable[str] = ()) -> str | None:

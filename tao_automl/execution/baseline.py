@@ -31,7 +31,12 @@ from typing import Any
 import attrs
 
 from tao_automl.errors import AutoMLError
-from tao_automl.results import Evaluation
+from tao_automl.execution.evaluations import run_evaluation
+from tao_automl.execution.jobs import build_job_request, watch_job
+from tao_automl.execution.metrics import MetricStream, extract_metric
+from tao_automl.planning.plan import RunPlan
+from tao_automl.reporting.results import Evaluation
+from tao_automl.spec import SpecBuilder, SpecParamContext, write_spec
 
 __all__ = ["baseline_key", "default_values", "measure", "cached", "reuse", "BASELINES_DIR"]
 
@@ -41,7 +46,7 @@ BASELINES_DIR = "baselines"
 _FIELDS = {a.name for a in attrs.fields(Evaluation)}
 
 
-def default_values(prepared: Any) -> dict[str, Any]:
+def default_values(prepared: RunPlan) -> dict[str, Any]:
     """The search space's default value of every searched parameter that has one."""
     out = {}
     for p in prepared.space.params:
@@ -51,7 +56,7 @@ def default_values(prepared: Any) -> dict[str, Any]:
     return out
 
 
-def baseline_key(prepared: Any, skill_dir: str) -> str:
+def baseline_key(prepared: RunPlan, skill_dir: str) -> str:
     """A short hash of the inputs that determine the baseline's value."""
     s = prepared.settings
     opts = prepared.job_options
@@ -96,12 +101,10 @@ def reuse(ev: Evaluation, key: str) -> Evaluation:
     return attrs.evolve(ev, metadata={**ev.metadata, "reused": True, "key": key})
 
 
-def measure(*, prepared: Any, ws: Any, job_root: str, callback: Any = None, callback_args: tuple = (),
+def measure(*, prepared: RunPlan, ws: Any, job_root: str, callback: Any = None, callback_args: tuple = (),
             metric_extractor: Any = None, key: str | None = None) -> Evaluation:
     """Measure the baseline now (evaluate job, defaults run or callback); the
     caller records it (``evaluations/baseline.json``, with ``key``)."""
-    from tao_automl.execution.evaluations import run_evaluation
-
     s = prepared.settings
     if s.baseline == "defaults" and callback is None:
         started = time.time()
@@ -112,12 +115,8 @@ def measure(*, prepared: Any, ws: Any, job_root: str, callback: Any = None, call
                           checkpoint=prepared.base_checkpoint, callback=callback, callback_args=callback_args)
 
 
-def _run_defaults(prepared: Any, ws: Any, job_root: str, metric_extractor: Any) -> Evaluation:
+def _run_defaults(prepared: RunPlan, ws: Any, job_root: str, metric_extractor: Any) -> Evaluation:
     """One training job with the default values: the untuned configuration."""
-    from tao_automl.execution.jobs import build_job_request, watch_job
-    from tao_automl.execution.metrics import MetricStream, extract_metric
-    from tao_automl.spec import SpecBuilder, SpecParamContext, write_spec
-
     skill, action, backend = prepared.skill, prepared.action, prepared.backend
     values = default_values(prepared)
     meta = {"metric": prepared.metric, "hyperparameters": values}

@@ -18,7 +18,10 @@ from typing import Any
 
 from tao_automl.errors import AutoMLError
 from tao_automl.execution.jobs import build_job_request, job_files, watch_job
-from tao_automl.results import Evaluation
+from tao_automl.execution.metrics import MetricStream, coerce_metric, extract_metric
+from tao_automl.planning.plan import RunPlan
+from tao_automl.reporting.results import Evaluation
+from tao_automl.spec import SpecBuilder, SpecParamContext, get_path, write_spec
 
 __all__ = ["run_evaluation", "coerce_eval_return", "improvement", "comparison", "FAILED"]
 
@@ -45,8 +48,6 @@ def comparison(baseline: float | None, value: float | None, direction: str) -> d
 
 def coerce_eval_return(ret: Any, source: str) -> tuple[float | None, dict[str, Any]]:
     """A callback may return a number or a dict with ``metric_value``."""
-    from tao_automl.execution.metrics import coerce_metric
-
     if isinstance(ret, dict):
         meta = {k: v for k, v in ret.items() if k != "metric_value"}
         return coerce_metric(ret.get("metric_value"), source=source), meta
@@ -56,7 +57,7 @@ def coerce_eval_return(ret: Any, source: str) -> tuple[float | None, dict[str, A
 def run_evaluation(
     *,
     kind: str,  # "baseline" | "final"
-    prepared: Any,
+    prepared: RunPlan,
     ws: Any,
     job_root: str,
     checkpoint: str | None,
@@ -106,10 +107,7 @@ def _ev_dict(ev: Evaluation) -> dict[str, Any]:
     return attrs.asdict(ev)
 
 
-def _run_eval_job(kind: str, prepared: Any, ws: Any, job_root: str, checkpoint: str | None) -> Evaluation:
-    from tao_automl.execution.metrics import MetricStream, extract_metric
-    from tao_automl.spec import SpecBuilder, SpecParamContext, write_spec
-
+def _run_eval_job(kind: str, prepared: RunPlan, ws: Any, job_root: str, checkpoint: str | None) -> Evaluation:
     skill, action, backend = prepared.skill, prepared.evaluate_action, prepared.backend
     out_dir = f"{job_root}/{kind}-eval"
     Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -169,11 +167,9 @@ def _run_eval_job(kind: str, prepared: Any, ws: Any, job_root: str, checkpoint: 
         return Evaluation(status="failure", reason=str(exc), checkpoint=checkpoint, source="evaluate_action")
 
 
-def _eval_overrides(prepared: Any) -> dict[str, Any]:
+def _eval_overrides(prepared: RunPlan) -> dict[str, Any]:
     """Overrides for the evaluate spec: only keys that exist in its template
     (train-only keys such as ``train.lr`` do not belong in an eval spec)."""
-    from tao_automl.spec import get_path
-
     template = prepared.skill.template(prepared.evaluate_action)
     out = {}
     for k, v in prepared.overrides.items():

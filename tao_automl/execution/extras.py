@@ -9,7 +9,11 @@ import re
 import time
 from typing import Any
 
-from tao_automl.workspace import Workspace
+from tao_automl.planning.plan import RunPlan
+from tao_automl.reporting.plots import render_plots
+from tao_automl.reporting.progress import progress_callback
+from tao_automl.reporting.tracking import finish_tracking, tracker_for, tracking_callback
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["driver_callbacks", "after_run", "platform_record", "wait_for_plots", "CANCEL_FILE", "PLOTS_DONE"]
 
@@ -19,7 +23,7 @@ CANCEL_FILE = "cancel.json"
 _SECRETISH = re.compile(r"(secret|token|password|passwd|api_?key|credential|auth)", re.I)
 
 
-def platform_record(prepared: Any) -> dict[str, Any]:
+def platform_record(prepared: RunPlan) -> dict[str, Any]:
     """What ``tao-automl cancel`` needs to rebuild the backend: its name and the
     JSON-plain, non-secret constructor options (client objects are dropped)."""
     ref = getattr(prepared, "backend_ref", None)
@@ -63,18 +67,14 @@ def _cancel_callback(ws: Workspace, stop: Any, interval_s: float = 2.0) -> Any:
     return _CancelWatch()
 
 
-def driver_callbacks(prepared: Any, plan: Any, stop: Any) -> list[Any]:
+def driver_callbacks(prepared: RunPlan, plan: Any, stop: Any) -> list[Any]:
     """Extra Tune callbacks: cancel watcher, live progress (unless quiet), WandB."""
     ws = Workspace(plan.workspace_root, plan.storage_options)
     out: list[Any] = [_cancel_callback(ws, stop)]
     settings = prepared.settings
     if not settings.quiet:
-        from tao_automl.progress import progress_callback
-
         out.append(progress_callback(ws))
     try:
-        from tao_automl.tracking import tracker_for, tracking_callback
-
         tracker = tracker_for(prepared, plan)
         if tracker is not None:
             out.append(tracking_callback(tracker, prepared.space))
@@ -96,8 +96,6 @@ def after_run(ws: Workspace, result: dict[str, Any]) -> None:
 
     def summary() -> None:
         try:
-            from tao_automl.tracking import finish_tracking
-
             finish_tracking(result)
         except Exception as exc:  # noqa: BLE001
             log.warning("WandB summary run skipped: %s: %s", type(exc).__name__, exc)
@@ -138,8 +136,6 @@ def _render(ws: Workspace, result: dict[str, Any] | None = None) -> list[str]:
     """Render the plots of a finished experiment and write ``plots/done.json``."""
     paths: list[str] = []
     try:
-        from tao_automl.plots import render_plots
-
         paths = render_plots(ws, result if result is not None else ws.read_json("result.json"))
     except Exception as exc:  # noqa: BLE001
         log.warning("plots skipped: %s: %s", type(exc).__name__, exc)

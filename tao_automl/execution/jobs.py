@@ -17,23 +17,10 @@ from typing import Any
 import attrs
 
 from tao_automl.errors import AutoMLError, PlatformError, SpecError, describe
+from tao_automl.planning.plan import JobOptions
 from tao_automl.platforms.base import JobHandle, JobRequest, JobStatus
 
 __all__ = ["JobOptions", "build_job_request", "job_files", "watch_job", "WatchResult"]
-
-
-@attrs.frozen(kw_only=True)
-class JobOptions:
-    """Platform-agnostic launch shape shared by every job of a run."""
-
-    image: str | None = None
-    gpu_count: int = 0
-    gpu_ids: tuple[int, ...] = ()
-    num_nodes: int = 1
-    env: dict[str, str] = attrs.field(factory=dict)
-    secret_env: tuple[str, ...] = ()
-    timeout_s: float | None = None
-    options: dict[str, Any] = attrs.field(factory=dict)
 
 
 def _python_for(backend: Any) -> str:

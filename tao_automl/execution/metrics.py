@@ -27,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from tao_automl.config.direction import best_index, is_better, resolve_direction
 from tao_automl.errors import AutoMLError, MetricError, describe
 from tao_automl.execution._metric_parse import (
     EpochRecord,
@@ -38,7 +39,6 @@ from tao_automl.execution._metric_parse import (
     parse_json_artifact,
     valid_number,
 )
-from tao_automl.execution.direction import best_index, is_better, resolve_direction
 
 __all__ = [
     "EpochRecord",

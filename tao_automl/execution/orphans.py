@@ -29,7 +29,8 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from tao_automl.execution.ledger import JobLedger
+from tao_automl.errors import PlatformError
+from tao_automl.store.ledger import JobLedger
 
 __all__ = ["ABANDONED_WHY", "OrphanSettler", "abandon", "abandon_callback"]
 
@@ -40,8 +41,6 @@ ABANDONED_WHY = "abandoned: unknown to the restored search"
 
 def abandon(ledger: JobLedger, backend: Any, trial_id: str, why: str = ABANDONED_WHY) -> None:
     """Cancel ``trial_id``'s open job (if any) and mark the trial abandoned."""
-    from tao_automl.errors import PlatformError
-
     rec = ledger.trial(trial_id)
     if rec.abandoned or rec.done:  # a finished trial is never abandoned: the ledger is the truth
         return

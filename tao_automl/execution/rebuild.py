@@ -36,7 +36,7 @@ import time
 from typing import Any
 
 from tao_automl.errors import WorkspaceError, describe
-from tao_automl.execution.ledger import JobLedger, TrialRecord
+from tao_automl.store.ledger import JobLedger, TrialRecord
 
 __all__ = ["unrestorable", "settled_trials", "seeded_ids", "set_aside", "seeded", "remaining_grid",
            "refuse_if_unbuildable"]

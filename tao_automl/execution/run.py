@@ -11,15 +11,28 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import PreflightError
-from tao_automl.execution.collect import best_checkpoint, pick_best, trial_result
-from tao_automl.execution.evaluations import improvement, run_evaluation
+from tao_automl.algorithms.llm.brain import audit
+from tao_automl.config.secrets import mask_env
+from tao_automl.errors import PlatformError, PreflightError
+from tao_automl.execution import baseline as bl
+from tao_automl.execution.checkpoints import best_checkpoint
+from tao_automl.execution.evaluations import FAILED, comparison, improvement, run_evaluation
 from tao_automl.execution.extras import after_run, platform_record
-from tao_automl.execution.ledger import JobLedger
+from tao_automl.execution.metrics import coerce_metric
+from tao_automl.execution.ray_session import RaySession, start_ray
+from tao_automl.execution.recommendation import Recommendation
 from tao_automl.execution.trial import TrialPlan
-from tao_automl.execution.tuning import EarlyStop, run_search
-from tao_automl.results import AutoMLResult, BestTrial, Evaluation, Progress, history_csv
-from tao_automl.workspace import Workspace
+from tao_automl.execution.tuning import EarlyStop, install_signal_handlers, run_search
+from tao_automl.planning.plan import RunPlan
+from tao_automl.planning.review import build_review
+from tao_automl.reporting.collect import pick_best, trial_result
+from tao_automl.reporting.results import AutoMLResult, BestTrial, Evaluation, Progress, history_csv
+from tao_automl.spec import SpecBuilder, SpecParamContext, dump_spec, load_spec_file
+from tao_automl.store.intents import recover_unconfirmed
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.local_mirror import job_root as local_job_root
+from tao_automl.store.local_mirror import workspace_paths
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["execute", "workspace_status"]
 
@@ -38,9 +51,7 @@ def _storage(ws: Workspace) -> tuple[str, Any]:
     return path, PyFileSystem(FSSpecHandler(fs))
 
 
-def _write_plan(ws: Workspace, runner: Any, prepared: Any) -> None:
-    from tao_automl.review import build_review
-
+def _write_plan(ws: Workspace, runner: Any, prepared: RunPlan) -> None:
     ws.write_json("settings.json", {
         "created": time.time(),
         "skill_dir": runner.skill_dir,
@@ -57,14 +68,9 @@ def _write_plan(ws: Workspace, runner: Any, prepared: Any) -> None:
     ws.write_json("review.json", build_review(prepared, workspace=ws.root))
 
 
-def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: dict[str, Any]) -> dict[str, Any]:
+def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hooks: dict[str, Any]) -> dict[str, Any]:
     """Baseline -> search -> final evaluation -> result (written and returned)."""
-    from tao_automl.execution.ray_session import RaySession, start_ray
-    from tao_automl.runner import install_signal_handlers
-
     started = time.time()
-    from tao_automl.secrets import mask_env
-
     mask_env(prepared.job_options.secret_env)  # values masked in every workspace file and WandB
     s = prepared.settings
     # Ray's processes start while the plan is written and the baseline runs.
@@ -72,7 +78,7 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
     ws.makedirs()
     if not resumed:
         _write_plan(ws, runner, prepared)
-    job_root = runner.job_root(ws)
+    job_root = local_job_root(ws)
     ledger = JobLedger(ws)
     stop = EarlyStop(ws.root)
     restore_signals = install_signal_handlers(stop)
@@ -156,14 +162,10 @@ def execute(*, runner: Any, prepared: Any, ws: Workspace, resumed: bool, hooks: 
     )
     out = result.to_dict()
     if ws.uri:  # the local job folder is published into the workspace when the run ends
-        from tao_automl.execution.local_mirror import workspace_paths
-
         out = workspace_paths(out, ws)
     ws.write_json("result.json", out)
     ws.write_text("history.csv", history_csv(out))
     if best is not None and best.specs:
-        from tao_automl.spec import dump_spec
-
         fmt = prepared.skill.action(prepared.action).config_format or "yaml"
         ws.write_text(f"best_spec.{fmt}", dump_spec(best.specs, fmt))
     after_run(ws, out)  # WandB summary run + plots, in the background; never raises
@@ -174,14 +176,10 @@ def _llm_summary(prepared: Any, ws: Workspace) -> dict[str, Any] | None:
     """LLM-guided runs: the brain log's audit (calls, proposals, fallback trials)."""
     if not getattr(prepared.algorithm, "llm_guided", False):
         return None
-    from tao_automl.algorithms.llm.brain import audit
-
     return audit(ws).to_dict()
 
 
 def _load_spec(path: str | None) -> dict[str, Any]:
-    from tao_automl.spec import load_spec_file
-
     if not path:
         return {}
     try:
@@ -190,11 +188,9 @@ def _load_spec(path: str | None) -> dict[str, Any]:
         return {}
 
 
-def _base_specs(prepared: Any, job_root: str) -> dict[str, Any]:
+def _base_specs(prepared: RunPlan, job_root: str) -> dict[str, Any]:
     """The nested spec the search starts from (template, overrides, data; no
     recommended values): what ``baseline_fn(specs)`` receives."""
-    from tao_automl.spec import SpecBuilder, SpecParamContext
-
     ctx = SpecParamContext(action=prepared.action, job_id="baseline", output_dir=f"{job_root}/baseline",
                            ptm=prepared.base_checkpoint)
     built = SpecBuilder(prepared.skill, prepared.action).build(
@@ -202,7 +198,7 @@ def _base_specs(prepared: Any, job_root: str) -> dict[str, Any]:
     return copy.deepcopy(built.spec)
 
 
-def _record(ws: Workspace, prepared: Any, kind: str, ev: Evaluation, key: str | None = None) -> Evaluation:
+def _record(ws: Workspace, prepared: RunPlan, kind: str, ev: Evaluation, key: str | None = None) -> Evaluation:
     """Fill nvidia-tao-automl's fields and write the record (also to
     ``<kind>_record_path`` / ``evaluation_records_dir`` when set)."""
     s = prepared.settings
@@ -224,12 +220,8 @@ def _record(ws: Workspace, prepared: Any, kind: str, ev: Evaluation, key: str | 
     return ev
 
 
-def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], resumed: bool,
+def _baseline(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any], resumed: bool,
               runner: Any = None) -> Evaluation:
-    from tao_automl.execution import baseline as bl
-    from tao_automl.execution.evaluations import FAILED
-    from tao_automl.execution.metrics import coerce_metric
-
     s = prepared.settings
     if resumed:
         prev = ws.read_json("evaluations/baseline.json", default=None)
@@ -268,11 +260,8 @@ def _baseline(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any]
     return ev
 
 
-def _final(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], best: BestTrial | None,
+def _final(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any], best: BestTrial | None,
            stop: EarlyStop, baseline: Evaluation) -> Evaluation:
-    from tao_automl.execution.evaluations import comparison
-    from tao_automl.execution.metrics import coerce_metric
-
     s = prepared.settings
     fn = hooks.get("final_eval_fn")
     payload = s.final_evaluation
@@ -300,8 +289,6 @@ def _final(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], b
     else:
         args: tuple = ()
         if fn is not None:
-            from tao_automl.recommendation import Recommendation
-
             rec = Recommendation(id=best.rec_id, specs=best.hyperparameters, job_id=best.job_id,
                                  status="success", result=best.metric_value, metric=prepared.metric,
                                  state="succeeded", results_dir=best.results_dir, spec_path=best.spec_path,
@@ -319,9 +306,6 @@ def _final(prepared: Any, ws: Workspace, job_root: str, hooks: dict[str, Any], b
 def _reap(backend: Any, ledger: JobLedger) -> None:
     """Cancel every job the ledger still shows as open (trial actors killed
     outright run no ``finally``)."""
-    from tao_automl.errors import PlatformError
-    from tao_automl.execution.intents import recover_unconfirmed
-
     recover_unconfirmed(ledger, backend)
     for trial_id, att in ledger.open_attempts():
         try:

@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 
 import attrs
 
+from tao_automl.config.secrets import mask_env
 from tao_automl.errors import (
     AutoMLError,
     JobNotFoundError,
@@ -38,10 +39,18 @@ from tao_automl.errors import (
     SubmitError,
     TransientSubmitError,
 )
+from tao_automl.execution.checkpoints import select_checkpoint
 from tao_automl.execution.jobs import JobOptions, build_job_request, job_files, watch_job
-from tao_automl.execution.ledger import Attempt, JobLedger
+from tao_automl.execution.metrics import MetricStream, coerce_metric, extract_metric
+from tao_automl.execution.recommendation import Recommendation
+from tao_automl.platforms import get_backend
 from tao_automl.platforms.base import FailureReason, JobHandle, JobState, JobStatus
-from tao_automl.workspace import Workspace
+from tao_automl.search import SearchSpace
+from tao_automl.skill import load_skill
+from tao_automl.skill.compat import apply_execution
+from tao_automl.spec import SpecBuilder, SpecParamContext, write_spec
+from tao_automl.store.ledger import Attempt, JobLedger
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["TrialPlan", "TrialFailed", "make_trainable", "run_trial"]
 
@@ -121,8 +130,6 @@ def _skill(skill_dir: str) -> Any:
     """The skill bundle, parsed once per worker process (a reused actor runs
     many trials; parsing the YAML/JSON files cost ~20 ms per trial).  Keyed by
     the skill_info.yaml mtime, so an edited skill is read again."""
-    from tao_automl.skill import load_skill
-
     try:
         mtime = os.stat(os.path.join(skill_dir, "references", "skill_info.yaml")).st_mtime
     except OSError:
@@ -135,8 +142,6 @@ def _skill(skill_dir: str) -> Any:
 
 
 def _backend(plan: TrialPlan) -> Any:
-    from tao_automl.platforms import get_backend
-
     if isinstance(plan.backend, tuple):
         name, kwargs = plan.backend
         return get_backend(name, **kwargs)
@@ -173,20 +178,14 @@ class _TrialRun:
     """State of one trial execution inside a Tune worker."""
 
     def __init__(self, plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report: Callable) -> None:
-        from tao_automl.search import SearchSpace
-
         self.plan = plan
         self.trial_id = trial_id
         self.report = report
-        from tao_automl.secrets import mask_env
-
         mask_env(plan.job_options.secret_env)  # this worker masks them in what it writes
         self.ws = Workspace(plan.workspace_root, plan.storage_options)
         self.ledger = JobLedger(self.ws)
         self.skill = _skill(plan.skill_dir)
         if plan.execution is not None:
-            from tao_automl.compat import apply_execution
-
             self.skill = apply_execution(self.skill, plan.action, plan.execution)
         self.space = SearchSpace.from_dict(plan.space)
         self.backend = _backend(plan)
@@ -215,8 +214,6 @@ class _TrialRun:
 
     # -- spec & launch -------------------------------------------------------
     def _build_spec(self, attempt: int, resume_from: str | None) -> tuple[str, str]:
-        from tao_automl.spec import SpecBuilder, SpecParamContext, write_spec
-
         out_dir = f"{self.plan.job_root}/{self.trial_id}/{attempt}"
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         overrides = dict(self.plan.overrides)
@@ -295,8 +292,6 @@ class _TrialRun:
         before saving its checkpoint, so wait for it briefly (a pause decided
         on this report must resume from this epoch, not from scratch); a job
         that does not checkpoint every epoch makes later lookups not wait."""
-        from tao_automl.checkpoints import select_checkpoint
-
         deadline = time.monotonic() + self.checkpoint_wait_s
         delay = 0.02
         while True:
@@ -381,8 +376,6 @@ class _TrialRun:
                 self.held = None
 
     def _run(self, pointer: dict[str, Any] | None) -> None:
-        from tao_automl.execution.metrics import MetricStream, extract_metric
-
         prior = self.ledger.trial(self.trial_id)
         replanned = prior.planned is not None and prior.planned.get("config") != self.config
         if prior.planned is None or replanned:
@@ -557,9 +550,6 @@ class _TrialRun:
             self.report({self.plan.metric: float(value), "epoch": int(epoch), "attempt": attempt.number}, checkpoint=None)
 
     def _eval_fn(self, handle: JobHandle) -> float | None:
-        from tao_automl.execution.metrics import coerce_metric
-        from tao_automl.recommendation import Recommendation
-
         rec = Recommendation(id=self.trial_id, specs=self.values, job_id=handle.job_id, status="success",
                              metric=self.plan.metric, state="running", results_dir=handle.results_dir)
         return coerce_metric(self.plan.eval_fn(rec, handle.job_id), source="eval_fn")
@@ -575,8 +565,6 @@ class _TrialRun:
 
 def run_trial(plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report: Callable, pointer: dict | None) -> None:
     """Run one trial (also usable without Ray: pass any ``report`` callable)."""
-    from tao_automl.secrets import mask_env
-
     mask_env(plan.job_options.secret_env)
     ledger = JobLedger(Workspace(plan.workspace_root, plan.storage_options))
     prior = ledger.trial(trial_id)

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from tao_automl.algorithms import BuildContext
+from tao_automl.algorithms.llm import skill_notes
 from tao_automl.execution.extras import driver_callbacks
-from tao_automl.execution.intents import recover_unconfirmed
-from tao_automl.execution.ledger import JobLedger
 from tao_automl.execution.orphans import ABANDONED_WHY, OrphanSettler, abandon, abandon_callback
 from tao_automl.execution.rebuild import (
     SEEDED,
@@ -26,7 +28,12 @@ from tao_automl.execution.rebuild import (
     settled_trials,
     unrestorable,
 )
+from tao_automl.execution.recommendation import Recommendation
 from tao_automl.execution.trial import TrialPlan, make_trainable
+from tao_automl.planning.plan import RunPlan
+from tao_automl.reporting.collect import trial_result
+from tao_automl.store.intents import recover_unconfirmed
+from tao_automl.store.ledger import JobLedger
 
 __all__ = ["run_search", "EarlyStop"]
 
@@ -103,6 +110,26 @@ class EarlyStop:
         return bool(self.reason and self.reason.startswith("interrupted"))
 
 
+def install_signal_handlers(stop: Any) -> Callable[[], None]:
+    """SIGINT/SIGTERM -> a graceful stop; returns a function restoring the old handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.interrupt(f"interrupted by {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        old[sig] = signal.getsignal(sig)
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+    return restore
+
+
 class LiveHook:
     """A user callable, pickled as (key, name) and resolved in the driver."""
 
@@ -138,13 +165,10 @@ def _callbacks(stop: EarlyStop, ledger: JobLedger, fail_fast_after: int, on_resu
                on_recommendation: Any = None, space: Any = None, metric: str = "",
                feedback_fn: Any = None, feedback: dict[str, Any] | None = None) -> list[Any]:
     """Ray Tune callbacks: shared-root-cause stop, and the user hooks called with a
-    :class:`~tao_automl.recommendation.Recommendation`: ``on_recommendation(rec)``
+    :class:`~tao_automl.execution.recommendation.Recommendation`: ``on_recommendation(rec)``
     when a trial starts, ``feedback_fn(rec, job_id)`` (its value kept in
     ``feedback``) then ``on_result(rec, metric_value, status)`` when it ends."""
     from ray.tune import Callback
-
-    from tao_automl.execution.collect import trial_result
-    from tao_automl.recommendation import Recommendation
 
     def _notify(trial: Any) -> None:
         if on_result is None and feedback_fn is None:
@@ -223,14 +247,12 @@ def _result_loggers() -> list[Any]:
 def _skill_notes(prepared: Any) -> str:
     if not getattr(prepared.algorithm, "llm_guided", False):
         return ""
-    from tao_automl.algorithms.llm import skill_notes
-
     return skill_notes(prepared.skill)
 
 
 def run_search(
     *,
-    prepared: Any,
+    prepared: RunPlan,
     plan: TrialPlan,
     storage_path: str,
     storage_filesystem: Any,

@@ -24,6 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from tao_automl.errors import SubmitError, describe
+
 __all__ = [
     "JobState",
     "FailureReason",
@@ -122,8 +124,6 @@ class JobRequest:
 
     def __attrs_post_init__(self) -> None:
         if (self.command is None) == (self.argv is None):
-            from tao_automl.errors import SubmitError, describe
-
             raise SubmitError(
                 describe(
                     "JobRequest needs exactly one of command/argv",
@@ -219,7 +219,7 @@ class PlatformBackend(Protocol):
     Optional: ``find(name, results_dir=None) -> list[JobHandle]`` (oldest
     first) looks jobs up by the name they were submitted under.  A resumed run
     uses it to settle a job whose submit was cut short by a driver crash
-    (:mod:`tao_automl.execution.intents`); the local and SLURM backends have
+    (:mod:`tao_automl.store.intents`); the local and SLURM backends have
     it, and without it such a job is only logged.
 
     Optional: ``check_paths(paths) -> dict[str, PathCheck]`` answers, for

@@ -36,6 +36,7 @@ from tao_automl.platforms.base import (
     PathCheck,
 )
 from tao_automl.platforms.classify import classify_failure
+from tao_automl.platforms.paths import unverified
 
 __all__ = ["BrevBackend"]
 
@@ -85,8 +86,6 @@ class BrevBackend:
 
     def check_paths(self, paths: list[str]) -> dict[str, PathCheck]:
         """Not checked before launch: ``unverified`` with the reason."""
-        from tao_automl.platforms.paths import unverified
-
         inst = self._opts["instance"] or "<instance not set>"
         return unverified(paths, f"the brev backend does not check paths on instance {inst} before launch; "
                                  "make sure it exists there", where=f"brev instance {inst}")

@@ -34,6 +34,7 @@ from tao_automl.platforms.base import (
     PathState,
 )
 from tao_automl.platforms.classify import classify_failure
+from tao_automl.platforms.paths import check_local_paths, under_dir
 
 __all__ = ["DockerBackend"]
 
@@ -129,8 +130,6 @@ class DockerBackend:
         the ``mounts`` (container side), and is then checked on the host side
         of that mount -- on this machine, unless the daemon is remote
         (``unverified``).  Paths baked into the image are not seen here."""
-        from tao_automl.platforms.paths import check_local_paths, under_dir
-
         url = self._daemon_url()
         remote = url.split("://", 1)[0] in ("tcp", "http", "https", "ssh") if "://" in url else False
         mounts = sorted(self._mounts(), key=lambda m: len(m[1]), reverse=True)

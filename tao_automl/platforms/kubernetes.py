@@ -30,6 +30,7 @@ from tao_automl.platforms.base import (
     PathState,
 )
 from tao_automl.platforms.classify import classify_failure
+from tao_automl.platforms.paths import under_dir
 
 __all__ = ["KubernetesBackend"]
 
@@ -115,8 +116,6 @@ class KubernetesBackend:
     def check_paths(self, paths: list[str]) -> dict[str, PathCheck]:
         """Pods' volumes cannot be read from the driver: ``unverified``, saying
         whether the path is under one of ``volume_mounts`` at least."""
-        from tao_automl.platforms.paths import under_dir
-
         mounts = self._mount_paths()
         out = {}
         for p in paths:

@@ -34,6 +34,7 @@ from tao_automl.platforms.base import (
     PathCheck,
 )
 from tao_automl.platforms.classify import classify_failure
+from tao_automl.platforms.paths import check_local_paths
 
 __all__ = ["LocalBackend", "process_group_alive"]
 
@@ -233,7 +234,7 @@ class LocalBackend:
         """Jobs submitted under ``name`` (oldest first), from their control folders.
 
         For a driver killed after ``submit`` started the job but before the
-        handle reached the ledger (:mod:`tao_automl.execution.intents`).
+        handle reached the ledger (:mod:`tao_automl.store.intents`).
         """
         bases = []
         if self.log_dir:
@@ -259,8 +260,6 @@ class LocalBackend:
 
     def check_paths(self, paths: list[str]) -> dict[str, PathCheck]:
         """Jobs run on this machine: readability on its file system."""
-        from tao_automl.platforms.paths import check_local_paths
-
         return check_local_paths(paths, where="this machine (local platform)")
 
     def _handle_in(self, ctl: Path, name: str, results_dir: str | None) -> JobHandle | None:

@@ -25,8 +25,15 @@ import subprocess
 import time
 from pathlib import Path, PurePosixPath
 
-from tao_automl.errors import JobNotFoundError, PlatformError, PlatformUnavailableError, describe
+from tao_automl.errors import (
+    JobNotFoundError,
+    PlatformError,
+    PlatformUnavailableError,
+    SettingsError,
+    describe,
+)
 from tao_automl.platforms import _util
+from tao_automl.platforms import paths as _paths
 from tao_automl.platforms._script import job_body
 from tao_automl.platforms._slurm_state import (
     map_state,
@@ -83,14 +90,10 @@ class SlurmBackend:
         self._opts = _util.take_options(self.name, kwargs, self.OPTIONS)
         o = self._opts
         if o["status_source"] not in ("auto", "sacct", "scontrol"):
-            from tao_automl.errors import SettingsError
-
             raise SettingsError(describe("invalid slurm status_source", key="status_source",
                                          value=o["status_source"],
                                          expected="'auto', 'sacct' or 'scontrol'"))
         if o["path_check"] not in ("auto", "job", "login", "off"):
-            from tao_automl.errors import SettingsError
-
             raise SettingsError(describe("invalid slurm path_check", key="path_check", value=o["path_check"],
                                          expected="'auto', 'job', 'login' or 'off'"))
         self.ssh_host = o["ssh_host"]
@@ -159,8 +162,6 @@ class SlurmBackend:
         shared file needed).  No node within the limit, or a failing srun,
         gives ``unverified`` with the reason, never a blocker.
         """
-        from tao_automl.platforms import paths as _paths
-
         paths = list(dict.fromkeys(paths))
         mode = self._opts["path_check"]
         if mode == "auto":
@@ -263,7 +264,7 @@ class SlurmBackend:
         """Pending or running jobs named ``name`` (oldest first), from ``squeue``.
 
         For a driver killed after ``sbatch`` accepted the job but before the
-        handle reached the ledger (:mod:`tao_automl.execution.intents`).  Jobs
+        handle reached the ledger (:mod:`tao_automl.store.intents`).  Jobs
         that already left the queue are not found.
         """
         res = self._run(["squeue", "-h", "--name", _util.safe_name(name, 64), "-o", "%i|%o"])

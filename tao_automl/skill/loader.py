@@ -17,7 +17,7 @@ from pathlib import Path
 import attrs
 import yaml
 
-from tao_automl import safe_yaml
+from tao_automl.config import safe_yaml
 from tao_automl.errors import SchemaGateError, SkillError, describe
 from tao_automl.schema import TaoSchema, load_schema
 from tao_automl.skill._convert import structure

@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from tao_automl import safe_yaml
+from tao_automl.config import safe_yaml
 from tao_automl.errors import SchemaGateError, describe
 
 __all__ = ["parse_template_text", "read_template"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from tao_automl import safe_yaml
+from tao_automl.config import safe_yaml
 from tao_automl.errors import SkillError, describe
 
 __all__ = ["annotated_keys", "find_versions_file", "is_bare_key", "lookup_key"]

@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from tao_automl.config.secrets import replace_secrets
 from tao_automl.errors import SpecError, describe
 from tao_automl.spec.data_sources import DataResolution, resolve_data_sources
 from tao_automl.spec.outputs import ROUTED_TYPES, declared_outputs, route_outputs
@@ -108,8 +109,6 @@ class SpecBuilder:
         shorthand = dict(getattr(info, "spec_shorthand_keys", None) or {})
         spec = self.skill.template(action)
         if overrides:
-            from tao_automl.secrets import replace_secrets
-
             overrides = replace_secrets(overrides)  # secret("NAME") -> ${oc.env:NAME}, never the value
         template_nones = set(none_leaves(spec))
         notes: list[str] = []

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from tao_automl import safe_yaml
+from tao_automl.config import safe_yaml
 from tao_automl.errors import SpecError, describe
 from tao_automl.spec.paths import Segment, format_path
 

@@ -44,11 +44,11 @@ import attrs
 import pytest
 
 from tao_automl.algorithms import BuildContext, get_algorithm
-from tao_automl.execution.ledger import JobLedger
-from tao_automl.results import validate_result
+from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 from tao_automl.testing import OBJECTIVE_SKILL
-from tao_automl.workspace import Workspace
 
 __all__ = ["AlgorithmCase", "AlgorithmContract", "objective"]
 

@@ -20,10 +20,10 @@ import pytest
 import yaml
 
 from tao_automl.algorithms import ALGORITHMS
-from tao_automl.execution.ledger import JobLedger
-from tao_automl.results import validate_result
+from tao_automl.reporting.results import validate_result
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 from tao_automl.testing.algorithm import AlgorithmCase, AlgorithmContract
-from tao_automl.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 TOY = REPO / "examples" / "toy_skill"
@@ -261,7 +261,7 @@ def test_asha_with_the_bayesian_sampler(shared_ray, tmp_path):
     from ray.tune.search.optuna import OptunaSearch
 
     from tao_automl.algorithms import BuildContext, get_algorithm
-    from tao_automl.settings import parse_settings
+    from tao_automl.config.settings import parse_settings
 
     settings = {**PLANS["asha"][0], "max_recommendations": 8, "sampler": "bayesian"}
     ctx = BuildContext(param_space={"train.lr": tune.loguniform(1e-4, 1e-1)}, metric="val_loss",

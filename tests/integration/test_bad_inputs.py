@@ -598,7 +598,7 @@ def test_secret_bad_name_never_echoed(bad: str) -> None:
 
 def test_plan_platform_is_named_as_in_the_plan(tmp_path: Path) -> None:
     """A CLI plan says ``platform:``; its error names that key, not platform_sdk."""
-    from tao_automl.plan import runner_for
+    from tao_automl.cli.plan import runner_for
 
     with pytest.raises(SettingsError) as ei:
         runner_for({"skill_dir": str(TOY), "platform": "slurmm", "workspace_dir": str(tmp_path)}).review(

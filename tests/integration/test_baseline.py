@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tao_automl.results import format_result, validate_result
-from tao_automl.review_render import render_review
+from tao_automl.reporting.results import format_result, validate_result
+from tao_automl.reporting.review_render import render_review
 from tao_automl.runner import AutoMLRunner
 
 TOY = Path(__file__).resolve().parents[2] / "examples" / "toy_skill"

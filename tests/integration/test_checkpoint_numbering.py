@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from skillkit import TOY
 
-from tao_automl.execution.ledger import JobLedger
 from tao_automl.runner import AutoMLRunner
-from tao_automl.workspace import Workspace
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 SETTINGS = {"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4, "reduction_factor": 2, "seed": 3,
             "baseline": False, "final_eval": False}

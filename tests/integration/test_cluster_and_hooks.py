@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tao_automl.execution.ledger import JobLedger
-from tao_automl.results import validate_result
+from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
-from tao_automl.workspace import Workspace
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 TOY = Path(__file__).resolve().parents[2] / "examples" / "toy_skill"
 

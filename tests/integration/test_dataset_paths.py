@@ -12,8 +12,8 @@ import pytest
 from skillkit import TOY
 
 from tao_automl.errors import PreflightError
+from tao_automl.planning.preparation import raise_blockers
 from tao_automl.platforms import JobHandle, JobState, JobStatus
-from tao_automl.preparation import raise_blockers
 from tao_automl.runner import AutoMLRunner
 
 SETTINGS = {"max_recommendations": 2, "max_concurrent": 2, "seed": 3, "baseline": False, "final_eval": False}

@@ -13,10 +13,10 @@ import yaml
 from skillkit import TOY
 
 from tao_automl.algorithms._de import geometry
-from tao_automl.execution.ledger import JobLedger
-from tao_automl.results import validate_result
+from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
-from tao_automl.workspace import Workspace
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 # min 1, max 4, eta 2: levels 1/2/4 epochs; bracket 0 = 4@1, 2@2, 1@4 (7 jobs),
 # bracket 1 = 2@2, 1@4 (3 jobs): 10 jobs are exactly two whole brackets.

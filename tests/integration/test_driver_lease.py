@@ -1,4 +1,4 @@
-"""One live driver per experiment (issue 12; ``tao_automl.lease``).
+"""One live driver per experiment (issue 12; ``tao_automl.store.lease``).
 
 Real driver processes on the toy skill: a second ``run(resume=True)`` while
 the first driver runs is refused and writes nothing; ``status`` still reads
@@ -27,11 +27,11 @@ from s3_fixture import S3Server, s3_server_fixture  # noqa: F401  (the s3_server
 from skillkit import TOY
 
 from tao_automl.errors import WorkspaceError
-from tao_automl.execution.ledger import JobLedger
-from tao_automl.lease import LEASE_FILE, DriverLease
-from tao_automl.results import validate_result
+from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
-from tao_automl.workspace import Workspace
+from tao_automl.store.lease import LEASE_FILE, DriverLease
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 BUDGET = 4

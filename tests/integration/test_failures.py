@@ -11,10 +11,10 @@ import pytest
 from skillkit import TOY, make_skill
 
 from tao_automl.errors import AutoMLError, PreflightError, SettingsError
-from tao_automl.execution.ledger import JobLedger
-from tao_automl.results import validate_result
+from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
-from tao_automl.workspace import Workspace
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 GOOD = """
 lr = spec["train"]["lr"]

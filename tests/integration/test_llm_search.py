@@ -20,11 +20,11 @@ from skillkit import TOY
 from tao_automl.algorithms.llm.brain import audit
 from tao_automl.cli import main as cli_main
 from tao_automl.errors import LLMError
-from tao_automl.execution.ledger import JobLedger
-from tao_automl.results import validate_result
+from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 from tao_automl.testing.llm_server import Reply, Status, perturbation_policy, prompt_state
-from tao_automl.workspace import Workspace
 
 TOY_CONFIG = {"train.lr": 0.01, "train.weight_decay": 1e-4, "train.momentum": 0.9, "train.batch_size": 32,
               "model.hidden_size": 32, "model.activation": "tanh"}
@@ -151,9 +151,9 @@ def test_brain_log_on_an_s3_workspace(llm_server, s3_server):
 
     from tao_automl.algorithms.llm.brain import BrainLog
     from tao_automl.algorithms.llm.searcher import LLMSearcher
+    from tao_automl.config.settings import parse_settings
     from tao_automl.search.params import SearchParam
     from tao_automl.search.space import SearchSpace
-    from tao_automl.settings import parse_settings
 
     root = f"s3://{s3_server.bucket}/exp"
     space = SearchSpace(params=[SearchParam("train.lr", "float", default=0.01, low=1e-4, high=0.1, log=True)])

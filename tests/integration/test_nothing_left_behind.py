@@ -27,10 +27,10 @@ DRIVER = r"""
 import json, os, signal, sys, threading, time
 from pathlib import Path
 from tao_automl.errors import AutoMLError
-from tao_automl.execution.ledger import JobLedger
+from tao_automl.store.ledger import JobLedger
 from tao_automl.execution.ray_session import ray_temp_dir
 from tao_automl.runner import AutoMLRunner
-from tao_automl.workspace import Workspace
+from tao_automl.store.workspace import Workspace
 
 toy, crash, ws = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 quiet = {"baseline": False, "final_eval": False, "seed": 3, "max_concurrent": 2}

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from skillkit import REPO, make_skill
 
-from tao_automl.recommendation import Recommendation
-from tao_automl.results import validate_result
+from tao_automl.execution.recommendation import Recommendation
+from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
 
 pytest.importorskip("tao_sdk")

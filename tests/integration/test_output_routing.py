@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from skillkit import REPO
 
-from tao_automl.execution.ledger import JobLedger
-from tao_automl.results import validate_result
+from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
-from tao_automl.workspace import Workspace
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 NV_SKILL = REPO / "tests" / "fixtures" / "nvidia_format_skill"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tao_automl.report_html import render_html_report, write_html_report
-from tao_automl.workspace import Workspace
+from tao_automl.reporting.report_html import render_html_report, write_html_report
+from tao_automl.store.workspace import Workspace
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(

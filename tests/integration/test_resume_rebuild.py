@@ -27,11 +27,11 @@ import pytest
 from skillkit import TOY
 
 from tao_automl.errors import WorkspaceError
-from tao_automl.execution.ledger import JobLedger
 from tao_automl.platforms.local import process_group_alive
-from tao_automl.results import validate_result
+from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
-from tao_automl.workspace import Workspace
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 BUDGET = 5
 SETTINGS = {"max_recommendations": BUDGET, "max_concurrent": 2, "seed": 3, "session_id": "exp",

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from s3_fixture import S3Server, s3_server_fixture  # noqa: F401  (the s3_server fixture)
 
-from tao_automl.execution.ledger import JobLedger
-from tao_automl.results import validate_result
-from tao_automl.workspace import Workspace
+from tao_automl.reporting.results import validate_result
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[2]
 TOY = REPO / "examples" / "toy_skill"

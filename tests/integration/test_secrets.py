@@ -163,7 +163,7 @@ def test_secret_names_join_secret_env(tmp_path: Path, monkeypatch: pytest.Monkey
     text = json.dumps(review, default=str)
     assert SECRET_VALUE not in text
     assert "${oc.env:TAO_TEST_SECRET}" in text
-    from tao_automl.preparation import prepare
+    from tao_automl.planning.preparation import prepare
 
     prepared = prepare(skill=runner.skill, action="train", platform_sdk=None, automl_algorithm=None,
                        automl_settings=kwargs["automl_settings"], spec_overrides=kwargs["spec_overrides"],
@@ -180,7 +180,7 @@ def test_saved_references_still_forward_their_names() -> None:
     """A resumed experiment's overrides hold ${oc.env:NAME} strings (settings.json):
     the names still join secret_env; other strings are left alone."""
     from tao_automl import secret
-    from tao_automl.secrets import replace_secrets, secret_names
+    from tao_automl.config.secrets import replace_secrets, secret_names
 
     saved = replace_secrets({"train.api_key": secret(SECRET_NAME), "x": ["${oc.env:OTHER}", "plain ${oc.env:NO}"]})
     assert saved == {"train.api_key": "${oc.env:TAO_TEST_SECRET}", "x": ["${oc.env:OTHER}", "plain ${oc.env:NO}"]}

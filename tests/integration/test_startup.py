@@ -22,7 +22,7 @@ import ray
 from tao_automl.runner import AutoMLRunner
 from tao_automl.execution import ray_session
 from tao_automl.execution.extras import wait_for_plots
-from tao_automl.results import validate_result
+from tao_automl.reporting.results import validate_result
 
 skill, ws = sys.argv[1:3]
 out = {"runs": []}

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from skillkit import TOY
 
-from tao_automl.checkpoints import parse_checkpoint_name
-from tao_automl.progress import render_status, snapshot
-from tao_automl.results import validate_result
+from tao_automl.execution.checkpoints import parse_checkpoint_name
+from tao_automl.reporting.progress import render_status, snapshot
+from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
-from tao_automl.workspace import Workspace
+from tao_automl.store.workspace import Workspace
 
 EPOCHS = 4
 

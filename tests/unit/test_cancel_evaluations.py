@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tao_automl.cancel import cancel_experiment
+from tao_automl.execution.cancel import cancel_experiment
 from tao_automl.platforms import JobRequest, JobState, LocalBackend
 from tao_automl.platforms.local import process_group_alive
-from tao_automl.workspace import Workspace
+from tao_automl.store.workspace import Workspace
 
 
 def _eval_job(ws: Workspace, tmp_path: Path, kind: str):

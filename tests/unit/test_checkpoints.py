@@ -6,14 +6,14 @@ import os
 
 import pytest
 
-from tao_automl.checkpoints import (
+from tao_automl.errors import CheckpointError
+from tao_automl.execution.checkpoints import (
     CheckpointRef,
     PlatformCheckpointProvider,
     list_checkpoints,
     parse_checkpoint_name,
     select_checkpoint,
 )
-from tao_automl.errors import CheckpointError
 from tao_automl.execution.metrics import EpochRecord
 from tao_automl.platforms.base import JobHandle
 
@@ -278,7 +278,11 @@ def test_provider_uri_results_dir_and_folder_checkpoint():
 
 
 def test_epoch_numbering_is_inferred_from_the_first_checkpoint() -> None:
-    from tao_automl.checkpoints import infer_epoch_offset, list_checkpoints, select_checkpoint
+    from tao_automl.execution.checkpoints import (
+        infer_epoch_offset,
+        list_checkpoints,
+        select_checkpoint,
+    )
 
     zero = ["model_epoch_000_step_00010.pth", "model_epoch_001_step_00020.pth", "model_latest.pth"]
     one = ["model_epoch_001_step_00010.pth", "model_epoch_002_step_00020.pth"]
@@ -299,7 +303,7 @@ def test_epoch_numbering_is_inferred_from_the_first_checkpoint() -> None:
 def test_checkpoint_epoch_offset_from_the_sidecar(tmp_path, value, expected) -> None:
     from types import SimpleNamespace
 
-    from tao_automl.preparation import checkpoint_epoch_offset
+    from tao_automl.planning.preparation import checkpoint_epoch_offset
 
     skill = SimpleNamespace(root=str(tmp_path), info=SimpleNamespace(extra={}))
     assert checkpoint_epoch_offset(skill, {"checkpoint_epoch_offset": value}) == expected
@@ -313,7 +317,7 @@ def test_bad_checkpoint_epoch_offset_names_file_key_and_value(tmp_path, bad) -> 
     from types import SimpleNamespace
 
     from tao_automl.errors import SkillError
-    from tao_automl.preparation import checkpoint_epoch_offset
+    from tao_automl.planning.preparation import checkpoint_epoch_offset
 
     skill = SimpleNamespace(root=str(tmp_path), info=SimpleNamespace(extra={}))
     with pytest.raises(SkillError) as exc:

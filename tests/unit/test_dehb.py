@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tao_automl.algorithms._de import FINISHED, DEHBCore, geometry, review_plan
+from tao_automl.config.settings import parse_settings
 from tao_automl.errors import SettingsError
-from tao_automl.settings import parse_settings
 
 # ------------------------------------------------------------------ geometry
 

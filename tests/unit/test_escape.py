@@ -28,7 +28,7 @@ from tao_automl.platforms import (
     SlurmBackend,
     _util,
 )
-from tao_automl.workspace import check_session_id
+from tao_automl.store.workspace import check_session_id
 
 REPO = Path(__file__).resolve().parents[2]
 TOY = REPO / "examples" / "toy_skill"
@@ -51,8 +51,8 @@ def test_unsafe_session_ids_refused(sid):
 
 
 def test_settings_and_review_refuse_before_writing(tmp_path):
+    from tao_automl.config.settings import AutoMLSettings, parse_settings
     from tao_automl.runner import AutoMLRunner
-    from tao_automl.settings import AutoMLSettings, parse_settings
 
     with pytest.raises(SettingsError, match="automl_settings.session_id"):
         AutoMLSettings(session_id="../x")
@@ -68,7 +68,7 @@ def test_settings_and_review_refuse_before_writing(tmp_path):
 
 
 def test_plan_names_the_file(tmp_path):
-    from tao_automl.plan import load_plan
+    from tao_automl.cli.plan import load_plan
 
     plan = tmp_path / "plan.yaml"
     plan.write_text(yaml.safe_dump({"skill_dir": str(TOY), "automl_settings": {"session_id": "../up"}}))
@@ -130,7 +130,7 @@ def test_skill_paths_must_stay_inside(tmp_path, key, value):
 
 
 def test_symlinked_template_schema_and_sidecar_leading_out(tmp_path):
-    from tao_automl.preparation import load_sidecar
+    from tao_automl.planning.preparation import load_sidecar
     from tao_automl.skill import load_skill
 
     skill, out = _skill(tmp_path), _outside(tmp_path)

@@ -281,7 +281,7 @@ setting_values = (json_values | st.sampled_from(["min", "max", "minimize", "MAX"
 @given(raw=st.dictionaries(st.sampled_from(SETTING_KEYS) | st.text(max_size=8), setting_values, max_size=6)
        | json_values)
 def test_settings_only_settings_errors(raw: Any) -> None:
-    from tao_automl.settings import parse_settings
+    from tao_automl.config.settings import parse_settings
 
     got = _only_automl_errors(parse_settings, raw, allowed=SettingsError)
     if got is not None:
@@ -291,7 +291,7 @@ def test_settings_only_settings_errors(raw: Any) -> None:
 @pytest.mark.parametrize("raw", [{"wandb": {"tags": "a"}}, {"direction": 5}, {"seed": math.nan},
                                  {"max_epochs": math.inf}, {"wandb": [1]}, {"session_id": 3}])
 def test_settings_known_junk(raw: dict[str, Any]) -> None:
-    from tao_automl.settings import parse_settings
+    from tao_automl.config.settings import parse_settings
 
     with pytest.raises(SettingsError):
         parse_settings(raw)

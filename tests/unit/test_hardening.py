@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tao_automl import safe_yaml
+from tao_automl.config import safe_yaml
 from tao_automl.errors import SchemaGateError
 from tao_automl.execution.metrics import extract_metric
 
@@ -91,8 +91,14 @@ def test_versions_file_alias_bomb_is_a_skill_error(tmp_path: Path) -> None:
 def test_every_numeric_setting_has_a_finite_range() -> None:
     import attrs
 
+    from tao_automl.config.settings import (
+        MEASURED,
+        RANGES,
+        AutoMLSettings,
+        _type_name,
+        parse_settings,
+    )
     from tao_automl.errors import SettingsError
-    from tao_automl.settings import MEASURED, RANGES, AutoMLSettings, _type_name, parse_settings
 
     numeric = [a.name for a in attrs.fields(AutoMLSettings)
                if _type_name(a.type).split(" ")[0] in ("int", "float")]
@@ -107,8 +113,8 @@ def test_every_numeric_setting_has_a_finite_range() -> None:
 @pytest.mark.parametrize("key", ["seed", "estimate_trial_s", "max_recommendations", "poll_interval_s"])
 @pytest.mark.parametrize("value", [10**400, float("inf"), float("nan"), -1])
 def test_out_of_range_settings_name_key_value_and_range(key: str, value: float) -> None:
+    from tao_automl.config.settings import parse_settings, range_text
     from tao_automl.errors import SettingsError
-    from tao_automl.settings import parse_settings, range_text
 
     with pytest.raises(SettingsError) as info:
         parse_settings({key: value})
@@ -134,7 +140,7 @@ def test_review_estimate_counts_at_least_one_full_trial(tmp_path: Path) -> None:
 
 
 def test_workspace_json_is_strict(tmp_path: Path) -> None:
-    from tao_automl.workspace import Workspace, dumps_strict
+    from tao_automl.store.workspace import Workspace, dumps_strict
 
     ws = Workspace(tmp_path / "ws")
     ws.write_json("result.json", {"metric_value": float("nan"), "best": [1.5, float("inf"), -float("inf")],
@@ -217,11 +223,11 @@ print(tag + json.dumps({"epoch": 2, "val_loss": 0.4}), flush=True)
 
 
 def test_absurd_epochs_are_ignored_with_a_note(tmp_path: Path) -> None:
-    from tao_automl.execution.collect import trial_result
-    from tao_automl.execution.ledger import JobLedger
     from tao_automl.execution.trial import TrialPlan, run_trial
+    from tao_automl.reporting.collect import trial_result
     from tao_automl.runner import AutoMLRunner
-    from tao_automl.workspace import Workspace
+    from tao_automl.store.ledger import JobLedger
+    from tao_automl.store.workspace import Workspace
 
     skill = tmp_path / "skill"
     shutil.copytree(TOY, skill)

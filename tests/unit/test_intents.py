@@ -1,17 +1,17 @@
 """A job the platform accepted just before the driver died is found and settled
-(the 'submitting' intent; tao_automl.execution.intents)."""
+(the 'submitting' intent; tao_automl.store.intents)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from tao_automl.cancel import cancel_experiment
-from tao_automl.execution.intents import recover_unconfirmed
-from tao_automl.execution.ledger import JobLedger
+from tao_automl.execution.cancel import cancel_experiment
 from tao_automl.platforms import JobRequest, JobState, LocalBackend
 from tao_automl.platforms.local import process_group_alive
-from tao_automl.workspace import Workspace
+from tao_automl.store.intents import recover_unconfirmed
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 
 def _crashed_submit(ws: Workspace, backend: LocalBackend, trial: str, results: Path, *, drop_handle: bool = False):

@@ -1,4 +1,4 @@
-"""The driver lease (tao_automl.lease) on a local folder: one live driver per
+"""The driver lease (tao_automl.store.lease) on a local folder: one live driver per
 experiment; a released, expired or dead-pid lease is taken over, a live one
 is refused; of several drivers breaking one stale lease exactly one wins."""
 
@@ -15,8 +15,8 @@ import time
 import pytest
 
 from tao_automl.errors import WorkspaceError
-from tao_automl.lease import LEASE_FILE, DriverLease
-from tao_automl.workspace import Workspace
+from tao_automl.store.lease import LEASE_FILE, DriverLease
+from tao_automl.store.workspace import Workspace
 
 
 def read_lease(ws: Workspace) -> dict:

@@ -15,11 +15,12 @@ from tao_automl.algorithms.llm.client import FormatUnsupported, LLMClient
 from tao_automl.algorithms.llm.prompt import build_messages, extract_json, response_format
 from tao_automl.algorithms.llm.searcher import LLMSearcher
 from tao_automl.algorithms.llm.validate import validate_proposal
+from tao_automl.config.settings import parse_settings
 from tao_automl.errors import LLMError, SettingsError
 from tao_automl.execution.tuning import EarlyStop
 from tao_automl.search.params import Constraint, SearchParam
 from tao_automl.search.space import SearchSpace
-from tao_automl.settings import parse_settings
+from tao_automl.store.workspace import Workspace
 from tao_automl.testing.llm_server import (
     Delay,
     Raw,
@@ -28,7 +29,6 @@ from tao_automl.testing.llm_server import (
     perturbation_policy,
     prompt_state,
 )
-from tao_automl.workspace import Workspace
 
 MSG = [{"role": "user", "content": "hi"}]
 

@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from tao_automl.execution import local_mirror
-from tao_automl.workspace import Workspace
+from tao_automl.store import local_mirror
+from tao_automl.store.workspace import Workspace
 
 
 @pytest.fixture

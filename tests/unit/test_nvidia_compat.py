@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tao_automl.compat import NOT_AVAILABLE, PEER_KEYS, apply_execution
+from tao_automl.config.compat import NOT_AVAILABLE, PEER_KEYS
+from tao_automl.config.secrets import SecretRef
+from tao_automl.config.settings import SETTINGS_ALIASES, parse_settings
 from tao_automl.errors import SettingsError
-from tao_automl.recommendation import Recommendation
-from tao_automl.results import TrialResult
+from tao_automl.execution.recommendation import Recommendation
+from tao_automl.reporting.results import TrialResult
 from tao_automl.runner import AutoMLRunner, _compat_args
-from tao_automl.secrets import SecretRef
-from tao_automl.settings import SETTINGS_ALIASES, parse_settings
+from tao_automl.skill.compat import apply_execution
 
 TOY = Path(__file__).resolve().parents[2] / "examples" / "toy_skill"
 
@@ -256,7 +257,7 @@ def test_pbt_and_bohb_knobs_reach_the_builders():
 ])
 def test_evaluation_callback_status_words(tmp_path, ret, status, value):
     from tao_automl.execution.evaluations import run_evaluation
-    from tao_automl.workspace import Workspace
+    from tao_automl.store.workspace import Workspace
 
     def callback(*args):
         if isinstance(ret, Exception):

@@ -3,10 +3,10 @@ the history), adopted again when the search restarts the same id."""
 
 from __future__ import annotations
 
-from tao_automl.execution.ledger import JobLedger
 from tao_automl.execution.orphans import ABANDONED_WHY, OrphanSettler, abandon
 from tao_automl.platforms.base import JobHandle
-from tao_automl.workspace import Workspace
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 
 class FakeBackend:

@@ -7,8 +7,8 @@ import pytest
 tune = pytest.importorskip("ray.tune")
 
 from tao_automl.algorithms import BuildContext, get_algorithm  # noqa: E402
+from tao_automl.config.settings import parse_settings  # noqa: E402
 from tao_automl.errors import SettingsError  # noqa: E402
-from tao_automl.settings import parse_settings  # noqa: E402
 
 SPACE = {
     "model.backbone": tune.choice(["resnet18", "resnet50"]),

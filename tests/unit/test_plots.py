@@ -8,8 +8,8 @@ import struct
 
 import pytest
 
-from tao_automl.plots import log_scale, plotly_figures, render_plots, to_study
-from tao_automl.workspace import Workspace
+from tao_automl.reporting.plots import log_scale, plotly_figures, render_plots, to_study
+from tao_automl.store.workspace import Workspace
 
 pytest.importorskip("matplotlib")
 
@@ -135,7 +135,7 @@ def test_too_few_trials_skip_the_plots_that_need_more(tmp_path, result):
 
 
 def test_one_broken_plot_is_logged_and_others_still_written(tmp_path, result, caplog, monkeypatch):
-    import tao_automl.plots as plots
+    import tao_automl.reporting.plots as plots
 
     real = plots._mpl
 

@@ -8,10 +8,16 @@ import time
 
 import pytest
 
-from tao_automl.execution.ledger import JobLedger
 from tao_automl.platforms.base import JobHandle
-from tao_automl.progress import LedgerReader, LiveProgress, render_html, render_status, snapshot
-from tao_automl.workspace import Workspace
+from tao_automl.reporting.progress import (
+    LedgerReader,
+    LiveProgress,
+    render_html,
+    render_status,
+    snapshot,
+)
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 
 def _handle(job_id: str) -> dict:
@@ -113,7 +119,7 @@ def test_live_progress_non_tty_prints_on_change_only(ws):
 
 
 def test_rich_table_stable_columns_and_eta(ws):
-    from tao_automl.progress import render_rich
+    from tao_automl.reporting.progress import render_rich
 
     snap = snapshot(ws)
     plain = render_rich(snap, width=160)
@@ -133,7 +139,7 @@ def test_rich_table_stable_columns_and_eta(ws):
 def test_watch_prints_changes_and_returns_when_the_run_ends(ws):
     import threading
 
-    from tao_automl.progress import watch
+    from tao_automl.reporting.progress import watch
 
     out = io.StringIO()
 
@@ -155,7 +161,7 @@ def test_watch_prints_changes_and_returns_when_the_run_ends(ws):
 
 
 def test_watch_is_bounded(ws):
-    from tao_automl.progress import watch
+    from tao_automl.reporting.progress import watch
 
     t0 = time.monotonic()
     assert watch(ws, interval_s=0.1, timeout_s=0.5, stream=io.StringIO()) == "timeout"

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import pickle
 
-from tao_automl.execution.ledger import JobLedger
 from tao_automl.execution.orphans import OrphanSettler, abandon
 from tao_automl.execution.rebuild import remaining_grid, settled_trials, unrestorable
 from tao_automl.platforms.base import JobHandle
-from tao_automl.workspace import Workspace
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 
 def handle(n: int) -> dict:

@@ -169,8 +169,8 @@ def test_brev_job_log_is_masked(printer, tmp_path, monkeypatch):
 # -- workspace files and WandB ------------------------------------------------------------------
 
 def test_workspace_writes_mask_registered_values(tmp_path, monkeypatch):
-    from tao_automl import secrets
-    from tao_automl.workspace import Workspace
+    from tao_automl.config import secrets
+    from tao_automl.store.workspace import Workspace
 
     monkeypatch.setattr(secrets, "_MASK_NAMES", set())
     monkeypatch.setenv("MY_SECRET", SECRET)

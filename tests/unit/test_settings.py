@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from tao_automl.config.settings import (
+    SETTINGS_ALIASES,
+    AutoMLSettings,
+    WandbSettings,
+    parse_settings,
+)
 from tao_automl.errors import SettingsError
-from tao_automl.settings import SETTINGS_ALIASES, AutoMLSettings, WandbSettings, parse_settings
 
 
 def test_defaults():
@@ -191,8 +196,8 @@ def test_canonical_spelling_and_run_argument_are_left_alone():
 
 
 def test_later_checks_are_renamed_too():
+    from tao_automl.config.settings import name_as_written, written_keys
     from tao_automl.errors import describe
-    from tao_automl.settings import name_as_written, written_keys
 
     # a check after parsing names the canonical key inside its message only
     exc = SettingsError(describe("min_epochs must be below max_epochs", key="automl_settings.min_epochs",

@@ -133,7 +133,7 @@ def _hashes(root: Path) -> dict[str, str]:
 def test_baseline_and_final_evaluations_get_their_own_folders(tmp_path):
     from tao_automl.execution.evaluations import run_evaluation
     from tao_automl.platforms.local import LocalBackend
-    from tao_automl.workspace import Workspace
+    from tao_automl.store.workspace import Workspace
 
     before = _hashes(NV_SKILL)
     skill = load_skill(NV_SKILL)

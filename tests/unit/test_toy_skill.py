@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tao_automl.checkpoints import select_checkpoint
+from tao_automl.execution.checkpoints import select_checkpoint
 from tao_automl.execution.metrics import extract_metric
 
 SKILL = Path(__file__).resolve().parents[2] / "examples" / "toy_skill"

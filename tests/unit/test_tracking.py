@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tao_automl.tracking import WandbTracker, wandb_options
+from tao_automl.reporting.tracking import WandbTracker, wandb_options
 
 REPO = Path(__file__).resolve().parents[2]
 TOY = REPO / "examples" / "toy_skill"
@@ -178,7 +178,7 @@ def _tracker(tmp_path, mode):
 
 
 def test_missing_login_is_one_warning_and_tracking_off(tmp_path, monkeypatch, caplog):
-    import tao_automl.tracking as tracking
+    import tao_automl.reporting.tracking as tracking
 
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_IDENTITY_TOKEN_FILE", raising=False)
@@ -195,7 +195,7 @@ def test_missing_login_is_one_warning_and_tracking_off(tmp_path, monkeypatch, ca
 
 
 def test_missing_package_is_one_warning_and_tracking_off(tmp_path, monkeypatch, caplog):
-    import tao_automl.tracking as tracking
+    import tao_automl.reporting.tracking as tracking
 
     monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb -> ImportError
     monkeypatch.setattr(tracking, "_WARNED", set())

@@ -1,4 +1,4 @@
-"""The single scoring rule (tao_automl.execution.score.trial_score) and its
+"""The single scoring rule (tao_automl.reporting.score.trial_score) and its
 ledger front end (collect.score_of / trial_result)."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import math
 
 import pytest
 
-from tao_automl.execution.collect import score_of, trial_result
-from tao_automl.execution.ledger import JobLedger
-from tao_automl.execution.score import TrialScore, lineage, trial_score
 from tao_automl.platforms.base import JobHandle
-from tao_automl.workspace import Workspace
+from tao_automl.reporting.collect import score_of, trial_result
+from tao_automl.reporting.score import TrialScore, lineage, trial_score
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 
 def _epochs(values, attempt=1, start=1):

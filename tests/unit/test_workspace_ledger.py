@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from tao_automl.errors import WorkspaceError
-from tao_automl.execution.collect import pick_best, trial_result
-from tao_automl.execution.ledger import JobLedger
 from tao_automl.platforms.base import JobHandle
-from tao_automl.results import TrialResult
-from tao_automl.workspace import Workspace, is_uri, new_session_id
+from tao_automl.reporting.collect import pick_best, trial_result
+from tao_automl.reporting.results import TrialResult
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace, is_uri, new_session_id
 
 
 def _handle(job_id: str = "123", results_dir: str = "/r") -> dict:

@@ -1,6 +1,6 @@
 """The brain log: ``<workspace>/brain/``, append-only, one immutable event
 file per fact (like the job ledger), on any workspace the
-:class:`~tao_automl.workspace.Workspace` class opens (local or ``s3://``).
+:class:`~tao_automl.store.workspace.Workspace` class opens (local or ``s3://``).
 
 Events (``kind``):
 
@@ -50,7 +50,7 @@ class BrainLog:
     @property
     def ws(self) -> Any:
         if self._ws is None:
-            from tao_automl.workspace import Workspace
+            from tao_automl.store.workspace import Workspace
 
             self._ws = Workspace(self.root, self.storage_options)
         return self._ws
@@ -89,7 +89,7 @@ class Audit:
 
 def audit(ws: Any) -> Audit:
     """Summarise ``<ws>/brain/`` and cross-check it with the job ledger."""
-    from tao_automl.execution.ledger import JobLedger
+    from tao_automl.store.ledger import JobLedger
 
     events = list(ws.events(STREAM))
     out = Audit()

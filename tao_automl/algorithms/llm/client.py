@@ -46,7 +46,7 @@ class Reply:
 
 
 def _mask(text: Any) -> str:
-    from tao_automl.secrets import mask_text
+    from tao_automl.config.secrets import mask_text
 
     return mask_text(str(text))
 
@@ -89,7 +89,7 @@ class LLMClient:
                            endpoint=self.endpoint, model=self.model, cause="openai not installed") from exc
         key = "not-needed"  # local servers (vLLM, Ollama, llama.cpp) take any key
         if self.api_key_env:
-            from tao_automl.secrets import mask_env
+            from tao_automl.config.secrets import mask_env
 
             mask_env([self.api_key_env])
             key = os.environ.get(self.api_key_env) or ""

@@ -229,7 +229,7 @@ class LLMSearcher(Searcher):
         if self.brain is None:
             return None
         try:
-            from tao_automl.execution.ledger import JobLedger
+            from tao_automl.store.ledger import JobLedger
 
             out = JobLedger(self.brain.ws).trial(trial_id).outcome or {}
         except Exception:  # the reason is informative; the trial still counts as failed
@@ -241,7 +241,7 @@ class LLMSearcher(Searcher):
     def _ledger_note(self, trial_id: str, note: str) -> None:
         if self.brain is None:
             return
-        from tao_automl.execution.ledger import JobLedger
+        from tao_automl.store.ledger import JobLedger
 
         JobLedger(self.brain.ws).record(trial_id, "note", note=note)
 

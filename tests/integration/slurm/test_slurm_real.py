@@ -45,9 +45,9 @@ def test_scancel_from_outside_is_read_from_slurm(slurm_up, tmp_path):
 def test_find_by_name_recovers_a_job_the_ledger_never_recorded(slurm_up, tmp_path):
     """What a driver killed between sbatch and the ledger's 'submitted' event
     needs: the job, looked up by name through squeue, with a usable handle."""
-    from tao_automl.execution.intents import recover_unconfirmed
-    from tao_automl.execution.ledger import JobLedger
-    from tao_automl.workspace import Workspace
+    from tao_automl.store.intents import recover_unconfirmed
+    from tao_automl.store.ledger import JobLedger
+    from tao_automl.store.workspace import Workspace
 
     b = SlurmBackend(poll_interval_s=0.2, grace_period_s=1)
     name = f"exp-find-{tmp_path.name}-1"[:60]

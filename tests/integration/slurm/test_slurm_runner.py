@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from skillkit import TOY
 
-from tao_automl.execution.ledger import JobLedger
-from tao_automl.results import validate_result
+from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
-from tao_automl.workspace import Workspace
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 pytestmark = pytest.mark.slurm
 

@@ -16,6 +16,26 @@ import logging
 import sys
 from typing import Any
 
+from tao_automl.algorithms.llm.brain import audit
+from tao_automl.cli.plan import load_plan, run_kwargs, runner_for
+from tao_automl.errors import AutoMLError, SettingsError, WorkspaceError, describe
+from tao_automl.execution.cancel import cancel_experiment
+from tao_automl.execution.extras import wait_for_plots
+from tao_automl.execution.run import workspace_status
+from tao_automl.reporting.plots import render_plots
+from tao_automl.reporting.progress import (
+    render_rich,
+    render_text,
+    resolve_experiment,
+    snapshot,
+    watch,
+)
+from tao_automl.reporting.report_html import write_html_report
+from tao_automl.reporting.results import format_result
+from tao_automl.reporting.review_render import _duration, render_review, use_color
+from tao_automl.reporting.tracking import finish_tracking
+from tao_automl.store.workspace import dumps_strict, json_ready
+
 __all__ = ["main", "build_parser"]
 
 PLAN_HELP = """\
@@ -40,8 +60,6 @@ WS_HELP = ("an experiment folder (<workspace_dir>/<session_id>, holding settings
 
 
 def _dump(obj: Any, as_json: bool) -> str:
-    from tao_automl.workspace import dumps_strict, json_ready
-
     if as_json:
         return dumps_strict(obj, indent=2, sort_keys=True)
     import yaml
@@ -51,10 +69,6 @@ def _dump(obj: Any, as_json: bool) -> str:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from tao_automl.errors import SettingsError, describe
-    from tao_automl.plan import load_plan, run_kwargs, runner_for
-    from tao_automl.results import format_result
-
     plan = load_plan(args.plan)
     kwargs = run_kwargs(plan)
     settings = dict(kwargs.get("automl_settings") or {})
@@ -88,12 +102,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print("not launched (answered no)", file=sys.stderr)
         return 2
     result = runner.run(**kwargs)
-    from tao_automl.workspace import dumps_strict
-
     print(dumps_strict(result, indent=2) if args.json else format_result(result))
     if result.get("plots_dir"):  # rendered in the background: the command ends when they are written
-        from tao_automl.execution.extras import wait_for_plots
-
         wait_for_plots(result["workspace"])
     if str(result.get("stopped_early") or "").startswith("interrupted"):
         return 130  # Ctrl-C / SIGTERM / tao-automl cancel: the partial result was still written
@@ -109,8 +119,6 @@ def _stdin_is_tty() -> bool:
 
 def _review_before_run(runner: Any, kwargs: dict[str, Any], out: Any) -> dict[str, Any]:
     """The review with the baseline measured (its job runs before the question)."""
-    from tao_automl.review_render import render_review, use_color
-
     review_kwargs = {k: v for k, v in kwargs.items() if k != "resume"}
     settings = review_kwargs.get("automl_settings") or {}
     if settings.get("baseline", True):
@@ -121,8 +129,6 @@ def _review_before_run(runner: Any, kwargs: dict[str, Any], out: Any) -> dict[st
 
 
 def _confirm(review: dict[str, Any]) -> bool:
-    from tao_automl.review_render import _duration
-
     est = (review.get("estimate") or {}).get("total_s")
     n = (review.get("budget") or {}).get("max_recommendations") or (review.get("budget") or {}).get(
         "population_size")
@@ -139,16 +145,12 @@ def _ask(question: str) -> bool:
 
 
 def _cmd_review(args: argparse.Namespace) -> int:
-    from tao_automl.plan import load_plan, run_kwargs, runner_for
-
     plan = load_plan(args.plan)
     kwargs = run_kwargs(plan)
     kwargs.pop("resume", None)
     review = runner_for(plan).review(**kwargs)
     fmt = "json" if args.json else args.format
     if fmt == "text":
-        from tao_automl.review_render import render_review
-
         print(render_review(review), end="")
     else:
         print(_dump(review, fmt == "json"))
@@ -156,21 +158,14 @@ def _cmd_review(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from tao_automl.progress import render_rich, render_text, resolve_experiment, snapshot, watch
-
     ws = resolve_experiment(args.workspace)
     if args.json:
-        from tao_automl.execution.run import workspace_status
-        from tao_automl.workspace import dumps_strict
-
         print(dumps_strict(workspace_status(ws), indent=2))
         return 0
     if not args.watch:
         snap = snapshot(ws)
         if sys.stdout.isatty():
             import shutil
-
-            from tao_automl.review_render import use_color
 
             print(render_rich(snap, width=shutil.get_terminal_size((120, 24)).columns, color=use_color()))
         else:
@@ -188,11 +183,6 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from tao_automl.errors import WorkspaceError, describe
-    from tao_automl.plots import render_plots
-    from tao_automl.progress import resolve_experiment
-    from tao_automl.results import format_result
-
     ws = resolve_experiment(args.workspace)
     if not ws.exists("result.json"):
         raise WorkspaceError(describe("the experiment has no result yet", file=ws.path("result.json"),
@@ -201,12 +191,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     result = ws.read_json("result.json")
     paths = [] if args.no_plots else render_plots(ws, result)
     if args.html:
-        from tao_automl.report_html import write_html_report
-
         paths.append(write_html_report(ws, result))
     if args.wandb:
-        from tao_automl.tracking import finish_tracking
-
         finish_tracking(result)
     print(format_result(result))
     if paths:
@@ -215,9 +201,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
-    from tao_automl.cancel import cancel_experiment
-    from tao_automl.progress import resolve_experiment
-
     ws = resolve_experiment(args.workspace)
     if ws.exists("result.json") and not args.force:
         print(f"{ws.root}: the experiment has already finished; nothing to cancel")
@@ -235,9 +218,6 @@ AUDIT_FAILED = 3
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from tao_automl.algorithms.llm.brain import audit
-    from tao_automl.progress import resolve_experiment
-
     ws = resolve_experiment(args.workspace)
     found = audit(ws)
     if args.json:
@@ -344,8 +324,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``tao-automl`` / ``python -m tao_automl``; returns the exit code."""
-    from tao_automl.errors import AutoMLError
-
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

@@ -18,8 +18,19 @@ from typing import Any
 
 import attrs
 
-from tao_automl import preflight
 from tao_automl.algorithms import AlgorithmSpec, get_algorithm
+from tao_automl.algorithms.llm import check_llm_settings
+from tao_automl.config import safe_yaml
+from tao_automl.config.direction import resolve_direction
+from tao_automl.config.metric_names import alias_targets
+from tao_automl.config.secrets import missing_secrets, replace_secrets, secret_names
+from tao_automl.config.settings import (
+    LLM_SETTINGS,
+    AutoMLSettings,
+    name_as_written,
+    parse_settings,
+    written_keys,
+)
 from tao_automl.errors import (
     AutoMLError,
     CredentialError,
@@ -29,11 +40,14 @@ from tao_automl.errors import (
     SpecError,
     describe,
 )
-from tao_automl.execution.jobs import JobOptions
-from tao_automl.secrets import missing_secrets, replace_secrets, secret_names
-from tao_automl.settings import AutoMLSettings, parse_settings
+from tao_automl.planning import checks as preflight
+from tao_automl.planning.plan import JobOptions, RunPlan
+from tao_automl.platforms import get_backend
+from tao_automl.search import build_search_space, coerce_constraints, constraints_from_skill
+from tao_automl.skill.loader import confined
+from tao_automl.spec import SpecBuilder, SpecParamContext, apply_overrides, canonicalize, get_path
 
-__all__ = ["Prepared", "prepare", "JOB_KWARGS"]
+__all__ = ["RunPlan", "Prepared", "prepare", "JOB_KWARGS"]
 
 # Platform-agnostic launch kwargs of run(); everything else goes to the backend.
 JOB_KWARGS = {
@@ -43,36 +57,8 @@ JOB_KWARGS = {
 EPOCH_KEYS = ("train.num_epochs", "train.epochs", "train.epoch", "num_epochs", "epochs")
 
 
-@attrs.define(kw_only=True)
-class Prepared:
-    """A validated run plan."""
-
-    skill: Any
-    action: str
-    settings: AutoMLSettings
-    algorithm: AlgorithmSpec
-    space: Any
-    metric: str
-    direction: str
-    mode: str
-    fidelity_key: str | None
-    max_epochs: int | None
-    batch_key: str | None
-    shard_count: int
-    overrides: dict[str, Any]
-    dataset_uris: dict[str, Any]
-    base_checkpoint: str | None
-    backend: Any
-    backend_ref: Any
-    job_options: JobOptions
-    initial_points: list[dict[str, Any]]
-    initial_values: list[dict[str, Any]]
-    blockers: list[str]
-    notes: list[str]
-    evaluate_action: str | None
-    seed: int
-    checkpoint_epoch_offset: int | None = None  # None: inferred per job (checkpoints.infer_epoch_offset)
-    path_checks: list[Any] = attrs.Factory(list)  # preflight.DatasetPathCheck, one per dataset path
+#: The name the plan had before it was frozen and typed (kept for callers).
+Prepared = RunPlan
 
 
 def load_sidecar(skill: Any) -> dict[str, Any]:
@@ -80,13 +66,9 @@ def load_sidecar(skill: Any) -> dict[str, Any]:
     unmodified skill_info.yaml (metric, direction, constraints); {} if absent."""
     import yaml
 
-    from tao_automl import safe_yaml
-
     path = Path(skill.root) / "references" / "automl.yaml"
     if not path.exists():
         return {}
-    from tao_automl.skill.loader import confined
-
     confined(Path(skill.root), path, file=path, key="references/automl.yaml")  # a symlink leading out
     try:
         data = safe_yaml.load_file(path) or {}
@@ -132,8 +114,6 @@ def checkpoint_epoch_offset(skill: Any, sidecar: Mapping[str, Any]) -> int | Non
 def _metric_and_direction(
     skill: Any, action: str, settings: AutoMLSettings, sidecar: Mapping[str, Any]
 ) -> tuple[str, str]:
-    from tao_automl.execution.direction import resolve_direction
-
     info = skill.action(action)
     side = sidecar if sidecar.get("action", action) == action else {}
     metric = (settings.metric or getattr(info, "metric", None) or side.get("metric")
@@ -152,8 +132,6 @@ def _metric_and_direction(
                 hint="pass automl_settings={'metric': 'val_loss', 'direction': 'minimize'}",
             )
         )
-    from tao_automl.execution._metric_parse import alias_targets
-
     if not alias_targets(metric):
         raise SettingsError(
             describe(
@@ -178,8 +156,6 @@ def _metric_and_direction(
 
 
 def _fidelity_key(skill: Any, template: Mapping[str, Any]) -> str | None:
-    from tao_automl.spec import get_path
-
     short = dict(getattr(skill.info, "spec_shorthand_keys", None) or {})
     candidates = [short["num_epochs"]] if "num_epochs" in short else []
     candidates += list(EPOCH_KEYS)
@@ -224,8 +200,6 @@ def _job_options(job: Mapping[str, Any], settings: AutoMLSettings) -> JobOptions
 
 
 def _backend(platform_sdk: Any, rest: Mapping[str, Any]) -> tuple[Any, Any]:
-    from tao_automl.platforms import get_backend
-
     if platform_sdk is None or isinstance(platform_sdk, str):
         name = platform_sdk or "local"
         backend = get_backend(name, **rest)
@@ -236,7 +210,7 @@ def _backend(platform_sdk: Any, rest: Mapping[str, Any]) -> tuple[Any, Any]:
 
 def _check_uri_readable(key: str, uri: str) -> str | None:
     """Remote URIs (s3://...) are checked from the driver; plain paths are
-    checked by the backend (:func:`tao_automl.preflight.check_dataset_paths`)."""
+    checked by the backend (:func:`tao_automl.planning.checks.check_dataset_paths`)."""
     if "://" in uri and not uri.startswith("file://"):
         try:
             import fsspec
@@ -272,8 +246,6 @@ def prepare(
     has_final_eval_fn: bool = False,
 ) -> Prepared:
     """Validate everything and build the plan. Raises AutoMLError subclasses."""
-    from tao_automl.search import build_search_space
-
     settings = parse_settings(automl_settings, algorithm=automl_algorithm)
     algorithm = get_algorithm(settings.algorithm)
     for knob in ("perturbation_factor", "kde_samples", "top_n_percent", "min_points_in_model"):
@@ -325,9 +297,6 @@ def prepare(
                              custom_param_ranges=custom_param_ranges, dataset_uris=dataset_uris or {})
     if not getattr(skill.info, "automl_enabled", False):
         notes.append(f"skill '{skill.name}' does not declare automl_enabled: true; running on explicit request")
-    from tao_automl.search import coerce_constraints, constraints_from_skill
-    from tao_automl.spec import apply_overrides
-
     template = skill.template(action)
     schema = skill.schema(action)  # SchemaGateError when missing/unparsable
     sidecar = load_sidecar(skill)
@@ -372,8 +341,6 @@ def prepare(
     fidelity_key = _fidelity_key(skill, template)
     max_epochs = settings.max_epochs
     if max_epochs is None and fidelity_key:
-        from tao_automl.spec import get_path
-
         val = overrides.get(fidelity_key, get_path(template, fidelity_key, default=None))
         max_epochs = val if isinstance(val, int) and not isinstance(val, bool) else None
     if algorithm.multi_fidelity and (fidelity_key is None or max_epochs is None):
@@ -439,8 +406,6 @@ def prepare(
     notes += [c.note() for c in path_checks if c.state == "unverified"]
 
     # Data keys and credentials: blockers for review, errors for run.
-    from tao_automl.spec import SpecBuilder, SpecParamContext
-
     probe = SpecBuilder(skill, action).build(
         overrides=overrides,
         dataset_uris=uris,
@@ -487,7 +452,7 @@ def prepare(
     preflight.check_algorithm(algorithm=algorithm, space=space, settings=settings, metric=metric, mode=mode,
                               max_epochs=max_epochs, initial_points=initial_points)
 
-    return Prepared(
+    return RunPlan(
         skill=skill,
         action=action,
         settings=settings,
@@ -520,12 +485,8 @@ def prepare(
 def _check_llm(settings: AutoMLSettings, algorithm: AlgorithmSpec, raw: Any, arg: str | None) -> None:
     """``llm_*`` settings need an LLM-guided algorithm; such an algorithm needs
     an endpoint, a model, its API key variable set and the openai package."""
-    from tao_automl.settings import LLM_SETTINGS, name_as_written, written_keys
-
     try:
         if algorithm.llm_guided:
-            from tao_automl.algorithms.llm import check_llm_settings
-
             check_llm_settings(settings)
             return
         defaults = {a.name: a.default for a in attrs.fields(AutoMLSettings)}
@@ -555,8 +516,6 @@ def _drop_default_fidelity(space: Any, fidelity_key: str, algorithm: str) -> Any
 
 def _canonical_overrides(skill: Any, spec_overrides: Mapping[str, Any] | None) -> dict[str, Any]:
     """Resolve shorthand aliases to dotted paths (validating the paths)."""
-    from tao_automl.spec import canonicalize
-
     if spec_overrides is None:
         return {}
     if not isinstance(spec_overrides, Mapping):
@@ -569,8 +528,6 @@ def _check_batch_possible(space: Any, spec: Mapping[str, Any], batch_key: str | 
                           samples: int | None, shards: int) -> None:
     """A batch larger than samples/shards gives zero training steps; when even
     the smallest allowed (or the fixed) batch does, nothing can run."""
-    from tao_automl.spec import get_path
-
     if not samples or not batch_key:
         return
     limit = samples // max(1, shards)
@@ -598,7 +555,7 @@ def _check_batch_possible(space: Any, spec: Mapping[str, Any], batch_key: str | 
         )
 
 
-def raise_blockers(prepared: Prepared) -> None:
+def raise_blockers(prepared: RunPlan) -> None:
     """For run(): turn blockers into errors before anything is launched."""
     preflight.raise_unreadable_paths(prepared.path_checks)
     creds = [b for b in prepared.blockers if "credential" in b]

@@ -2,7 +2,7 @@
 review, the results table and the interactive plots.
 
 ``tao-automl report WS --html`` writes ``<experiment>/report.html``.  The
-plots are Optuna's plotly figures (:func:`tao_automl.plots.plotly_figures`);
+plots are Optuna's plotly figures (:func:`tao_automl.reporting.plots.plotly_figures`);
 plotly.js is embedded inline once, so the file works offline (no CDN) and
 can be mailed or archived as is.
 """
@@ -13,7 +13,9 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
-from tao_automl.workspace import Workspace
+from tao_automl.reporting.plots import PLOTS, plotly_figures
+from tao_automl.reporting.review_render import render_review
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["render_html_report", "write_html_report"]
 
@@ -88,8 +90,6 @@ def _results_table(r: Mapping[str, Any]) -> str:
 
 def _plots(r: Mapping[str, Any]) -> str:
     try:
-        from tao_automl.plots import PLOTS, plotly_figures
-
         figs = plotly_figures(r)
     except ImportError as exc:
         return f'<p class="muted">plots unavailable: {html.escape(str(exc))} (pip install \'tao-automl[plots]\')</p>'
@@ -108,8 +108,6 @@ def render_html_report(result: Mapping[str, Any], review: Mapping[str, Any] | No
     title = f"AutoML report {result.get('session_id')}"
     review_html = '<p class="muted">no review.json in this experiment</p>'
     if review:
-        from tao_automl.review_render import render_review
-
         review_html = f"<pre>{html.escape(render_review(review, color=False, width=120))}</pre>"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

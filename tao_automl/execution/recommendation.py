@@ -98,7 +98,7 @@ class Recommendation(Mapping[str, Any]):
 
     @classmethod
     def from_trial(cls, trial: Any, metric: str | None = None, **extra: Any) -> Recommendation:
-        """From a :class:`~tao_automl.results.TrialResult` (history entry)."""
+        """From a :class:`~tao_automl.reporting.results.TrialResult` (history entry)."""
         state = trial.status
         value = trial.metric_value
         if value is not None and state in ("succeeded", "stopped"):

@@ -22,7 +22,10 @@ from typing import Any
 
 import attrs
 
-from tao_automl.workspace import Workspace
+from tao_automl.errors import WorkspaceError, describe
+from tao_automl.reporting.collect import score_of, trial_result
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["Snapshot", "LedgerReader", "snapshot", "render_text", "render_html", "render_status",
            "render_rich", "rich_table", "watch", "progress_callback", "resolve_experiment"]
@@ -72,7 +75,7 @@ class Snapshot:
     @property
     def best(self) -> float | None:
         """The best trial's score, ranked as the result's ``best`` is
-        (:func:`~tao_automl.execution.collect.pick_best`: succeeded trials,
+        (:func:`~tao_automl.reporting.collect.pick_best`: succeeded trials,
         else stopped ones; while nothing has ended, running ones)."""
         for statuses in (("succeeded",), ("stopped",), ("running",)):
             pool = [r["best"] for r in self.rows if r["status"] in statuses and r["best"] is not None]
@@ -100,8 +103,6 @@ class LedgerReader:
         self._cache: dict[str, dict[str, dict[str, Any]]] = {}
 
     def records(self) -> list[Any]:
-        from tao_automl.execution.ledger import JobLedger
-
         recs = []
         for tid in self.ws.listdir("ledger"):
             if tid.startswith("."):
@@ -125,8 +126,6 @@ def _better(a: float, b: float, direction: str | None) -> bool:
 
 def _row(rec: Any, metric: str | None, direction: str | None, now: float,
          selection: str = "best") -> dict[str, Any]:
-    from tao_automl.execution.collect import score_of, trial_result
-
     t = trial_result(rec, metric or "", direction, selection)
     vals = [float(e[metric]) for e in t.metrics_per_epoch
             if metric and isinstance(e.get(metric), (int, float))]
@@ -145,8 +144,6 @@ def _row(rec: Any, metric: str | None, direction: str | None, now: float,
 def resolve_experiment(path: str | os.PathLike[str], storage_options: dict | None = None) -> Workspace:
     """The experiment folder for ``path``: itself if it holds ``settings.json``,
     else its most recent experiment sub-folder (``workspace_dir`` given)."""
-    from tao_automl.errors import WorkspaceError, describe
-
     ws = Workspace(path, storage_options)
     if ws.exists("settings.json"):
         return ws

@@ -39,7 +39,7 @@ class TrialResult:
     rec_id: str
     job_id: str | None = None
     status: str = "unknown"  # succeeded | failed | stopped | running | pending
-    metric_value: float | None = None  # the trial's score (tao_automl.execution.score)
+    metric_value: float | None = None  # the trial's score (tao_automl.reporting.score)
     metric_epoch: int | None = None  # the epoch the score comes from (None: a final value only)
     hyperparameters: dict[str, Any] = attrs.field(factory=dict)
     metrics_per_epoch: list[dict[str, Any]] = attrs.field(factory=list)

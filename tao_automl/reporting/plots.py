@@ -15,7 +15,7 @@ search space, per-epoch values as intermediate values), and Optuna draws it:
 PNGs come from ``optuna.visualization.matplotlib`` (the ``plots`` extra:
 matplotlib, plus scikit-learn for fANOVA); :func:`plotly_figures` gives the
 same figures from ``optuna.visualization`` (plotly) for the HTML report
-(:mod:`tao_automl.report_html`).  The metric axis is logarithmic when the
+(:mod:`tao_automl.reporting.report_html`).  The metric axis is logarithmic when the
 values span more than two decades; epoch axes have integer ticks.
 """
 
@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
-from tao_automl.workspace import Workspace
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["render_plots", "to_study", "plotly_figures", "log_scale", "PLOTS"]
 

@@ -1,4 +1,4 @@
-"""Extra pre-launch checks used by :func:`tao_automl.preparation.prepare`.
+"""Extra pre-launch checks used by :func:`tao_automl.planning.preparation.prepare`.
 
 Each function raises an :class:`~tao_automl.errors.AutoMLError` subclass
 whose message names the bad value; none launches or writes anything.  They
@@ -30,7 +30,11 @@ from typing import Any
 
 import attrs
 
+from tao_automl.algorithms import BuildContext
 from tao_automl.errors import PreflightError, SettingsError, SkillError, SpecError, describe
+from tao_automl.platforms.paths import check_paths
+from tao_automl.spec import get_path
+from tao_automl.spec.data_sources import SOURCE_NAMES
 
 __all__ = [
     "ENV_NAME",
@@ -58,8 +62,6 @@ def _is_number(v: Any) -> bool:
 def check_run_args(*, skill: Any, automl_hyperparameters: Any, custom_param_ranges: Any,
                    dataset_uris: Mapping[str, Any]) -> None:
     """Shapes of the ``run()`` arguments the search space and data sources read."""
-    from tao_automl.spec.data_sources import SOURCE_NAMES
-
     hp = automl_hyperparameters
     if hp is not None:
         if not isinstance(hp, list | tuple):
@@ -111,8 +113,6 @@ def _placeholders(skill: Any) -> set[str]:
 
 def readable_uri_keys(uris: Mapping[str, Any]) -> list[str]:
     """The dataset_uris keys that name data roots (placeholders are file names)."""
-    from tao_automl.spec.data_sources import SOURCE_NAMES
-
     return [k for k in uris if k in SOURCE_NAMES]
 
 
@@ -163,8 +163,6 @@ def _is_set(v: Any) -> bool:
 def check_exclusive(constraints: Any, spec: Mapping[str, Any], *, source: str = "") -> None:
     """Mutually exclusive keys (``kind == 'exclusive'``) may not both be set in
     the effective spec (template + overrides)."""
-    from tao_automl.spec import get_path
-
     for c in constraints or ():
         if getattr(c, "kind", None) != "exclusive" or not c.other:
             continue
@@ -185,8 +183,6 @@ def check_algorithm(*, algorithm: Any, space: Any, settings: Any, metric: str, m
     settings (grid size, fidelity range, PBT interval); the result is dropped."""
     if not (algorithm.name == "grid" or algorithm.multi_fidelity or algorithm.needs_checkpoints):
         return
-    from tao_automl.algorithms import BuildContext
-
     ctx = BuildContext(param_space=space.to_ray(), metric=metric, mode=mode, settings=settings,
                        max_epochs=max_epochs or 1, initial_points=list(initial_points), space=space)
     algorithm.build(ctx)
@@ -232,8 +228,6 @@ class DatasetPathCheck:
 def check_dataset_paths(backend: Any, items: list[tuple[str, str]]) -> list[DatasetPathCheck]:
     """Ask ``backend`` whether each (key, path) is readable where its jobs run.
     ``file://`` is stripped; a backend without ``check_paths`` -> unverified."""
-    from tao_automl.platforms.paths import check_paths
-
     if not items:
         return []
     strip = {uri: uri[7:] if uri.startswith("file://") else uri for _, uri in items}

@@ -41,7 +41,7 @@ import uuid
 from typing import Any
 
 from tao_automl.errors import WorkspaceError, describe
-from tao_automl.workspace import Workspace
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["DriverLease", "LEASE_FILE", "lease_ttl_s"]
 

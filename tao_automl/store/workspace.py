@@ -28,6 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tao_automl.config.secrets import mask_bytes, open_filesystem
+from tao_automl.config.session_id import SESSION_ID_RULE, check_session_id
 from tao_automl.errors import WorkspaceError, describe
 
 __all__ = ["Workspace", "is_uri", "new_session_id", "check_session_id", "SESSION_ID_RULE"]
@@ -39,27 +41,6 @@ def is_uri(path: str | os.PathLike[str]) -> bool:
     """True for ``s3://...``-style URIs (but not for ``file://``)."""
     s = str(path)
     return bool(_URI.match(s)) and not s.startswith("file://")
-
-
-#: A session id names one folder directly under workspace_dir: a letter or
-#: digit first, then letters, digits, '.', '_' or '-'; at most 128 characters.
-_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
-SESSION_ID_RULE = ("a folder name: a letter or digit, then letters, digits, '.', '_' or '-' "
-                   "(at most 128 characters; no '/', '..' or spaces)")
-
-
-def check_session_id(value: Any, *, key: str = "session_id", file: Any = None) -> str:
-    """``value`` if it is a safe session id (see :data:`SESSION_ID_RULE`), else a
-    SettingsError naming ``key`` and the value: a session id becomes a folder
-    under workspace_dir, so ``../x``, ``..``, ``.``, separators, newlines or
-    NUL would write outside it (or somewhere surprising)."""
-    from tao_automl.errors import SettingsError
-
-    if not isinstance(value, str) or not _SESSION_ID.match(value):
-        raise SettingsError(describe("invalid session id", file=file, key=key, value=value,
-                                     expected=SESSION_ID_RULE),
-                            file=file, key=key, value=value, expected=SESSION_ID_RULE)
-    return value
 
 
 def new_session_id(prefix: str = "automl") -> str:
@@ -114,8 +95,6 @@ class Workspace:
         self._storage_options = storage_options or {}
         self._fs = None
         if self.uri:
-            from tao_automl.secrets import open_filesystem
-
             try:  # secret("ENV") options are resolved in memory and never pickled as values
                 self._fs, _ = open_filesystem(self.root, self._storage_options)
             except (ImportError, ValueError) as exc:
@@ -152,8 +131,6 @@ class Workspace:
     def write_bytes(self, rel: str, data: bytes, *, durable: bool = True) -> str:
         """Atomic write; ``durable`` also fsyncs (skipped for facts that can be
         re-derived, such as per-epoch metric events)."""
-        from tao_automl.secrets import mask_bytes
-
         data = mask_bytes(data)  # registered secret values never reach a workspace file
         p = self.path(rel)
         try:

@@ -1,6 +1,6 @@
 """The launch review as a person reads it: one screen of tables (``rich``).
 
-The review dict (:func:`tao_automl.review.build_review`) stays the data; this
+The review dict (:func:`tao_automl.planning.review.build_review`) stays the data; this
 module only renders it.  ``render_review(review)`` returns text: coloured on
 a terminal, plain (no ANSI codes) when the output is a file or pipe or when
 ``NO_COLOR`` is set.

@@ -4,7 +4,7 @@ Every ``automl_settings`` key that package accepts (its
 ``KNOWN_AUTOML_SETTINGS`` plus its sample-count spellings) is either
 
 * an alias of one of our settings (:data:`PEER_ALIASES`, merged into
-  ``tao_automl.settings.SETTINGS_ALIASES``),
+  ``tao_automl.config.settings.SETTINGS_ALIASES``),
 * translated here with the same meaning (:func:`translate_settings`), or
 * refused with a :class:`~tao_automl.errors.SettingsError` naming the
   algorithm or feature that is not available yet (:data:`NOT_AVAILABLE`) --
@@ -80,7 +80,7 @@ OUR_BEHAVIOUR: dict[str, tuple[Any, str]] = {
 }
 
 #: Translated here (automl_max_generations: translate_settings; automl_range_override:
-#: range_overrides) or already aliases in tao_automl.settings (epoch_multiplier: an error there).
+#: range_overrides) or already aliases in tao_automl.config.settings (epoch_multiplier: an error there).
 _TRANSLATED = ("automl_max_generations", "automl_range_override", "automl_max_epochs",
                "automl_max_recommendations", "automl_reduction_factor", "epoch_multiplier")
 
@@ -168,55 +168,3 @@ def range_overrides(value: Any) -> dict[str, dict[str, Any]]:
                          "valid_options/math_cond"), key="automl_range_override", value=item)
         out[item["parameter"]] = {k: v for k, v in item.items() if k != "parameter"}
     return out
-
-
-def apply_execution(skill: Any, action: str, execution: Any) -> Any:
-    """``run(execution={...})``: a ``python_script`` execution replacing
-    ``actions.<action>.execution`` of the skill for this run (nvidia-tao-automl's
-    keys: ``type``, ``script``, ``args``/``script_args``, ``config_format``,
-    ``cwd``).  Checked before launch: the script must exist, ``cwd`` too."""
-    import attrs
-
-    from tao_automl.skill import Execution
-
-    if execution is None:
-        return skill
-    where = f"{skill.root}/references/skill_info.yaml"
-
-    def bad(key: str, value: Any, expected: str) -> SettingsError:
-        return SettingsError(describe("invalid run(execution=...)", file=where, key=f"execution.{key}",
-                                      value=value, expected=expected), key=f"execution.{key}", value=value)
-
-    if not isinstance(execution, Mapping):
-        raise bad("", execution, "a mapping {type: python_script, script, args, config_format, cwd}")
-    unknown = sorted(set(execution) - {"type", "script", "args", "script_args", "config_format", "cwd"})
-    if unknown:
-        raise bad(unknown[0], execution[unknown[0]], "one of type, script, args, script_args, config_format, cwd")
-    if execution.get("type") != "python_script":
-        raise bad("type", execution.get("type"), "'python_script'")
-    from pathlib import Path
-
-    script = execution.get("script")
-    if not isinstance(script, str) or not script.strip():
-        raise bad("script", script, "a non-empty path to a Python script")
-    full = Path(script).expanduser()
-    full = full if full.is_absolute() else Path(skill.root) / full
-    if not full.is_file():
-        raise bad("script", script, f"an existing file ({full} does not exist)")
-    args = execution.get("args", execution.get("script_args", ["--config", "{config_path}"]))
-    if not isinstance(args, list | tuple) or not all(isinstance(a, str) for a in args):
-        raise bad("args", args, "a list of strings")
-    info = skill.action(action)
-    fmt = execution.get("config_format", info.config_format)
-    if fmt not in ("json", "yaml", "toml"):
-        raise bad("config_format", fmt, "json, yaml or toml")
-    cwd = execution.get("cwd", ".")
-    if not isinstance(cwd, str) or not cwd.strip():
-        raise bad("cwd", cwd, "a non-empty path")
-    cwd_full = Path(cwd).expanduser()
-    if not (cwd_full if cwd_full.is_absolute() else Path(skill.root) / cwd_full).is_dir():
-        raise bad("cwd", cwd, "an existing directory (relative to the skill)")
-    new_action = attrs.evolve(info, execution=Execution(type="python_script", script=script, args=list(args),
-                                                        cwd=cwd), command=None, config_format=fmt)
-    new_info = attrs.evolve(skill.info, actions={**skill.info.actions, action: new_action})
-    return attrs.evolve(skill, info=new_info)

@@ -31,7 +31,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from tao_automl.secrets import mask_obj
+from tao_automl.config.secrets import mask_obj
+from tao_automl.planning.plan import RunPlan
+from tao_automl.reporting.collect import score_of, trial_result
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.local_mirror import local_run_dir
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["WandbTracker", "wandb_options", "tracking_callback", "finish_tracking"]
 
@@ -57,7 +62,7 @@ def _warn_once(key: str, msg: str) -> None:
 def wandb_options(settings: Any) -> dict[str, Any] | None:
     """The resolved ``wandb`` block (a plain dict) or ``None`` when tracking is off.
 
-    ``settings`` is an :class:`~tao_automl.settings.AutoMLSettings`, its
+    ``settings`` is an :class:`~tao_automl.config.settings.AutoMLSettings`, its
     ``to_dict()``, or the ``wandb`` block itself.
     """
     if settings is None:
@@ -170,8 +175,6 @@ class WandbTracker:
         if self.options.get("dir"):
             return str(self.options["dir"])
         if "://" in self.workspace_root:  # published into the workspace when the run ends
-            from tao_automl.execution.local_mirror import local_run_dir
-
             return str(local_run_dir(self.workspace_root))
         return self.workspace_root
 
@@ -202,9 +205,6 @@ class WandbTracker:
         )
 
     def _ledger(self) -> Any:
-        from tao_automl.execution.ledger import JobLedger
-        from tao_automl.workspace import Workspace
-
         return JobLedger(Workspace(self.workspace_root, self.storage_options))
 
     # -- trial runs ------------------------------------------------------------
@@ -267,8 +267,6 @@ class WandbTracker:
             return
         self.trial_progress(trial_id)
         try:
-            from tao_automl.execution.collect import score_of, trial_result
-
             rec = self._ledger().trial(trial_id)
             selection = self.run_config.get("checkpoint_selection") or "best"
             t = trial_result(rec, self.metric, self.direction, selection)
@@ -354,7 +352,7 @@ def _trials_table(run: Any, result: Mapping[str, Any]) -> Any:
     return wandb.Table(columns=cols, data=rows)
 
 
-def tracker_for(prepared: Any, plan: Any) -> WandbTracker | None:
+def tracker_for(prepared: RunPlan, plan: Any) -> WandbTracker | None:
     """A tracker for a prepared run, or ``None`` when the settings leave tracking off."""
     opts = wandb_options(prepared.settings)
     if opts is None:

@@ -26,8 +26,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tao_automl.config import safe_yaml
+from tao_automl.config.settings import SETTINGS_ALIASES
 from tao_automl.errors import SettingsError, describe
-from tao_automl.workspace import is_uri
+from tao_automl.runner import AutoMLRunner
+from tao_automl.spec.data_sources import SOURCE_NAMES
+from tao_automl.store.workspace import check_session_id, is_uri
 
 __all__ = ["PLAN_KEYS", "load_plan", "validate_plan", "runner_for", "run_kwargs"]
 
@@ -85,9 +89,6 @@ def validate_plan(raw: Any, *, source: str = "<plan>", base_dir: str | Path | No
     if "skill_dir" not in plan:
         raise SettingsError(describe("plan has no skill_dir", file=source, key="skill_dir",
                                      expected=PLAN_KEYS["skill_dir"][1]), file=source, key="skill_dir")
-    from tao_automl.settings import SETTINGS_ALIASES
-    from tao_automl.workspace import check_session_id
-
     for key, value in (plan.get("automl_settings") or {}).items():
         if SETTINGS_ALIASES.get(key, key) == "session_id" and value is not None:
             check_session_id(value, key=f"automl_settings.{key}", file=source)
@@ -109,8 +110,6 @@ def validate_plan(raw: Any, *, source: str = "<plan>", base_dir: str | Path | No
         plan["train_dataset_uri"] = [_resolve(x, base) for x in tds]
     uris = plan.get("dataset_uris")
     if uris:
-        from tao_automl.spec.data_sources import SOURCE_NAMES
-
         for name, value in list(uris.items()):
             if name in SOURCE_NAMES and isinstance(value, str):
                 uris[name] = _resolve(value, base)
@@ -124,8 +123,6 @@ def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
     import yaml
 
     p = Path(path).expanduser()
-    from tao_automl import safe_yaml
-
     try:
         text = safe_yaml.decode_utf8(p.read_bytes())
     except yaml.YAMLError as exc:
@@ -144,8 +141,6 @@ def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def runner_for(plan: Mapping[str, Any]) -> Any:
     """The :class:`~tao_automl.runner.AutoMLRunner` for a validated plan."""
-    from tao_automl.runner import AutoMLRunner
-
     runner = AutoMLRunner(
         skill_dir=plan["skill_dir"], platform_sdk=plan.get("platform"),
         workspace_dir=plan.get("workspace_dir"), action=plan.get("action", "train"),

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from tao_automl.errors import AutoMLError
-from tao_automl.execution.ledger import TrialRecord
-from tao_automl.execution.score import TrialScore, trial_score
-from tao_automl.results import TrialResult
+from tao_automl.config.direction import best_index
+from tao_automl.reporting.results import TrialResult
+from tao_automl.reporting.score import TrialScore, trial_score
+from tao_automl.store.ledger import TrialRecord
 
-__all__ = ["trial_result", "score_of", "pick_best", "best_checkpoint"]
-
-log = logging.getLogger("tao_automl")
+__all__ = ["trial_result", "score_of", "pick_best"]
 
 #: Metric sources that are the user's own measure of a finished job: their value is the score.
 USER_SOURCES = ("eval_fn", "extractor")
@@ -23,7 +20,7 @@ def _per_epoch(rec: TrialRecord) -> list[dict[str, Any]]:
 
 
 def score_of(rec: TrialRecord, metric: str, direction: str | None, selection: str = "best") -> TrialScore:
-    """A trial's score from its ledger record (see :func:`~tao_automl.execution.score.trial_score`).
+    """A trial's score from its ledger record (see :func:`~tao_automl.reporting.score.trial_score`).
 
     The lineage is the attempts launched since the trial's newest plan (a PBT
     exploit replaces the configuration and the weights); a succeeded outcome
@@ -95,8 +92,6 @@ def trial_result(rec: TrialRecord, metric: str, direction: str | None = None,
 def pick_best(history: list[TrialResult], direction: str) -> TrialResult | None:
     """Best succeeded trial; early-stopped ones only if none succeeded.
     Failed trials (metric None) never rank."""
-    from tao_automl.execution.direction import best_index
-
     for statuses in (("succeeded",), ("stopped",)):
         pool = [t for t in history if t.status in statuses and t.metric_value is not None]
         if pool:
@@ -104,44 +99,3 @@ def pick_best(history: list[TrialResult], direction: str) -> TrialResult | None:
             if i is not None:
                 return pool[i]
     return None
-
-
-def best_checkpoint(backend: Any, rec: TrialRecord, trial: TrialResult, metric: str, direction: str,
-                    which: str, epoch_offset: int | None = None) -> str | None:
-    """The checkpoint of the epoch that earned the trial's score (:func:`score_of`
-    with ``which`` = ``checkpoint_selection``), from the attempt that trained it.
-    An epoch the job wrote no checkpoint for (it checkpoints every N epochs)
-    falls back to the ``which`` checkpointed epoch (logged); a score without an
-    epoch to the attempt's last checkpoint.  ``epoch_offset`` None infers the checkpoint numbering from the
-    job's files."""
-    from tao_automl.checkpoints import PlatformCheckpointProvider
-
-    if not rec.attempts:
-        return None
-    score = score_of(rec, metric, direction, which)
-    att = next((a for a in rec.attempts if a.number == score.attempt), rec.attempts[-1])
-    if score.epoch is not None:
-        try:
-            return PlatformCheckpointProvider(
-                backend, att.handle, which="epoch", epoch=score.epoch, epoch_offset=epoch_offset,
-                start_epoch=att.start_epoch,
-            ).resolve("parent_model")
-        except AutoMLError as exc:
-            log.warning("trial %s: no checkpoint for epoch %s (its %s %s); choosing the %s checkpointed "
-                        "epoch instead: %s", trial.rec_id, score.epoch, metric, score.value, which, exc)
-        from tao_automl.execution.metrics import EpochRecord
-
-        records = [EpochRecord(epoch=e.get("epoch"), values={k: v for k, v in e.items()
-                                                             if k not in ("epoch", "attempt")})
-                   for e in trial.metrics_per_epoch if e.get("attempt") == att.number]
-        try:
-            return PlatformCheckpointProvider(
-                backend, att.handle, per_epoch=records, metric=metric, direction=direction, which=which,
-                epoch_offset=epoch_offset, start_epoch=att.start_epoch,
-            ).resolve("parent_model")
-        except AutoMLError:
-            pass
-    try:
-        return PlatformCheckpointProvider(backend, att.handle, which="last").resolve("parent_model")
-    except AutoMLError:
-        return None

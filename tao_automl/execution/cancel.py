@@ -4,7 +4,7 @@ Two things happen: ``cancel.json`` is dropped in the experiment folder (the
 driver, if alive, notices it within seconds and stops the search: no new
 trials, final evaluation skipped), and every job still running -- each one the
 ledger shows as open, one whose submit the ledger never confirmed
-(:mod:`tao_automl.execution.intents`), and a baseline or final evaluation job
+(:mod:`tao_automl.store.intents`), and a baseline or final evaluation job
 in progress -- is canceled through a backend rebuilt from ``settings.json``
 (platform name + the non-secret options recorded there).
 """
@@ -18,7 +18,11 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, SettingsError, describe
 from tao_automl.execution.extras import CANCEL_FILE
-from tao_automl.workspace import Workspace
+from tao_automl.platforms import BACKENDS, get_backend
+from tao_automl.platforms.base import JobHandle
+from tao_automl.store.intents import recover_unconfirmed
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["cancel_experiment", "backend_from_settings"]
 
@@ -27,8 +31,6 @@ log = logging.getLogger("tao_automl")
 
 def backend_from_settings(ws: Workspace) -> Any:
     """Rebuild the experiment's platform backend from its ``settings.json``."""
-    from tao_automl.platforms import BACKENDS, get_backend
-
     settings = ws.read_json("settings.json")
     name = str(settings.get("platform") or "local")
     if name.lower() not in BACKENDS:
@@ -42,12 +44,7 @@ def backend_from_settings(ws: Workspace) -> Any:
 def cancel_experiment(ws: Workspace, *, reason: str = "canceled by tao-automl cancel") -> list[dict[str, Any]]:
     """Stop the experiment in ``ws``; returns one entry per open job:
     ``{"trial_id", "job_id", "action": "canceled" | "already finished" | "error: ..."}``."""
-    from tao_automl.execution.ledger import JobLedger
-
     ws.write_json(CANCEL_FILE, {"t": time.time(), "reason": reason, "pid": os.getpid()})
-    from tao_automl.execution.intents import recover_unconfirmed
-    from tao_automl.platforms.base import JobHandle
-
     ledger = JobLedger(ws)
     # Baseline/final evaluation jobs: handle written at submit, record at the end.
     evals = []

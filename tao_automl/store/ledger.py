@@ -1,14 +1,14 @@
 """The durable, append-only job ledger.
 
 Every fact about a trial's jobs is one immutable event file under
-``ledger/<trial_id>/`` in the workspace (see :class:`~tao_automl.workspace.Workspace`):
+``ledger/<trial_id>/`` in the workspace (see :class:`~tao_automl.store.workspace.Workspace`):
 
 ``planned``    the trial's hyperparameters, overrides and adjustments
 ``submitting`` written just *before* a job is submitted: attempt number, job
                name, results dir.  A driver killed between the platform
                accepting the job and the ``submitted`` event leaves only this;
                on resume the job is looked up by name
-               (:func:`tao_automl.execution.intents.recover_unconfirmed`)
+               (:func:`tao_automl.store.intents.recover_unconfirmed`)
 ``submitted``  attempt number, the serialized JobHandle, spec path, resume pointer
 ``unconfirmed`` closes a ``submitting`` intent whose job was never found
 ``epoch``      one per-epoch metric record
@@ -38,7 +38,7 @@ from typing import Any
 import attrs
 
 from tao_automl.platforms.base import JobHandle
-from tao_automl.workspace import Workspace
+from tao_automl.store.workspace import Workspace
 
 __all__ = ["JobLedger", "Attempt", "TrialRecord"]
 

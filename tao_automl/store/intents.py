@@ -18,7 +18,7 @@ import logging
 from typing import Any
 
 from tao_automl.errors import PlatformError
-from tao_automl.execution.ledger import JobLedger
+from tao_automl.store.ledger import JobLedger
 
 __all__ = ["recover_unconfirmed"]
 

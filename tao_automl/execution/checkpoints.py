@@ -28,7 +28,12 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import CheckpointError, describe
+from tao_automl.config.direction import is_better
+from tao_automl.errors import AutoMLError, CheckpointError, describe
+from tao_automl.execution.metrics import EpochRecord
+from tao_automl.reporting.collect import score_of
+from tao_automl.reporting.results import TrialResult
+from tao_automl.store.ledger import TrialRecord
 
 __all__ = [
     "CHECKPOINT_EXTENSIONS",
@@ -38,9 +43,10 @@ __all__ = [
     "select_checkpoint",
     "infer_epoch_offset",
     "PlatformCheckpointProvider",
+    "best_checkpoint",
 ]
 
-_LOG = logging.getLogger("tao_automl.checkpoints")
+_LOG = logging.getLogger("tao_automl.execution.checkpoints")
 
 #: File extensions that hold model weights.
 CHECKPOINT_EXTENSIONS = (
@@ -183,8 +189,6 @@ def _last(refs: Sequence[CheckpointRef]) -> CheckpointRef | None:
 
 
 def _best(refs, per_epoch, metric, direction, epoch_offset, listed):
-    from tao_automl.execution.direction import is_better
-
     if not per_epoch or not metric or not direction:
         raise _fail(
             "which='best' needs per_epoch records, metric and direction",
@@ -409,4 +413,41 @@ class PlatformCheckpointProvider:
             return _join(root, rel.rsplit("/", 1)[0] if "/" in rel else ".")
         # "ptm" and other kinds are not a job's own checkpoints: nothing to give.
         _LOG.debug("checkpoint kind %r is not resolved from job artifacts", kind)
+        return None
+
+
+def best_checkpoint(backend: Any, rec: TrialRecord, trial: TrialResult, metric: str, direction: str,
+                    which: str, epoch_offset: int | None = None) -> str | None:
+    """The checkpoint of the epoch that earned the trial's score (:func:`~tao_automl.reporting.collect.score_of`
+    with ``which`` = ``checkpoint_selection``), from the attempt that trained it.
+    An epoch the job wrote no checkpoint for (it checkpoints every N epochs)
+    falls back to the ``which`` checkpointed epoch (logged); a score without an
+    epoch to the attempt's last checkpoint.  ``epoch_offset`` None infers the checkpoint numbering from the
+    job's files."""
+    if not rec.attempts:
+        return None
+    score = score_of(rec, metric, direction, which)
+    att = next((a for a in rec.attempts if a.number == score.attempt), rec.attempts[-1])
+    if score.epoch is not None:
+        try:
+            return PlatformCheckpointProvider(
+                backend, att.handle, which="epoch", epoch=score.epoch, epoch_offset=epoch_offset,
+                start_epoch=att.start_epoch,
+            ).resolve("parent_model")
+        except AutoMLError as exc:
+            _LOG.warning("trial %s: no checkpoint for epoch %s (its %s %s); choosing the %s checkpointed "
+                        "epoch instead: %s", trial.rec_id, score.epoch, metric, score.value, which, exc)
+        records = [EpochRecord(epoch=e.get("epoch"), values={k: v for k, v in e.items()
+                                                             if k not in ("epoch", "attempt")})
+                   for e in trial.metrics_per_epoch if e.get("attempt") == att.number]
+        try:
+            return PlatformCheckpointProvider(
+                backend, att.handle, per_epoch=records, metric=metric, direction=direction, which=which,
+                epoch_offset=epoch_offset, start_epoch=att.start_epoch,
+            ).resolve("parent_model")
+        except AutoMLError:
+            pass
+    try:
+        return PlatformCheckpointProvider(backend, att.handle, which="last").resolve("parent_model")
+    except AutoMLError:
         return None

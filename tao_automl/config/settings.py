@@ -17,9 +17,10 @@ from typing import Any
 import attrs
 import cattrs
 
-from tao_automl.compat import PEER_ALIASES, translate_settings
+from tao_automl.config.compat import PEER_ALIASES, translate_settings
+from tao_automl.config.secrets import _REFERENCE, SecretRef
+from tao_automl.config.session_id import check_session_id
 from tao_automl.errors import AutoMLError, SettingsError, describe
-from tao_automl.secrets import SecretRef
 
 __all__ = ["AutoMLSettings", "WandbSettings", "parse_settings", "SETTINGS_ALIASES", "RANGES",
            "written_keys", "name_as_written"]
@@ -156,8 +157,6 @@ class WandbSettings:
 
 def _session_id(inst: Any, att: attrs.Attribute, value: Any) -> None:
     if value is not None:
-        from tao_automl.workspace import check_session_id
-
         check_session_id(value, key="automl_settings.session_id")
 
 
@@ -341,8 +340,6 @@ _converter.register_structure_hook(SecretRef, lambda v, _t: v if isinstance(v, S
 def api_key_ref(value: Any, key: str = "llm_api_key") -> SecretRef | None:
     """``llm_api_key`` as given: ``secret("ENV")``, its saved form ``${oc.env:ENV}``
     or ``{"secret_env": "ENV"}``.  A literal key is refused (and never echoed)."""
-    from tao_automl.secrets import _REFERENCE
-
     if value is None or isinstance(value, SecretRef):
         return value
     if isinstance(value, str) and _REFERENCE.match(value):
@@ -475,8 +472,6 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
                     )
                 )
             if canon == "session_id" and value is not None:
-                from tao_automl.workspace import check_session_id
-
                 check_session_id(value, key="automl_settings.session_id")  # renamed as written below
             _check_de_range(canon, key, value)  # dehb's DE knobs: named as the user wrote them
             data[canon] = value

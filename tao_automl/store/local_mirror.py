@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tao_automl.workspace import Workspace
+from tao_automl.store.workspace import Workspace
 
-__all__ = ["local_run_dir", "publish", "restore", "workspace_paths"]
+__all__ = ["local_run_dir", "job_root", "publish", "restore", "workspace_paths"]
 
 log = logging.getLogger("tao_automl")
 SUBDIRS = ("trials", "wandb")
@@ -36,6 +36,14 @@ def local_run_dir(workspace_root: str) -> Path:
     sid = root.rsplit("/", 1)[-1]
     tag = hashlib.sha256(root.encode()).hexdigest()[:10]
     return Path(tempfile.gettempdir()) / "tao-automl-jobs" / f"{sid}-{tag}"
+
+
+def job_root(ws: Workspace) -> str:
+    """Where jobs write: the workspace's ``trials/``, or for a URI workspace a
+    local folder published into it when the run ends (:func:`local_run_dir`)."""
+    if not ws.uri:
+        return ws.path("trials")
+    return str(local_run_dir(ws.root) / "trials")
 
 
 def restore(ws: Workspace) -> None:

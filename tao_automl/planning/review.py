@@ -6,12 +6,16 @@ from typing import Any
 
 import cattrs
 
+from tao_automl.algorithms._builtin import pbt_fixed_params
+from tao_automl.planning.plan import RunPlan
+from tao_automl.spec import SpecBuilder, SpecParamContext
+
 __all__ = ["build_review", "estimate"]
 
 DEFAULT_TRIAL_S = 600.0  # assumed per-trial time when nothing is known
 
 
-def estimate(prepared: Any, per_trial_s: float | None = None) -> dict[str, Any]:
+def estimate(prepared: RunPlan, per_trial_s: float | None = None) -> dict[str, Any]:
     """Per-trial and total wall time with the assumptions spelled out (finite:
     the settings are bounded; at least one full trial is counted)."""
     s = prepared.settings
@@ -64,10 +68,8 @@ def estimate(prepared: Any, per_trial_s: float | None = None) -> dict[str, Any]:
     return {"per_trial_s": per, "total_s": total, "full_trial_equivalents": full_trials, "assumptions": assumptions}
 
 
-def build_review(prepared: Any, *, workspace: str, per_trial_s: float | None = None) -> dict[str, Any]:
+def build_review(prepared: RunPlan, *, workspace: str, per_trial_s: float | None = None) -> dict[str, Any]:
     """The review dict (stable keys; see the README)."""
-    from tao_automl.spec import SpecBuilder, SpecParamContext
-
     s = prepared.settings
     skill = prepared.skill
     recs = []
@@ -113,8 +115,6 @@ def build_review(prepared: Any, *, workspace: str, per_trial_s: float | None = N
     budget = {k: getattr(s, k) for k in prepared.algorithm.settings_used if hasattr(s, k)}
     if "pbt_fixed" in budget:  # show what it resolves to: the parameters PBT will not mutate
         from types import SimpleNamespace
-
-        from tao_automl.algorithms._builtin import pbt_fixed_params
 
         names = {p.name: None for p in prepared.space.params}
         budget["pbt_fixed"] = pbt_fixed_params(SimpleNamespace(param_space=names, settings=s))

@@ -1,7 +1,7 @@
 """The one definition of a trial's score.
 
 Every consumer -- the result's ``best``/``progress``/``history``, the live
-table (:mod:`tao_automl.progress`), the plots, WandB, and the checkpoint the
+table (:mod:`tao_automl.reporting.progress`), the plots, WandB, and the checkpoint the
 final evaluation measures -- asks :func:`trial_score`; nothing else ranks a
 trial's epochs.  Ray Tune's schedulers are not consumers: they still receive
 every epoch's value as it is reported.

@@ -1,0 +1,2 @@
+"""Reporting layer: result classes, the ledger folded into results
+(:mod:`.collect`, :mod:`.score`), the live progress table, plots and WandB."""
