@@ -526,7 +526,7 @@ def _check_llm(settings: AutoMLSettings, algorithm: AlgorithmSpec, raw: Any, arg
         if algorithm.llm_guided:
             from tao_automl.algorithms.llm import check_llm_settings
 
-            check_llm_settings(settings)
+            check_llm_settings(settings, algorithm=algorithm.name)
             return
         defaults = {a.name: a.default for a in attrs.fields(AutoMLSettings)}
         for key in LLM_SETTINGS:
@@ -534,7 +534,7 @@ def _check_llm(settings: AutoMLSettings, algorithm: AlgorithmSpec, raw: Any, arg
                 raise SettingsError(
                     describe(f"this setting does not apply to algorithm '{algorithm.name}'",
                              key=f"automl_settings.{key}", value=getattr(settings, key),
-                             expected="leave it out, or use an LLM-guided algorithm ('llm')"),
+                             expected="leave it out, or use an LLM-guided algorithm ('llm' or 'hybrid')"),
                     key=f"automl_settings.{key}")
     except (SettingsError, CredentialError) as exc:
         raise name_as_written(exc, written_keys(raw, algorithm=arg)) from None

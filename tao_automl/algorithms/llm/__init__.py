@@ -19,7 +19,7 @@ from typing import Any
 from tao_automl.algorithms import AlgorithmSpec, BuildContext, SearchPlan, register
 from tao_automl.errors import CredentialError, SettingsError, describe
 
-__all__ = ["build_llm", "check_llm_settings", "skill_notes"]
+__all__ = ["build_llm", "build_hybrid", "check_llm_settings", "skill_notes"]
 
 NOTE_KEYS = ("hpo_notes", "automl_notes", "hpo")
 
@@ -38,7 +38,7 @@ def skill_notes(skill: Any) -> str:
     return "\n\n".join(parts)
 
 
-def check_llm_settings(settings: Any, *, environ: Any = None) -> None:
+def check_llm_settings(settings: Any, *, environ: Any = None, algorithm: str = "llm") -> None:
     """Before launch: endpoint and model given, the API key's variable set, openai installed."""
     import os
 
@@ -46,7 +46,7 @@ def check_llm_settings(settings: Any, *, environ: Any = None) -> None:
             ("llm_endpoint", "an endpoint", "the base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1"),
             ("llm_model", "a model name", "the model name the server serves, e.g. meta/llama-3.1-8b-instruct")):
         if not getattr(settings, key):
-            raise SettingsError(describe(f"algorithm 'llm' needs {what}", key=f"automl_settings.{key}",
+            raise SettingsError(describe(f"algorithm '{algorithm}' needs {what}", key=f"automl_settings.{key}",
                                          value=None, expected=hint), key=f"automl_settings.{key}")
     ref = settings.llm_api_key
     env = os.environ if environ is None else environ
@@ -58,8 +58,8 @@ def check_llm_settings(settings: Any, *, environ: Any = None) -> None:
     try:
         import openai  # noqa: F401
     except ImportError as exc:
-        raise SettingsError(describe("algorithm 'llm' needs the openai package", key="automl_algorithm",
-                                     value="llm", expected="openai installed",
+        raise SettingsError(describe(f"algorithm '{algorithm}' needs the openai package", key="automl_algorithm",
+                                     value=algorithm, expected="openai installed",
                                      hint="pip install 'tao-automl[llm]'"), key="automl_algorithm") from exc
 
 
@@ -87,6 +87,34 @@ register(
                     "(audit trail in brain/).",
         build=build_llm,
         settings_used=LLM_SETTINGS_USED,
+        model_based=True,
+        extra_requires=("openai",),
+        llm_guided=True,
+    )
+)
+
+
+def build_hybrid(ctx: BuildContext) -> SearchPlan:
+    from tao_automl.algorithms.llm.brain import BrainLog
+    from tao_automl.algorithms.llm.hybrid import HybridSearcher
+
+    check_llm_settings(ctx.settings, algorithm="hybrid")
+    ws = ctx.workspace
+    brain = BrainLog(ws.root, getattr(ws, "_storage_options", None)) if ws is not None else None
+    searcher = HybridSearcher(space=ctx.space, metric=ctx.metric, mode=ctx.mode, settings=ctx.settings,
+                              budget=ctx.settings.max_recommendations, brain=brain, stop=ctx.stop,
+                              notes=ctx.notes, enforce_kwargs=ctx.enforce_kwargs, max_epochs=ctx.max_epochs)
+    return SearchPlan(search_alg=searcher, scheduler=None, num_samples=ctx.settings.max_recommendations)
+
+
+register(
+    AlgorithmSpec(
+        name="hybrid",
+        description="LLM-guided (recommended): an LLM plans phases (which parameters, which registry "
+                    "algorithm -- bayesian, random or grid -- and how many trials); the algorithm sweeps them "
+                    "with the rest at the incumbent (audit trail in brain/).",
+        build=build_hybrid,
+        settings_used=(*LLM_SETTINGS_USED, "grid_points"),
         model_based=True,
         extra_requires=("openai",),
         llm_guided=True,
