@@ -49,7 +49,7 @@ PEER_ALIASES: dict[str, str] = {
         "train.num_samples")},
 }
 
-_LLM = "the LLM-guided algorithms hybrid and autoresearch are not available yet (llm is)"
+_LLM = "the LLM-guided algorithm autoresearch and LLM range narrowing are not available yet (llm and hybrid are)"
 _OBJ = "multi-objective and latency objectives are not available yet (one metric, one direction)"
 #: keys whose feature is not implemented yet -> what is missing.
 NOT_AVAILABLE: dict[str, str] = {

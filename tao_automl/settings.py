@@ -197,11 +197,11 @@ class AutoMLSettings:
         with the schema's default values, for models trained from scratch),
         final_eval, poll_interval_s (longest single wait on a job; exits are
         noticed at once regardless), ray_address, quiet, wandb.
-    LLM-guided search (algorithm 'llm'; an error with any other algorithm):
+    LLM-guided search (algorithms 'llm' and 'hybrid'; an error with any other):
         llm_endpoint (alias base_url; an OpenAI-compatible base URL),
         llm_model, llm_api_key (only secret("ENV"); a literal key is refused),
         llm_temperature, llm_max_tokens, llm_timeout_s, llm_max_retries,
-        llm_fallback (None: stop with LLMError; "random": draw, tag and count),
+        llm_fallback (llm only; None: stop with LLMError; "random": draw, tag and count),
         llm_prompt_max_chars (older trials are summarised beyond it).
 
     Every numeric setting has a finite range (:data:`RANGES`): budgets and

@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 from skillkit import TOY
 
-from tao_automl.algorithms.llm.brain import audit
 from tao_automl.cli import main as cli_main
 from tao_automl.results import validate_result
 from tao_automl.runner import AutoMLRunner

@@ -48,6 +48,12 @@ def check_llm_settings(settings: Any, *, environ: Any = None, algorithm: str = "
         if not getattr(settings, key):
             raise SettingsError(describe(f"algorithm '{algorithm}' needs {what}", key=f"automl_settings.{key}",
                                          value=None, expected=hint), key=f"automl_settings.{key}")
+    if algorithm == "hybrid" and settings.llm_fallback is not None:
+        raise SettingsError(describe("this setting does not apply to algorithm 'hybrid'",
+                                     key="automl_settings.llm_fallback", value=settings.llm_fallback,
+                                     expected="leave it out (hybrid never substitutes an algorithm or parameters "
+                                              "for an LLM plan: a failed plan stops the run with LLMError)"),
+                            key="automl_settings.llm_fallback")
     ref = settings.llm_api_key
     env = os.environ if environ is None else environ
     if ref is not None and not env.get(ref.name):
@@ -79,6 +85,7 @@ def build_llm(ctx: BuildContext) -> SearchPlan:
 LLM_SETTINGS_USED = ("llm_endpoint", "llm_model", "llm_api_key", "llm_temperature", "llm_max_tokens",
                      "llm_timeout_s", "llm_max_retries", "llm_fallback", "llm_prompt_max_chars",
                      "max_recommendations", "max_concurrent", "seed")
+HYBRID_SETTINGS_USED = tuple(k for k in LLM_SETTINGS_USED if k != "llm_fallback") + ("grid_points",)
 
 register(
     AlgorithmSpec(
@@ -114,7 +121,7 @@ register(
                     "algorithm -- bayesian, random or grid -- and how many trials); the algorithm sweeps them "
                     "with the rest at the incumbent (audit trail in brain/).",
         build=build_hybrid,
-        settings_used=(*LLM_SETTINGS_USED, "grid_points"),
+        settings_used=HYBRID_SETTINGS_USED,
         model_based=True,
         extra_requires=("openai",),
         llm_guided=True,
