@@ -14,6 +14,7 @@ with ``when_format`` only fires when the request carries that
 ``response_format`` type (it does not consume the script otherwise).
 Every request body is kept in :attr:`requests`.
 
+``autoresearch`` replies: :func:`change`.
 ``hybrid`` replies: :func:`phase_plan` writes one phase plan;
 :func:`phase_policy` answers plan prompts from their state (not an LLM).
 
@@ -37,7 +38,7 @@ from typing import Any
 import attrs
 
 __all__ = ["ScriptedLLMServer", "Reply", "Status", "Delay", "Raw", "perturbation_policy",
-           "prompt_state", "completion", "phase_plan", "phase_policy"]
+           "prompt_state", "completion", "phase_plan", "phase_policy", "change"]
 
 
 @attrs.frozen
@@ -273,3 +274,8 @@ def phase_policy(body: dict[str, Any], *, per_phase: int = 2, width: int = 2) ->
     algorithm = "random" if not state.get("phases") else "bayesian"
     return phase_plan(chosen, algorithm=algorithm, trials=max(1, min(per_phase, left)),
                       reasoning=f"scripted phase policy (not an LLM); {left} trials left")
+
+
+def change(reasoning: str = "scripted change", **changes: Any) -> str:
+    """One ``autoresearch`` reply; dotted names as ``**{"train.lr": 0.02}``."""
+    return json.dumps({"reasoning": reasoning, "changes": changes})

@@ -19,7 +19,7 @@ from typing import Any
 from tao_automl.algorithms import AlgorithmSpec, BuildContext, SearchPlan, register
 from tao_automl.errors import CredentialError, SettingsError, describe
 
-__all__ = ["build_llm", "build_hybrid", "check_llm_settings", "skill_notes"]
+__all__ = ["build_llm", "build_hybrid", "build_autoresearch", "check_llm_settings", "skill_notes"]
 
 NOTE_KEYS = ("hpo_notes", "automl_notes", "hpo")
 
@@ -48,12 +48,40 @@ def check_llm_settings(settings: Any, *, environ: Any = None, algorithm: str = "
         if not getattr(settings, key):
             raise SettingsError(describe(f"algorithm '{algorithm}' needs {what}", key=f"automl_settings.{key}",
                                          value=None, expected=hint), key=f"automl_settings.{key}")
-    if algorithm == "hybrid" and settings.llm_fallback is not None:
-        raise SettingsError(describe("this setting does not apply to algorithm 'hybrid'",
+    if algorithm in ("hybrid", "autoresearch") and settings.llm_fallback is not None:
+        raise SettingsError(describe(f"this setting does not apply to algorithm '{algorithm}'",
                                      key="automl_settings.llm_fallback", value=settings.llm_fallback,
-                                     expected="leave it out (hybrid never substitutes an algorithm or parameters "
-                                              "for an LLM plan: a failed plan stops the run with LLMError)"),
+                                     expected=f"leave it out ({algorithm} never substitutes anything for an "
+                                              "LLM reply: a failed call or invalid reply stops the run with "
+                                              "LLMError)"),
                             key="automl_settings.llm_fallback")
+    from tao_automl.settings import AUTORESEARCH_SETTINGS
+
+    if algorithm != "autoresearch":
+        for key in AUTORESEARCH_SETTINGS:
+            value = getattr(settings, key)
+            if value not in (None, 0.0):
+                raise SettingsError(describe(f"this setting does not apply to algorithm '{algorithm}'",
+                                             key=f"automl_settings.{key}", value=value,
+                                             expected="leave it out, or use algorithm 'autoresearch'"),
+                                    key=f"automl_settings.{key}")
+    elif (settings.autoresearch_noise_margin == 0
+          and settings.max_recommendations < 2 + (settings.autoresearch_repeats or 2)):
+        repeats = settings.autoresearch_repeats or 2
+        raise SettingsError(describe("autoresearch's budget leaves no trial for a change",
+                                     key="automl_settings.max_recommendations", value=settings.max_recommendations,
+                                     expected=f">= {2 + repeats} (1 incumbent run + {repeats} re-runs measuring the "
+                                              "noise margin + at least 1 change)",
+                                     hint="raise max_recommendations, lower autoresearch_repeats, or give "
+                                          "autoresearch_noise_margin"),
+                            key="automl_settings.max_recommendations")
+    elif settings.autoresearch_noise_margin > 0 and settings.autoresearch_repeats is not None:
+        raise SettingsError(describe("autoresearch_repeats measures the noise margin, which is given",
+                                     key="automl_settings.autoresearch_repeats",
+                                     value=settings.autoresearch_repeats,
+                                     expected="leave it out with autoresearch_noise_margin > 0, or set "
+                                              "autoresearch_noise_margin: 0 to measure it"),
+                            key="automl_settings.autoresearch_repeats")
     ref = settings.llm_api_key
     env = os.environ if environ is None else environ
     if ref is not None and not env.get(ref.name):
@@ -122,6 +150,34 @@ register(
                     "with the rest at the incumbent (audit trail in brain/).",
         build=build_hybrid,
         settings_used=HYBRID_SETTINGS_USED,
+        model_based=True,
+        extra_requires=("openai",),
+        llm_guided=True,
+    )
+)
+
+
+def build_autoresearch(ctx: BuildContext) -> SearchPlan:
+    from tao_automl.algorithms.llm.autoresearch import AutoResearchSearcher
+    from tao_automl.algorithms.llm.brain import BrainLog
+
+    check_llm_settings(ctx.settings, algorithm="autoresearch")
+    ws = ctx.workspace
+    brain = BrainLog(ws.root, getattr(ws, "_storage_options", None)) if ws is not None else None
+    searcher = AutoResearchSearcher(space=ctx.space, metric=ctx.metric, mode=ctx.mode, settings=ctx.settings,
+                                    budget=ctx.settings.max_recommendations, brain=brain, stop=ctx.stop,
+                                    notes=ctx.notes, enforce_kwargs=ctx.enforce_kwargs)
+    return SearchPlan(search_alg=searcher, scheduler=None, num_samples=ctx.settings.max_recommendations)
+
+
+register(
+    AlgorithmSpec(
+        name="autoresearch",
+        description="LLM-guided keep/discard loop: the LLM proposes changes to the incumbent, one trial at a "
+                    "time; a change is kept only when it beats the incumbent by more than the noise margin.",
+        build=build_autoresearch,
+        settings_used=tuple(k for k in LLM_SETTINGS_USED if k not in ("llm_fallback", "max_concurrent"))
+        + ("research_program", "autoresearch_noise_margin", "autoresearch_repeats"),
         model_based=True,
         extra_requires=("openai",),
         llm_guided=True,
