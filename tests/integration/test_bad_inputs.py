@@ -509,6 +509,14 @@ CASES: list[Case] = [
          _llm("hybrid", llm_endpoint=None)),
     Case("hybrid_llm_fallback", SettingsError, "does not apply to algorithm 'hybrid'",
          _llm("hybrid", llm_fallback="random")),
+    Case("autoresearch_repeats_exceed_budget", SettingsError, "leaves no trial for a change",
+         _llm("autoresearch", max_recommendations=3, autoresearch_repeats=2)),
+    Case("autoresearch_margin_and_repeats", SettingsError, "autoresearch_repeats measures the noise margin",
+         _llm("autoresearch", autoresearch_noise_margin=0.05, autoresearch_repeats=2)),
+    Case("research_program_with_llm", SettingsError, "does not apply to algorithm 'llm'",
+         _llm(research_program="lower the loss")),
+    Case("research_program_with_bayesian", SettingsError, "does not apply to algorithm 'bayesian'",
+         _settings(research_program="lower the loss")),
 ]
 
 

@@ -61,3 +61,40 @@ def test_hybrid_run_with_concurrency_and_audit(ray_cluster, llm_server, tmp_path
     Workspace(ws / "exp").append_event("brain", "decision", {"trial_id": "forged", "request": "none",
                                                              "decision": "run", "config": {}})
     assert cli_main(["audit", str(ws / "exp")]) == 3
+
+
+def test_autoresearch_run_keeps_and_discards(ray_cluster, llm_server, tmp_path):
+    """autoresearch end to end: the incumbent runs 3 times (the toy skill is
+    deterministic: a measured margin of 0), then scripted changes; with
+    max_concurrent 2 it still runs one trial at a time."""
+    from tao_automl.execution.ledger import JobLedger
+    from tao_automl.testing.llm_server import Reply, change
+
+    llm_server.policy = None
+    llm_server.script(Reply(change("a smaller learning rate", **{"train.lr": 0.003})),
+                      Reply(change("a larger hidden layer", **{"model.hidden_size": 64})))
+    ws = tmp_path / "ws"
+    res = AutoMLRunner(skill_dir=TOY, workspace_dir=ws).run(
+        automl_algorithm="autoresearch",
+        automl_settings=settings(llm_server, max_recommendations=5, research_program="lower val_loss quickly"),
+        spec_overrides={"train.num_epochs": 2})
+    validate_result(res)
+    assert len(res["history"]) == 5 and all(t["status"] == "succeeded" for t in res["history"])
+    (margin,) = brain(ws, "margin")
+    assert margin["margin"] == 0.0 and len(margin["runs"]) == 3
+    verdicts = [d for d in brain(ws, "decision") if d["decision"] in ("keep", "discard")]
+    assert len(verdicts) == 2 and all(v["reasoning"] for v in verdicts)
+    first = verdicts[0]
+    assert first["decision"] == ("keep" if first["improvement"] > 0 else "discard")
+    second = [d for d in brain(ws, "decision") if d["decision"] == "run"][1]
+    assert second["config"]["train.lr"] == (0.003 if first["decision"] == "keep" else TOY_LR)
+    assert "lower val_loss quickly" in llm_server.requests[0]["messages"][1]["content"]
+    # one trial at a time: each trial starts after the previous one was observed
+    order = [("start" if e["kind"] == "decision" else "end") for e in Workspace(ws / "exp").events("brain")
+             if e["kind"] == "observed" or e.get("decision") in ("incumbent", "repeat", "run")]
+    assert order == ["start", "end"] * 5
+    assert len(JobLedger(Workspace(ws / "exp")).trials()) == 5
+    assert res["llm"]["ok"] and cli_main(["audit", str(ws / "exp")]) == 0
+
+
+TOY_LR = 0.01
