@@ -1,5 +1,5 @@
-"""``hybrid`` end to end on Ray Tune with the toy skill and the local backend,
-two trials at a time, against a scripted OpenAI-compatible server on
+"""``hybrid`` (and ``autoresearch``) end to end on Ray Tune with the toy skill
+and the local backend, two slots, against a scripted OpenAI-compatible server on
 127.0.0.1 (its planner is :func:`phase_policy`: not an LLM, but every plan
 travels through the real openai client, the prompt, the validation and the
 brain log, and the registry's searchers do the sweeping)."""
@@ -98,3 +98,62 @@ def test_autoresearch_run_keeps_and_discards(ray_cluster, llm_server, tmp_path):
 
 
 TOY_LR = 0.01
+
+
+DRIVER = """
+import json, sys
+from tao_automl.runner import AutoMLRunner
+r = AutoMLRunner(skill_dir=sys.argv[1], workspace_dir=sys.argv[2])
+r.run(automl_algorithm=sys.argv[4], automl_settings=json.loads(sys.argv[3]),
+      spec_overrides={"train.num_epochs": 3, "train.epoch_sleep_s": 1.0})
+"""
+
+
+def _kill_after_a_finished_trial(tmp_path, ws, s, algorithm):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tao_automl.execution.ledger import JobLedger
+
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(TOY), str(ws), json.dumps(s), algorithm],
+                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "driver.log", "w"))
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        if (ws / "exp" / "ledger").exists():
+            led = JobLedger(Workspace(ws / "exp"))
+            if any(r.done for r in led.trials()) and led.open_attempts():
+                break
+        assert proc.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
+        time.sleep(0.2)
+    else:
+        raise AssertionError("no finished trial with another one running")
+    time.sleep(1.5)  # Tune saves its experiment state (and the searcher) every second
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["hybrid", "autoresearch"])
+def test_sigkill_then_resume_continues_the_search(ray_cluster, llm_server, tmp_path, algorithm):
+    from tao_automl.algorithms.llm.brain import audit
+    from tao_automl.testing.llm_server import change
+
+    n = 5
+    if algorithm == "hybrid":
+        llm_server.policy = phase_policy
+    else:
+        lrs = iter([0.003, 0.02, 0.005, 0.03, 0.002, 0.04])
+        llm_server.policy = lambda body: change("scripted", **{"train.lr": next(lrs)})
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    s = settings(llm_server, max_recommendations=n, **({"autoresearch_noise_margin": 0.001}
+                                                       if algorithm == "autoresearch" else {}))
+    _kill_after_a_finished_trial(tmp_path, ws, s, algorithm)
+    res = AutoMLRunner(skill_dir=TOY, workspace_dir=ws).run(resume=True, automl_settings={"session_id": "exp"})
+    validate_result(res)
+    assert len(res["history"]) == n and all(t["status"] == "succeeded" for t in res["history"])
+    found = audit(Workspace(ws / "exp"))
+    assert found.ok, found.problems
