@@ -1,7 +1,7 @@
 """nvidia-tao-automl 7.2.0 compatibility: every automl_settings key it accepts
 has a meaning here or a clear "not available yet" error; the Recommendation
 the callbacks receive; run(execution=...) and automl_range_override checks;
-the constructor's keywords.  (End-to-end runs: tests/integration/test_nvidia_compat.py.)"""
+the constructor's keywords.  (End-to-end runs: tests/integration/test_nvidia_compat_e2e.py.)"""
 
 from __future__ import annotations
 
