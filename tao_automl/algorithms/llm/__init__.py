@@ -5,9 +5,12 @@
 * :mod:`.validate`: proposals checked against the schema-gated space.
 * :mod:`.brain`: the append-only audit trail ``<workspace>/brain/`` and :func:`audit`.
 * :mod:`.searcher`: :class:`LLMSearcher`, the Ray Tune searcher of ``llm``.
+* :mod:`.hybrid`: ``hybrid`` (recommended): the LLM plans phases, registry
+  algorithms (bayesian, random, grid) sweep them.
+* :mod:`.autoresearch`: ``autoresearch``: a keep/discard loop of LLM changes
+  to the incumbent with a noise margin.
 
-The pieces are meant to be shared by later LLM-guided algorithms (``hybrid``,
-``autoresearch``).  ``openai`` is imported only when a call is made (the
+The client, validation, brain log and the no-silent-fallback rule are shared.  ``openai`` is imported only when a call is made (the
 ``[llm]`` extra).
 """
 
