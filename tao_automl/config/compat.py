@@ -49,13 +49,14 @@ PEER_ALIASES: dict[str, str] = {
         "train.num_samples")},
 }
 
-_LLM = "the LLM-guided algorithms hybrid and autoresearch are not available yet (llm is)"
+_LLM = ("LLM range narrowing, text evolution and experiment caps are not available yet "
+        "(the LLM-guided algorithms llm, hybrid and autoresearch are)")
 _OBJ = "multi-objective and latency objectives are not available yet (one metric, one direction)"
 #: keys whose feature is not implemented yet -> what is missing.
 NOT_AVAILABLE: dict[str, str] = {
     **{k: _LLM for k in (
         "llm_analysis_interval", "enable_llm_range_narrowing",
-        "hybrid_enable_llm_range_narrowing", "research_program", "evolvable_text_parameters",
+        "hybrid_enable_llm_range_narrowing", "evolvable_text_parameters",
         "automl_max_experiments")},
     **{k: _OBJ for k in (
         "include_latency", "latency_direction", "latency_metric", "latency_objective",
@@ -92,6 +93,7 @@ PEER_KEYS: tuple[str, ...] = tuple(sorted({
     "final_evaluation_record_path", "metric", "reuse_best_metric_for_final_evaluation",
     "session_id", "train_sample_count",
     "base_url", "llm_api_key", "llm_endpoint", "llm_max_tokens", "llm_model", "llm_temperature",
+    "research_program",
 }))
 
 

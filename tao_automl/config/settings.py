@@ -62,10 +62,12 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "llm_timeout_s": (0, 3600, True),
     "llm_max_retries": (0, 20, False),
     "llm_prompt_max_chars": (2_000, 10_000_000, False),
+    "autoresearch_noise_margin": (0, 1e12, False),
+    "autoresearch_repeats": (1, 100, False),
 }
 #: Closed ranges of real numbers (range_text says "a number from ... to ..."; other
 #: closed ranges are integers).
-REAL_RANGES = {"llm_temperature", "crossover_prob"}
+REAL_RANGES = {"llm_temperature", "crossover_prob", "autoresearch_noise_margin"}
 
 
 def range_text(key: str) -> str:
@@ -196,12 +198,15 @@ class AutoMLSettings:
         with the schema's default values, for models trained from scratch),
         final_eval, poll_interval_s (longest single wait on a job; exits are
         noticed at once regardless), ray_address, quiet, wandb.
-    LLM-guided search (algorithm 'llm'; an error with any other algorithm):
+    LLM-guided search (algorithms 'llm' and 'hybrid'; an error with any other):
         llm_endpoint (alias base_url; an OpenAI-compatible base URL),
         llm_model, llm_api_key (only secret("ENV"); a literal key is refused),
         llm_temperature, llm_max_tokens, llm_timeout_s, llm_max_retries,
-        llm_fallback (None: stop with LLMError; "random": draw, tag and count),
-        llm_prompt_max_chars (older trials are summarised beyond it).
+        llm_fallback (llm only; None: stop with LLMError; "random": draw, tag and count),
+        llm_prompt_max_chars (older trials are summarised beyond it);
+        autoresearch only: research_program (the goal, in the prompt),
+        autoresearch_noise_margin (absolute; 0: measured), autoresearch_repeats
+        (re-runs of the incumbent that measure it; counted in the budget).
 
     Every numeric setting has a finite range (:data:`RANGES`): budgets and
     epochs 1..100000, max_concurrent 1..1024, population_size 1..1000,
@@ -266,6 +271,11 @@ class AutoMLSettings:
     llm_max_retries: int = attrs.field(default=3, validator=_in_range)
     llm_fallback: str | None = None
     llm_prompt_max_chars: int = attrs.field(default=60_000, validator=_in_range)
+    # autoresearch (keep/discard loop): the research goal, the noise margin (0: measured
+    # by re-running the incumbent autoresearch_repeats times, default 2)
+    research_program: str | None = None
+    autoresearch_noise_margin: float = attrs.field(default=0.0, validator=_in_range)
+    autoresearch_repeats: int | None = attrs.field(default=None, validator=_in_range)
 
     def __attrs_post_init__(self) -> None:
         checks = (
@@ -327,6 +337,8 @@ SETTINGS_ALIASES.update(PEER_ALIASES)
 #: Settings only LLM-guided algorithms read (an error with any other algorithm).
 LLM_SETTINGS = ("llm_endpoint", "llm_model", "llm_api_key", "llm_temperature", "llm_max_tokens",
                 "llm_timeout_s", "llm_max_retries", "llm_fallback", "llm_prompt_max_chars")
+#: Settings only ``autoresearch`` reads (an error with any other algorithm, LLM-guided or not).
+AUTORESEARCH_SETTINGS = ("research_program", "autoresearch_noise_margin", "autoresearch_repeats")
 _URL = re.compile(r"https?://[^\s/]+", re.IGNORECASE)
 
 _converter = cattrs.Converter(forbid_extra_keys=True)

@@ -431,7 +431,20 @@ def prepare(
     rng = random.Random(seed)
     initial_values: list[dict[str, Any]] = []
     initial_points: list[dict[str, Any]] = []
-    if algorithm.llm_guided:
+    if algorithm.name == "hybrid":
+        notes.append(f"hybrid: model {settings.llm_model!r} at {settings.llm_endpoint} plans each phase at run "
+                     "time (parameters, algorithm, trials); bayesian/random/grid sweep it with the rest at the "
+                     "incumbent (no initial batch; audit trail in brain/)")
+    elif algorithm.name == "autoresearch":
+        margin = (f"noise margin {settings.autoresearch_noise_margin:g} (given)"
+                  if settings.autoresearch_noise_margin > 0 else
+                  f"noise margin measured by {settings.autoresearch_repeats or 2} re-run(s) of the incumbent "
+                  "(counted in max_recommendations)")
+        notes.append(f"autoresearch: model {settings.llm_model!r} at {settings.llm_endpoint} proposes changes to "
+                     f"the incumbent; one trial at a time (each change builds on the last verdict"
+                     + (f"; max_concurrent {settings.max_concurrent} is not used" if settings.max_concurrent > 1
+                        else "") + f"); {margin}; audit trail in brain/")
+    elif algorithm.llm_guided:
         notes.append(f"{algorithm.name}: every configuration is proposed at run time by model "
                      f"{settings.llm_model!r} at {settings.llm_endpoint} (no initial batch; audit trail in brain/)")
     if algorithm.name != "grid" and not algorithm.llm_guided:  # an LLM proposes every configuration
@@ -487,15 +500,15 @@ def _check_llm(settings: AutoMLSettings, algorithm: AlgorithmSpec, raw: Any, arg
     an endpoint, a model, its API key variable set and the openai package."""
     try:
         if algorithm.llm_guided:
-            check_llm_settings(settings)
+            check_llm_settings(settings, algorithm=algorithm.name)
             return
         defaults = {a.name: a.default for a in attrs.fields(AutoMLSettings)}
-        for key in LLM_SETTINGS:
+        for key in (*LLM_SETTINGS, *AUTORESEARCH_SETTINGS):
             if getattr(settings, key) != defaults[key]:
                 raise SettingsError(
                     describe(f"this setting does not apply to algorithm '{algorithm.name}'",
                              key=f"automl_settings.{key}", value=getattr(settings, key),
-                             expected="leave it out, or use an LLM-guided algorithm ('llm')"),
+                             expected="leave it out, or use an LLM-guided algorithm ('llm', 'hybrid', 'autoresearch')"),
                     key=f"automl_settings.{key}")
     except (SettingsError, CredentialError) as exc:
         raise name_as_written(exc, written_keys(raw, algorithm=arg)) from None

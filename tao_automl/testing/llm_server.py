@@ -14,6 +14,10 @@ with ``when_format`` only fires when the request carries that
 ``response_format`` type (it does not consume the script otherwise).
 Every request body is kept in :attr:`requests`.
 
+``autoresearch`` replies: :func:`change`.
+``hybrid`` replies: :func:`phase_plan` writes one phase plan;
+:func:`phase_policy` answers plan prompts from their state (not an LLM).
+
 :func:`perturbation_policy` is a simple local-search policy computed from the
 prompt's trial history (random until 4 trials finished, then the best
 configuration perturbed), used by the benchmarks as a labelled non-LLM
@@ -34,7 +38,7 @@ from typing import Any
 import attrs
 
 __all__ = ["ScriptedLLMServer", "Reply", "Status", "Delay", "Raw", "perturbation_policy",
-           "prompt_state", "completion"]
+           "prompt_state", "completion", "phase_plan", "phase_policy", "change"]
 
 
 @attrs.frozen
@@ -242,3 +246,36 @@ def perturbation_policy(body: dict[str, Any], *, n_random: int = 4, seed: int = 
         config[name] = v
     return json.dumps({"reasoning": f"scripted local-perturbation policy (not an LLM); {done} trials done",
                        "config": config})
+
+
+def phase_plan(parameters: list[str] | None = None, *, algorithm: str = "bayesian", trials: int = 2,
+               action: str = "explore", reasoning: str = "scripted phase plan", **extra: Any) -> str:
+    """One ``hybrid`` phase-plan reply."""
+    obj: dict[str, Any] = {"action": action, "algorithm": algorithm, "parameters": list(parameters or []),
+                           "trials": trials, "reasoning": reasoning, **extra}
+    return json.dumps(obj)
+
+
+def phase_policy(body: dict[str, Any], *, per_phase: int = 2, width: int = 2) -> str:
+    """A scripted ``hybrid`` planner (not an LLM): the ``width`` parameters with
+    the largest absolute rank correlation (unknown ones first, in order), swept
+    by ``random`` in the first phase and ``bayesian`` after, ``per_phase``
+    trials at a time until the budget is spent."""
+    state = prompt_state(body)
+    left = int((state.get("budget") or {}).get("trials_left") or 0)
+    sens = state.get("parameter_sensitivity") or {}
+    names = [p["name"] for p in state.get("search_space") or []]
+
+    def weight(n: str) -> float:
+        rho = (sens.get(n) or {}).get("rank_correlation_with_score")
+        return 2.0 if rho is None else abs(rho)
+
+    chosen = sorted(names, key=lambda n: -weight(n))[:width]
+    algorithm = "random" if not state.get("phases") else "bayesian"
+    return phase_plan(chosen, algorithm=algorithm, trials=max(1, min(per_phase, left)),
+                      reasoning=f"scripted phase policy (not an LLM); {left} trials left")
+
+
+def change(reasoning: str = "scripted change", **changes: Any) -> str:
+    """One ``autoresearch`` reply; dotted names as ``**{"train.lr": 0.02}``."""
+    return json.dumps({"reasoning": reasoning, "changes": changes})

@@ -229,10 +229,10 @@ def _symlink_out(rel: str) -> Callable[[Ctx], None]:
 LLM_SETTINGS = {"llm_endpoint": "http://127.0.0.1:9/v1", "llm_model": "m"}
 
 
-def _llm(**kw: Any) -> Callable[[Ctx], dict[str, Any]]:
+def _llm(algorithm: str = "llm", **kw: Any) -> Callable[[Ctx], dict[str, Any]]:
     def setup(ctx: Ctx) -> dict[str, Any]:
         settings = {k: v for k, v in {**BASE_SETTINGS, **LLM_SETTINGS, **kw}.items() if v is not None}
-        return {"automl_algorithm": "llm", "automl_settings": settings}
+        return {"automl_algorithm": algorithm, "automl_settings": settings}
     return setup
 
 
@@ -505,6 +505,18 @@ CASES: list[Case] = [
     Case("llm_fallback_unknown", SettingsError, "'bayesian'", _llm(llm_fallback="bayesian")),
     Case("llm_setting_without_llm", SettingsError, "does not apply to algorithm 'bayesian'",
          _settings(llm_model="meta/llama-3.1-8b-instruct")),
+    Case("hybrid_without_endpoint", SettingsError, "algorithm 'hybrid' needs an endpoint",
+         _llm("hybrid", llm_endpoint=None)),
+    Case("hybrid_llm_fallback", SettingsError, "does not apply to algorithm 'hybrid'",
+         _llm("hybrid", llm_fallback="random")),
+    Case("autoresearch_repeats_exceed_budget", SettingsError, "leaves no trial for a change",
+         _llm("autoresearch", max_recommendations=3, autoresearch_repeats=2)),
+    Case("autoresearch_margin_and_repeats", SettingsError, "autoresearch_repeats measures the noise margin",
+         _llm("autoresearch", autoresearch_noise_margin=0.05, autoresearch_repeats=2)),
+    Case("research_program_with_llm", SettingsError, "does not apply to algorithm 'llm'",
+         _llm(research_program="lower the loss")),
+    Case("research_program_with_bayesian", SettingsError, "does not apply to algorithm 'bayesian'",
+         _settings(research_program="lower the loss")),
 ]
 
 

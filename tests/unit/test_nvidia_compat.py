@@ -56,6 +56,8 @@ MAPPED = {
     "automl_max_epochs": (9, "max_epochs", 9),
     "automl_max_generations": (4, "max_epochs", 40),  # 4 generations x its default interval 10
     "automl_max_recommendations": (7, "max_recommendations", 7),
+    "research_program": ("lower val_loss by tuning the optimiser", "research_program",
+                         "lower val_loss by tuning the optimiser"),
     "automl_max_trials": (7, "max_recommendations", 7),
     "automl_min_points_in_model": (5, "min_points_in_model", 5),
     "automl_perturbation_factor": (1.5, "perturbation_factor", 1.5),
