@@ -25,6 +25,7 @@ from tao_automl.config.direction import resolve_direction
 from tao_automl.config.metric_names import alias_targets
 from tao_automl.config.secrets import missing_secrets, replace_secrets, secret_names
 from tao_automl.config.settings import (
+    AUTORESEARCH_SETTINGS,
     LLM_SETTINGS,
     AutoMLSettings,
     name_as_written,
