@@ -46,6 +46,9 @@ class BuildContext:
     max_epochs: int
     initial_points: list[dict[str, Any]] = attrs.field(factory=list)
     space: Any = None  # tao_automl.search.SearchSpace
+    #: multi-objective runs: the objectives (tao_automl.config.objectives.Objective);
+    #: ``metric`` is then their weighted score.  Model-based searchers may optimise them jointly.
+    objectives: tuple[Any, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

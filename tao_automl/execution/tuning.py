@@ -333,6 +333,7 @@ def run_search(
         max_epochs=prepared.max_epochs or 1,
         initial_points=prepared.initial_points,
         space=prepared.space,
+        objectives=tuple(getattr(prepared, "objectives", ()) or ()),
     )
     built = prepared.algorithm.build(ctx)
     search_alg = searcher if searcher is not None else built.search_alg
