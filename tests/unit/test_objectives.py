@@ -1,0 +1,166 @@
+"""Objectives: parsing and validation, the weighted score, the Pareto front,
+hypervolume against hand-computed values, select_best rules, and a job
+missing an objective."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tao_automl.config.objectives import (
+    Objective,
+    dominates,
+    hypervolume,
+    pareto_indices,
+    parse_objectives,
+    parse_select_best,
+    reference_point,
+    scalarize,
+    select_index,
+)
+from tao_automl.config.settings import parse_settings
+from tao_automl.errors import SettingsError
+from tao_automl.execution.objective_values import epoch_values, extract_objectives
+from tao_automl.reporting.pareto import hypervolume_trace, pareto_front, pick_by_rule
+from tao_automl.reporting.results import TrialResult
+
+ACC = Objective("mAP", "maximize")
+LAT = Objective("latency_ms", "minimize", weight=0.5, scale=10.0)
+
+
+def test_parse_names_and_mappings_with_directions():
+    objs = parse_objectives(["mAP", {"metric": "latency_ms", "weight": 0.5, "scale": 10}], "mAP", "maximize")
+    assert objs == [ACC, LAT]
+    # a direction left out follows the metric-name rule; an entry without a metric is the run's metric
+    objs = parse_objectives([{"weight": 2}, {"name": "val_loss"}], "mAP", "maximize")
+    assert objs == [Objective("mAP", "maximize", 2.0), Objective("val_loss", "minimize")]
+
+
+@pytest.mark.parametrize("raw, key, expected", [
+    ("mAP", "automl_settings.objectives", "non-empty list"),
+    ([], "automl_settings.objectives", "non-empty list"),
+    ([3], "automl_settings.objectives[0]", "metric name or a mapping"),
+    ([{"metric": "a", "weight": -1}], "automl_settings.objectives[0].weight", ">= 0"),
+    ([{"metric": "a", "scale": 0}], "automl_settings.objectives[0].scale", "> 0"),
+    ([{"metric": "a", "scale": float("nan")}], "automl_settings.objectives[0].scale", "> 0"),
+    ([{"metric": "a", "weight": True}], "automl_settings.objectives[0].weight", "finite number"),
+    (["a", {"metric": "b", "direction": "up"}], "automl_settings.objectives[1].direction", "minimize"),
+    (["a", "a"], "automl_settings.objectives[1].metric", "each metric once"),
+    (["a", {"metric": "b", "wieght": 1}], "automl_settings.objectives[1].wieght", "only the keys"),
+    (["a", {"metric": ""}], "automl_settings.objectives[1].metric", "metric name"),
+    ([{"metric": "a", "weight": 0}, {"metric": "b", "weight": 0}], "automl_settings.objectives", "weight > 0"),
+])
+def test_bad_objectives_name_key_value_and_expectation(raw, key, expected):
+    with pytest.raises(SettingsError) as info:
+        parse_objectives(raw, "a", "minimize")
+    assert f"key '{key}'" in str(info.value) and expected in str(info.value)
+
+
+def test_settings_check_the_structure_before_the_skill_is_known():
+    with pytest.raises(SettingsError, match=r"objectives\[0\]\.weight"):
+        parse_settings({"objectives": [{"metric": "mAP", "weight": "heavy"}]})
+    assert parse_settings({"objectives": ["mAP", "latency_ms"]}).objectives == ["mAP", "latency_ms"]
+
+
+def test_nvidia_latency_keys_need_their_switch_and_do_not_mix_with_objectives():
+    with pytest.raises(SettingsError, match="latency_scale.*include_latency"):
+        parse_settings({"latency_scale": 100})
+    with pytest.raises(SettingsError, match="conflicting settings.*metric_weight"):
+        parse_settings({"objectives": ["a", "b"], "metric_weight": 2})
+    with pytest.raises(SettingsError, match="include_latency.*true or false"):
+        parse_settings({"include_latency": "yes"})
+
+
+def test_score_is_nvidias_weighted_sum():
+    # sum(weight * oriented value / scale): 1 * 0.8 - 0.5 * 20 / 10
+    assert scalarize([ACC, LAT], {"mAP": 0.8, "latency_ms": 20}) == pytest.approx(-0.2)
+    assert scalarize([ACC, LAT], {"mAP": 0.8}) is None
+    assert scalarize([ACC, LAT], {"mAP": 0.8, "latency_ms": float("nan")}) is None
+    assert epoch_values([ACC, LAT], {"mAP": 0.8, "latency_ms": 20, "loss": 3}) == {
+        "mAP": 0.8, "latency_ms": 20.0, "objective_score": pytest.approx(-0.2)}
+
+
+PTS = [{"mAP": 0.9, "latency_ms": 30}, {"mAP": 0.8, "latency_ms": 10}, {"mAP": 0.7, "latency_ms": 20},
+       {"mAP": 0.5, "latency_ms": 40}, {"mAP": 0.8, "latency_ms": 10}]
+
+
+def test_pareto_front_and_dominance():
+    assert dominates([ACC, LAT], PTS[1], PTS[2]) and not dominates([ACC, LAT], PTS[0], PTS[1])
+    assert not dominates([ACC, LAT], PTS[1], PTS[4])  # equal points do not dominate each other
+    assert pareto_indices([ACC, LAT], PTS) == [0, 1, 4]
+
+
+def test_hypervolume_2d_by_hand():
+    # minimisation form in units of scale: (-0.9, 3), (-0.8, 1), (-0.7, 2), (-0.5, 4); reference = worst
+    assert reference_point([ACC, LAT], PTS) == [-0.5, 4.0]
+    # strips: [-0.9, -0.8) x [3, 4) = 0.1, then [-0.8, -0.5) x [1, 4) = 0.9
+    assert hypervolume([ACC, LAT], PTS) == pytest.approx(1.0)
+    assert hypervolume([ACC, LAT], PTS, ref=[0.0, 5.0]) == pytest.approx(0.9 * 2 + 0.8 * 2 + 0.0)
+    assert hypervolume([ACC, LAT], []) == 0.0
+
+
+def test_hypervolume_3d_by_hand_and_the_samplers_2d_helper():
+    objs = [Objective(m, "minimize") for m in "abc"]
+    pts = [{"a": 0, "b": 1, "c": 1}, {"a": 1, "b": 0, "c": 1}]
+    # two 2x1x1 boxes overlapping in a 1x1x1 cube
+    assert hypervolume(objs, pts, ref=[2, 2, 2]) == pytest.approx(3.0)
+    np = pytest.importorskip("numpy")
+    from tao_automl.algorithms._gp_sampler import _hv2
+
+    front = np.array([[-0.9, 3.0], [-0.8, 1.0], [-0.7, 2.0]])
+    assert _hv2(front, np.array([-0.5, 4.0])) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ({"maximize": "mAP", "subject_to": ["latency_ms <= 20"]}, 1),
+    ({"maximize": "mAP", "subject_to": "latency_ms<15"}, 1),
+    ({"minimize": "latency_ms", "subject_to": ["mAP >= 0.75"]}, 1),
+    ({"maximize": "mAP", "subject_to": ["latency_ms < 10"]}, None),  # none feasible
+    ({"maximize": "mAP"}, 0),
+])
+def test_select_best_rules(raw, expected):
+    rule = parse_select_best(raw, ["mAP", "latency_ms"])
+    assert select_index(rule, PTS) == expected
+
+
+@pytest.mark.parametrize("raw, excerpt", [
+    ("mAP", "a mapping"),
+    ({"subject_to": ["latency_ms <= 20"]}, "exactly one of"),
+    ({"maximize": "mAP", "minimize": "latency_ms"}, "exactly one of"),
+    ({"maximize": "accuracy"}, "one of the objectives (mAP, latency_ms)"),
+    ({"maximize": "mAP", "subject_to": ["latency_ms <= __import__('os').system('x')"]}, "subject_to[0]"),
+    ({"maximize": "mAP", "subject_to": ["latency_ms ~ 20"]}, "<metric> <op> <number>"),
+    ({"maximize": "mAP", "subject_to": ["memory_mb <= 20"]}, "a constraint on one of the objectives"),
+    ({"maximize": "mAP", "subject_to": 20}, "a list of constraints"),
+    ({"maximize": "mAP", "where": []}, "select_best.where"),
+])
+def test_select_best_errors(raw, excerpt):
+    with pytest.raises(SettingsError) as info:
+        parse_select_best(raw, ["mAP", "latency_ms"])
+    assert excerpt in str(info.value)
+
+
+def _trial(i: int, ov: dict | None, status: str = "succeeded") -> TrialResult:
+    return TrialResult(rec_id=f"t{i}", status=status, metric_value=None if ov is None else 0.0,
+                       objective_values=ov, finished_at=float(i))
+
+
+def test_front_trace_and_rule_over_history():
+    hist = [_trial(i, p) for i, p in enumerate(PTS)] + [_trial(9, None, "failed")]
+    assert [p["rec_id"] for p in pareto_front(hist, [ACC, LAT])] == ["t0", "t1", "t4"]
+    trace = hypervolume_trace(hist, [ACC, LAT])
+    assert trace == sorted(trace) and trace[-1] == pytest.approx(1.0) and len(trace) == 5
+    rule = parse_select_best({"maximize": "mAP", "subject_to": ["latency_ms <= 20"]}, ["mAP", "latency_ms"])
+    assert pick_by_rule(hist, rule).rec_id == "t1"
+
+
+def test_a_job_missing_an_objective_names_it():
+    logs = "[tao-automl-metric] " + json.dumps({"epoch": 1, "mAP": 0.7}) + "\n"
+    got = extract_objectives([ACC, LAT], logs=logs, artifacts={})
+    assert got.values == {"mAP": 0.7} and got.score is None and got.missing == ("latency_ms",)
+    assert got.reason().startswith("no value for objective 'latency_ms'")
+    # the objectives may come from different channels: a tagged line and status.json's kpi
+    status = json.dumps({"kpi": {"latency_ms": 12.0}})
+    got = extract_objectives([ACC, LAT], logs=logs, artifacts={"status.json": status})
+    assert got.values == {"mAP": 0.7, "latency_ms": 12.0} and got.score == pytest.approx(0.7 - 0.5 * 1.2)
