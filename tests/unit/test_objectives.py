@@ -164,3 +164,34 @@ def test_a_job_missing_an_objective_names_it():
     status = json.dumps({"kpi": {"latency_ms": 12.0}})
     got = extract_objectives([ACC, LAT], logs=logs, artifacts={"status.json": status})
     assert got.values == {"mAP": 0.7, "latency_ms": 12.0} and got.score == pytest.approx(0.7 - 0.5 * 1.2)
+
+
+def _mo_result() -> dict:
+    hist = []
+    for i, p in enumerate(PTS):
+        score = scalarize([ACC, LAT], p)
+        hist.append({"rec_id": f"t{i}", "job_id": f"j{i}", "status": "succeeded", "metric_value": score,
+                     "metric_epoch": 1, "hyperparameters": {"train.lr": 0.1 * (i + 1)},
+                     "metrics_per_epoch": [{"epoch": 1, "objective_score": score, **p}],
+                     "failure_reason": None, "adjustments": [], "objective_values": p})
+    return {"session_id": "mo", "metric": "objective_score", "direction": "maximize", "history": hist,
+            "best": {"rec_id": "t1", "objective_values": PTS[1], "selected_by": "maximize mAP subject to ..."},
+            "baseline": {}, "final_evaluation": {},
+            "multi_objective": {"objectives": [ACC.to_dict(), LAT.to_dict()]},
+            "pareto_front": [{"rec_id": f"t{i}", "objective_values": PTS[i]} for i in (0, 1, 4)]}
+
+
+def test_pareto_plot_marks_the_chosen_trial(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tao_automl.reporting.plots import plotly_figures, render_plots
+
+    paths = render_plots(str(tmp_path), _mo_result())
+    png = [p for p in paths if p.endswith("pareto_front.png")]
+    assert png and (tmp_path / "plots" / "pareto_front.png").stat().st_size > 5000
+    fig = plotly_figures(_mo_result())["pareto_front"]
+    chosen = [t for t in fig.data if (t.name or "").startswith("chosen: t1")]
+    assert chosen and list(chosen[0].x) == [0.8] and list(chosen[0].y) == [10.0]
+    # a one-metric result has no Pareto plot
+    one = _mo_result()
+    one["pareto_front"] = None
+    assert "pareto_front" not in plotly_figures(one)
