@@ -17,14 +17,16 @@ Problems (both objectives minimized; reference points as in BoTorch):
 ZDT1 with 6 inputs (ref [11, 11]) and Branin-Currin on [0, 1]^2 (ref [18, 6]).
 Hypervolume: ``tao_automl.config.objectives.hypervolume`` with that reference.
 
+The functions are the objective skill's (``objective.function: zdt1`` or
+``branin_currin``; its jobs report ``val_loss`` = f1 and ``f2``).
 ``python -m benchmarks.multi_objective [--trials 30] [--seeds 5]`` prints a
-markdown table.
+markdown table; ``--e2e`` adds one run through ``AutoMLRunner`` (local
+backend, Ray Tune, ``algorithm: bayesian``) per problem on that skill.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 from typing import Any
@@ -32,27 +34,14 @@ from typing import Any
 from tao_automl.config.objectives import Objective, hypervolume
 
 
-def zdt1(x: list[float]) -> tuple[float, float]:
-    f1 = x[0]
-    g = 1 + 9 * sum(x[1:]) / (len(x) - 1)
-    return f1, g * (1 - math.sqrt(f1 / g))
+def _fn(name: str) -> Any:
+    from benchmarks.common import objectives_module
+
+    return objectives_module().MULTI[name]
 
 
-def branin_currin(x: list[float]) -> tuple[float, float]:
-    x0, x1 = x
-    u, v = 15 * x0 - 5, 15 * x1
-    branin = (v - 5.1 / (4 * math.pi ** 2) * u ** 2 + 5 / math.pi * u - 6) ** 2 \
-        + 10 * (1 - 1 / (8 * math.pi)) * math.cos(u) + 10
-    x1s = max(x1, 1e-12)
-    currin = (1 - math.exp(-1 / (2 * x1s))) * (2300 * x0 ** 3 + 1900 * x0 ** 2 + 2092 * x0 + 60) \
-        / (100 * x0 ** 3 + 500 * x0 ** 2 + 4 * x0 + 20)
-    return branin, currin
-
-
-PROBLEMS: dict[str, tuple[Any, int, list[float]]] = {
-    "zdt1": (zdt1, 6, [11.0, 11.0]),
-    "branin-currin": (branin_currin, 2, [18.0, 6.0]),
-}
+REFS = {"zdt1": [11.0, 11.0], "branin_currin": [18.0, 6.0]}
+PROBLEMS = tuple(REFS)
 OBJS = [Objective("f1", "minimize"), Objective("f2", "minimize")]
 
 
@@ -82,7 +71,7 @@ def run(problem: str, method: str, seed: int, trials: int) -> float:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    fn, dims, ref = PROBLEMS[problem]
+    (fn, dims), ref = _fn(problem), REFS[problem]
     points: list[dict[str, float]] = []
 
     def objective(trial: optuna.Trial) -> Any:
@@ -101,11 +90,43 @@ def run(problem: str, method: str, seed: int, trials: int) -> float:
 METHODS = ("mo-bayesian", "random", "weighted-gp", "mo-tpe", "nsga2")
 
 
+def run_e2e(problem: str, seed: int, trials: int, workdir: str) -> dict[str, Any]:
+    """One multi-objective bayesian run through AutoMLRunner on the objective skill."""
+    from benchmarks.common import SKILL_DIR
+    from tao_automl.runner import AutoMLRunner
+
+    _, dims = _fn(problem)
+    t = time.time()
+    res = AutoMLRunner(str(SKILL_DIR), workspace_dir=workdir).run(
+        automl_algorithm="bayesian",
+        automl_settings={"seed": seed, "max_recommendations": trials, "baseline": False, "final_eval": False,
+                         "quiet": True, "fail_fast_after": 0,
+                         "objectives": [{"metric": "val_loss", "direction": "minimize"},
+                                        {"metric": "f2", "direction": "minimize"}]},
+        automl_hyperparameters=[f"params.x{i + 1}" for i in range(dims)],
+        spec_overrides={"objective.function": problem})
+    pts = [{"f1": h["objective_values"]["val_loss"], "f2": h["objective_values"]["f2"]}
+           for h in res["history"] if h.get("objective_values")]
+    return {"problem": problem, "seed": seed, "trials": len(res["history"]), "succeeded": len(pts),
+            "front": len(res["pareto_front"]), "hypervolume": hypervolume(OBJS, pts, REFS[problem]),
+            "wall_s": time.time() - t}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--e2e", action="store_true", help="also one AutoMLRunner run per problem")
+    ap.add_argument("--only-e2e", action="store_true")
     args = ap.parse_args(argv)
+    if args.e2e or args.only_e2e:
+        import tempfile
+
+        for problem in PROBLEMS:
+            with tempfile.TemporaryDirectory() as tmp:
+                print(run_e2e(problem, 0, args.trials, tmp), flush=True)
+        if args.only_e2e:
+            return
     print(f"| problem | {' | '.join(METHODS)} |")
     print("|---|" + "---|" * len(METHODS))
     for problem in PROBLEMS:

@@ -311,8 +311,15 @@ class HVISampler(ParEGOSampler):
         if len(f) > _MAX_POINTS:
             keep = np.argsort(f.sum(axis=1))[:_MAX_POINTS]
             x, f = x[keep], f[keep]
-        gps = [_GP(x, f[:, i], self._rng) for i in range(2)]
         nd = np.array([p for p in f if not any(np.all(q <= p) and np.any(q < p) for q in f)])
+        xf, ff = x, f
+        if self._liar:  # running trials: a pessimistic lie (the worst values) keeps proposals apart
+            running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                       if t.number != trial.number and all(n in t.params for n in names)]
+            if running:
+                xr = np.array([[self._encode(search_space[n], t.params[n]) for n in names] for t in running])
+                xf, ff = np.vstack([x, xr]), np.vstack([f, np.tile(f.max(axis=0), (len(running), 1))])
+        gps = [_GP(xf, ff[:, i], self._rng) for i in range(2)]
         ref = np.full(2, self._ref)
         base = _hv2(nd, ref)
         d = x.shape[1]

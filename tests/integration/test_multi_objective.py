@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from skillkit import make_skill
 
+from tao_automl.reporting.progress import headline, snapshot
 from tao_automl.reporting.results import format_result, validate_result
 from tao_automl.runner import AutoMLRunner
+from tao_automl.store.workspace import Workspace
 
 # accuracy-like loss best at lr = 0.6; latency grows with lr: a real trade-off for lr <= 0.6,
 # dominated trials above it
@@ -78,6 +80,10 @@ def test_multi_objective_bayesian_end_to_end(ray_cluster, tmp_path: Path) -> Non
         assert ev["metric_value"] == pytest.approx(-0.25 - 1.25)
     text = format_result(res)
     assert f"pareto front ({len(front)} trials" in text and "selected by minimize val_loss" in text
+    # the live table (rebuilt from the ledger) shows the same hypervolume
+    snap = snapshot(Workspace(res["workspace"]))
+    assert snap.hypervolume == pytest.approx(mo["hypervolume"]) and snap.front_size == len(front)
+    assert "hypervolume" in headline(snap)
 
 
 def test_missing_objective_fails_the_trial_naming_it(ray_cluster, tmp_path: Path) -> None:

@@ -195,3 +195,43 @@ def test_pareto_plot_marks_the_chosen_trial(tmp_path):
     one = _mo_result()
     one["pareto_front"] = None
     assert "pareto_front" not in plotly_figures(one)
+
+
+@pytest.mark.parametrize("liar", [False, True])
+def test_pareto_samplers_propose_inside_the_space_and_beat_random_on_branin_currin(liar):
+    optuna = pytest.importorskip("optuna")
+    from tao_automl.algorithms._gp_sampler import HVISampler
+
+    def fn(u: list[float]) -> tuple[float, float]:  # Branin-Currin, both minimized (BoTorch's)
+        import math
+
+        x0, x1 = u
+        a, b = 15 * x0 - 5, 15 * x1
+        branin = (b - 5.1 / (4 * math.pi**2) * a**2 + 5 / math.pi * a - 6) ** 2 \
+            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(a) + 10
+        currin = (1 - math.exp(-1 / (2 * max(x1, 1e-12)))) * (2300 * x0**3 + 1900 * x0**2 + 2092 * x0 + 60) \
+            / (100 * x0**3 + 500 * x0**2 + 4 * x0 + 20)
+        return branin, currin
+
+    def run(sampler) -> float:
+        study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+        pts = []
+        for _ in range(16):
+            trial = study.ask()
+            if liar:  # one other trial still running while this one is proposed
+                pending = study.ask()
+            x = [trial.suggest_float("x0", 0, 1), trial.suggest_float("x1", 0, 1)]
+            f = fn(x)
+            study.tell(trial, f)
+            pts.append({"f1": f[0], "f2": f[1]})
+            if liar:
+                xp = [pending.suggest_float("x0", 0, 1), pending.suggest_float("x1", 0, 1)]
+                assert all(0 <= v <= 1 for v in xp)
+                study.tell(pending, fn(xp))
+                pts.append(dict(zip(("f1", "f2"), fn(xp), strict=True)))
+        objs = [Objective("f1", "minimize"), Objective("f2", "minimize")]
+        return hypervolume(objs, pts, [18.0, 6.0])
+
+    ours = run(HVISampler(seed=1, n_startup_trials=5, constant_liar=liar))
+    rand = run(optuna.samplers.RandomSampler(seed=1))
+    assert ours > rand
