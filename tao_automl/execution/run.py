@@ -296,7 +296,8 @@ def _final(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any
                         source="automl_settings.final_evaluation_metric")
     elif fn is None and s.reuse_best_metric_for_final_evaluation:
         ev = Evaluation(status="reused_best", metric_value=best.metric_value, job_id=best.job_id,
-                        checkpoint=best.checkpoint, source="best_selection_metric")
+                        checkpoint=best.checkpoint, source="best_selection_metric",
+                        objective_values=best.objective_values if prepared.objectives else None)
     else:
         args: tuple = ()
         if fn is not None:

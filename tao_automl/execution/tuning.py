@@ -352,7 +352,9 @@ def run_search(
             num_samples = budget - len(settled)
     limit = None if built.limit_by_resources_only and ray_session.has_slots else settings.max_concurrent
     if settled and isinstance(search_alg, Searcher):
-        search_alg = seeded(search_alg, settled, prepared.metric, max_concurrent=limit)
+        told = getattr(search_alg, "metric", None)  # a multi-objective searcher is told every objective
+        search_alg = seeded(search_alg, settled, told if isinstance(told, list) else prepared.metric,
+                            max_concurrent=limit)
     # Schedulers and searchers built by the registry already carry metric/mode;
     # Tune refuses them twice.  A user's own objects may carry none.
     carried = any(getattr(o, "_metric", None) for o in (search_alg, sched) if o is not None)

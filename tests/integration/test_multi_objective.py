@@ -102,3 +102,24 @@ def test_missing_objective_fails_the_trial_naming_it(ray_cluster, tmp_path: Path
     assert t["status"] == "failed" and t["metric_value"] is None and t["objective_values"] is None
     assert "no value for objective 'latency_ms'" in t["failure_message"]
     assert res["best"] is None and res["pareto_front"] == []
+
+
+def test_asha_runs_on_the_weighted_score(ray_cluster, tmp_path: Path) -> None:
+    """Multi-fidelity algorithms see the scalarised score at every epoch."""
+    skill = make_skill(tmp_path / "mf", TRAIN)
+    res = AutoMLRunner(skill_dir=skill, workspace_dir=tmp_path / "ws").run(
+        automl_algorithm="asha",
+        automl_settings={"max_recommendations": 4, "seed": 0, "baseline": False, "final_eval": False,
+                         "max_epochs": 3, "max_concurrent": 2,
+                         "objectives": ["val_loss", {"metric": "latency_ms", "weight": 0.5, "scale": 10}]},
+    )
+    validate_result(res)
+    scored = [t for t in res["history"] if t["metric_value"] is not None]
+    assert scored and res["best"] is not None
+    for t in scored:
+        ov = t["objective_values"]
+        assert t["metric_value"] == pytest.approx(-ov["val_loss"] - 0.5 * ov["latency_ms"] / 10)
+        # every reported epoch carries the score Tune's scheduler ranked
+        for e in t["metrics_per_epoch"]:
+            assert e["objective_score"] == pytest.approx(-e["val_loss"] - 0.5 * e["latency_ms"] / 10)
+    assert {p["rec_id"] for p in res["pareto_front"]} <= {t["rec_id"] for t in scored}

@@ -235,3 +235,16 @@ def test_pareto_samplers_propose_inside_the_space_and_beat_random_on_branin_curr
     ours = run(HVISampler(seed=1, n_startup_trials=5, constant_liar=liar))
     rand = run(optuna.samplers.RandomSampler(seed=1))
     assert ours > rand
+
+
+def test_a_rebuilt_multi_objective_search_is_told_every_objective():
+    from tao_automl.execution.rebuild import _point
+    from tao_automl.store.ledger import TrialRecord
+
+    ok = TrialRecord("t1", planned={"config": {"train.lr": 0.1}},
+                     outcome={"state": "succeeded", "metric_value": -1.5,
+                              "objective_values": {"mAP": 0.5, "latency_ms": 20.0}})
+    failed = TrialRecord("t2", planned={"config": {"train.lr": 0.2}}, outcome={"state": "failed"})
+    assert _point(ok, ["mAP", "latency_ms"]) == ({"train.lr": 0.1}, [0.5, 20.0])
+    assert _point(failed, ["mAP", "latency_ms"]) == ({"train.lr": 0.2}, None)
+    assert _point(ok, "objective_score") == ({"train.lr": 0.1}, -1.5)
