@@ -325,7 +325,9 @@ def prepare(
     if len(objectives) > 1:
         settings = attrs.evolve(settings, objectives=[o.to_dict() for o in objectives])
         metric, direction = SCORE, "maximize"  # the weighted score ranks trials (config.objectives)
-    else:
+    else:  # one objective: it is the run's metric
+        metric, direction = objectives[0].metric, objectives[0].direction
+        settings = attrs.evolve(settings, metric=metric, direction=direction)
         objectives = []
     mode = "min" if direction == "minimize" else "max"
 

@@ -248,3 +248,15 @@ def test_a_rebuilt_multi_objective_search_is_told_every_objective():
     assert _point(ok, ["mAP", "latency_ms"]) == ({"train.lr": 0.1}, [0.5, 20.0])
     assert _point(failed, ["mAP", "latency_ms"]) == ({"train.lr": 0.2}, None)
     assert _point(ok, "objective_score") == ({"train.lr": 0.1}, -1.5)
+
+
+def test_one_objective_is_the_runs_metric_and_two_make_the_score(tmp_path):
+    from tao_automl.runner import AutoMLRunner
+
+    toy = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / "toy_skill"
+    runner = AutoMLRunner(skill_dir=toy, workspace_dir=tmp_path)
+    one = runner.review(automl_settings={"metric": "val_loss", "baseline": False,
+                                         "objectives": [{"metric": "val_acc", "direction": "max"}]})
+    two = runner.review(automl_settings={"baseline": False, "objectives": ["val_loss", "latency_ms"]})
+    assert (one["metric"], one["direction"]) == ("val_acc", "maximize")
+    assert (two["metric"], two["direction"]) == ("objective_score", "maximize")
