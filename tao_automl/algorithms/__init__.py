@@ -54,6 +54,9 @@ class BuildContext:
     stop: Any = None  # the shared stop flag (execution.tuning.EarlyStop): stop.fail(exc) ends the run
     notes: str = ""  # the model skill's HPO notes (SKILL.md...)
     enforce_kwargs: Mapping[str, Any] = attrs.field(factory=dict)  # SearchSpace.enforce(...) arguments
+    #: multi-objective runs: the objectives (tao_automl.config.objectives.Objective);
+    #: ``metric`` is then their weighted score.  Model-based searchers may optimise them jointly.
+    objectives: tuple[Any, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

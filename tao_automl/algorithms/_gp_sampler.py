@@ -176,16 +176,16 @@ class GPSampler(BaseSampler):
                 if isinstance(d, (FloatDistribution, IntDistribution)) and d.high > d.low}
 
     def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
-        if not search_space or len(study.directions) != 1:
+        if not search_space or len(study.directions) != self._objectives(study):
             return {}
         names = sorted(search_space)
         done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if t.value is not None and math.isfinite(t.value) and all(n in t.params for n in names)]
+                if t.values is not None and all(v is not None and math.isfinite(v) for v in t.values)
+                and all(n in t.params for n in names)]
         if len(done) < self._n_startup:
             return {}
-        sign = 1.0 if study.direction.name == "MINIMIZE" else -1.0
         x = np.array([[self._encode(search_space[n], t.params[n]) for n in names] for t in done])
-        y = np.array([sign * t.value for t in done])
+        y = self._targets(study, done)
         if len(y) > _MAX_POINTS:
             keep = np.argsort(y)[:_MAX_POINTS]
             x, y = x[keep], y[keep]
@@ -198,6 +198,15 @@ class GPSampler(BaseSampler):
                 y = np.concatenate([y, np.full(len(running), y.min())])
         point = _propose(x, y, self._rng)
         return {n: self._decode(search_space[n], float(v)) for n, v in zip(names, point, strict=True)}
+
+    def _objectives(self, study: Any) -> int:
+        """How many objectives the sampler models (1: the study's single value)."""
+        return 1
+
+    def _targets(self, study: Any, done: list[Any]) -> np.ndarray:
+        """The values the GP models, to be minimised."""
+        sign = 1.0 if study.direction.name == "MINIMIZE" else -1.0
+        return np.array([sign * t.value for t in done])
 
     def sample_independent(self, study: Any, trial: Any, param_name: str, param_distribution: Any) -> Any:
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
@@ -233,3 +242,114 @@ class GPSampler(BaseSampler):
         if step:
             v = dist.low + round((v - dist.low) / step) * step
         return float(min(dist.high, max(dist.low, v)))
+
+
+class ParEGOSampler(GPSampler):
+    """Multi-objective GP search (ParEGO, Knowles 2006): each proposal draws
+    random weights on the simplex and maximises expected improvement of the
+    augmented Chebyshev scalarisation ``max_i(w_i f_i) + 0.05 sum_i(w_i f_i)``
+    of the objectives normalised to [0, 1] -- a different trade-off every
+    trial, so the proposals spread along the Pareto front."""
+
+    def _objectives(self, study: Any) -> int:
+        return max(2, len(study.directions))
+
+    def _targets(self, study: Any, done: list[Any]) -> np.ndarray:
+        signs = np.array([1.0 if d.name == "MINIMIZE" else -1.0 for d in study.directions])
+        f = np.array([t.values for t in done], dtype=float) * signs
+        lo, hi = f.min(axis=0), f.max(axis=0)
+        f = (f - lo) / np.where(hi > lo, hi - lo, 1.0)
+        w = self._rng.dirichlet(np.ones(f.shape[1]))
+        wf = f * w
+        return wf.max(axis=1) + 0.05 * wf.sum(axis=1)
+
+
+def _hv2(front: np.ndarray, ref: np.ndarray) -> float:
+    """Exact 2-D hypervolume (minimisation) of ``front`` bounded by ``ref``."""
+    pts = front[(front[:, 0] < ref[0]) & (front[:, 1] < ref[1])]
+    if not len(pts):
+        return 0.0
+    pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
+    total, best_y = 0.0, ref[1]
+    xs = list(pts[:, 0]) + [ref[0]]
+    keep = []
+    for p in pts:
+        if p[1] < best_y:
+            keep.append(p)
+            best_y = p[1]
+    for i, (px, py) in enumerate(keep):
+        nxt = keep[i + 1][0] if i + 1 < len(keep) else ref[0]
+        total += (nxt - px) * (ref[1] - py)
+    del xs
+    return float(total)
+
+
+class HVISampler(ParEGOSampler):
+    _beta = 1.0
+    _ref = 1.1
+    """Two objectives: one GP per objective (normalised, minimised); the next
+    point maximises the hypervolume improvement of its optimistic prediction
+    (posterior mean - 1 sd) over the current front, reference 1.1 past the
+    worst value seen (SMS-EGO, Ponweiser 2008); a candidate the front dominates
+    scores minus its distance to escaping domination.  Three or more
+    objectives: ParEGO."""
+
+    def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
+        if len(study.directions) != 2 or not search_space:
+            return super().sample_relative(study, trial, search_space)
+        names = sorted(search_space)
+        done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.values is not None and all(v is not None and math.isfinite(v) for v in t.values)
+                and all(n in t.params for n in names)]
+        if len(done) < self._n_startup:
+            return {}
+        x = np.array([[self._encode(search_space[n], t.params[n]) for n in names] for t in done])
+        signs = np.array([1.0 if d.name == "MINIMIZE" else -1.0 for d in study.directions])
+        f = np.array([t.values for t in done], dtype=float) * signs
+        lo, hi = f.min(axis=0), f.max(axis=0)
+        f = (f - lo) / np.where(hi > lo, hi - lo, 1.0)
+        if len(f) > _MAX_POINTS:
+            keep = np.argsort(f.sum(axis=1))[:_MAX_POINTS]
+            x, f = x[keep], f[keep]
+        nd = np.array([p for p in f if not any(np.all(q <= p) and np.any(q < p) for q in f)])
+        xf, ff = x, f
+        if self._liar:  # running trials: a pessimistic lie (the worst values) keeps proposals apart
+            running = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                       if t.number != trial.number and all(n in t.params for n in names)]
+            if running:
+                xr = np.array([[self._encode(search_space[n], t.params[n]) for n in names] for t in running])
+                xf, ff = np.vstack([x, xr]), np.vstack([f, np.tile(f.max(axis=0), (len(running), 1))])
+        gps = [_GP(xf, ff[:, i], self._rng) for i in range(2)]
+        ref = np.full(2, self._ref)
+        base = _hv2(nd, ref)
+        d = x.shape[1]
+        top = nd if len(nd) else f
+        anchor = x[[int(np.argmin(np.abs(f - p).sum(axis=1))) for p in top]]
+
+        def score(cands: np.ndarray) -> np.ndarray:
+            lcb = np.empty((len(cands), 2))
+            for i, gp in enumerate(gps):
+                mu, sd = gp.predict(cands)
+                lcb[:, i] = (mu - self._beta * sd) * gp.scale + gp.mean
+            out = np.empty(len(cands))
+            for j, c in enumerate(lcb):
+                gap = np.minimum(c[0] - nd[:, 0], c[1] - nd[:, 1]) if len(nd) else np.array([-1.0])
+                if gap.max() >= 0:  # some front point dominates it (or equals it)
+                    out[j] = -float(gap.max())
+                else:
+                    out[j] = _hv2(np.vstack([nd, c]), ref) - base
+            return out
+
+        cands = np.vstack([
+            self._rng.random((1000, d)),
+            np.clip(anchor[self._rng.integers(0, len(anchor), 1000)] + self._rng.normal(0.0, 0.05, (1000, d)),
+                    0.0, 1.0),
+        ])
+        s = score(cands)
+        best, best_s = cands[int(np.argmax(s))], float(s.max())
+        for step in (0.02, 0.005):
+            local = np.clip(best + self._rng.normal(0.0, step, (250, d)), 0.0, 1.0)
+            sl = score(local)
+            if float(sl.max()) > best_s:
+                best, best_s = local[int(np.argmax(sl))], float(sl.max())
+        return {n: self._decode(search_space[n], float(v)) for n, v in zip(names, best, strict=True)}

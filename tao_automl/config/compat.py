@@ -51,17 +51,12 @@ PEER_ALIASES: dict[str, str] = {
 
 _LLM = ("LLM range narrowing, text evolution and experiment caps are not available yet "
         "(the LLM-guided algorithms llm, hybrid and autoresearch are)")
-_OBJ = "multi-objective and latency objectives are not available yet (one metric, one direction)"
 #: keys whose feature is not implemented yet -> what is missing.
 NOT_AVAILABLE: dict[str, str] = {
     **{k: _LLM for k in (
         "llm_analysis_interval", "enable_llm_range_narrowing",
         "hybrid_enable_llm_range_narrowing", "evolvable_text_parameters",
         "automl_max_experiments")},
-    **{k: _OBJ for k in (
-        "include_latency", "latency_direction", "latency_metric", "latency_objective",
-        "latency_scale", "latency_weight", "metric_scale", "metric_weight", "multi_objective",
-        "objectives")},
     "automl_early_stop_threshold": "algorithm 'hyperband_es' is not available yet "
                                    "(use 'hyperband' or 'asha')",
     "automl_min_early_stop_epochs": "algorithm 'hyperband_es' is not available yet "
@@ -83,7 +78,14 @@ OUR_BEHAVIOUR: dict[str, tuple[Any, str]] = {
 #: Translated here (automl_max_generations: translate_settings; automl_range_override:
 #: range_overrides) or already aliases in tao_automl.config.settings (epoch_multiplier: an error there).
 _TRANSLATED = ("automl_max_generations", "automl_range_override", "automl_max_epochs",
-               "automl_max_recommendations", "automl_reduction_factor", "epoch_multiplier")
+               "automl_max_recommendations", "automl_reduction_factor", "epoch_multiplier",
+               *("include_latency", "latency_direction", "latency_metric", "latency_objective",
+                 "latency_scale", "latency_weight", "metric_scale", "metric_weight", "multi_objective",
+                 "objectives"))
+
+#: nvidia-tao-automl's latency switches: any of them true adds the latency objective.
+LATENCY_SWITCHES = ("multi_objective", "latency_objective", "include_latency")
+_LATENCY_KEYS = ("latency_metric", "latency_direction", "latency_weight", "latency_scale")
 
 #: Every key nvidia-tao-automl 7.2.0 accepts in automl_settings (75 spellings).
 PEER_KEYS: tuple[str, ...] = tuple(sorted({
@@ -144,6 +146,7 @@ def translate_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         out["max_epochs"] = epochs
         if "automl_eval_interval" not in out and "perturbation_interval" not in out:
             out["perturbation_interval"] = interval
+    _objectives(raw, out)
     payload = out.get("final_evaluation")
     if payload is not None and not isinstance(payload, Mapping):
         raise SettingsError(describe("invalid setting", key="automl_settings.final_evaluation",
@@ -170,3 +173,43 @@ def range_overrides(value: Any) -> dict[str, dict[str, Any]]:
                          "valid_options/math_cond"), key="automl_range_override", value=item)
         out[item["parameter"]] = {k: v for k, v in item.items() if k != "parameter"}
     return out
+
+
+def _objectives(raw: Mapping[str, Any], out: dict[str, Any]) -> None:
+    """nvidia-tao-automl's objective keys -> ``objectives`` (its parse_objective_config):
+    ``metric_weight``/``metric_scale`` weigh the run's metric; a true
+    ``multi_objective``/``latency_objective``/``include_latency`` appends
+    ``latency_metric`` (default ``latency``, minimized) with ``latency_weight``
+    and ``latency_scale``."""
+    for k in ("metric_weight", "metric_scale", *LATENCY_SWITCHES, *_LATENCY_KEYS):
+        out.pop(k, None)
+    for k in LATENCY_SWITCHES:
+        if k in raw and not isinstance(raw[k], bool):
+            raise SettingsError(describe("invalid setting", key=f"automl_settings.{k}", value=raw[k],
+                                         expected="true or false"), key=k, value=raw[k])
+    latency = any(raw.get(k) for k in LATENCY_SWITCHES)
+    idle = [k for k in _LATENCY_KEYS if k in raw]
+    if idle and not latency:
+        raise SettingsError(describe(
+            "setting without effect", key=f"automl_settings.{idle[0]}", value=raw[idle[0]],
+            expected="also include_latency: true (or multi_objective / latency_objective), or leave it out",
+            hint="the latency objective is added only when one of those switches is true"), key=idle[0])
+    weighted = [k for k in ("metric_weight", "metric_scale") if k in raw]
+    if "objectives" in raw and (weighted or latency):
+        k = (weighted or [next(k for k in LATENCY_SWITCHES if raw.get(k))])[0]
+        raise SettingsError(describe(
+            "conflicting settings", key=f"automl_settings.{k}", value=raw[k],
+            expected="either 'objectives' or the metric_weight/metric_scale/latency keys, not both"), key=k)
+    if not (weighted or latency):
+        return
+    first: dict[str, Any] = {"weight": raw.get("metric_weight", 1.0), "scale": raw.get("metric_scale", 1.0)}
+    if raw.get("metric") is not None:
+        first["metric"] = raw["metric"]
+    if raw.get("direction") is not None:
+        first["direction"] = raw["direction"]
+    objs: list[dict[str, Any]] = [first]
+    lat = raw.get("latency_metric", "latency")
+    if latency and lat != first.get("metric"):
+        objs.append({"metric": lat, "direction": raw.get("latency_direction", "minimize"),
+                     "weight": raw.get("latency_weight", 1.0), "scale": raw.get("latency_scale", 1.0)})
+    out["objectives"] = objs

@@ -18,6 +18,7 @@ import attrs
 import cattrs
 
 from tao_automl.config.compat import PEER_ALIASES, translate_settings
+from tao_automl.config.objectives import check_objectives
 from tao_automl.config.secrets import _REFERENCE, SecretRef
 from tao_automl.config.session_id import check_session_id
 from tao_automl.errors import AutoMLError, SettingsError, describe
@@ -125,6 +126,11 @@ def _direction(inst: Any, att: attrs.Attribute, value: Any) -> None:
 WANDB_MODES = ("online", "offline", "disabled", "dryrun", "shared")
 
 
+def _objectives(inst: Any, att: attrs.Attribute, value: Any) -> None:
+    if value is not None:
+        check_objectives(value)
+
+
 def _baseline_mode(inst: Any, att: attrs.Attribute, value: Any) -> None:
     if value is True or value is False or value == "defaults":
         return
@@ -190,6 +196,10 @@ class AutoMLSettings:
         max_concurrent: parallel jobs.
     Objective:
         metric, direction: the objective; None -> the skill's declared metric.
+        objectives: several objectives (names or {metric, direction, weight,
+            scale}): multi-objective search (tao_automl.config.objectives).
+        select_best: {"maximize"|"minimize": metric, "subject_to": [...]}:
+            picks ``best`` among the objectives instead of the weighted score.
     Run:
         seed, session_id, train_sample_count, shard_count, trial_timeout_s,
         max_retries (infrastructure retries per trial), fail_fast_after (stop
@@ -218,6 +228,8 @@ class AutoMLSettings:
     algorithm: str = "bayesian"
     metric: str | None = None
     direction: str | None = attrs.field(default=None, validator=_direction)
+    objectives: list[Any] | None = attrs.field(default=None, validator=_objectives)
+    select_best: dict[str, Any] | None = None
     max_recommendations: int = attrs.field(default=20, validator=_in_range)
     max_epochs: int | None = attrs.field(default=None, validator=_in_range)
     min_epochs: int = attrs.field(default=1, validator=_in_range)

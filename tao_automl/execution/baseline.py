@@ -34,6 +34,7 @@ from tao_automl.errors import AutoMLError
 from tao_automl.execution.evaluations import run_evaluation
 from tao_automl.execution.jobs import build_job_request, watch_job
 from tao_automl.execution.metrics import MetricStream, extract_metric
+from tao_automl.execution.objective_values import evaluation_fields
 from tao_automl.planning.plan import RunPlan
 from tao_automl.reporting.results import Evaluation
 from tao_automl.spec import SpecBuilder, SpecParamContext, write_spec
@@ -138,7 +139,8 @@ def _run_defaults(prepared: RunPlan, ws: Any, job_root: str, metric_extractor: A
                                     results_dir=out_dir, backend=backend, options=prepared.job_options)
         handle = backend.submit(request)
         ws.write_json("evaluations/baseline-handle.json", handle.to_dict())
-        watched = watch_job(backend, handle, stream=MetricStream(prepared.metric),
+        stream_metric = prepared.objectives[0].metric if prepared.objectives else prepared.metric
+        watched = watch_job(backend, handle, stream=MetricStream(stream_metric),
                             poll_s=prepared.settings.poll_interval_s)
         if not watched.status.succeeded:
             st = watched.status
@@ -153,6 +155,10 @@ def _run_defaults(prepared: RunPlan, ws: Any, job_root: str, metric_extractor: A
             except (AutoMLError, OSError):
                 return None
 
+        if prepared.objectives:
+            return Evaluation(**evaluation_fields(prepared.objectives, watched.logs, read, None, "the defaults run",
+                                                  extractor=metric_extractor),
+                              source="defaults", job_id=handle.job_id, record_path=out_dir, metadata=meta)
         res = extract_metric(prepared.metric, logs=watched.logs, artifacts=read, extractor=metric_extractor)
         return Evaluation(
             status="measured" if res.value is not None else "metric_missing", source="defaults",

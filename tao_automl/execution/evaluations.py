@@ -19,6 +19,7 @@ from typing import Any
 from tao_automl.errors import AutoMLError
 from tao_automl.execution.jobs import build_job_request, job_files, watch_job
 from tao_automl.execution.metrics import MetricStream, coerce_metric, extract_metric
+from tao_automl.execution.objective_values import evaluation_fields
 from tao_automl.planning.plan import RunPlan
 from tao_automl.reporting.results import Evaluation
 from tao_automl.spec import SpecBuilder, SpecParamContext, get_path, write_spec
@@ -138,6 +139,8 @@ def _run_eval_job(kind: str, prepared: RunPlan, ws: Any, job_root: str, checkpoi
         handle = backend.submit(request)
         ws.write_json(f"evaluations/{kind}-handle.json", handle.to_dict())
         metric = getattr(skill.action(action), "metric", None) or prepared.metric
+        if prepared.objectives:
+            metric = prepared.objectives[0].metric
         watched = watch_job(backend, handle, stream=MetricStream(metric), poll_s=prepared.settings.poll_interval_s)
         if not watched.status.succeeded:
             st = watched.status
@@ -153,6 +156,13 @@ def _run_eval_job(kind: str, prepared: RunPlan, ws: Any, job_root: str, checkpoi
             except (AutoMLError, OSError):
                 return None
 
+        if prepared.objectives:  # every objective of the checkpoint is measured
+            return Evaluation(
+                **evaluation_fields(prepared.objectives, watched.logs, read, job_files(backend, handle),
+                                    "evaluate job"),
+                job_id=handle.job_id, record_path=out_dir, checkpoint=checkpoint,
+                metadata={"metric": prepared.metric, "objectives": [o.metric for o in prepared.objectives]},
+                source="evaluate_action")
         res = extract_metric(metric, logs=watched.logs, artifacts=read,
                              artifact_paths=job_files(backend, handle))
         return Evaluation(

@@ -120,9 +120,13 @@ def set_aside(ledger: JobLedger) -> str | None:
     return ws.path(dest)
 
 
-def _point(rec: TrialRecord, metric: str) -> tuple[dict[str, Any], float | None]:
+def _point(rec: TrialRecord, metric: str | list[str]) -> tuple[dict[str, Any], Any]:
     config = dict((rec.planned or {}).get("config") or {})
     out = rec.outcome
+    if isinstance(metric, list):  # a multi-objective searcher: the finished trial's objective values
+        got = (out or {}).get("objective_values") or {}
+        ok = (out or {}).get("state") == "succeeded" and all(m in got for m in metric)
+        return config, [float(got[m]) for m in metric] if ok else None
     if out is not None:
         ok = out.get("state") == "succeeded" and out.get("metric_value") is not None
         return config, float(out["metric_value"]) if ok else None
@@ -131,7 +135,8 @@ def _point(rec: TrialRecord, metric: str) -> tuple[dict[str, Any], float | None]
     return config, float(vals[-1]) if vals else None
 
 
-def seeded(searcher: Any, records: list[TrialRecord], metric: str, max_concurrent: int | None = None) -> Any:
+def seeded(searcher: Any, records: list[TrialRecord], metric: str | list[str],
+           max_concurrent: int | None = None) -> Any:
     """``searcher`` wrapped so that it is told the ledger's results once its
     search space is known (``set_search_properties``), before it suggests
     anything.  ``max_concurrent`` must equal Tune's ``max_concurrent_trials``."""

@@ -26,6 +26,13 @@ from tao_automl.execution.tuning import EarlyStop, install_signal_handlers, run_
 from tao_automl.planning.plan import RunPlan
 from tao_automl.planning.review import build_review
 from tao_automl.reporting.collect import pick_best, trial_result
+from tao_automl.reporting.pareto import (
+    fill_objective_values,
+    pareto_front,
+    pick_by_rule,
+    rule_text,
+    summary,
+)
 from tao_automl.reporting.results import AutoMLResult, BestTrial, Evaluation, Progress, history_csv
 from tao_automl.spec import SpecBuilder, SpecParamContext, dump_spec, load_spec_file
 from tao_automl.store.intents import recover_unconfirmed
@@ -101,6 +108,7 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
             session_id=ws.root.rstrip("/").rsplit("/", 1)[-1],
             checkpoint_epoch_offset=prepared.checkpoint_epoch_offset,
             execution=dict(hooks["execution"]) if hooks.get("execution") is not None else None,
+            objectives=tuple(prepared.objectives),
         )
         storage_path, storage_fs = _storage(ws)
         if not stop.is_set:
@@ -127,10 +135,24 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
         t.feedback = feedback.get(t.rec_id)
     if feedback:
         ws.write_json("feedback.json", feedback)
+    objectives = tuple(prepared.objectives)
+    fill_objective_values(history, objectives, {k: r.outcome for k, r in records.items()}, prepared.metric)
     # dehb's short-budget jobs rank only when no full-fidelity job succeeded
     full = [t for t in history
             if (records[t.rec_id].planned or {}).get("fidelity_epochs") in (None, prepared.max_epochs)]
     best_t = pick_best(full, prepared.direction) or pick_best(history, prepared.direction)
+    selected_by, mo = "score", None
+    if objectives:
+        mo = summary(history, objectives)
+    if prepared.select_rule is not None:
+        mo = mo or {}
+        picked = pick_by_rule(history, prepared.select_rule)
+        mo["select_best"] = {"rule": rule_text(prepared.select_rule), "feasible": picked is not None}
+        if picked is not None:
+            best_t, selected_by = picked, rule_text(prepared.select_rule)
+        elif best_t is not None:
+            mo["select_best"]["note"] = ("no succeeded trial meets the rule's constraints: best is the "
+                                         "trial with the best score")
     best = None
     if best_t is not None:
         ckpt = best_checkpoint(prepared.backend, records[best_t.rec_id], best_t, prepared.metric,
@@ -142,6 +164,7 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
             checkpoint=ckpt, spec_path=best_t.spec_path, results_dir=best_t.results_dir,
             metric_epoch=best_t.metric_epoch,
             feedback=best_t.feedback,
+            objective_values=best_t.objective_values, selected_by=selected_by,
         )
     final = _final(prepared, ws, job_root, hooks, best, stop, baseline)
     succeeded = sum(1 for t in history if t.status == "succeeded")
@@ -159,6 +182,8 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
         workspace_id=hooks.get("workspace_id"),
         plots_dir=ws.path("plots"),
         llm=_llm_summary(prepared, ws),
+        pareto_front=pareto_front(history, objectives) if objectives else None,
+        multi_objective=mo,
     )
     out = result.to_dict()
     if ws.uri:  # the local job folder is published into the workspace when the run ends
@@ -285,7 +310,8 @@ def _final(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any
                         source="automl_settings.final_evaluation_metric")
     elif fn is None and s.reuse_best_metric_for_final_evaluation:
         ev = Evaluation(status="reused_best", metric_value=best.metric_value, job_id=best.job_id,
-                        checkpoint=best.checkpoint, source="best_selection_metric")
+                        checkpoint=best.checkpoint, source="best_selection_metric",
+                        objective_values=best.objective_values if prepared.objectives else None)
     else:
         args: tuple = ()
         if fn is not None:

@@ -42,6 +42,7 @@ from tao_automl.errors import (
 from tao_automl.execution.checkpoints import select_checkpoint
 from tao_automl.execution.jobs import JobOptions, build_job_request, job_files, watch_job
 from tao_automl.execution.metrics import MetricStream, coerce_metric, extract_metric
+from tao_automl.execution.objective_values import epoch_values, extract_objectives
 from tao_automl.execution.recommendation import Recommendation
 from tao_automl.platforms import get_backend
 from tao_automl.platforms.base import FailureReason, JobHandle, JobState, JobStatus
@@ -99,6 +100,13 @@ class TrialPlan:
     session_id: str = ""
     checkpoint_epoch_offset: int | None = None  # None: inferred from the job's checkpoints
     execution: dict[str, Any] | None = None  # run(execution=...): replaces the action's execution
+    #: multi-objective runs: the objectives (``metric`` is then their weighted score, SCORE)
+    objectives: tuple[Any, ...] = ()
+
+    @property
+    def stream_metric(self) -> str:
+        """The metric a job's log is parsed for (the first objective in a multi-objective run)."""
+        return self.objectives[0].metric if self.objectives else self.metric
 
 
 def _native(value: Any) -> Any:
@@ -332,12 +340,17 @@ class _TrialRun:
                 self.notes.append(note)
                 self.ledger.record(self.trial_id, "note", attempt=attempt.number, note=note)
             return
-        value = rec.values.get(self.plan.metric)
+        values = dict(rec.values)
+        extra: dict[str, float] = {}
+        if self.plan.objectives:
+            extra = epoch_values(self.plan.objectives, values) or {}
+            values.update(extra)
+        value = values.get(self.plan.metric)
         epoch = rec.epoch if rec.epoch is not None else self.last_reported_epoch + 1
-        self.ledger.record(self.trial_id, "epoch", attempt=attempt.number, epoch=epoch, values=dict(rec.values))
+        self.ledger.record(self.trial_id, "epoch", attempt=attempt.number, epoch=epoch, values=values)
         if value is None or epoch <= self.last_reported_epoch:
             return
-        metrics = {self.plan.metric: float(value), "epoch": int(epoch), "attempt": attempt.number}
+        metrics = {**extra, self.plan.metric: float(value), "epoch": int(epoch), "attempt": attempt.number}
         checkpoint = None
         if self.plan.needs_checkpoints:
             path = self._checkpoint_for(attempt.handle, int(epoch), attempt.start_epoch)
@@ -422,7 +435,7 @@ class _TrialRun:
                     attempt = self._submit(number, resume_from, start_epoch)
                 except SubmitError as exc:
                     self._submit_failed(number, exc)
-            stream = MetricStream(self.plan.metric)
+            stream = MetricStream(self.plan.stream_metric)
             try:
                 watched = watch_job(
                     self.backend,
@@ -496,6 +509,9 @@ class _TrialRun:
             except (PlatformError, OSError):
                 return None
 
+        if self.plan.objectives:
+            self._finish_objectives(attempt, logs)
+            return
         try:
             result = extract_metric(
                 self.plan.metric, logs=logs, artifacts=read, extractor=self.plan.metric_extractor,
@@ -549,6 +565,44 @@ class _TrialRun:
             epoch = max(self.last_reported_epoch, 0) + (0 if self.reported_any else 1)
             self.report({self.plan.metric: float(value), "epoch": int(epoch), "attempt": attempt.number}, checkpoint=None)
 
+    def _finish_objectives(self, attempt: Attempt, logs: str) -> None:
+        """A multi-objective job: every objective's final value; the score is their weighted sum."""
+        handle = attempt.handle
+
+        def read(rel: str) -> bytes | None:
+            try:
+                return self.backend.read_artifact(handle, rel)
+            except (PlatformError, OSError):
+                return None
+
+        got = extract_objectives(self.plan.objectives, logs=logs, artifacts=read,
+                                 artifact_paths=job_files(self.backend, handle),
+                                 extractor=self.plan.metric_extractor)
+        if not self.reported_any:
+            first = extract_metric(self.plan.stream_metric, logs=logs, artifacts=read,
+                                   artifact_paths=job_files(self.backend, handle))
+            for rec in first.per_epoch:  # status.json-only jobs: report their epochs now
+                self._on_record(attempt, rec)
+        if got.score is None:
+            message = f"job exited 0 but {got.reason()}"
+            self.ledger.record(self.trial_id, "finished", attempt=attempt.number, state="failed",
+                               reason=FailureReason.PROGRAM.value, exit_code=0, message=message[-2000:],
+                               metric_value=None, final=True)
+            raise TrialFailed(f"trial {self.trial_id}: {message[-500:]}")
+        value = got.score
+        self.ledger.record(self.trial_id, "finished", attempt=attempt.number, state="succeeded", reason=None,
+                           exit_code=0, message="", metric_value=float(value),
+                           metric_source=",".join(sorted(set(got.sources.values()))),
+                           objective_values=got.values, final=True)
+        final = {**got.values, self.plan.metric: float(value)}
+        if self.held is not None:
+            metrics, checkpoint = self.held
+            self.held = None
+            self._report({**metrics, **final}, checkpoint)
+        elif not self.reported_any or self.last_value != value:
+            epoch = max(self.last_reported_epoch, 0) + (0 if self.reported_any else 1)
+            self.report({**final, "epoch": int(epoch), "attempt": attempt.number}, checkpoint=None)
+
     def _eval_fn(self, handle: JobHandle) -> float | None:
         rec = Recommendation(id=self.trial_id, specs=self.values, job_id=handle.job_id, status="success",
                              metric=self.plan.metric, state="running", results_dir=handle.results_dir)
@@ -579,7 +633,8 @@ def run_trial(plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report:
                 f"trial {trial_id} failed before the restart: {prior.outcome.get('reason')} "
                 f"{prior.outcome.get('message', '')[-300:]}"
             )
-        report({plan.metric: value, "epoch": config.get(FIDELITY_EPOCHS) or plan.max_epochs or 1, "replayed": True})
+        report({**(prior.outcome.get("objective_values") or {}), plan.metric: value,
+                "epoch": config.get(FIDELITY_EPOCHS) or plan.max_epochs or 1, "replayed": True})
         return
     _TrialRun(plan, config, trial_id, report).run(pointer)
 

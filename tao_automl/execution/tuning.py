@@ -357,6 +357,7 @@ def run_search(
         notes=_skill_notes(prepared),
         enforce_kwargs={"train_sample_count": settings.train_sample_count,
                         "shard_count": prepared.shard_count, "batch_key": prepared.batch_key},
+        objectives=tuple(getattr(prepared, "objectives", ()) or ()),
     )
     built = prepared.algorithm.build(ctx)
     search_alg = searcher if searcher is not None else built.search_alg
@@ -375,7 +376,9 @@ def run_search(
             num_samples = budget - len(settled)
     limit = None if built.limit_by_resources_only and ray_session.has_slots else settings.max_concurrent
     if settled and isinstance(search_alg, Searcher):
-        search_alg = seeded(search_alg, settled, prepared.metric, max_concurrent=limit)
+        told = getattr(search_alg, "metric", None)  # a multi-objective searcher is told every objective
+        search_alg = seeded(search_alg, settled, told if isinstance(told, list) else prepared.metric,
+                            max_concurrent=limit)
     # Schedulers and searchers built by the registry already carry metric/mode;
     # Tune refuses them twice.  A user's own objects may carry none.
     carried = any(getattr(o, "_metric", None) for o in (search_alg, sched) if o is not None)

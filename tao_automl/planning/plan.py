@@ -67,3 +67,8 @@ class RunPlan:
     seed: int
     checkpoint_epoch_offset: int | None = None  # None: inferred per job (checkpoints.infer_epoch_offset)
     path_checks: tuple[DatasetPathCheck, ...] = attrs.field(default=(), converter=tuple)  # one per dataset path
+    #: multi-objective runs: the objectives (config.objectives.Objective); ``metric`` is then
+    #: their weighted score (config.objectives.SCORE), maximized.  Empty: one metric.
+    objectives: tuple[Any, ...] = attrs.field(default=(), converter=tuple)
+    #: ``select_best`` (config.objectives.SelectRule) or None: best by the score
+    select_rule: Any = None

@@ -23,6 +23,7 @@ from tao_automl.algorithms.llm import check_llm_settings
 from tao_automl.config import safe_yaml
 from tao_automl.config.direction import resolve_direction
 from tao_automl.config.metric_names import alias_targets
+from tao_automl.config.objectives import SCORE, Objective, parse_objectives, parse_select_best
 from tao_automl.config.secrets import missing_secrets, replace_secrets, secret_names
 from tao_automl.config.settings import (
     AUTORESEARCH_SETTINGS,
@@ -335,9 +336,21 @@ def prepare(
                 hint="; ".join(f"{k}: {v}" for k, v in list(space.excluded.items())[:5]),
             )
         )
+    first = (settings.objectives or [None])[0]
+    first = first if isinstance(first, str) else (first or {}).get("metric") if isinstance(first, Mapping) else None
+    if settings.metric is None and first:
+        settings = attrs.evolve(settings, metric=first)  # the first objective is the run's metric
     metric, direction = _metric_and_direction(skill, action, settings, sidecar)
-    mode = "min" if direction == "minimize" else "max"
     settings = attrs.evolve(settings, metric=metric, direction=direction)
+    objectives, select_rule = _objectives(settings, metric, direction)
+    if len(objectives) > 1:
+        settings = attrs.evolve(settings, objectives=[o.to_dict() for o in objectives])
+        metric, direction = SCORE, "maximize"  # the weighted score ranks trials (config.objectives)
+    else:  # one objective: it is the run's metric
+        metric, direction = objectives[0].metric, objectives[0].direction
+        settings = attrs.evolve(settings, metric=metric, direction=direction)
+        objectives = []
+    mode = "min" if direction == "minimize" else "max"
 
     fidelity_key = _fidelity_key(skill, template)
     max_epochs = settings.max_epochs
@@ -493,6 +506,8 @@ def prepare(
         seed=seed,
         checkpoint_epoch_offset=checkpoint_epoch_offset(skill, sidecar),
         path_checks=path_checks,
+        objectives=tuple(objectives),
+        select_rule=select_rule,
     )
 
 
@@ -513,6 +528,22 @@ def _check_llm(settings: AutoMLSettings, algorithm: AlgorithmSpec, raw: Any, arg
                     key=f"automl_settings.{key}")
     except (SettingsError, CredentialError) as exc:
         raise name_as_written(exc, written_keys(raw, algorithm=arg)) from None
+
+
+def _objectives(settings: AutoMLSettings, metric: str, direction: str) -> tuple[list[Any], Any]:
+    """The run's objectives (one: ``metric``) and its ``select_best`` rule, checked."""
+    objectives = (parse_objectives(settings.objectives, metric, direction) if settings.objectives
+                  else [Objective(metric, direction)])
+    for i, o in enumerate(objectives):
+        if not alias_targets(o.metric) or o.metric in ("kpi", SCORE):
+            raise SettingsError(describe(
+                "not a metric name", key=f"automl_settings.objectives[{i}].metric", value=o.metric,
+                expected="a named metric as the job reports it (e.g. 'mAP', 'latency_ms'); not 'kpi' "
+                         f"or '{SCORE}'"), key="objectives", value=o.metric)
+    rule = None
+    if settings.select_best is not None:
+        rule = parse_select_best(settings.select_best, [o.metric for o in objectives])
+    return objectives, rule
 
 
 def _drop_default_fidelity(space: Any, fidelity_key: str, algorithm: str) -> Any:

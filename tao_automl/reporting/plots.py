@@ -43,7 +43,68 @@ PLOTS = {
     "contour": "Contour (two most important parameters)",
     "param_importance": "Parameter importance (fANOVA)",
     "learning_curves": "Learning curves",
+    "pareto_front": "Pareto front (multi-objective runs; the chosen trial marked)",
 }
+
+
+def mo_study(result: Mapping[str, Any]) -> tuple[Any, list[str]] | None:
+    """A multi-objective Optuna study of the succeeded trials' objective values
+    (None unless the run had 2 or 3 objectives)."""
+    objs = (result.get("multi_objective") or {}).get("objectives") or []
+    if result.get("pareto_front") is None or len(objs) not in (2, 3):
+        return None
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    names = [o["metric"] for o in objs]
+    study = optuna.create_study(directions=[o["direction"] for o in objs],
+                                study_name=str(result.get("session_id") or "automl"))
+    for t in result.get("history") or []:
+        ov = t.get("objective_values") or {}
+        if t.get("status") == "succeeded" and all(isinstance(ov.get(n), (int, float)) for n in names):
+            study.add_trial(create_trial(state=TrialState.COMPLETE, values=[float(ov[n]) for n in names],
+                                         user_attrs={"rec_id": t["rec_id"]}))
+    return (study, names) if study.trials else None
+
+
+def _chosen(result: Mapping[str, Any], names: list[str]) -> list[float] | None:
+    ov = (result.get("best") or {}).get("objective_values") or {}
+    return [float(ov[n]) for n in names] if all(n in ov for n in names) else None
+
+
+def _pareto_mpl(result: Mapping[str, Any]) -> Any:
+    import optuna.visualization.matplotlib as ovm
+
+    got = mo_study(result)
+    if got is None:
+        return None
+    study, names = got
+    ax = ovm.plot_pareto_front(study, target_names=names)
+    chosen = _chosen(result, names)
+    if chosen is not None and len(names) == 2:
+        best = result["best"]
+        ax.scatter([chosen[0]], [chosen[1]], marker="*", s=260, c="gold", edgecolors="black", zorder=5,
+                   label=f"chosen: {best['rec_id']} ({best.get('selected_by') or 'score'})")
+        ax.legend(fontsize=8, loc="best")
+    return _figure(ax)
+
+
+def _pareto_plotly(result: Mapping[str, Any]) -> Any:
+    import optuna.visualization as ov
+
+    got = mo_study(result)
+    if got is None:
+        return None
+    study, names = got
+    fig = ov.plot_pareto_front(study, target_names=names)
+    chosen = _chosen(result, names)
+    if chosen is not None and len(names) == 2:
+        best = result["best"]
+        fig.add_scatter(x=[chosen[0]], y=[chosen[1]], mode="markers",
+                        marker={"symbol": "star", "size": 18, "color": "gold", "line": {"width": 1}},
+                        name=f"chosen: {best['rec_id']} ({best.get('selected_by') or 'score'})")
+    return fig
 
 
 def log_scale(values: list[float | None]) -> bool:
@@ -297,6 +358,15 @@ def render_plots(ws: Workspace | str, result: Mapping[str, Any] | None = None) -
         except Exception as exc:  # noqa: BLE001 - plots never break a run
             log.warning("plot %s failed: %s: %s", name, type(exc).__name__, exc)
             _plt().close("all")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fig = _pareto_mpl(r)
+        if fig is not None:
+            out.append(_save(ws, fig, "pareto_front"))
+    except Exception as exc:  # noqa: BLE001 - plots never break a run
+        log.warning("plot pareto_front failed: %s: %s", type(exc).__name__, exc)
+        _plt().close("all")
     return out
 
 
@@ -341,6 +411,12 @@ def plotly_figures(result: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = fig
         except Exception as exc:  # noqa: BLE001 - one plot never breaks the report
             log.warning("plot %s failed: %s: %s", name, type(exc).__name__, exc)
+    try:
+        fig = _pareto_plotly(result)
+        if fig is not None:
+            out["pareto_front"] = fig
+    except Exception as exc:  # noqa: BLE001 - one plot never breaks the report
+        log.warning("plot pareto_front failed: %s: %s", type(exc).__name__, exc)
     return out
 
 

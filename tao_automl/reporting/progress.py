@@ -22,8 +22,10 @@ from typing import Any
 
 import attrs
 
+from tao_automl.config.objectives import Objective, hypervolume, pareto_indices
 from tao_automl.errors import WorkspaceError, describe
 from tao_automl.reporting.collect import score_of, trial_result
+from tao_automl.reporting.pareto import objective_values
 from tao_automl.store.ledger import JobLedger
 from tao_automl.store.workspace import Workspace
 
@@ -49,6 +51,9 @@ class Snapshot:
     finished: bool = False
     stopped_early: str | None = None
     selection: str = "best"  # checkpoint_selection: what a trial's score is
+    #: multi-objective runs: the succeeded trials' front hypervolume so far and the front's size
+    hypervolume: float | None = None
+    front_size: int | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -166,6 +171,7 @@ def snapshot(ws: Workspace, reader: LedgerReader | None = None, *,
     recs = (reader or LedgerReader(ws)).records()
     selection = s.get("checkpoint_selection") or "best"
     rows = [_row(r, metric, direction, now, selection) for r in recs]
+    hv, front = _front(recs, rows, s.get("objectives"), metric, direction, selection)
     result = ws.read_json("result.json", default=None) if ws.exists("result.json") else None
     budget = s.get("max_recommendations")
     if s.get("algorithm") == "pbt":
@@ -174,7 +180,30 @@ def snapshot(ws: Workspace, reader: LedgerReader | None = None, *,
                     direction=direction, budget=budget, max_concurrent=int(s.get("max_concurrent") or 1),
                     rows=rows, started_at=settings.get("created"), now=now,
                     finished=result is not None,
-                    stopped_early=(result or {}).get("stopped_early"), selection=selection)
+                    stopped_early=(result or {}).get("stopped_early"), selection=selection,
+                    hypervolume=hv, front_size=front)
+
+
+def _front(recs: list[Any], rows: list[dict[str, Any]], raw: Any, metric: str | None, direction: str | None,
+           selection: str) -> tuple[float | None, int | None]:
+    """Hypervolume and size of the succeeded trials' Pareto front (multi-objective runs)."""
+    if not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(o, Mapping) for o in raw):
+        return None, None
+    try:
+        objs = [Objective(o["metric"], o["direction"], float(o.get("weight", 1.0)), float(o.get("scale", 1.0)))
+                for o in raw]
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    pts = []
+    for rec, row in zip(recs, rows, strict=True):
+        if row["status"] != "succeeded":
+            continue
+        ov = objective_values(trial_result(rec, metric or "", direction, selection), objs, rec.outcome)
+        if ov:
+            pts.append(ov)
+    if not pts:
+        return None, None
+    return hypervolume(objs, pts), len(pareto_indices(objs, pts))
 
 
 def _fmt_num(v: Any) -> str:
@@ -209,6 +238,8 @@ def headline(snap: Snapshot) -> str:
     parts = [f"{snap.session_id} [{state}]", f"trials {done}{total} done",
              f"{c['succeeded']} ok, {c['failed']} failed, {c['stopped']} stopped, {c['running']} running",
              f"best {snap.metric or 'metric'}={_fmt_num(best)}", f"elapsed {_fmt_time(elapsed)}"]
+    if snap.hypervolume is not None:
+        parts.insert(3, f"hypervolume {_fmt_num(snap.hypervolume)} (front {snap.front_size})")
     if not snap.finished:
         eta = snap.eta_s
         parts.append(f"ETA ~{_fmt_time(eta)}" if eta is not None else "ETA: after the first trial")

@@ -58,6 +58,8 @@ class TrialResult:
     notes: list[str] = attrs.field(factory=list)  # e.g. absurd epochs the job reported, ignored
     metric: float | None = None  # = metric_value (nvidia-tao-automl's name)
     feedback: Any = None  # what feedback_fn returned for this trial
+    #: the value of every objective at the scored epoch ({metric: value} in a one-metric run)
+    objective_values: dict[str, float] | None = None
 
 
 @attrs.define(kw_only=True)
@@ -72,6 +74,8 @@ class BestTrial:
     results_dir: str | None = None
     metric_epoch: int | None = None  # the epoch of the score; its checkpoint is ``checkpoint``
     feedback: Any = None
+    objective_values: dict[str, float] | None = None
+    selected_by: str | None = None  # "score" or the select_best rule that picked it
 
 
 @attrs.define(kw_only=True)
@@ -109,6 +113,7 @@ class Evaluation:
     failure_reason: str | None = None
     comparison_to_best: dict[str, Any] | None = None  # baseline only
     comparison_to_baseline: dict[str, Any] | None = None  # final only
+    objective_values: dict[str, float] | None = None  # multi-objective runs: every objective measured
 
 
 @attrs.define(kw_only=True)
@@ -134,6 +139,11 @@ class AutoMLResult:
     plots_dir: str | None = None
     # LLM-guided algorithms: the brain log's audit (calls, proposals, fallback_trials, problems, ok)
     llm: dict[str, Any] | None = None
+    #: multi-objective runs: the non-dominated succeeded trials ({rec_id, job_id,
+    #: objective_values, metric_value, hyperparameters}); None with one metric
+    pareto_front: list[dict[str, Any]] | None = None
+    #: multi-objective runs: objectives, hypervolume, hypervolume_trace, reference_point, select_best
+    multi_objective: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return _conv.unstructure(self)
@@ -222,6 +232,20 @@ def format_result(result: dict[str, Any] | AutoMLResult) -> str:
         rel = f" ({100 * gain / abs(base_v):+.1f}%)" if base_v else ""
         lines.append(f"gain:      {_fmt(gain)}{rel} best trial vs baseline (positive = better)"
                      + (f"; final evaluation {_fmt(f['improvement'])}" if f.get("improvement") is not None else ""))
+    mo = r.get("multi_objective") or {}
+    if best and best.get("objective_values") and mo:
+        vals = ", ".join(f"{k} {_fmt(v)}" for k, v in best["objective_values"].items())
+        lines.append(f"best objectives: {vals}  (selected by {best.get('selected_by') or 'score'})")
+    if f.get("objective_values"):
+        lines.append("final objectives: " + ", ".join(f"{k} {_fmt(v)}" for k, v in f["objective_values"].items()))
+    if (mo.get("select_best") or {}).get("note"):
+        lines.append(f"select_best: {mo['select_best']['note']}")
+    if r.get("pareto_front") is not None:
+        lines += ["", f"pareto front ({len(r['pareto_front'])} trials, hypervolume {_fmt(mo.get('hypervolume'))} "
+                      f"against the worst values {mo.get('reference_point')}):"]
+        for p in r["pareto_front"]:
+            vals = ", ".join(f"{k} {_fmt(v)}" for k, v in p["objective_values"].items())
+            lines.append(f"  {p['rec_id']:<14} {vals}  score {_fmt(p['metric_value'])}")
     if r.get("stopped_early"):
         lines += ["", f"stopped early: {r['stopped_early']}"]
     failed = [t for t in r["history"] if t["status"] == "failed"]

@@ -332,6 +332,15 @@ def summary_values(result: Mapping[str, Any]) -> dict[str, Any]:
     }
     for k, v in (best.get("hyperparameters") or {}).items():
         out[f"best/{k}"] = _native(v)
+    mo = result.get("multi_objective") or {}
+    if result.get("pareto_front") is not None:  # multi-objective runs
+        out["pareto/hypervolume"] = mo.get("hypervolume")
+        out["pareto/size"] = len(result["pareto_front"])
+        out["best/selected_by"] = best.get("selected_by")
+        for k, v in (best.get("objective_values") or {}).items():
+            out[f"best/objective/{k}"] = v
+        for k, v in (final.get("objective_values") or {}).items():
+            out[f"final/objective/{k}"] = v
     return out
 
 

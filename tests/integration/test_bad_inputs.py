@@ -517,6 +517,20 @@ CASES: list[Case] = [
          _llm(research_program="lower the loss")),
     Case("research_program_with_bayesian", SettingsError, "does not apply to algorithm 'bayesian'",
          _settings(research_program="lower the loss")),
+    # multi-objective (issue 18)
+    Case("objectives_not_a_list", SettingsError, "'val_loss'", _settings(objectives="val_loss")),
+    Case("objective_weight_negative", SettingsError, "objectives[0].weight",
+         _settings(objectives=[{"metric": "val_loss", "weight": -1}, "latency_ms"])),
+    Case("objective_direction_unknown", SettingsError, "objectives[1].direction",
+         _settings(objectives=["val_loss", {"metric": "latency_ms", "direction": "down"}])),
+    Case("objective_duplicate", SettingsError, "each metric once", _settings(objectives=["val_loss", "val_loss"])),
+    Case("objective_kpi", SettingsError, "objectives[1].metric", _settings(objectives=["val_loss", "kpi"])),
+    Case("latency_key_without_switch", SettingsError, "latency_weight", _settings(latency_weight=2)),
+    Case("select_best_not_an_objective", SettingsError, "select_best.maximize",
+         _settings(objectives=["val_loss", "latency_ms"], select_best={"maximize": "accuracy"})),
+    Case("select_best_constraint_unparsable", SettingsError, "select_best.subject_to[0]",
+         _settings(objectives=["val_loss", "latency_ms"],
+                   select_best={"minimize": "val_loss", "subject_to": ["latency_ms <= 2*10"]})),
 ]
 
 

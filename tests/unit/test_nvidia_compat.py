@@ -96,12 +96,33 @@ RESTATING = {"automl_delete_intermediate_ckpt": (False, True), "automl_retain_fa
 ELSEWHERE = {"automl_range_override"}
 # refused on purpose, with a hint (rung epochs are given directly)
 REFUSED = {"epoch_multiplier"}
+# objective keys -> automl_settings (with the key) and the `objectives` they make (its parse_objective_config)
+OBJECTIVE = {
+    "objectives": ({"objectives": ["mAP", "latency_ms"]}, ["mAP", "latency_ms"]),
+    "metric_weight": ({"metric": "mAP", "metric_weight": 2.0}, [{"weight": 2.0, "scale": 1.0, "metric": "mAP"}]),
+    "metric_scale": ({"metric_scale": 10.0}, [{"weight": 1.0, "scale": 10.0}]),
+    **{k: ({k: True}, [{"weight": 1.0, "scale": 1.0},
+                       {"metric": "latency", "direction": "minimize", "weight": 1.0, "scale": 1.0}])
+       for k in ("include_latency", "multi_objective", "latency_objective")},
+    "latency_metric": ({"include_latency": True, "latency_metric": "latency_ms"},
+                       [{"weight": 1.0, "scale": 1.0},
+                        {"metric": "latency_ms", "direction": "minimize", "weight": 1.0, "scale": 1.0}]),
+    "latency_direction": ({"include_latency": True, "latency_direction": "maximize"},
+                          [{"weight": 1.0, "scale": 1.0},
+                           {"metric": "latency", "direction": "maximize", "weight": 1.0, "scale": 1.0}]),
+    "latency_weight": ({"include_latency": True, "latency_weight": 0.5},
+                       [{"weight": 1.0, "scale": 1.0},
+                        {"metric": "latency", "direction": "minimize", "weight": 0.5, "scale": 1.0}]),
+    "latency_scale": ({"include_latency": True, "latency_scale": 100.0},
+                      [{"weight": 1.0, "scale": 1.0},
+                       {"metric": "latency", "direction": "minimize", "weight": 1.0, "scale": 100.0}]),
+}
 
 
 def test_the_copied_list_is_complete_and_every_key_is_classified():
     assert len(PEER_KNOWN) == len(set(PEER_KNOWN)) == 75
     assert set(PEER_KNOWN) == set(PEER_KEYS)
-    classified = set(MAPPED) | set(RESTATING) | ELSEWHERE | REFUSED | set(NOT_AVAILABLE)
+    classified = set(MAPPED) | set(RESTATING) | ELSEWHERE | REFUSED | set(NOT_AVAILABLE) | set(OBJECTIVE)
     assert classified == set(PEER_KNOWN)
 
 
@@ -125,6 +146,9 @@ def test_every_peer_settings_key(key):
     elif key in REFUSED:
         with pytest.raises(SettingsError, match=key):
             parse_settings({key: 2})
+    elif key in OBJECTIVE:
+        raw, expected = OBJECTIVE[key]
+        assert parse_settings(raw).objectives == expected
     else:
         value = "sk-very-secret-0001" if "key" in key else 1
         with pytest.raises(SettingsError, match=key) as info:

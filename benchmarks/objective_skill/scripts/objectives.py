@@ -22,7 +22,8 @@ import hashlib
 import math
 import random
 
-__all__ = ["FUNCTIONS", "OPTIMA", "DIMS", "DEFAULTS", "true_value", "observe", "branin", "hartmann6"]
+__all__ = ["FUNCTIONS", "OPTIMA", "DIMS", "DEFAULTS", "MULTI", "true_value", "observe", "branin", "hartmann6",
+           "zdt1", "branin_currin"]
 
 _A = ((10.0, 3.0, 17.0, 3.5, 1.7, 8.0), (0.05, 10.0, 17.0, 0.1, 8.0, 14.0),
       (3.0, 3.5, 1.7, 10.0, 17.0, 8.0), (17.0, 8.0, 0.05, 10.0, 0.1, 14.0))
@@ -46,6 +47,24 @@ def hartmann6(u: list[float]) -> float:
         total += _ALPHA[i] * math.exp(-inner)
     return -total
 
+
+def zdt1(u: list[float]) -> tuple[float, float]:
+    """ZDT1 (both minimized) on [0, 1]^6."""
+    f1 = u[0]
+    g = 1 + 9 * sum(u[1:]) / (len(u) - 1)
+    return f1, g * (1 - math.sqrt(f1 / g))
+
+
+def branin_currin(u: list[float]) -> tuple[float, float]:
+    """Branin and Currin (both minimized) on the unit square (BoTorch's BraninCurrin)."""
+    x0, x1 = u
+    currin = (1 - math.exp(-1 / (2 * max(x1, 1e-12)))) * (2300 * x0**3 + 1900 * x0**2 + 2092 * x0 + 60) \
+        / (100 * x0**3 + 500 * x0**2 + 4 * x0 + 20)
+    return branin(u), currin
+
+
+#: Two-objective functions: the job reports val_loss (the first) and f2 (the second).
+MULTI = {"zdt1": (zdt1, 6), "branin_currin": (branin_currin, 2)}
 
 FUNCTIONS = {"branin": branin, "hartmann6": hartmann6}
 DIMS = {"branin": 2, "hartmann6": 6}

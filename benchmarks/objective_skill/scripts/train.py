@@ -34,6 +34,22 @@ import objectives  # noqa: E402
 TAG = "[tao-automl-metric]"
 
 
+def _multi(function: str, spec: dict) -> int:
+    """A two-objective function: every epoch reports val_loss (f1) and f2."""
+    fn, dims = objectives.MULTI[function]
+    params, train = spec.get("params", {}), spec.get("train", {})
+    u = [float(params.get(f"x{i + 1}", 0.5)) for i in range(dims)]
+    f1, f2 = fn(u)
+    results_dir = spec.get("results_dir") or "."
+    os.makedirs(results_dir, exist_ok=True)
+    num_epochs = int(train.get("num_epochs", 1))
+    for epoch in range(1, num_epochs + 1):
+        with open(os.path.join(results_dir, f"model_epoch_{epoch:03d}_step_{epoch:05d}.pth"), "w") as fh:
+            json.dump({"epoch": epoch, "u": u}, fh)
+        print(f"{TAG} " + json.dumps({"epoch": epoch, "val_loss": f1, "f2": f2}), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="benchmark objective job")
     parser.add_argument("--config", "-e", required=True, help="spec file (JSON)")
@@ -42,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         spec = json.load(fh)
     obj, params, train = spec.get("objective", {}), spec.get("params", {}), spec.get("train", {})
     function = str(obj.get("function", "branin"))
+    if function in objectives.MULTI:
+        return _multi(function, spec)
     if function not in objectives.FUNCTIONS:
         print(f"spec error: objective.function={function!r}; expected one of "
               f"{sorted(objectives.FUNCTIONS)}", file=sys.stderr)
