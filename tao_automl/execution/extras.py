@@ -87,6 +87,24 @@ PLOTS_DONE = "plots/done.json"
 _RENDERERS: list[Any] = []  # background plot processes started by this driver
 
 
+_SUMMARIES: list[Any] = []  # the WandB summary threads started by after_run
+
+
+def wait_for_summaries(timeout_s: float = 120.0) -> bool:
+    """Wait until the WandB summary runs of finished runs are written (a
+    notebook or test that reads them right after ``run()``); True when all are."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while _SUMMARIES:
+        thread = _SUMMARIES[0]
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            return False
+        _SUMMARIES.pop(0)
+    return True
+
+
 def after_run(ws: Workspace, result: dict[str, Any]) -> None:
     """Summary WandB run and plots after ``result.json`` was written, both off
     the run's critical path: the WandB summary in a (non-daemon) thread that
@@ -100,7 +118,9 @@ def after_run(ws: Workspace, result: dict[str, Any]) -> None:
         except Exception as exc:  # noqa: BLE001
             log.warning("WandB summary run skipped: %s: %s", type(exc).__name__, exc)
 
-    threading.Thread(target=summary, name="tao-automl-wandb-summary", daemon=False).start()
+    thread = threading.Thread(target=summary, name="tao-automl-wandb-summary", daemon=False)
+    _SUMMARIES.append(thread)
+    thread.start()
     try:
         _render_in_background(ws, result)
     except Exception as exc:  # noqa: BLE001

@@ -93,6 +93,9 @@ def tracked_run(tmp_path_factory):
         spec_overrides={"train.num_epochs": 3},
         env={"SOME_SECRET_TOKEN": "s3cr3t-value"},
     )
+    from tao_automl.execution.extras import wait_for_summaries
+
+    assert wait_for_summaries(120)  # the summary run is written after run() returns
     return result
 
 
