@@ -116,6 +116,22 @@ def _keep_signal_handlers() -> Iterator[None]:
                 signal.signal(sig, handler)
 
 
+def _reinstall_signal_handlers() -> None:
+    """``ray.init`` in the background thread cannot be wrapped by
+    :func:`_keep_signal_handlers` (only the main thread sets Python handlers),
+    and Ray's core worker installs its own native SIGTERM handler (it dumps a
+    stack and aborts): set the runner's handlers again, from the main thread."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(sig)
+        if handler is not None:
+            signal.signal(sig, handler)
+
+
 class RayStarter:
     """``ray.init`` for a run, begun in a background thread so that Ray's
     processes start while the driver validates, plans and runs its baseline.
@@ -208,6 +224,7 @@ class RaySession:
 
         skip_usage_tagging()
         done = self.starter.result()
+        _reinstall_signal_handlers()
         self.started, self.has_slots, self.per_trial = done.started, done.has_slots, done.per_trial
         return self
 

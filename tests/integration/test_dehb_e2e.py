@@ -106,8 +106,8 @@ def test_dehb_interrupted_then_resumed_continues_the_brackets(ray_cluster, tmp_p
     settings = {**SETTINGS, "session_id": "exp", "baseline": False, "final_eval": False}
     seen: list[str] = []
 
-    def stop_after_four(trial: dict) -> None:
-        seen.append(trial["rec_id"])
+    def stop_after_four(rec, metric_value, status) -> None:  # nvidia-tao-automl's on_result shape
+        seen.append(rec.id)
         if len(seen) == 4:
             import os
 
