@@ -40,13 +40,15 @@ PLANS = {
              ["train.lr"]),
     "hyperband": ({"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4, "reduction_factor": 2},
                   {"train.epoch_sleep_s": 0.1}, None),
+    # asha and dehb must overlap two jobs: epochs long enough that a job outlives
+    # the next submit on a loaded 2-core CI machine (0.1 s epochs ran one at a time there)
     "asha": ({"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4, "reduction_factor": 2},
-             {"train.epoch_sleep_s": 0.1}, None),
+             {"train.epoch_sleep_s": 0.4}, None),
     "bohb": ({"max_recommendations": 6, "max_concurrent": 2, "max_epochs": 4, "reduction_factor": 2},
              {"train.epoch_sleep_s": 0.1}, None),
     # two whole brackets: 4@1, 2@2, 1@4 and 2@2, 1@4 epochs
     "dehb": ({"max_recommendations": 10, "max_concurrent": 2, "max_epochs": 4, "reduction_factor": 2},
-             {"train.epoch_sleep_s": 0.1}, None),
+             {"train.epoch_sleep_s": 0.4}, None),
     # PBT exploits only when a member sits in the bottom quarter at a perturbation point;
     # three points (epochs 2, 4, 6) instead of two keep that from hinging on timing under load.
     "pbt": ({"population_size": 4, "max_concurrent": 4, "max_epochs": 8, "perturbation_interval": 2},
