@@ -281,7 +281,10 @@ class AutoMLRunner:
             if resumed:
                 from tao_automl.search import SearchSpace
 
-                prepared = attrs.evolve(prepared, space=SearchSpace.from_dict(ws.read_json("search_space.json")))
+                saved_space = SearchSpace.from_dict(ws.read_json("search_space.json"))
+                if automl_hyperparameters is not None or custom_param_ranges is not None:
+                    _same_space_on_resume(saved_space, prepared.space, ws.root)
+                prepared = attrs.evolve(prepared, space=saved_space)
                 local_mirror.restore(ws)  # a URI workspace's job outputs, back at their local paths
             try:
                 return execute(
@@ -442,3 +445,23 @@ def _compat_args(args: dict[str, Any], poll_interval: float | None) -> dict[str,
 
 def _now() -> float:
     return time.time()
+
+
+def _same_space_on_resume(saved: Any, given: Any, root: str) -> None:
+    """A resume continues the saved search space (search_space.json): hyperparameters
+    or ranges passed again must describe that same space, never a silently ignored other one."""
+    def rows(space: Any) -> dict[str, tuple[Any, ...]]:
+        return {p.name: (p.kind, p.low, p.high, p.log, tuple(p.options) if p.options is not None else None)
+                for p in space.params}
+
+    old, new = rows(saved), rows(given)
+    if old == new:
+        return
+    diff = sorted(set(old) ^ set(new)) or sorted(n for n in old if old[n] != new.get(n))
+    key = "automl_hyperparameters" if set(old) != set(new) else "custom_param_ranges"
+    raise SettingsError(
+        describe("a resumed experiment continues its saved search space", file=f"{root.rstrip('/')}/search_space.json",
+                 key=key, value=diff,
+                 expected="the hyperparameters and ranges of the original run (or leave them out on resume); "
+                          "start a new session_id to search another space"),
+        file=f"{root.rstrip('/')}/search_space.json", key=key, value=diff)

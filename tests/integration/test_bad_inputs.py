@@ -555,6 +555,30 @@ def test_resume_unknown_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
                     {"resume": True, "automl_settings": {**BASE_SETTINGS, "session_id": "automl-nope"}})
 
 
+def test_resume_with_another_search_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resume continues the saved search_space.json: hyperparameters or ranges given
+    again must describe that same space, never be silently replaced by it."""
+    from tao_automl.runner import AutoMLRunner, _same_space_on_resume
+
+    ctx = Ctx(tmp_path, monkeypatch)
+    r = AutoMLRunner(skill_dir=ctx.skill, workspace_dir=ctx.ws)
+    saved = r._prepare(r._normalize({"automl_settings": dict(BASE_SETTINGS)})).space
+    exp = ctx.ws / "automl-old"
+    exp.mkdir(parents=True)
+    (exp / "settings.json").write_text(json.dumps({"created": 1, "settings": dict(BASE_SETTINGS)}))
+    (exp / "search_space.json").write_text(json.dumps(saved.to_dict()))
+    resume = {"resume": True, "automl_settings": {**BASE_SETTINGS, "session_id": "automl-old"}}
+    exc = assert_rejected(ctx, SettingsError, "search_space.json", {**resume, "automl_hyperparameters": ["train.lr"]})
+    assert exc.key == "automl_hyperparameters"
+    exc = assert_rejected(ctx, SettingsError, "search_space.json",
+                          {**resume, "custom_param_ranges": {"train.lr": {"valid_min": 0.01, "valid_max": 0.02}}})
+    assert exc.key == "custom_param_ranges" and "train.lr" in str(exc)
+    # the same space given again is accepted
+    same = r._prepare(r._normalize({"automl_settings": dict(BASE_SETTINGS),
+                                    "automl_hyperparameters": saved.names})).space
+    _same_space_on_resume(saved, same, str(exp))
+
+
 def test_new_run_over_existing_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = Ctx(tmp_path, monkeypatch)
     (ctx.ws / "automl-taken").mkdir(parents=True)

@@ -150,3 +150,4 @@ def test_fresh_run_with_existing_session_id(tmp_path):
         r.run(automl_settings={"session_id": "exp", "baseline": False})
     assert "already exists" in str(ei.value) and "resume=True" in str(ei.value)
     assert os.listdir(tmp_path / "ws" / "exp") == ["settings.json"]
+
