@@ -210,6 +210,10 @@ class AlgorithmContract:
         if case.stops_early:
             early = [t for t in hist if t["status"] == "stopped" and t["epochs_completed"] < full]
             assert early, f"{case.name}: no trial was stopped before epoch {full}"
+            # early stopping is the scheduler's: a trial that succeeded trained every epoch
+            for t in hist:
+                if t["status"] == "succeeded":
+                    assert t["epochs_completed"] == full, t
         resumed = [(tid, att) for tid, att in _attempts(res) if att.number > 1]
         if case.pauses:
             assert resumed, f"{case.name}: no trial was paused and resumed"
