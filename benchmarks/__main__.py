@@ -186,12 +186,17 @@ def _llm_main(args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
 
     if args.llm_endpoint and not args.llm_model:
         ap.error("--llm-endpoint needs --llm-model")
+    algorithms = tuple(a.strip() for a in args.llm_algorithms.split(",") if a.strip())
+    unknown = [a for a in algorithms if a not in llm_bench.ALGORITHMS]
+    if unknown or not algorithms:
+        ap.error(f"--llm-algorithms {args.llm_algorithms!r}: expected a comma list of "
+                 f"{', '.join(llm_bench.ALGORITHMS)}")
     _quiet()
     out = Path(args.out).resolve() / "llm"
     payload = llm_bench.run(out_dir=out, endpoint=args.llm_endpoint, model=args.llm_model,
                             api_key_env=args.llm_api_key_env,
                             replay=Path(args.llm_replay).resolve() if args.llm_replay else None,
-                            seeds=list(range(args.llm_seeds)), say=say)
+                            seeds=list(range(args.llm_seeds)), say=say, algorithms=algorithms)
     print(llm_bench.table(payload))
     return 1 if payload["replay_mismatches"] else 0
 
@@ -207,13 +212,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma list of the only sections to run (e.g. breakdown)")
     llm = ap.add_argument_group("LLM-guided search (runs only this comparison; see benchmarks/README.md)")
     llm.add_argument("--llm", action="store_true",
-                     help="compare llm with random and bayesian (without --llm-endpoint: a scripted "
-                          "local-perturbation policy, NOT an LLM)")
+                     help="compare llm, hybrid and autoresearch with random, bayesian and grid (without "
+                          "--llm-endpoint: scripted policies, NOT an LLM)")
     llm.add_argument("--llm-endpoint", metavar="URL", help="OpenAI-compatible base URL (implies --llm)")
     llm.add_argument("--llm-model", metavar="M", help="model name at that endpoint")
     llm.add_argument("--llm-api-key-env", metavar="VAR", help="environment variable holding the API key")
     llm.add_argument("--llm-replay", metavar="RECORDING", help="replay a recording.jsonl offline (implies --llm)")
     llm.add_argument("--llm-seeds", type=int, default=5, help="seeds per problem and algorithm (default 5)")
+    llm.add_argument("--llm-algorithms", default="llm,hybrid,autoresearch,random,bayesian,grid", metavar="A,B",
+                     help="comma list of the algorithms to run (default: all six)")
     args = ap.parse_args(argv)
     if args.llm or args.llm_endpoint or args.llm_replay:
         return _llm_main(args, ap)
