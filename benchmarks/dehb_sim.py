@@ -142,8 +142,8 @@ def sim_asha(seed: int, *, budget: int = MF_BUDGET_EPOCHS, slots: int = SLOTS, o
 
 
 ASHA = {"random asha (Ray's ASHA bracket, stops land at once)": 0,
-        "random asha, stops land 1 epoch late (the runner at low load)": 1,
-        "random asha, stops land 2 epochs late (the runner at load 30)": 2}
+        "random asha, stops land 1 epoch late": 1,
+        "random asha, stops land 2 epochs late (the load-30 epoch logs)": 2}
 VARIANTS: dict[str, dict[str, Any]] = {
     "dehb (shipped: epoch_budget 180, whole brackets)": {},
     "dehb, budget spent job by job (whole_brackets=False)": {"whole_brackets": False},
