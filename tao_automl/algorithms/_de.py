@@ -50,6 +50,23 @@ the next bracket starts instead of idling (the authors' parallel DEHB) --
 as long as the budget still holds that whole bracket besides what the open
 brackets need to finish, so a limited budget never leaves brackets short of
 max_epochs.
+
+Variants, all off by default and not exposed as settings: measured by
+``benchmarks/dehb_sim.py`` (benchmarks/RESULTS.md, DEHB), none made DEHB beat
+random ASHA at 20 full trials' worth of epochs, so the defaults stay the
+paper's (rand/1, F = CR = 0.5, each job from scratch):
+
+* ``continuation``: a configuration promoted unchanged (first iteration)
+  resumes the checkpoint of its lower-fidelity job (``Job.resume``,
+  ``Job.start_epoch``) and counts only the extra epochs against the budget;
+  the Ray searcher does not use it (no checkpoint hand-off between trials);
+* ``mutation_strategy="currenttobest1"``: ``target + F (best - target) +
+  F (a - b)``, the best being the level's best member (the authors'
+  ``currenttobest1_bin``);
+* ``parent_pool="subpopulation"``: the authors' code -- first-iteration
+  promotions are the best members of the lower level's subpopulation not
+  yet in the higher one, and a higher rung's parent pool is the best of the
+  lower level's subpopulation (not of the bracket's lower rung).
 """
 
 from __future__ import annotations
@@ -134,6 +151,8 @@ class Job:
     epochs: int
     vector: np.ndarray
     target: int  # index in the level's subpopulation (DE selection)
+    start_epoch: int = 0  # > 0: continues job ``resume``'s checkpoint, trains only the extra epochs
+    resume: int | None = None  # id of the finished job whose checkpoint this one continues
 
 
 @attrs.define
@@ -162,7 +181,9 @@ class DEHBCore:
     bracket started ends at max_epochs and the run may use less than the
     budget; ``whole_brackets=False`` spends the budget job by job, cutting the
     last bracket short (how the authors' package counts function evaluations).  ``repair`` maps a candidate vector
-    to the feasible vector actually evaluated (constraints).
+    to the feasible vector actually evaluated (constraints).  ``continuation``,
+    ``mutation_strategy`` and ``parent_pool``: the measured variants of the
+    module doc (defaults: off, ``"rand1"``, ``"bracket"``).
     """
 
     def __init__(
@@ -181,6 +202,9 @@ class DEHBCore:
         initial: Sequence[Sequence[float]] = (),
         repair: Callable[[np.ndarray], np.ndarray] | None = None,
         whole_brackets: bool = True,
+        continuation: bool = False,
+        mutation_strategy: str = "rand1",
+        parent_pool: str = "bracket",
     ) -> None:
         if dims < 1:
             raise ValueError("DEHB needs at least one dimension")
@@ -192,6 +216,14 @@ class DEHBCore:
         self.epoch_budget = epoch_budget
         self.repair = repair
         self.whole_brackets = bool(whole_brackets)
+        self.continuation = bool(continuation)
+        if mutation_strategy not in ("rand1", "currenttobest1"):
+            raise ValueError(f"mutation_strategy must be 'rand1' or 'currenttobest1', got {mutation_strategy!r}")
+        self.mutation_strategy = mutation_strategy
+        if parent_pool not in ("bracket", "subpopulation"):
+            raise ValueError(f"parent_pool must be 'bracket' or 'subpopulation', got {parent_pool!r}")
+        self.parent_pool = parent_pool
+        self.trained: dict[bytes, tuple[int, int]] = {}  # vector -> (job id, epochs) of its longest finished job
         self.rng = np.random.default_rng(seed)
         sizes = [max(n, int(population_size)) for n in self.geo.level_sizes()]
         self.pops = [self.rng.random((n, self.dims)) for n in sizes]
@@ -253,9 +285,18 @@ class DEHBCore:
             return self._affordable(self.geo.budgets[tmpl[0][0]])
         jobs, epochs = self._reserved()
         jobs += sum(n for _, n in tmpl)
-        epochs += sum(n * self.geo.budgets[lvl] for lvl, n in tmpl)
+        epochs += self._bracket_epochs(tmpl, self.bracket_count)
         return ((self.max_jobs is None or self.n_jobs + jobs <= self.max_jobs)
                 and (self.epoch_budget is None or self.epochs_issued + epochs <= self.epoch_budget))
+
+    def _bracket_epochs(self, tmpl: tuple[tuple[int, int], ...], index: int) -> int:
+        """Epochs bracket number ``index`` trains: with ``continuation`` a
+        first-iteration bracket promotes unchanged configurations, which
+        train only the epochs above their lower rung."""
+        budgets = self.geo.budgets
+        if not (self.continuation and index < len(self.geo.brackets)):
+            return sum(n * budgets[lvl] for lvl, n in tmpl)
+        return sum(n * (budgets[lvl] - (budgets[tmpl[r - 1][0]] if r else 0)) for r, (lvl, n) in enumerate(tmpl))
 
     def _open_bracket(self) -> Bracket:
         tmpl = self.geo.brackets[self.bracket_count % len(self.geo.brackets)]
@@ -278,15 +319,23 @@ class DEHBCore:
                 return None
         level = b.rungs[b.rung][0]
         epochs = self.geo.budgets[level]
-        if not self._affordable(epochs):
+        cost = epochs
+        if self.continuation and b.rung > 0 and self._first_iteration(b):  # an unchanged promotion
+            cost -= self.geo.budgets[b.rungs[b.rung - 1][0]]
+        if not self._affordable(cost):
             return None
         vector, target = self._candidate(b, level)
         if self.repair is not None:
             vector = np.clip(np.asarray(self.repair(vector), dtype=float), 0.0, 1.0)
+        start, resume = 0, None
+        if self.continuation:
+            prev = self.trained.get(np.asarray(vector, dtype=float).tobytes())
+            if prev is not None and prev[1] < epochs:
+                resume, start = prev
         job = Job(id=self.n_jobs, bracket=b.index, rung=b.rung, level=level, epochs=epochs,
-                  vector=vector, target=target)
+                  vector=vector, target=target, start_epoch=start, resume=resume)
         self.n_jobs += 1
-        self.epochs_issued += epochs
+        self.epochs_issued += epochs - start
         self.jobs[job.id] = job
         b.issued += 1
         b.pending.add(job.id)
@@ -318,6 +367,23 @@ class DEHBCore:
         good.sort(key=lambda t: t[1])
         return [v for v, _ in good]
 
+    def _promotions(self, b: Bracket, level: int) -> list[np.ndarray]:
+        """The authors' first-iteration promotion: the best evaluated members
+        of the lower level's subpopulation not yet in this level's one nor
+        promoted by this rung already."""
+        lower = level - 1
+        order = np.argsort(self.fit[lower], kind="stable")
+        taken = [v for v, _ in b.results[b.rung]] + [self.jobs[j].vector for j in b.pending if j in self.jobs]
+        out = []
+        for i in order:
+            v = self.pops[lower][i]
+            if not math.isfinite(self.fit[lower][i]):
+                break
+            if any(np.array_equal(v, w) for w in self.pops[level]) or any(np.array_equal(v, w) for w in taken):
+                continue
+            out.append(v)
+        return out
+
     def _target(self, level: int) -> int:
         t = self.next_target[level]
         self.next_target[level] = (t + 1) % len(self.pops[level])
@@ -328,19 +394,23 @@ class DEHBCore:
         first = self._first_iteration(b)
         if first and b.rung > 0:
             promoted = self._ranked(b.results[b.rung - 1])
+            if self.parent_pool == "subpopulation":
+                fresh = self._promotions(b, level)
+                if fresh:
+                    return fresh[0].copy(), target
             return promoted[b.issued].copy(), target
         if first and level == 0 and not self.tried[0][target]:
             self.tried[0][target] = True  # the initial design (initial points first)
             return self.pops[0][target].copy(), target
         n = b.sizes[b.rung]
-        if b.rung > 0:
+        if b.rung > 0 and self.parent_pool != "subpopulation":
             pool = self._ranked(b.results[b.rung - 1])[:n]
         elif level > 0:
             order = np.argsort(self.fit[level - 1], kind="stable")
             pool = [self.pops[level - 1][i] for i in order[:n] if math.isfinite(self.fit[level - 1][i])]
         else:
             pool = list(self.pops[0])
-        mutant = self.mutation(pool)
+        mutant = self.mutation(pool, current=self.pops[level][target], best=self._best(level))
         if not self.tried[level][target]:
             # a member never evaluated holds no information: crossing over with
             # it would only mix random coordinates into the mutant
@@ -352,9 +422,20 @@ class DEHBCore:
     def _global_pool(self) -> list[np.ndarray]:
         return [v for pop in self.pops for v in pop]
 
-    def mutation(self, pool: Sequence[np.ndarray]) -> np.ndarray:
+    def _best(self, level: int) -> np.ndarray | None:
+        """The best member of the level's subpopulation (else the incumbent)."""
+        fit = self.fit[level]
+        i = int(np.argmin(fit))
+        if math.isfinite(fit[i]):
+            return self.pops[level][i]
+        return None if self.incumbent is None else self.incumbent[0]
+
+    def mutation(self, pool: Sequence[np.ndarray], current: np.ndarray | None = None,
+                 best: np.ndarray | None = None) -> np.ndarray:
         """rand/1: ``a + F (b - c)`` with three distinct members of ``pool``
         (completed from the global population when it holds fewer than 3);
+        current-to-best/1 (``mutation_strategy``, when ``current`` and ``best``
+        are known): ``current + F (best - current) + F (a - b)``;
         coordinates outside ``[0, 1]`` are redrawn uniformly."""
         pool = list(pool)
         if len(pool) < 3:
@@ -363,7 +444,10 @@ class DEHBCore:
         while len(pool) < 3:  # tiny populations: random donors
             pool.append(self.rng.random(self.dims))
         i, j, k = self.rng.choice(len(pool), size=3, replace=False)
-        mutant = pool[i] + self.F * (pool[j] - pool[k])
+        if self.mutation_strategy == "currenttobest1" and current is not None and best is not None:
+            mutant = current + self.F * (best - current) + self.F * (pool[i] - pool[j])
+        else:
+            mutant = pool[i] + self.F * (pool[j] - pool[k])
         out = (mutant < 0.0) | (mutant > 1.0)
         if out.any():
             mutant = mutant.copy()
@@ -391,6 +475,10 @@ class DEHBCore:
                     b.results[job.rung].append((job.vector, f))
                 break
         self.tried[job.level][job.target] = True
+        if math.isfinite(f):
+            key = np.asarray(job.vector, dtype=float).tobytes()
+            if key not in self.trained or self.trained[key][1] < job.epochs:
+                self.trained[key] = (job.id, job.epochs)
         if math.isfinite(f) and f <= self.fit[job.level][job.target]:  # DE selection
             self.pops[job.level][job.target] = job.vector
             self.fit[job.level][job.target] = f
