@@ -4,7 +4,11 @@ scheduler.
 Each :class:`AlgorithmSpec` says which settings it reads, whether trials must
 hand off through checkpoints (paused or exploited trials resume from a
 pointer to their job's checkpoint), whether it is multi-fidelity (epochs are
-the fidelity) and how it limits concurrency.  Adding an algorithm is adding
+the fidelity) and how it limits concurrency.  The entry also owns the
+algorithm's behaviour outside Tune: its trial budget, the initial batch review
+shows, the time estimate, review notes, the parameters it keeps fixed and
+whether a lost Tune state can be rebuilt.  Callers ask the entry; no module
+outside this package tests an algorithm's name.  Adding an algorithm is adding
 one entry with :func:`register`.
 
 Builders are called with a :class:`BuildContext` and return a
@@ -14,6 +18,7 @@ Builders are called with a :class:`BuildContext` and return a
 from __future__ import annotations
 
 import difflib
+import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,7 +31,9 @@ __all__ = [
     "AlgorithmSpec",
     "BuildContext",
     "SearchPlan",
+    "algorithms_reading",
     "get_algorithm",
+    "llm_guided_names",
     "register",
 ]
 
@@ -88,6 +95,60 @@ class AlgorithmSpec:
     # (settings, max_epochs) -> extra budget rows for the review (e.g. dehb's brackets)
     review: Callable[[Any, int | None], dict[str, Any]] | None = None
     llm_guided: bool = False  # configurations come from an LLM (no initial random batch)
+    #: the setting that counts the trials Tune starts (PBT: its population)
+    budget_setting: str = "max_recommendations"
+    #: (settings, space, rng) -> the initial batch (searcher configs) review shows and the searcher
+    #: evaluates first; None: ``min(max_concurrent, budget)`` configurations drawn from the space
+    initial_batch_fn: Callable[[Any, Any, random.Random], list[dict[str, Any]]] | None = None
+    #: (settings, max_epochs) -> (full-trial equivalents, assumptions) for the time estimate;
+    #: None: the trial budget, no assumption
+    estimate_fn: Callable[[Any, int | None], tuple[float, list[str]]] | None = None
+    #: settings -> notes for the review (what happens at run time)
+    review_notes_fn: Callable[[Any], list[str]] | None = None
+    #: (settings, searched parameter names) -> the ones sampled once and never changed in a trial's life
+    fixed_params_fn: Callable[[Any, list[str]], list[str]] | None = None
+    #: a fixed, finite set of configurations (a grid): its build checks the set against the budget (so
+    #: prepare dry-builds it), and a search rebuilt from the ledger runs the configurations the ledger
+    #: lacks under the full budget
+    exhaustive: bool = False
+    #: why a search whose Tune state is lost cannot be rebuilt from the ledger (None: it can)
+    rebuild_refusal: str | None = None
+
+    def trial_budget(self, settings: Any) -> Any:
+        """The number of trials Tune starts; ``settings`` an AutoMLSettings or
+        its dict (``settings.json``)."""
+        if isinstance(settings, Mapping):
+            return settings.get(self.budget_setting)
+        return getattr(settings, self.budget_setting)
+
+    def initial_batch(self, settings: Any, space: Any, rng: random.Random) -> list[dict[str, Any]]:
+        """The first configurations (searcher configs), as review shows them."""
+        if self.initial_batch_fn is not None:
+            return self.initial_batch_fn(settings, space, rng)
+        n = min(settings.max_concurrent, self.trial_budget(settings))
+        return [space.sample(rng) for _ in range(n)]
+
+    def estimate(self, settings: Any, max_epochs: int | None) -> tuple[float, list[str]]:
+        """Full-trial equivalents the run trains and the assumptions behind
+        the number (each prefixed with the algorithm's name)."""
+        if self.estimate_fn is None:
+            return self.trial_budget(settings), []
+        full, assumptions = self.estimate_fn(settings, max_epochs)
+        return full, [f"{self.name}: {a}" for a in assumptions]
+
+    def review_notes(self, settings: Any) -> list[str]:
+        return list(self.review_notes_fn(settings)) if self.review_notes_fn is not None else []
+
+    def fixed_params(self, settings: Any, names: list[str]) -> list[str] | None:
+        """The searched parameters kept fixed per trial, None if the algorithm
+        changes none during a trial."""
+        return self.fixed_params_fn(settings, names) if self.fixed_params_fn is not None else None
+
+    @property
+    def checked_by_build(self) -> bool:
+        """Its builder validates settings against the space (grid size, fidelity
+        range, PBT interval): prepare dry-builds it before any job."""
+        return self.exhaustive or self.multi_fidelity or self.needs_checkpoints
 
 
 ALGORITHMS: dict[str, AlgorithmSpec] = {}
@@ -99,6 +160,21 @@ def register(spec: AlgorithmSpec, *aliases: str) -> AlgorithmSpec:
     for alias in aliases:
         ALGORITHMS[alias] = spec
     return spec
+
+
+def _entries() -> list[AlgorithmSpec]:
+    """Every registered algorithm once (aliases left out), in registration order."""
+    return list({id(spec): spec for spec in ALGORITHMS.values()}.values())
+
+
+def algorithms_reading(setting: str) -> list[str]:
+    """The algorithms (names, sorted) that read ``setting``."""
+    return sorted(spec.name for spec in _entries() if setting in spec.settings_used)
+
+
+def llm_guided_names() -> list[str]:
+    """The LLM-guided algorithms, in registration order."""
+    return [spec.name for spec in _entries() if spec.llm_guided]
 
 
 def get_algorithm(name: str) -> AlgorithmSpec:

@@ -91,13 +91,8 @@ def _grid_values(p: Any, points: int) -> list[Any]:
     return vals
 
 
-def _build_grid(ctx: BuildContext) -> SearchPlan:
-    from ray import tune
-    from ray.tune.search import BasicVariantGenerator
-
-    space = ctx.space
-    if space is None:
-        raise SettingsError("grid search needs the search space")
+def _grid(space: Any, settings: Any) -> tuple[dict[str, list[Any]], int]:
+    """The grid's values per parameter (searcher encoding) and its size."""
     grid = {}
     total = 1
     encoded = space.to_ray()
@@ -107,11 +102,39 @@ def _build_grid(ctx: BuildContext) -> SearchPlan:
             cats = getattr(dom, "categories", None)
             if cats is None and hasattr(dom, "lower"):
                 cats = list(range(int(dom.lower), int(dom.upper) + 1 if p.kind == "int" else int(dom.upper)))
-            vals = list(cats) if cats is not None else _grid_values(p, ctx.settings.grid_points)
+            vals = list(cats) if cats is not None else _grid_values(p, settings.grid_points)
         else:
-            vals = _grid_values(p, ctx.settings.grid_points)
-        grid[p.name] = tune.grid_search(vals)
+            vals = _grid_values(p, settings.grid_points)
+        grid[p.name] = vals
         total *= len(vals)
+    return grid, total
+
+
+def _grid_first(settings: Any, space: Any, rng: Any) -> list[dict[str, Any]]:
+    """The first grid points, in the order Tune runs them (as many as run at once)."""
+    import itertools
+
+    from ray.tune.search.variant_generator import generate_variants
+
+    grid, total = _grid(space, settings)
+    n = min(settings.max_concurrent, total)
+    variants = generate_variants({k: {"grid_search": v} for k, v in grid.items()}, constant_grid_search=True)
+    return [dict(config) for _, config in itertools.islice(variants, n)]
+
+
+def _estimate_grid(settings: Any, max_epochs: int | None) -> tuple[float, list[str]]:
+    return settings.max_recommendations, ["at most max_recommendations trials"]
+
+
+def _build_grid(ctx: BuildContext) -> SearchPlan:
+    from ray import tune
+    from ray.tune.search import BasicVariantGenerator
+
+    space = ctx.space
+    if space is None:
+        raise SettingsError("grid search needs the search space")
+    values, total = _grid(space, ctx.settings)
+    grid = {name: tune.grid_search(vals) for name, vals in values.items()}
     if total > ctx.settings.max_recommendations:
         raise SettingsError(
             describe(
@@ -149,6 +172,16 @@ def _check_fidelity(ctx: BuildContext) -> None:
                 expected=f"< max_epochs ({ctx.max_epochs})",
             )
         )
+
+
+def _estimate_halving(settings: Any, max_epochs: int | None) -> tuple[float, list[str]]:
+    """Successive halving spends roughly (1 + log_eta(R)) x budget / eta on
+    lower rungs; a trial counts as the average fraction of max epochs."""
+    eta = settings.reduction_factor
+    rungs = max(1, int(math.log(max(max_epochs or 1, 1), eta)) + 1)
+    full = settings.max_recommendations * rungs / eta
+    return full, [f"about {rungs} rungs with reduction factor {eta}; "
+                  f"~{full:.1f} full-trial equivalents for {settings.max_recommendations} trials"]
 
 
 def hyperband_trial_count(max_epochs: int, eta: int) -> int:
@@ -267,6 +300,16 @@ def _review_dehb(settings: Any, max_epochs: int | None) -> dict[str, Any]:
     return review_plan(settings, max_epochs)
 
 
+def _estimate_dehb(settings: Any, max_epochs: int | None) -> tuple[float, list[str]]:
+    """The epochs the planned brackets train, in full trials."""
+    plan = _review_dehb(settings, max_epochs)
+    if plan.get("planned_epochs") is None or not max_epochs:
+        return _estimate_halving(settings, max_epochs)
+    full = plan["planned_epochs"] / max_epochs
+    return full, [f"{plan['planned_jobs']} jobs training {plan['planned_epochs']} epochs in all "
+                  f"= {full:.1f} full-trial equivalents"]
+
+
 DEFAULT_PBT_FIXED = ("model.",)
 
 
@@ -280,9 +323,12 @@ def pbt_fixed_params(ctx: BuildContext) -> list[str]:
     A user-given entry that matches no searched parameter is an error (it
     would otherwise be dropped silently); the default ``model.`` may match none.
     """
-    given = ctx.settings.pbt_fixed
+    return _pbt_fixed(ctx.settings, list(ctx.param_space))
+
+
+def _pbt_fixed(settings: Any, names: list[str]) -> list[str]:
+    given = settings.pbt_fixed
     entries = list(DEFAULT_PBT_FIXED if given is None else given)
-    names = list(ctx.param_space)
     if given is not None:
         for entry in entries:
             if not any(_matches(n, entry) for n in names):
@@ -342,6 +388,11 @@ class _clip_to_domains:  # noqa: N801  (a picklable function object)
         return config
 
 
+def _population(settings: Any, space: Any, rng: Any) -> list[dict[str, Any]]:
+    """PBT starts its whole population at once."""
+    return [space.sample(rng) for _ in range(settings.population_size)]
+
+
 def _build_pbt(ctx: BuildContext) -> SearchPlan:
     from ray.tune.schedulers import PopulationBasedTraining
 
@@ -386,84 +437,44 @@ def _build_pbt(ctx: BuildContext) -> SearchPlan:
     )
 
 
-register(
-    AlgorithmSpec(
-        name="bayesian",
-        description="Model-based search (Gaussian process + expected improvement, via Optuna); the default.",
-        build=_build_bayesian,
-        settings_used=("max_recommendations", "max_concurrent", "seed"),
-        model_based=True,
-    ),
-    "tpe",
-)
-register(
-    AlgorithmSpec(
-        name="random",
-        description="Random search (honours schema option weights in the initial batch).",
-        build=_build_random,
-        settings_used=("max_recommendations", "max_concurrent", "seed"),
-    )
-)
-register(
-    AlgorithmSpec(
-        name="grid",
-        description="Full grid: categorical options, grid_points values per numeric range.",
-        build=_build_grid,
-        settings_used=("grid_points", "max_recommendations", "max_concurrent"),
-    )
-)
-register(
-    AlgorithmSpec(
-        name="hyperband",
-        description="Standard Hyperband brackets (Ray's HyperBandScheduler); pauses and resumes trials.",
-        build=_build_hyperband,
-        settings_used=("max_epochs", "reduction_factor", "sampler", "max_recommendations", "max_concurrent", "seed"),
-        needs_checkpoints=True,
-        multi_fidelity=True,
-    )
-)
-register(
-    AlgorithmSpec(
-        name="asha",
-        description="Asynchronous successive halving (early stopping; no pause).",
-        build=_build_asha,
-        settings_used=("max_epochs", "min_epochs", "reduction_factor", "sampler", "max_recommendations", "max_concurrent", "seed"),
-        multi_fidelity=True,
-    )
-)
-register(
-    AlgorithmSpec(
-        name="bohb",
-        description="BOHB: Hyperband brackets with a TPE-like density model (hpbandster).",
-        build=_build_bohb,
-        settings_used=("max_epochs", "reduction_factor", "max_recommendations", "max_concurrent", "seed",
-                       "kde_samples", "top_n_percent", "min_points_in_model"),
-        needs_checkpoints=True,
-        multi_fidelity=True,
-        model_based=True,
-        extra_requires=("hpbandster", "ConfigSpace"),
-    )
-)
-register(
-    AlgorithmSpec(
-        name="dehb",
-        description="DEHB: Hyperband brackets with one differential-evolution population per epoch budget "
-                    "(asynchronous; every job trains exactly its budget).",
-        build=_build_dehb,
-        settings_used=("max_epochs", "min_epochs", "reduction_factor", "mutation_factor", "crossover_prob",
-                       "population_size", "epoch_budget", "max_recommendations", "max_concurrent", "seed"),
-        multi_fidelity=True,
-        review=_review_dehb,
-    )
-)
-register(
-    AlgorithmSpec(
-        name="pbt",
-        description="Population based training: exploit/explore every perturbation_interval epochs.",
-        build=_build_pbt,
-        settings_used=("population_size", "perturbation_interval", "pbt_fixed", "max_epochs", "max_concurrent", "seed",
-                       "perturbation_factor"),
-        needs_checkpoints=True,
-        multi_fidelity=True,
-    )
-)
+BASE = ("max_recommendations", "max_concurrent", "seed")  # what every Tune search reads
+HALVING = ("max_epochs", "reduction_factor")
+
+register(AlgorithmSpec(
+    name="bayesian", build=_build_bayesian, settings_used=BASE, model_based=True,
+    description="Model-based search (Gaussian process + expected improvement, via Optuna); the default."), "tpe")
+register(AlgorithmSpec(
+    name="random", build=_build_random, settings_used=BASE,
+    description="Random search (honours schema option weights in the initial batch)."))
+register(AlgorithmSpec(
+    name="grid", build=_build_grid, settings_used=("grid_points", *BASE[:2]), exhaustive=True,
+    initial_batch_fn=_grid_first, estimate_fn=_estimate_grid,
+    description="Full grid: categorical options, grid_points values per numeric range."))
+register(AlgorithmSpec(
+    name="hyperband", build=_build_hyperband, settings_used=(*HALVING, "sampler", *BASE),
+    needs_checkpoints=True, multi_fidelity=True, estimate_fn=_estimate_halving,
+    description="Standard Hyperband brackets (Ray's HyperBandScheduler); pauses and resumes trials."))
+register(AlgorithmSpec(
+    name="asha", build=_build_asha, settings_used=("max_epochs", "min_epochs", "reduction_factor", "sampler", *BASE),
+    multi_fidelity=True, estimate_fn=_estimate_halving,
+    description="Asynchronous successive halving (early stopping; no pause)."))
+register(AlgorithmSpec(
+    name="bohb", build=_build_bohb,
+    settings_used=(*HALVING, *BASE, "kde_samples", "top_n_percent", "min_points_in_model"),
+    needs_checkpoints=True, multi_fidelity=True, model_based=True, extra_requires=("hpbandster", "ConfigSpace"),
+    estimate_fn=_estimate_halving,
+    description="BOHB: Hyperband brackets with a TPE-like density model (hpbandster)."))
+register(AlgorithmSpec(
+    name="dehb", build=_build_dehb,
+    settings_used=("max_epochs", "min_epochs", "reduction_factor", "mutation_factor", "crossover_prob",
+                   "population_size", "epoch_budget", *BASE),
+    multi_fidelity=True, review=_review_dehb, estimate_fn=_estimate_dehb,
+    description="DEHB: Hyperband brackets with one differential-evolution population per epoch budget "
+                "(asynchronous; every job trains exactly its budget)."))
+register(AlgorithmSpec(
+    name="pbt", build=_build_pbt,
+    settings_used=("population_size", "perturbation_interval", "pbt_fixed", "max_epochs", *BASE[1:],
+                   "perturbation_factor"),
+    needs_checkpoints=True, multi_fidelity=True, budget_setting="population_size", initial_batch_fn=_population,
+    fixed_params_fn=_pbt_fixed, rebuild_refusal="a PBT population cannot be rebuilt from the ledger",
+    description="Population based training: exploit/explore every perturbation_interval epochs."))

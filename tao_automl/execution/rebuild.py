@@ -35,6 +35,7 @@ import pickle
 import time
 from typing import Any
 
+from tao_automl.algorithms import AlgorithmSpec, get_algorithm
 from tao_automl.errors import WorkspaceError, describe
 from tao_automl.store.ledger import JobLedger, TrialRecord
 
@@ -91,12 +92,14 @@ def unrestorable(ledger: JobLedger) -> str | None:
     return None
 
 
-def refuse_if_unbuildable(ledger: JobLedger, algorithm: str, why: str) -> None:
-    if algorithm == "pbt":
+def refuse_if_unbuildable(ledger: JobLedger, algorithm: AlgorithmSpec | str, why: str) -> None:
+    """Refuse a resume whose algorithm cannot be rebuilt from the ledger (its registry entry says why)."""
+    spec = algorithm if isinstance(algorithm, AlgorithmSpec) else get_algorithm(algorithm)
+    if spec.rebuild_refusal is not None:
         raise WorkspaceError(
             describe("cannot resume: Ray Tune's saved state cannot be restored", file=ledger.ws.path(TUNE_DIR),
-                     key="automl_algorithm", value=algorithm,
-                     expected="a restorable Tune state (a PBT population cannot be rebuilt from the ledger)",
+                     key="automl_algorithm", value=spec.name,
+                     expected=f"a restorable Tune state ({spec.rebuild_refusal})",
                      hint=f"{why}; start a new experiment (a new session_id); the ledger is unchanged"))
 
 

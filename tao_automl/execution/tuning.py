@@ -283,7 +283,7 @@ def run_search(
     # Checked before anything is written, so a refusal changes nothing.
     rebuild_why = unrestorable(ledger) if resume else None
     if rebuild_why is not None:
-        refuse_if_unbuildable(ledger, prepared.algorithm.name, rebuild_why)
+        refuse_if_unbuildable(ledger, prepared.algorithm, rebuild_why)
     if resume:  # jobs a killed driver launched but never recorded (execution.intents)
         recover_unconfirmed(ledger, prepared.backend)
     settled = settled_trials(ledger) if rebuild_why is not None else []
@@ -336,7 +336,7 @@ def run_search(
         moved = set_aside(ledger)
         ledger.ws.write_json(SEEDED, {"trial_ids": sorted(seeded_ids(ledger) | settled_ids), "why": rebuild_why,
                                       "moved_to": moved, "t": time.time()})
-        if settled and prepared.algorithm.name != "grid":
+        if settled and not prepared.algorithm.exhaustive:  # a grid runs the points the ledger lacks
             if budget - len(settled) <= 0:
                 return None  # the ledger already holds the whole budget
             # A different seed: the same one would draw the settled configurations again.

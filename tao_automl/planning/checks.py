@@ -181,7 +181,7 @@ def check_algorithm(*, algorithm: Any, space: Any, settings: Any, metric: str, m
                     max_epochs: int | None, initial_points: list[dict[str, Any]]) -> None:
     """Dry-build the searcher/scheduler of algorithms whose builders validate
     settings (grid size, fidelity range, PBT interval); the result is dropped."""
-    if not (algorithm.name == "grid" or algorithm.multi_fidelity or algorithm.needs_checkpoints):
+    if not algorithm.checked_by_build:
         return
     ctx = BuildContext(param_space=space.to_ray(), metric=metric, mode=mode, settings=settings,
                        max_epochs=max_epochs or 1, initial_points=list(initial_points), space=space)

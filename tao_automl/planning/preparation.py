@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from tao_automl.algorithms import AlgorithmSpec, get_algorithm
+from tao_automl.algorithms import AlgorithmSpec, algorithms_reading, get_algorithm, llm_guided_names
 from tao_automl.algorithms.llm import check_llm_settings
 from tao_automl.config import safe_yaml
 from tao_automl.config.direction import resolve_direction
@@ -255,14 +255,15 @@ def prepare(
             raise SettingsError(describe(
                 f"setting '{knob}' does not apply to algorithm '{algorithm.name}'",
                 key=f"automl_settings.{knob}", value=getattr(settings, knob),
-                expected="leave it out, or use " + ("pbt" if knob == "perturbation_factor" else "bohb")))
+                expected="leave it out, or use " + "/".join(algorithms_reading(knob))))
     if settings.sampler != "random" and "sampler" not in algorithm.settings_used:
         raise SettingsError(
             describe(
                 f"setting 'sampler' does not apply to algorithm '{algorithm.name}'",
                 key="automl_settings.sampler",
                 value=settings.sampler,
-                expected="leave it out, or use asha/hyperband (bayesian is model-based already)",
+                expected="leave it out, or use " + "/".join(algorithms_reading("sampler"))
+                + " (bayesian is model-based already)",
             )
         )
     for key in ("mutation_factor", "crossover_prob", "epoch_budget"):  # dehb's knobs: never dropped silently
@@ -272,7 +273,8 @@ def prepare(
                     f"setting '{key}' does not apply to algorithm '{algorithm.name}'",
                     key=f"automl_settings.{key}",
                     value=getattr(settings, key),
-                    expected="leave it out, or use automl_algorithm='dehb'",
+                    expected="leave it out, or use "
+                    + " or ".join(f"automl_algorithm='{a}'" for a in algorithms_reading(key)),
                 ),
                 key=key,
                 value=getattr(settings, key),
@@ -444,30 +446,8 @@ def prepare(
 
     rng = random.Random(seed)
     initial_values: list[dict[str, Any]] = []
-    initial_points: list[dict[str, Any]] = []
-    if algorithm.name == "hybrid":
-        notes.append(f"hybrid: model {settings.llm_model!r} at {settings.llm_endpoint} plans each phase at run "
-                     "time (parameters, algorithm, trials); bayesian/random/grid sweep it with the rest at the "
-                     "incumbent (no initial batch; audit trail in brain/)")
-    elif algorithm.name == "autoresearch":
-        margin = (f"noise margin {settings.autoresearch_noise_margin:g} (given)"
-                  if settings.autoresearch_noise_margin > 0 else
-                  f"noise margin measured by {settings.autoresearch_repeats or 2} re-run(s) of the incumbent "
-                  "(counted in max_recommendations)")
-        notes.append(f"autoresearch: model {settings.llm_model!r} at {settings.llm_endpoint} proposes changes to "
-                     f"the incumbent; one trial at a time (each change builds on the last verdict"
-                     + (f"; max_concurrent {settings.max_concurrent} is not used" if settings.max_concurrent > 1
-                        else "") + f"); {margin}; audit trail in brain/")
-    elif algorithm.llm_guided:
-        notes.append(f"{algorithm.name}: every configuration is proposed at run time by model "
-                     f"{settings.llm_model!r} at {settings.llm_endpoint} (no initial batch; audit trail in brain/)")
-    if algorithm.name != "grid" and not algorithm.llm_guided:  # an LLM proposes every configuration
-        n0 = min(settings.max_concurrent, settings.max_recommendations)
-        if algorithm.name == "pbt":
-            n0 = settings.population_size
-        for _ in range(n0):
-            point = space.sample(rng)
-            initial_points.append(point)
+    notes.extend(algorithm.review_notes(settings))
+    initial_points = algorithm.initial_batch(settings, space, rng)
     for point in initial_points:
         values, adj = space.enforce(
             space.decode(point),
@@ -524,7 +504,8 @@ def _check_llm(settings: AutoMLSettings, algorithm: AlgorithmSpec, raw: Any, arg
                 raise SettingsError(
                     describe(f"this setting does not apply to algorithm '{algorithm.name}'",
                              key=f"automl_settings.{key}", value=getattr(settings, key),
-                             expected="leave it out, or use an LLM-guided algorithm ('llm', 'hybrid', 'autoresearch')"),
+                             expected="leave it out, or use an LLM-guided algorithm ("
+                             + ", ".join(repr(a) for a in llm_guided_names()) + ")"),
                     key=f"automl_settings.{key}")
     except (SettingsError, CredentialError) as exc:
         raise name_as_written(exc, written_keys(raw, algorithm=arg)) from None

@@ -6,7 +6,6 @@ from typing import Any
 
 import cattrs
 
-from tao_automl.algorithms._builtin import pbt_fixed_params
 from tao_automl.planning.plan import RunPlan
 from tao_automl.spec import SpecBuilder, SpecParamContext
 
@@ -28,33 +27,9 @@ def estimate(prepared: RunPlan, per_trial_s: float | None = None) -> dict[str, A
         )
     else:
         assumptions.append(f"{per:g} s per full trial")
-    algo = prepared.algorithm
-    plan = algo.review(s, prepared.max_epochs) if getattr(algo, "review", None) else None
-    if plan and plan.get("planned_epochs") is not None and prepared.max_epochs:
-        full_trials = plan["planned_epochs"] / prepared.max_epochs
-        assumptions.append(
-            f"{algo.name}: {plan['planned_jobs']} jobs training {plan['planned_epochs']} epochs in all "
-            f"= {full_trials:.1f} full-trial equivalents"
-        )
-    elif algo.name == "pbt":
-        full_trials = s.population_size
-    elif algo.multi_fidelity:
-        # successive halving spends roughly (1 + log_eta(R)) x budget / eta on
-        # lower rungs; count a trial as the average fraction of max epochs.
-        import math
-
-        eta = s.reduction_factor
-        rungs = max(1, int(math.log(max(prepared.max_epochs or 1, 1), eta)) + 1)
-        full_trials = s.max_recommendations * rungs / eta
-        assumptions.append(
-            f"{algo.name}: about {rungs} rungs with reduction factor {eta}; "
-            f"~{full_trials:.1f} full-trial equivalents for {s.max_recommendations} trials"
-        )
-    elif algo.name == "grid":
-        full_trials = s.max_recommendations
-        assumptions.append("grid: at most max_recommendations trials")
-    else:
-        full_trials = s.max_recommendations
+    # the registry entry knows what its trials train (brackets, rungs, a population)
+    full_trials, spent = prepared.algorithm.estimate(s, prepared.max_epochs)
+    assumptions.extend(spent)
     # never less than one full trial: the best trial trains to the end, and
     # more slots than trials do not make a trial shorter
     full_trials = max(1.0, float(full_trials))
@@ -113,11 +88,9 @@ def build_review(prepared: RunPlan, *, workspace: str, per_trial_s: float | None
         "train_sample_count": s.train_sample_count,
     }
     budget = {k: getattr(s, k) for k in prepared.algorithm.settings_used if hasattr(s, k)}
-    if "pbt_fixed" in budget:  # show what it resolves to: the parameters PBT will not mutate
-        from types import SimpleNamespace
-
-        names = {p.name: None for p in prepared.space.params}
-        budget["pbt_fixed"] = pbt_fixed_params(SimpleNamespace(param_space=names, settings=s))
+    fixed = prepared.algorithm.fixed_params(s, [p.name for p in prepared.space.params])
+    if fixed is not None:  # show what pbt_fixed resolves to: the parameters never changed in a trial's life
+        budget["pbt_fixed"] = fixed
     if prepared.algorithm.multi_fidelity:
         budget["max_epochs"] = prepared.max_epochs
         budget["fidelity_key"] = prepared.fidelity_key

@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from tao_automl.algorithms import ALGORITHMS
 from tao_automl.config.objectives import Objective, hypervolume, pareto_indices
 from tao_automl.errors import WorkspaceError, describe
 from tao_automl.reporting.collect import score_of, trial_result
@@ -173,9 +174,8 @@ def snapshot(ws: Workspace, reader: LedgerReader | None = None, *,
     rows = [_row(r, metric, direction, now, selection) for r in recs]
     hv, front = _front(recs, rows, s.get("objectives"), metric, direction, selection)
     result = ws.read_json("result.json", default=None) if ws.exists("result.json") else None
-    budget = s.get("max_recommendations")
-    if s.get("algorithm") == "pbt":
-        budget = s.get("population_size")
+    algorithm = ALGORITHMS.get(str(s.get("algorithm") or "").strip().lower())  # None: not registered here
+    budget = algorithm.trial_budget(s) if algorithm is not None else s.get("max_recommendations")
     return Snapshot(session_id=ws.root.rstrip("/").rsplit("/", 1)[-1], metric=metric,
                     direction=direction, budget=budget, max_concurrent=int(s.get("max_concurrent") or 1),
                     rows=rows, started_at=settings.get("created"), now=now,

@@ -100,17 +100,65 @@ def check_llm_settings(settings: Any, *, environ: Any = None, algorithm: str = "
                                      hint="pip install 'tao-automl[llm]'"), key="automl_algorithm") from exc
 
 
-def build_llm(ctx: BuildContext) -> SearchPlan:
+def _build(ctx: BuildContext, algorithm: str, searcher: Any, **extra: Any) -> SearchPlan:
+    """The shared builder of the LLM-guided algorithms: settings checked, the
+    brain log opened, the ``searcher`` class made."""
     from tao_automl.algorithms.llm.brain import BrainLog
-    from tao_automl.algorithms.llm.searcher import LLMSearcher
 
-    check_llm_settings(ctx.settings)
+    check_llm_settings(ctx.settings, algorithm=algorithm)
     ws = ctx.workspace
     brain = BrainLog(ws.root, getattr(ws, "_storage_options", None)) if ws is not None else None
-    searcher = LLMSearcher(space=ctx.space, metric=ctx.metric, mode=ctx.mode, settings=ctx.settings,
-                           budget=ctx.settings.max_recommendations, brain=brain, stop=ctx.stop,
-                           notes=ctx.notes, enforce_kwargs=ctx.enforce_kwargs)
-    return SearchPlan(search_alg=searcher, scheduler=None, num_samples=ctx.settings.max_recommendations)
+    search = searcher(space=ctx.space, metric=ctx.metric, mode=ctx.mode, settings=ctx.settings,
+                      budget=ctx.settings.max_recommendations, brain=brain, stop=ctx.stop,
+                      notes=ctx.notes, enforce_kwargs=ctx.enforce_kwargs, **extra)
+    return SearchPlan(search_alg=search, scheduler=None, num_samples=ctx.settings.max_recommendations)
+
+
+def build_llm(ctx: BuildContext) -> SearchPlan:
+    from tao_automl.algorithms.llm.searcher import LLMSearcher
+
+    return _build(ctx, "llm", LLMSearcher)
+
+
+def build_hybrid(ctx: BuildContext) -> SearchPlan:
+    from tao_automl.algorithms.llm.hybrid import HybridSearcher
+
+    return _build(ctx, "hybrid", HybridSearcher, max_epochs=ctx.max_epochs)
+
+
+def build_autoresearch(ctx: BuildContext) -> SearchPlan:
+    from tao_automl.algorithms.llm.autoresearch import AutoResearchSearcher
+
+    return _build(ctx, "autoresearch", AutoResearchSearcher)
+
+
+def _no_batch(settings: Any, space: Any, rng: Any) -> list[dict[str, Any]]:
+    return []  # an LLM proposes every configuration at run time
+
+
+def _endpoint(settings: Any) -> str:
+    return f"model {settings.llm_model!r} at {settings.llm_endpoint}"
+
+
+def _llm_notes(settings: Any) -> list[str]:
+    return [f"llm: every configuration is proposed at run time by {_endpoint(settings)} "
+            "(no initial batch; audit trail in brain/)"]
+
+
+def _hybrid_notes(settings: Any) -> list[str]:
+    return [f"hybrid: {_endpoint(settings)} plans each phase at run time (parameters, algorithm, trials); "
+            "bayesian/random/grid sweep it with the rest at the incumbent (no initial batch; audit trail in brain/)"]
+
+
+def _autoresearch_notes(settings: Any) -> list[str]:
+    margin = (f"noise margin {settings.autoresearch_noise_margin:g} (given)"
+              if settings.autoresearch_noise_margin > 0 else
+              f"noise margin measured by {settings.autoresearch_repeats or 2} re-run(s) of the incumbent "
+              "(counted in max_recommendations)")
+    return [f"autoresearch: {_endpoint(settings)} proposes changes to the incumbent; one trial at a time "
+            "(each change builds on the last verdict"
+            + (f"; max_concurrent {settings.max_concurrent} is not used" if settings.max_concurrent > 1 else "")
+            + f"); {margin}; audit trail in brain/"]
 
 
 LLM_SETTINGS_USED = ("llm_endpoint", "llm_model", "llm_api_key", "llm_temperature", "llm_max_tokens",
@@ -118,71 +166,25 @@ LLM_SETTINGS_USED = ("llm_endpoint", "llm_model", "llm_api_key", "llm_temperatur
                      "max_recommendations", "max_concurrent", "seed")
 HYBRID_SETTINGS_USED = tuple(k for k in LLM_SETTINGS_USED if k != "llm_fallback") + ("grid_points",)
 
-register(
-    AlgorithmSpec(
-        name="llm",
-        description="LLM-guided: every configuration proposed by an LLM on an OpenAI-compatible endpoint "
-                    "(audit trail in brain/).",
-        build=build_llm,
-        settings_used=LLM_SETTINGS_USED,
-        model_based=True,
-        extra_requires=("openai",),
-        llm_guided=True,
-    )
-)
+
+def _register(**entry: Any) -> None:
+    """An LLM-guided registry entry: model-based, needs openai, no initial batch."""
+    register(AlgorithmSpec(model_based=True, extra_requires=("openai",), llm_guided=True,
+                           initial_batch_fn=_no_batch, **entry))
 
 
-def build_hybrid(ctx: BuildContext) -> SearchPlan:
-    from tao_automl.algorithms.llm.brain import BrainLog
-    from tao_automl.algorithms.llm.hybrid import HybridSearcher
-
-    check_llm_settings(ctx.settings, algorithm="hybrid")
-    ws = ctx.workspace
-    brain = BrainLog(ws.root, getattr(ws, "_storage_options", None)) if ws is not None else None
-    searcher = HybridSearcher(space=ctx.space, metric=ctx.metric, mode=ctx.mode, settings=ctx.settings,
-                              budget=ctx.settings.max_recommendations, brain=brain, stop=ctx.stop,
-                              notes=ctx.notes, enforce_kwargs=ctx.enforce_kwargs, max_epochs=ctx.max_epochs)
-    return SearchPlan(search_alg=searcher, scheduler=None, num_samples=ctx.settings.max_recommendations)
-
-
-register(
-    AlgorithmSpec(
-        name="hybrid",
-        description="LLM-guided (recommended): an LLM plans phases (which parameters, which registry "
-                    "algorithm -- bayesian, random or grid -- and how many trials); the algorithm sweeps them "
-                    "with the rest at the incumbent (audit trail in brain/).",
-        build=build_hybrid,
-        settings_used=HYBRID_SETTINGS_USED,
-        model_based=True,
-        extra_requires=("openai",),
-        llm_guided=True,
-    )
-)
-
-
-def build_autoresearch(ctx: BuildContext) -> SearchPlan:
-    from tao_automl.algorithms.llm.autoresearch import AutoResearchSearcher
-    from tao_automl.algorithms.llm.brain import BrainLog
-
-    check_llm_settings(ctx.settings, algorithm="autoresearch")
-    ws = ctx.workspace
-    brain = BrainLog(ws.root, getattr(ws, "_storage_options", None)) if ws is not None else None
-    searcher = AutoResearchSearcher(space=ctx.space, metric=ctx.metric, mode=ctx.mode, settings=ctx.settings,
-                                    budget=ctx.settings.max_recommendations, brain=brain, stop=ctx.stop,
-                                    notes=ctx.notes, enforce_kwargs=ctx.enforce_kwargs)
-    return SearchPlan(search_alg=searcher, scheduler=None, num_samples=ctx.settings.max_recommendations)
-
-
-register(
-    AlgorithmSpec(
-        name="autoresearch",
-        description="LLM-guided keep/discard loop: the LLM proposes changes to the incumbent, one trial at a "
-                    "time; a change is kept only when it beats the incumbent by more than the noise margin.",
-        build=build_autoresearch,
-        settings_used=tuple(k for k in LLM_SETTINGS_USED if k not in ("llm_fallback", "max_concurrent"))
-        + ("research_program", "autoresearch_noise_margin", "autoresearch_repeats"),
-        model_based=True,
-        extra_requires=("openai",),
-        llm_guided=True,
-    )
-)
+_register(
+    name="llm", build=build_llm, settings_used=LLM_SETTINGS_USED, review_notes_fn=_llm_notes,
+    description="LLM-guided: every configuration proposed by an LLM on an OpenAI-compatible endpoint "
+                "(audit trail in brain/).")
+_register(
+    name="hybrid", build=build_hybrid, settings_used=HYBRID_SETTINGS_USED, review_notes_fn=_hybrid_notes,
+    description="LLM-guided (recommended): an LLM plans phases (which parameters, which registry "
+                "algorithm -- bayesian, random or grid -- and how many trials); the algorithm sweeps them "
+                "with the rest at the incumbent (audit trail in brain/).")
+_register(
+    name="autoresearch", build=build_autoresearch, review_notes_fn=_autoresearch_notes,
+    settings_used=tuple(k for k in LLM_SETTINGS_USED if k not in ("llm_fallback", "max_concurrent"))
+    + ("research_program", "autoresearch_noise_margin", "autoresearch_repeats"),
+    description="LLM-guided keep/discard loop: the LLM proposes changes to the incumbent, one trial at a "
+                "time; a change is kept only when it beats the incumbent by more than the noise margin.")

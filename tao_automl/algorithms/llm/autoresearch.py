@@ -37,12 +37,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from tao_automl.algorithms.llm.prompt import (
-    FORMATS,
     describe_constraints,
     describe_space,
     extract_json,
 )
-from tao_automl.algorithms.llm.searcher import LLMSearcher, log
+from tao_automl.algorithms.llm.searcher import LLMSearcher
 from tao_automl.algorithms.llm.validate import Validation, config_key, validate_proposal
 from tao_automl.errors import LLMError
 
@@ -133,12 +132,7 @@ class AutoResearchSearcher(LLMSearcher):
         try:
             values, encoded, reasoning, changes = self._propose_change(trial_id, request)
         except LLMError as exc:
-            self.failed = exc.message
-            self._log("decision", trial_id=trial_id, request=request, decision="stop", cause=exc.message)
-            log.error("%s", exc.message)
-            if self.stop is not None and hasattr(self.stop, "fail"):
-                self.stop.fail(exc)
-            return LLMSearcher.FINISHED
+            return self._give_up(exc, trial_id, request)
         self._start(trial_id, "change", values, request, reasoning, changes=changes)
         return encoded
 
@@ -245,19 +239,7 @@ class AutoResearchSearcher(LLMSearcher):
         return {"type": "json_schema", "json_schema": {"name": "hpo_change", "schema": schema, "strict": False}}
 
     def _ask(self, messages: list[dict[str, str]], purpose: str, extra: dict[str, Any]) -> Any:
-        from tao_automl.algorithms.llm.client import FormatUnsupported
-
-        while True:
-            fmt = FORMATS[self.fmt]
-            self._call_extra = extra
-            try:
-                return self.client.chat(messages, purpose=purpose, response_format=self._schema(fmt))
-            except FormatUnsupported as exc:
-                self.fmt += 1
-                self._log("format", request=extra.get("request"), refused=fmt, now=FORMATS[self.fmt],
-                          message=str(exc)[:500])
-            finally:
-                self._call_extra = {}
+        return self._chat(messages, purpose, extra, self._schema)
 
     def _validate(self, reply: Any, request: str, trial_id: str, purpose: str) -> Validation:
         taken = [("finished", config_key(e["config"])) for e in self.experiments] + \
@@ -280,20 +262,11 @@ class AutoResearchSearcher(LLMSearcher):
         messages, coverage = self._messages(self.budget - self.suggested)
         extra = {"request": request, "trial_id": trial_id, "coverage": coverage,
                  "known_finished": list(self.finished)}
-        reply = self._ask(messages, "propose", extra)
-        check = self._validate(reply, request, trial_id, "propose")
+        check = self._ask_repaired(messages, extra, "propose", self._ask,
+                                   lambda reply, purpose: self._validate(reply, request, trial_id, purpose),
+                                   shape='{"reasoning": "...", "changes": {...}}')
         if not check.ok:
-            problems = list(check.problems)
-            if reply.finish_reason == "length":
-                problems.insert(0, "your reply was cut off (finish_reason 'length'); answer more briefly")
-            messages = [*messages, {"role": "assistant", "content": reply.text[:8000]},
-                        {"role": "user", "content": "Your reply could not be used:\n- " + "\n- ".join(problems)
-                         + '\nReply again with exactly one JSON object {"reasoning": "...", "changes": {...}} '
-                           "that fixes every problem."}]
-            reply = self._ask(messages, "repair", extra)
-            check = self._validate(reply, request, trial_id, "repair")
-            if not check.ok:
-                raise self.client.error("the change was still invalid after one repair prompt: "
-                                        + "; ".join(check.problems)[:1500])
+            raise self.client.error("the change was still invalid after one repair prompt: "
+                                    + "; ".join(check.problems)[:1500])
         changes = {k: check.values[k] for k in check.values if check.values[k] != self.incumbent.get(k)}
         return check.values, check.encoded, check.reasoning, changes

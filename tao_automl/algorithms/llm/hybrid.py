@@ -51,7 +51,7 @@ from typing import Any
 
 import attrs
 
-from tao_automl.algorithms.llm.prompt import FORMATS, describe_space, extract_json
+from tao_automl.algorithms.llm.prompt import describe_space, extract_json
 from tao_automl.algorithms.llm.searcher import LLMSearcher, log
 from tao_automl.errors import LLMError
 
@@ -306,13 +306,7 @@ class HybridSearcher(LLMSearcher):
             try:
                 phase = self._new_phase()
             except LLMError as exc:
-                self.failed = exc.message
-                self._log("decision", trial_id=trial_id, request=getattr(exc, "request", None), decision="stop",
-                          cause=exc.message)
-                log.error("%s", exc.message)
-                if self.stop is not None and hasattr(self.stop, "fail"):
-                    self.stop.fail(exc)
-                return LLMSearcher.FINISHED
+                return self._give_up(exc, trial_id, getattr(exc, "request", None))
             if phase is None:
                 return LLMSearcher.FINISHED
         sub = self._inner_suggest(trial_id)
@@ -428,23 +422,14 @@ class HybridSearcher(LLMSearcher):
             incumbent=self.incumbent, incumbent_metric=best["metric"] if best else None, phases=phases,
             finished=finished, notes=self.notes, max_chars=self.max_chars)
         extra = {"request": request, "coverage": coverage, "known_finished": [t["trial_id"] for t in finished]}
-        reply = self._plan_call(messages, "plan", extra)
-        check = self._check_plan(reply, request, left, "plan")
+        check = self._ask_repaired(messages, extra, "plan", self._plan_call,
+                                   lambda reply, purpose: self._check_plan(reply, request, left, purpose),
+                                   shape='{"action", "algorithm", "parameters", "trials", "reasoning"}', what="plan")
         if not check.ok:
-            problems = list(check.problems)
-            if reply.finish_reason == "length":
-                problems.insert(0, "your reply was cut off (finish_reason 'length'); answer more briefly")
-            messages = [*messages, {"role": "assistant", "content": reply.text[:8000]},
-                        {"role": "user", "content": "Your plan could not be used:\n- " + "\n- ".join(problems)
-                         + "\nReply again with exactly one JSON object "
-                           '{"action", "algorithm", "parameters", "trials", "reasoning"} that fixes every problem.'}]
-            reply = self._plan_call(messages, "repair", extra)
-            check = self._check_plan(reply, request, left, "repair")
-            if not check.ok:
-                err = self.client.error("the phase plan was still invalid after one repair prompt: "
-                                        + "; ".join(check.problems)[:1500])
-                err.request = request
-                raise err
+            err = self.client.error("the phase plan was still invalid after one repair prompt: "
+                                    + "; ".join(check.problems)[:1500])
+            err.request = request
+            raise err
         plan = check.plan
         if plan["action"] == "stop":
             self.stopped = plan["reasoning"]
@@ -462,22 +447,11 @@ class HybridSearcher(LLMSearcher):
         return phase
 
     def _plan_call(self, messages: list[dict[str, str]], purpose: str, extra: dict[str, Any]) -> Any:
-        from tao_automl.algorithms.llm.client import FormatUnsupported
-
-        while True:
-            fmt = FORMATS[self.fmt]
-            self._call_extra = extra
-            try:
-                return self.client.chat(messages, purpose=purpose, response_format=_format(fmt))
-            except FormatUnsupported as exc:
-                self.fmt += 1
-                self._log("format", request=extra.get("request"), refused=fmt, now=FORMATS[self.fmt],
-                          message=str(exc)[:500])
-            except LLMError as exc:
-                exc.request = extra.get("request")
-                raise
-            finally:
-                self._call_extra = {}
+        try:
+            return self._chat(messages, purpose, extra, _format)
+        except LLMError as exc:
+            exc.request = extra.get("request")
+            raise
 
     def _check_plan(self, reply: Any, request: str, left: int, purpose: str) -> PlanCheck:
         try:

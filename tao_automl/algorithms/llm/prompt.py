@@ -182,11 +182,20 @@ def build_messages(*, space: Any, metric: str, mode: str, budget_left: int, tota
     return messages, coverage
 
 
-def repair_messages(messages: list[dict[str, str]], reply: str, problems: Sequence[str]) -> list[dict[str, str]]:
-    """The one repair prompt: the previous reply and every problem found in it."""
-    text = ("Your reply could not be used:\n- " + "\n- ".join(problems) +
-            "\nReply again with exactly one JSON object "
-            '{"reasoning": "...", "config": {...}} that fixes every problem.')
+CONFIG_REPLY = '{"reasoning": "...", "config": {...}}'  # the shape of an llm proposal
+
+
+def repair_messages(messages: list[dict[str, str]], reply: str, problems: Sequence[str], *,
+                    shape: str = CONFIG_REPLY, what: str = "reply",
+                    finish_reason: str | None = None) -> list[dict[str, str]]:
+    """The one repair prompt: the previous reply and every problem found in it
+    (first: that it was cut off, when the server says so), asking again for one
+    JSON object of ``shape``."""
+    problems = list(problems)
+    if finish_reason == "length":
+        problems.insert(0, "your reply was cut off (finish_reason 'length'); answer more briefly")
+    text = (f"Your {what} could not be used:\n- " + "\n- ".join(problems) +
+            f"\nReply again with exactly one JSON object {shape} that fixes every problem.")
     return [*messages, {"role": "assistant", "content": reply[:8000]}, {"role": "user", "content": text}]
 
 

@@ -36,6 +36,7 @@ from ray.tune.search import Searcher
 from tao_automl.algorithms.llm.brain import BrainLog
 from tao_automl.algorithms.llm.client import FormatUnsupported, LLMClient
 from tao_automl.algorithms.llm.prompt import (
+    CONFIG_REPLY,
     FORMATS,
     build_messages,
     extract_json,
@@ -100,12 +101,7 @@ class LLMSearcher(Searcher):
             decision = "run"
         except LLMError as exc:
             if self.fallback != "random":
-                self.failed = exc.message
-                self._log("decision", trial_id=trial_id, request=request, decision="stop", cause=exc.message)
-                log.error("%s", exc.message)
-                if self.stop is not None and hasattr(self.stop, "fail"):
-                    self.stop.fail(exc)
-                return Searcher.FINISHED
+                return self._give_up(exc, trial_id, request)
             values, encoded = self._random(trial_id)
             reasoning = f"fallback to random sampling (llm_fallback: random) because: {exc.message}"
             decision = "fallback"
@@ -175,33 +171,55 @@ class LLMSearcher(Searcher):
             [("pending", config_key(p["config"])) for p in pending if p.get("config")]
         extra = {"request": request, "trial_id": trial_id, "coverage": coverage,
                  "known_finished": [t["trial_id"] for t in finished]}
-        reply = self._call(messages, "propose", extra)
-        check = self._check(reply, request, trial_id, taken, "propose")
-        if check.ok:
-            return check.values, check.encoded, check.reasoning
-        problems = list(check.problems)
-        if reply.finish_reason == "length":
-            problems.insert(0, "your reply was cut off (finish_reason 'length'); answer more briefly")
-        messages = repair_messages(messages, reply.text, problems)
-        reply = self._call(messages, "repair", {**extra, "coverage": coverage})
-        check = self._check(reply, request, trial_id, taken, "repair")
+        check = self._ask_repaired(messages, extra, "propose", self._call,
+                                   lambda reply, purpose: self._check(reply, request, trial_id, taken, purpose))
         if check.ok:
             return check.values, check.encoded, check.reasoning
         raise self.client.error("the reply was still invalid after one repair prompt: "
                                 + "; ".join(check.problems)[:1500])
 
     def _call(self, messages: list[dict[str, str]], purpose: str, extra: dict[str, Any]) -> Any:
+        return self._chat(messages, purpose, extra, lambda fmt: response_format(self.space, fmt))
+
+    def _chat(self, messages: list[dict[str, str]], purpose: str, extra: dict[str, Any],
+              response_format_for: Any) -> Any:
+        """One LLM call; a server refusing the structured-output format steps
+        down to the next one in FORMATS (logged) for the rest of the run."""
         while True:
             fmt = FORMATS[self.fmt]
             self._call_extra = extra
             try:
-                return self.client.chat(messages, purpose=purpose, response_format=response_format(self.space, fmt))
+                return self.client.chat(messages, purpose=purpose, response_format=response_format_for(fmt))
             except FormatUnsupported as exc:
                 self.fmt += 1
                 self._log("format", request=extra.get("request"), refused=fmt, now=FORMATS[self.fmt],
                           message=str(exc)[:500])
             finally:
                 self._call_extra = {}
+
+    def _ask_repaired(self, messages: list[dict[str, str]], extra: dict[str, Any], purpose: str,
+                      call: Any, check: Any, *, shape: str = CONFIG_REPLY, what: str = "reply") -> Any:
+        """``call`` the LLM and ``check(reply, purpose)`` its reply; an unusable
+        reply gets one repair prompt listing every problem.  Returns the last
+        check (the caller raises if it is still not ok)."""
+        reply = call(messages, purpose, extra)
+        result = check(reply, purpose)
+        if result.ok:
+            return result
+        messages = repair_messages(messages, reply.text, result.problems, shape=shape, what=what,
+                                   finish_reason=reply.finish_reason)
+        reply = call(messages, "repair", extra)
+        return check(reply, "repair")
+
+    def _give_up(self, exc: LLMError, trial_id: str, request: str | None) -> Any:
+        """An LLM call failed for good: the stop decision logged, the run failed
+        through the stop flag, the search finished."""
+        self.failed = exc.message
+        self._log("decision", trial_id=trial_id, request=request, decision="stop", cause=exc.message)
+        log.error("%s", exc.message)
+        if self.stop is not None and hasattr(self.stop, "fail"):
+            self.stop.fail(exc)
+        return Searcher.FINISHED
 
     def _check(self, reply: Any, request: str, trial_id: str, taken: list, purpose: str) -> Any:
         from tao_automl.algorithms.llm.validate import Validation
