@@ -2,9 +2,10 @@
 
 In-process (no Ray, no jobs), with the samplers the runner uses:
 
-* ``mo-bayesian``: what ``algorithm: bayesian`` runs with two or more
-  objectives (ParEGO: our GP with expected improvement on a random augmented
-  Chebyshev scalarisation per trial, ``algorithms/_gp_sampler.py``);
+* ``mo-bayesian``: what ``algorithm: bayesian`` runs with two objectives
+  (``HVISampler``, ``algorithms/_gp_sampler.py``: one GP per objective and
+  the hypervolume improvement of the optimistic prediction, SMS-EGO; three
+  or more objectives: ParEGO);
 * ``random``: Optuna's random sampler (as ``algorithm: random``);
 * ``weighted-gp``: nvidia-tao-automl's scalarisation emulated in-process:
   the weighted sum ``sum(weight * oriented value / scale)`` (weights and
@@ -67,7 +68,9 @@ def _sampler(method: str, seed: int, trials: int) -> Any:
     raise ValueError(method)
 
 
-def run(problem: str, method: str, seed: int, trials: int) -> float:
+def run(problem: str, method: str, seed: int, trials: int, sampler: Any = None) -> float:
+    """Hypervolume after ``trials`` of ``method`` (or of ``sampler``, a
+    multi-objective Optuna sampler: ``benchmarks/mo_variants.py``)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -82,7 +85,7 @@ def run(problem: str, method: str, seed: int, trials: int) -> float:
         return f
 
     directions = ["maximize"] if method == "weighted-gp" else ["minimize", "minimize"]
-    study = optuna.create_study(directions=directions, sampler=_sampler(method, seed, trials))
+    study = optuna.create_study(directions=directions, sampler=sampler or _sampler(method, seed, trials))
     study.optimize(objective, n_trials=trials)
     return hypervolume(OBJS, points, ref)
 

@@ -55,6 +55,9 @@ class Snapshot:
     #: multi-objective runs: the succeeded trials' front hypervolume so far and the front's size
     hypervolume: float | None = None
     front_size: int | None = None
+    #: multi-objective runs: the objectives' metric names, one table column each (a row's values are
+    #: ``row["objectives"]``; ``row["front"]`` marks the succeeded trials on the Pareto front)
+    objectives: list[str] | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -172,7 +175,8 @@ def snapshot(ws: Workspace, reader: LedgerReader | None = None, *,
     recs = (reader or LedgerReader(ws)).records()
     selection = s.get("checkpoint_selection") or "best"
     rows = [_row(r, metric, direction, now, selection) for r in recs]
-    hv, front = _front(recs, rows, s.get("objectives"), metric, direction, selection)
+    objs = _objectives(s.get("objectives"))
+    hv, front = _front(recs, rows, objs, metric, direction, selection) if objs else (None, None)
     result = ws.read_json("result.json", default=None) if ws.exists("result.json") else None
     algorithm = ALGORITHMS.get(str(s.get("algorithm") or "").strip().lower())  # None: not registered here
     budget = algorithm.trial_budget(s) if algorithm is not None else s.get("max_recommendations")
@@ -181,29 +185,50 @@ def snapshot(ws: Workspace, reader: LedgerReader | None = None, *,
                     rows=rows, started_at=settings.get("created"), now=now,
                     finished=result is not None,
                     stopped_early=(result or {}).get("stopped_early"), selection=selection,
-                    hypervolume=hv, front_size=front)
+                    hypervolume=hv, front_size=front, objectives=[o.metric for o in objs] if objs else None)
 
 
-def _front(recs: list[Any], rows: list[dict[str, Any]], raw: Any, metric: str | None, direction: str | None,
-           selection: str) -> tuple[float | None, int | None]:
-    """Hypervolume and size of the succeeded trials' Pareto front (multi-objective runs)."""
+def _objectives(raw: Any) -> list[Objective] | None:
+    """The run's objectives from ``settings.json`` (None: a one-metric run)."""
     if not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(o, Mapping) for o in raw):
-        return None, None
+        return None
     try:
-        objs = [Objective(o["metric"], o["direction"], float(o.get("weight", 1.0)), float(o.get("scale", 1.0)))
+        return [Objective(o["metric"], o["direction"], float(o.get("weight", 1.0)), float(o.get("scale", 1.0)))
                 for o in raw]
     except (KeyError, TypeError, ValueError):
-        return None, None
-    pts = []
+        return None
+
+
+def _live_values(t: Any, objs: list[Objective]) -> dict[str, float] | None:
+    """A running trial's objectives: the newest epoch that reported all of them."""
+    names = [o.metric for o in objs]
+    for e in reversed(t.metrics_per_epoch):
+        if all(isinstance(e.get(n), (int, float)) for n in names):
+            return {n: float(e[n]) for n in names}
+    return None
+
+
+def _front(recs: list[Any], rows: list[dict[str, Any]], objs: list[Objective], metric: str | None,
+           direction: str | None, selection: str) -> tuple[float | None, int | None]:
+    """Every row's objective values (``row["objectives"]``: those of the epoch
+    that earned its score; a running trial's newest), ``row["front"]`` for the
+    succeeded trials on the Pareto front, and that front's hypervolume and size."""
+    pts, on = [], []
     for rec, row in zip(recs, rows, strict=True):
-        if row["status"] != "succeeded":
-            continue
-        ov = objective_values(trial_result(rec, metric or "", direction, selection), objs, rec.outcome)
-        if ov:
+        t = trial_result(rec, metric or "", direction, selection)
+        ov = objective_values(t, objs, rec.outcome)
+        if ov is None and row["status"] == "running":
+            ov = _live_values(t, objs)
+        row["objectives"], row["front"] = ov, False
+        if row["status"] == "succeeded" and ov:
             pts.append(ov)
+            on.append(row)
     if not pts:
         return None, None
-    return hypervolume(objs, pts), len(pareto_indices(objs, pts))
+    idx = pareto_indices(objs, pts)
+    for i in idx:
+        on[i]["front"] = True
+    return hypervolume(objs, pts), len(idx)
 
 
 def _fmt_num(v: Any) -> str:
@@ -252,11 +277,15 @@ def headline(snap: Snapshot) -> str:
 def _table(snap: Snapshot) -> tuple[list[str], list[list[str]]]:
     hp_names = sorted({k for r in snap.rows for k in r["hyperparameters"]})
     score = "best" if snap.selection == "best" else "score"  # the trial's score, by checkpoint_selection
-    cols = ["trial", "job", "status", "epoch", "current", score, "elapsed", *map(_short, hp_names)]
+    objs = snap.objectives or []  # multi-objective runs: one column per objective, then the front mark
+    cols = ["trial", "job", "status", "epoch", "current", score, *objs, *(["front"] if objs else []),
+            "elapsed", *map(_short, hp_names)]
     rows = []
     for r in snap.rows:
+        ov = r.get("objectives") or {}
+        mo = [*(_fmt_num(ov.get(n)) for n in objs), *(["*" if r.get("front") else ""] if objs else [])]
         rows.append([r["trial_id"], _fmt_num(r["job_id"]), r["status"], _fmt_num(r["epochs"]),
-                     _fmt_num(r["current"]), _fmt_num(r["best"]), _fmt_time(r["elapsed_s"]),
+                     _fmt_num(r["current"]), _fmt_num(r["best"]), *mo, _fmt_time(r["elapsed_s"]),
                      *(_fmt_num(r["hyperparameters"].get(h)) for h in hp_names)])
     return cols, rows
 
@@ -290,11 +319,11 @@ def rich_table(snap: Snapshot) -> Any:
     from rich.text import Text
 
     cols, rows = _table(snap)
-    floors = {"trial": 10, "job": 8, "status": 9, "epoch": 5, "current": 9, "best": 9, "elapsed": 7}
+    floors = {"trial": 10, "job": 8, "status": 9, "epoch": 5, "current": 9, "best": 9, "elapsed": 7, "front": 5}
+    numeric = {"epoch", "current", "best", "score", "elapsed", *(snap.objectives or [])}
     t = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
     for c in cols:
-        t.add_column(c, min_width=floors.get(c, 8), no_wrap=True,
-                     justify="right" if c in ("epoch", "current", "best", "elapsed") else "left")
+        t.add_column(c, min_width=floors.get(c, 8), no_wrap=True, justify="right" if c in numeric else "left")
     for r, raw in zip(rows, snap.rows, strict=True):
         t.add_row(*r, style=_STATUS_STYLE.get(raw["status"], ""))
     parts: list[Any] = [Text(headline(snap), style="bold"), t]

@@ -253,7 +253,17 @@ def format_result(result: dict[str, Any] | AutoMLResult) -> str:
         lines += ["", "failed trials:"]
         for t in failed:
             lines.append(f"  {t['rec_id']}: {t.get('failure_reason')} (exit {t.get('exit_code')}) {(t.get('failure_message') or '')[-160:]}")
+    front_ids = {p["rec_id"] for p in r.get("pareto_front") or []}
+    if mo.get("hypervolume_trace"):
+        trace = mo["hypervolume_trace"]
+        marks = sorted({max(1, round(len(trace) * q)) for q in (0.25, 0.5, 0.75, 1.0)})
+        lines += ["", "hypervolume as the search went: "
+                  + ", ".join(f"{_fmt(trace[k - 1])} after {k}" for k in marks) + " succeeded trials"]
     lines += ["", "all trials:"]
     for t in r["history"]:
-        lines.append(f"  {t['rec_id']:<14} {t['status']:<10} {_fmt(t.get('metric_value')):<12} epochs={_fmt(t.get('epochs_completed'))}")
+        line = f"  {t['rec_id']:<14} {t['status']:<10} {_fmt(t.get('metric_value')):<12} epochs={_fmt(t.get('epochs_completed'))}"
+        if r.get("pareto_front") is not None and t.get("objective_values"):
+            line += "  " + ", ".join(f"{k} {_fmt(v)}" for k, v in t["objective_values"].items())
+            line += "  (front)" if t["rec_id"] in front_ids else ""
+        lines.append(line)
     return "\n".join(lines)

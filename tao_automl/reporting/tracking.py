@@ -304,6 +304,8 @@ class WandbTracker:
                 return
             result = mask_obj(dict(result))  # secret values never reach WandB
             run.summary.update(summary_values(result))
+            for row in hypervolume_rows(result):  # multi-objective runs: the front's hypervolume as it grew
+                run.log(row)
             run.log({"trials": _trials_table(run, result)})
             run.finish()
         except Exception as exc:  # noqa: BLE001
@@ -341,23 +343,45 @@ def summary_values(result: Mapping[str, Any]) -> dict[str, Any]:
             out[f"best/objective/{k}"] = v
         for k, v in (final.get("objective_values") or {}).items():
             out[f"final/objective/{k}"] = v
+        for k, v in (mo.get("reference_point") or {}).items():
+            out[f"pareto/reference_point/{k}"] = v
     return out
+
+
+def hypervolume_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The summary run's history of a multi-objective run: the front's
+    hypervolume after each succeeded trial (``multi_objective.hypervolume_trace``),
+    so WandB charts it against ``pareto/trials``."""
+    trace = (result.get("multi_objective") or {}).get("hypervolume_trace") or []
+    return [{"pareto/trials": k, "pareto/hypervolume": hv} for k, hv in enumerate(trace, 1)]
+
+
+def trials_table_data(result: Mapping[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """Columns and rows of the summary run's trials table: one row per trial;
+    multi-objective runs add ``objective/<metric>`` columns and ``pareto`` (on the front)."""
+    history = list(result.get("history") or [])
+    hp_names = sorted({k for t in history for k in (t.get("hyperparameters") or {})})
+    mo = result.get("pareto_front") is not None
+    obj_names = [o["metric"] for o in (result.get("multi_objective") or {}).get("objectives") or []] if mo else []
+    front = {p["rec_id"] for p in result.get("pareto_front") or []}
+    cols = ["rec_id", "job_id", "status", "metric_value", "epochs_completed", "duration_s",
+            "failure_reason", *(f"objective/{n}" for n in obj_names), *(["pareto"] if mo else []), *hp_names]
+    rows = []
+    for t in history:
+        hp = t.get("hyperparameters") or {}
+        ov = t.get("objective_values") or {}
+        row = [t.get(c) for c in cols[:7]]
+        row += [ov.get(n) for n in obj_names] + ([t.get("rec_id") in front] if mo else [])
+        row += [v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+                for v in (_native(hp.get(h)) for h in hp_names)]
+        rows.append(row)
+    return cols, rows
 
 
 def _trials_table(run: Any, result: Mapping[str, Any]) -> Any:
     import wandb
 
-    history = list(result.get("history") or [])
-    hp_names = sorted({k for t in history for k in (t.get("hyperparameters") or {})})
-    cols = ["rec_id", "job_id", "status", "metric_value", "epochs_completed", "duration_s",
-            "failure_reason", *hp_names]
-    rows = []
-    for t in history:
-        hp = t.get("hyperparameters") or {}
-        row = [t.get(c) for c in cols[:7]]
-        row += [v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
-                for v in (_native(hp.get(h)) for h in hp_names)]
-        rows.append(row)
+    cols, rows = trials_table_data(result)
     return wandb.Table(columns=cols, data=rows)
 
 

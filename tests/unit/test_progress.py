@@ -13,7 +13,9 @@ from tao_automl.reporting.progress import (
     LedgerReader,
     LiveProgress,
     render_html,
+    render_rich,
     render_status,
+    render_text,
     snapshot,
 )
 from tao_automl.store.ledger import JobLedger
@@ -166,3 +168,64 @@ def test_watch_is_bounded(ws):
     t0 = time.monotonic()
     assert watch(ws, interval_s=0.1, timeout_s=0.5, stream=io.StringIO()) == "timeout"
     assert time.monotonic() - t0 < 5
+
+
+@pytest.fixture
+def mo_ws(tmp_path):
+    """A multi-objective run: val_loss and latency_ms (scale 10), both minimized."""
+    ws = Workspace(tmp_path / "automl-mo-0001")
+    ws.write_json("settings.json", {
+        "created": time.time() - 100, "metric": "objective_score", "direction": "maximize",
+        "settings": {"algorithm": "bayesian", "max_recommendations": 6, "max_concurrent": 2,
+                     "objectives": [{"metric": "val_loss", "direction": "minimize", "weight": 1.0, "scale": 1.0},
+                                    {"metric": "latency_ms", "direction": "minimize", "weight": 1.0,
+                                     "scale": 10.0}]},
+    })
+    led = JobLedger(ws)
+
+    def trial(tid, loss, lat, finished=True):
+        led.record(tid, "planned", hyperparameters={"train.lr": loss})
+        led.record(tid, "submitted", attempt=1, handle=_handle(f"j{tid}"))
+        score = -loss - lat / 10
+        led.record(tid, "epoch", attempt=1, epoch=1,
+                   values={"val_loss": loss, "latency_ms": lat, "objective_score": score})
+        if finished:
+            led.record(tid, "finished", attempt=1, state="succeeded", metric_value=score, final=True)
+
+    trial("t1", 0.2, 30.0)   # on the front (best loss)
+    trial("t2", 0.5, 10.0)   # on the front (best latency)
+    trial("t3", 0.6, 40.0)   # dominated by both
+    trial("t4", 0.9, 20.0, finished=False)  # running: its newest values, never on the front
+    return ws
+
+
+def test_multi_objective_columns_front_and_hypervolume(mo_ws):
+    snap = snapshot(mo_ws)
+    assert snap.objectives == ["val_loss", "latency_ms"]
+    # front {t1, t2} against the worst values (0.6, 40 / 10): 0.4*1 + 0.1*3 - overlap 0.1*1, by hand
+    assert snap.hypervolume == pytest.approx(0.6) and snap.front_size == 2
+    rows = {r["trial_id"]: r for r in snap.rows}
+    assert rows["t4"]["status"] == "running"
+    assert rows["t4"]["objectives"] == {"val_loss": 0.9, "latency_ms": 20.0}
+    assert [rows[t]["front"] for t in ("t1", "t2", "t3", "t4")] == [True, True, False, False]
+    for render in (render_text, lambda s: render_rich(s, width=200)):
+        lines = render(snap).splitlines()
+        assert "hypervolume 0.6 (front 2)" in lines[0]
+        head = next(ln for ln in lines if ln.lstrip().startswith("trial"))
+        cols = head.split()
+        assert cols[:9] == ["trial", "job", "status", "epoch", "current", "best", "val_loss", "latency_ms",
+                            "front"]
+        body = {ln.split()[0]: ln.split() for ln in lines if ln.split() and ln.split()[0] in rows}
+        assert body["t1"][6:9] == ["0.2", "30", "*"]
+        assert body["t2"][6:9] == ["0.5", "10", "*"]
+        assert body["t3"][6:8] == ["0.6", "40"] and "*" not in body["t3"]
+        assert body["t4"][6:8] == ["0.9", "20"] and "*" not in body["t4"]
+    html = render_html(snap)
+    assert "<th>val_loss</th><th>latency_ms</th><th>front</th>" in html
+
+
+def test_one_metric_runs_have_no_objective_columns(ws):
+    snap = snapshot(ws)
+    assert snap.objectives is None and snap.hypervolume is None
+    header = render_text(snap).splitlines()[2].split()
+    assert "front" not in header and "hypervolume" not in render_text(snap)
