@@ -80,6 +80,20 @@ def read_offline_run(run_dir: Path) -> dict:
     return out
 
 
+def read_complete_run(run_dir: Path, timeout_s: float = 60.0) -> dict:
+    """read_offline_run once the file holds its run and exit records: WandB's
+    service process writes the offline file after ``finish()`` returns (seen
+    late on a machine at load 30)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        out = read_offline_run(run_dir)
+        if (out["run"] and out["exit"] is not None) or time.monotonic() > deadline:
+            return out
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def tracked_run(tmp_path_factory):
     from tao_automl.runner import AutoMLRunner
@@ -102,7 +116,7 @@ def tracked_run(tmp_path_factory):
 def test_one_offline_run_per_trial_with_config_history_summary(tracked_run):
     result = tracked_run
     root = Path(result["workspace"]) / "wandb"
-    runs = {p.name: read_offline_run(p) for p in root.glob("offline-run-*") if p.is_dir()}
+    runs = {p.name: read_complete_run(p) for p in root.glob("offline-run-*") if p.is_dir()}
     trials = {r["run"]["id"]: r for r in runs.values() if r["run"]["job_type"] == "trial"}
     assert len(trials) == len(result["history"]) == 2
     for t in result["history"]:
@@ -132,7 +146,7 @@ def test_summary_run_has_best_baseline_final_and_trials_table(tracked_run):
     result = tracked_run
     root = Path(result["workspace"]) / "wandb"
     (summary_dir,) = [p for p in root.glob("offline-run-*summary") if p.is_dir()]
-    run = read_offline_run(summary_dir)
+    run = read_complete_run(summary_dir)
     assert run["run"]["job_type"] == "summary"
     assert run["run"]["group"] == result["session_id"]
     s = run["summary"]
