@@ -97,7 +97,7 @@ class SubmittingEvent(LedgerEvent):
 
     kind: ClassVar[str] = "submitting"
     attempt: int
-    name: str
+    name: str = ""
     results_dir: str | None = None
     spec_path: str | None = None
     resume_from: str | None = None
