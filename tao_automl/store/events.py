@@ -112,11 +112,11 @@ class SubmittedEvent(LedgerEvent):
     kind: ClassVar[str] = "submitted"
     attempt: int
     handle: dict[str, Any]
-    spec_path: str | None = attrs.field(default=None, metadata=_OPTIONAL)
-    resume_from: str | None = attrs.field(default=None, metadata=_OPTIONAL)
-    start_epoch: int | None = attrs.field(default=None, metadata=_OPTIONAL)
-    purpose: str | None = attrs.field(default=None, metadata=_OPTIONAL)
-    node: str | None = attrs.field(default=None, metadata=_OPTIONAL)  # the Ray node of the trial
+    spec_path: str | None = None
+    resume_from: str | None = None
+    start_epoch: int | None = None
+    purpose: str | None = None
+    node: str | None = None  # the Ray node of the trial
     recovered: bool | None = attrs.field(default=None, metadata=_OPTIONAL)  # found by name on resume
 
 
