@@ -42,20 +42,8 @@ from typing import Any
 import attrs
 
 from tao_automl.platforms.base import JobHandle
-from tao_automl.store.events import (
-    EVENT_CLASSES,
-    AdoptedEvent,
-    EpochEvent,
-    FinishedEvent,
-    LedgerEvent,
-    NoteEvent,
-    PlannedEvent,
-    StoppedEvent,
-    SubmittedEvent,
-    SubmittingEvent,
-    UnconfirmedEvent,
-    event_from_dict,
-)
+from tao_automl.store import events
+from tao_automl.store.events import LedgerEvent, SubmittingEvent, event_from_dict
 from tao_automl.store.workspace import Workspace
 
 __all__ = ["JobLedger", "Attempt", "TrialRecord"]
@@ -72,8 +60,8 @@ class Attempt:
     resume_from: str | None = None
     start_epoch: int = 0
     submitted_at: float = 0.0
-    finished: FinishedEvent | None = None  # reads as its dict too: att.finished["t"]
-    stopped: StoppedEvent | None = None
+    finished: events.FinishedEvent | None = None  # reads as its dict too: att.finished["t"]
+    stopped: events.StoppedEvent | None = None
 
     @property
     def terminal(self) -> bool:
@@ -85,10 +73,10 @@ class TrialRecord:
     """Everything the ledger knows about one trial."""
 
     trial_id: str
-    planned: PlannedEvent | None = None  # events read as their dicts too: rec.planned.get("config")
+    planned: events.PlannedEvent | None = None  # events read as their dicts too: rec.planned.get("config")
     attempts: list[Attempt] = attrs.field(factory=list)
     epochs: list[dict[str, Any]] = attrs.field(factory=list)
-    outcome: FinishedEvent | None = None  # the last final 'finished' event
+    outcome: events.FinishedEvent | None = None  # the last final 'finished' event
     first_planned_t: float = 0.0  # when the trial was first planned (history order)
     abandoned: bool = False  # unknown to the restored search; not part of the run
     # 'submitting' intents with neither a 'submitted' nor an 'unconfirmed' event
@@ -126,9 +114,9 @@ class JobLedger:
     def record(self, trial_id: str, kind: str, **payload: Any) -> None:
         """``write`` the ``kind`` event made of ``payload`` (keys its class
         does not know are kept in ``extra``)."""
-        cls = EVENT_CLASSES.get(kind)
+        cls = events.EVENT_CLASSES.get(kind)
         if cls is None:
-            raise ValueError(f"unknown ledger event kind {kind!r}; known: {', '.join(EVENT_CLASSES)}")
+            raise ValueError(f"unknown ledger event kind {kind!r}; known: {', '.join(events.EVENT_CLASSES)}")
         names = {a.name for a in attrs.fields(cls)} - {"extra", "trial_id"}
         known = {k: v for k, v in payload.items() if k in names}
         extra = {k: v for k, v in payload.items() if k not in names}
@@ -159,22 +147,22 @@ class JobLedger:
         return recs
 
     @staticmethod
-    def _fold(trial_id: str, events: Iterable[LedgerEvent | dict[str, Any]]) -> TrialRecord:
+    def _fold(trial_id: str, stream: Iterable[LedgerEvent | dict[str, Any]]) -> TrialRecord:
         """The trial's record from its events (classes, or the dicts of their files)."""
         rec = TrialRecord(trial_id=trial_id)
         by_number: dict[int, Attempt] = {}
         intents: dict[int, SubmittingEvent] = {}
-        for raw in events:
+        for raw in stream:
             ev = raw if isinstance(raw, LedgerEvent) else event_from_dict({"trial_id": trial_id, **raw})
-            if isinstance(ev, PlannedEvent):
+            if isinstance(ev, events.PlannedEvent):
                 if rec.planned is None:
                     rec.first_planned_t = float(ev.t or 0.0)
                 rec.planned = ev  # the newest plan wins (PBT changes a trial's config)
             elif isinstance(ev, SubmittingEvent):
                 intents[ev.attempt] = ev
-            elif isinstance(ev, UnconfirmedEvent):
+            elif isinstance(ev, events.UnconfirmedEvent):
                 intents.pop(ev.attempt, None)
-            elif isinstance(ev, SubmittedEvent):
+            elif isinstance(ev, events.SubmittedEvent):
                 intents.pop(ev.attempt, None)
                 try:
                     handle = JobHandle.from_dict(ev.handle)
@@ -192,24 +180,24 @@ class JobLedger:
                 by_number[att.number] = att
                 rec.attempts.append(att)
                 rec.abandoned = False
-            elif isinstance(ev, EpochEvent):
+            elif isinstance(ev, events.EpochEvent):
                 rec.epochs.append({"attempt": ev.attempt, "epoch": ev.epoch, "values": ev.values,
                                    **({"t": ev.t} if ev.t is not None else {})})
-            elif isinstance(ev, FinishedEvent):
+            elif isinstance(ev, events.FinishedEvent):
                 att = by_number.get(ev.attempt)
                 if att is not None:
                     att.finished = ev
                 if ev.final:
                     rec.outcome = ev
-            elif isinstance(ev, StoppedEvent):
+            elif isinstance(ev, events.StoppedEvent):
                 att = by_number.get(ev.attempt)
                 if att is not None:
                     att.stopped = ev
                 if ev.abandoned:
                     rec.abandoned = True
-            elif isinstance(ev, AdoptedEvent):
+            elif isinstance(ev, events.AdoptedEvent):
                 rec.abandoned = False
-            elif isinstance(ev, NoteEvent):
+            elif isinstance(ev, events.NoteEvent):
                 rec.notes.append(ev.note)
         rec.unconfirmed = list(intents.values())
         return rec
