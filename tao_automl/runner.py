@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from tao_automl.config.secrets import check_storage_options
+from tao_automl.config.statuses import EvalStatus
 from tao_automl.errors import SettingsError, WorkspaceError, describe
 from tao_automl.store.local_mirror import job_root
 from tao_automl.store.workspace import Workspace, check_session_id, is_uri, new_session_id
@@ -128,7 +129,7 @@ class AutoMLRunner:
             return build_review(prepared, workspace=ws_root)
         measured = self._measure_baseline(prepared, baseline_fn, metric_extractor)
         per_trial = None
-        if (measured.get("source") == "defaults" and measured.get("status") == "measured"
+        if (measured.get("source") == "defaults" and measured.get("status") == EvalStatus.MEASURED
                 and prepared.settings.estimate_trial_s is None):
             # the defaults run is one full trial: its duration replaces the guessed one
             per_trial = (measured.get("metadata") or {}).get("elapsed_s")
@@ -169,9 +170,9 @@ class AutoMLRunner:
 
         s = prepared.settings
         if not s.baseline:
-            return attrs.asdict(Evaluation(status="skipped", reason="disabled by automl_settings['baseline']=False"))
+            return attrs.asdict(Evaluation(status=EvalStatus.SKIPPED, reason="disabled by automl_settings['baseline']=False"))
         if prepared.blockers:
-            return attrs.asdict(Evaluation(status="not_run", reason="not run: the review has blockers"))
+            return attrs.asdict(Evaluation(status=EvalStatus.NOT_RUN, reason="not run: the review has blockers"))
         key = bl.baseline_key(prepared, self.skill_dir)
         base = Workspace(self.workspace_dir, self.storage_options)
         record = base.path(f"{bl.BASELINES_DIR}/{key}/evaluations/baseline.json")

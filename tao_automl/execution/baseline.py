@@ -30,9 +30,10 @@ from typing import Any
 
 import attrs
 
+from tao_automl.config.statuses import EvalStatus
 from tao_automl.errors import AutoMLError
 from tao_automl.execution.evaluations import run_evaluation
-from tao_automl.execution.jobs import build_job_request, watch_job
+from tao_automl.execution.jobs import artifact_reader, build_job_request, submit_job, watch_job
 from tao_automl.execution.metrics import MetricStream, extract_metric
 from tao_automl.execution.objective_values import evaluation_fields
 from tao_automl.planning.plan import RunPlan
@@ -92,7 +93,7 @@ def cached(base_ws: Any, key: str) -> Evaluation | None:
     """The succeeded baseline stored under ``baselines/<key>/`` of ``base_ws``, if any."""
     rec = base_ws.read_json(f"{BASELINES_DIR}/{key}/evaluations/baseline.json", default=None)
     ev = _from_record(rec)
-    if ev is None or ev.status != "measured" or (rec or {}).get("key") != key:
+    if ev is None or ev.status != EvalStatus.MEASURED or (rec or {}).get("key") != key:
         return None
     return ev
 
@@ -137,35 +138,29 @@ def _run_defaults(prepared: RunPlan, ws: Any, job_root: str, metric_extractor: A
         write_spec(built.spec, spec_path, fmt)
         request = build_job_request(skill=skill, action=action, name="baseline-defaults", spec_path=spec_path,
                                     results_dir=out_dir, backend=backend, options=prepared.job_options)
-        handle = backend.submit(request)
-        ws.write_json("evaluations/baseline-handle.json", handle.to_dict())
+        handle = submit_job(backend, request, retries=prepared.settings.max_retries,
+                            on_submitted=lambda h: ws.write_json("evaluations/baseline-handle.json", h.to_dict()))
         stream_metric = prepared.objectives[0].metric if prepared.objectives else prepared.metric
         watched = watch_job(backend, handle, stream=MetricStream(stream_metric),
                             poll_s=prepared.settings.poll_interval_s)
         if not watched.status.succeeded:
             st = watched.status
             return Evaluation(
-                status="failure", source="defaults", job_id=handle.job_id, record_path=out_dir, metadata=meta,
+                status=EvalStatus.FAILURE, source="defaults", job_id=handle.job_id, record_path=out_dir, metadata=meta,
                 reason=f"{(st.reason.value if st.reason else 'program')} (exit {st.exit_code}): {st.message[-300:]}",
             )
-
-        def read(rel: str) -> bytes | None:
-            try:
-                return backend.read_artifact(handle, rel)
-            except (AutoMLError, OSError):
-                return None
-
+        read = artifact_reader(backend, handle)
         if prepared.objectives:
             return Evaluation(**evaluation_fields(prepared.objectives, watched.logs, read, None, "the defaults run",
                                                   extractor=metric_extractor),
                               source="defaults", job_id=handle.job_id, record_path=out_dir, metadata=meta)
         res = extract_metric(prepared.metric, logs=watched.logs, artifacts=read, extractor=metric_extractor)
         return Evaluation(
-            status="measured" if res.value is not None else "metric_missing", source="defaults",
+            status=EvalStatus.MEASURED if res.value is not None else EvalStatus.METRIC_MISSING, source="defaults",
             metric_value=res.value, job_id=handle.job_id, record_path=out_dir,
             reason=None if res.value is not None else f"the defaults run reported no '{prepared.metric}'",
             metadata={**meta, "metric_source": res.source},
         )
     except AutoMLError as exc:
         log.warning("baseline (defaults run) failed: %s", exc)
-        return Evaluation(status="failure", source="defaults", reason=str(exc), metadata=meta)
+        return Evaluation(status=EvalStatus.FAILURE, source="defaults", reason=str(exc), metadata=meta)

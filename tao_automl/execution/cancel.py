@@ -18,9 +18,9 @@ from typing import Any
 
 from tao_automl.errors import PlatformError, SettingsError, describe
 from tao_automl.execution.extras import CANCEL_FILE
+from tao_automl.execution.jobs import cancel_job, cancel_open_jobs
 from tao_automl.platforms import BACKENDS, get_backend
 from tao_automl.platforms.base import JobHandle
-from tao_automl.store.intents import recover_unconfirmed
 from tao_automl.store.ledger import JobLedger
 from tao_automl.store.workspace import Workspace
 
@@ -58,33 +58,14 @@ def cancel_experiment(ws: Workspace, *, reason: str = "canceled by tao-automl ca
     if not ledger.open_attempts() and not ledger.unconfirmed() and not evals:
         return []
     backend = backend_from_settings(ws)
-    recover_unconfirmed(ledger, backend)  # a job submitted but not yet recorded is canceled too
-    open_jobs = ledger.open_attempts()
     out = []
     for label, handle in evals:
         entry = {"trial_id": label, "job_id": handle.job_id}
         try:
-            if backend.status(handle).terminal:
-                entry["action"] = "already finished"
-            else:
-                backend.cancel(handle)
-                entry["action"] = "canceled"
+            entry["action"] = cancel_job(backend, handle)
         except PlatformError as exc:
             entry["action"] = f"error: {exc}"
             log.warning("could not cancel the %s job %s: %s", label, handle.job_id, exc)
         out.append(entry)
-    for trial_id, att in open_jobs:
-        entry = {"trial_id": trial_id, "job_id": att.handle.job_id}
-        try:
-            st = backend.status(att.handle)
-            if st.terminal:
-                entry["action"] = "already finished"
-            else:
-                backend.cancel(att.handle)
-                entry["action"] = "canceled"
-            ledger.record(trial_id, "stopped", attempt=att.number, why=reason)
-        except PlatformError as exc:
-            entry["action"] = f"error: {exc}"
-            log.warning("could not cancel job %s of trial %s: %s", att.handle.job_id, trial_id, exc)
-        out.append(entry)
-    return out
+    # a job submitted but not yet recorded is looked up and canceled too
+    return out + cancel_open_jobs(ledger, backend, reason)

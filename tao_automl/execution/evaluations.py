@@ -7,7 +7,11 @@ metric), ``provided`` (given in automl_settings), ``reused_best`` (final
 only: the best trial's own value), ``metric_missing`` (ran, no metric),
 ``failure`` (the evaluate job failed), ``callback_error`` (the callback
 raised), ``unavailable`` (nothing to evaluate with), ``skipped``
-(disabled or nothing to evaluate), ``not_run``."""
+(disabled or nothing to evaluate), ``not_run``
+(:class:`~tao_automl.config.statuses.EvalStatus`).
+
+An evaluate job goes the trials' way (:mod:`tao_automl.execution.jobs`): its
+submit retries transient errors ``max_retries`` times, as a trial's does."""
 
 from __future__ import annotations
 
@@ -16,8 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tao_automl.config.statuses import EVAL_FAILED, EvalStatus
 from tao_automl.errors import AutoMLError
-from tao_automl.execution.jobs import build_job_request, job_files, watch_job
+from tao_automl.execution.jobs import (
+    artifact_reader,
+    build_job_request,
+    job_files,
+    submit_job,
+    watch_job,
+)
 from tao_automl.execution.metrics import MetricStream, coerce_metric, extract_metric
 from tao_automl.execution.objective_values import evaluation_fields
 from tao_automl.planning.plan import RunPlan
@@ -27,7 +38,7 @@ from tao_automl.spec import SpecBuilder, SpecParamContext, get_path, write_spec
 __all__ = ["run_evaluation", "coerce_eval_return", "improvement", "comparison", "FAILED"]
 
 #: evaluation statuses that mean it ran and gave no usable metric
-FAILED = ("failure", "metric_missing", "callback_error")
+FAILED = EVAL_FAILED
 
 log = logging.getLogger("tao_automl")
 
@@ -73,13 +84,13 @@ def run_evaluation(
         try:
             ret = callback(*callback_args)
         except Exception as exc:  # noqa: BLE001 - user code: "your code broke", not a bad metric
-            ev = Evaluation(status="callback_error", reason=f"{fn_name} raised {type(exc).__name__}: {exc}",
+            ev = Evaluation(status=EvalStatus.CALLBACK_ERROR, reason=f"{fn_name} raised {type(exc).__name__}: {exc}",
                             checkpoint=checkpoint, source=fn_name)
         else:
             try:
                 value, meta = coerce_eval_return(ret, source=fn_name)
                 ev = Evaluation(
-                    status="measured" if value is not None else "metric_missing",
+                    status=EvalStatus.MEASURED if value is not None else EvalStatus.METRIC_MISSING,
                     metric_value=value,
                     reason=None if value is not None else f"{fn_name} returned no metric",
                     job_id=meta.get("job_id"),
@@ -89,12 +100,12 @@ def run_evaluation(
                     source=fn_name,
                 )
             except AutoMLError as exc:
-                ev = Evaluation(status="metric_missing", reason=str(exc), checkpoint=checkpoint, source=fn_name)
+                ev = Evaluation(status=EvalStatus.METRIC_MISSING, reason=str(exc), checkpoint=checkpoint, source=fn_name)
         ws.write_json(record_rel, {"kind": kind, "elapsed_s": time.time() - started, **_ev_dict(ev)})
         return ev
     action = prepared.evaluate_action
     if action is None:
-        ev = Evaluation(status="unavailable", reason="the model skill has no evaluate action", checkpoint=checkpoint)
+        ev = Evaluation(status=EvalStatus.UNAVAILABLE, reason="the model skill has no evaluate action", checkpoint=checkpoint)
         ws.write_json(record_rel, {"kind": kind, **_ev_dict(ev)})
         return ev
     ev = _run_eval_job(kind, prepared, ws, job_root, checkpoint)
@@ -125,7 +136,7 @@ def _run_eval_job(kind: str, prepared: RunPlan, ws: Any, job_root: str, checkpoi
         built = builder.build(overrides=_eval_overrides(prepared), dataset_uris=prepared.dataset_uris, context=ctx)
         if built.missing_data:
             return Evaluation(
-                status="unavailable",
+                status=EvalStatus.UNAVAILABLE,
                 reason="evaluate spec is missing data keys: " + ", ".join(built.missing_data),
                 checkpoint=checkpoint,
             )
@@ -136,8 +147,8 @@ def _run_eval_job(kind: str, prepared: RunPlan, ws: Any, job_root: str, checkpoi
             skill=skill, action=action, name=f"{kind}-eval", spec_path=spec_path,
             results_dir=out_dir, backend=backend, options=prepared.job_options,
         )
-        handle = backend.submit(request)
-        ws.write_json(f"evaluations/{kind}-handle.json", handle.to_dict())
+        handle = submit_job(backend, request, retries=prepared.settings.max_retries,
+                            on_submitted=lambda h: ws.write_json(f"evaluations/{kind}-handle.json", h.to_dict()))
         metric = getattr(skill.action(action), "metric", None) or prepared.metric
         if prepared.objectives:
             metric = prepared.objectives[0].metric
@@ -145,17 +156,11 @@ def _run_eval_job(kind: str, prepared: RunPlan, ws: Any, job_root: str, checkpoi
         if not watched.status.succeeded:
             st = watched.status
             return Evaluation(
-                status="failure",
+                status=EvalStatus.FAILURE,
                 reason=f"{(st.reason.value if st.reason else 'program')} (exit {st.exit_code}): {st.message[-300:]}",
                 job_id=handle.job_id, record_path=out_dir, checkpoint=checkpoint, source="evaluate_action",
             )
-
-        def read(rel: str) -> bytes | None:
-            try:
-                return backend.read_artifact(handle, rel)
-            except (AutoMLError, OSError):
-                return None
-
+        read = artifact_reader(backend, handle)
         if prepared.objectives:  # every objective of the checkpoint is measured
             return Evaluation(
                 **evaluation_fields(prepared.objectives, watched.logs, read, job_files(backend, handle),
@@ -166,7 +171,7 @@ def _run_eval_job(kind: str, prepared: RunPlan, ws: Any, job_root: str, checkpoi
         res = extract_metric(metric, logs=watched.logs, artifacts=read,
                              artifact_paths=job_files(backend, handle))
         return Evaluation(
-            status="measured" if res.value is not None else "metric_missing",
+            status=EvalStatus.MEASURED if res.value is not None else EvalStatus.METRIC_MISSING,
             metric_value=res.value,
             reason=None if res.value is not None else f"evaluate job reported no '{metric}'",
             job_id=handle.job_id, record_path=out_dir, checkpoint=checkpoint,
@@ -174,7 +179,8 @@ def _run_eval_job(kind: str, prepared: RunPlan, ws: Any, job_root: str, checkpoi
         )
     except AutoMLError as exc:
         log.warning("%s evaluation failed: %s", kind, exc)
-        return Evaluation(status="failure", reason=str(exc), checkpoint=checkpoint, source="evaluate_action")
+        return Evaluation(status=EvalStatus.FAILURE, reason=str(exc), checkpoint=checkpoint,
+                          source="evaluate_action")
 
 
 def _eval_overrides(prepared: RunPlan) -> dict[str, Any]:

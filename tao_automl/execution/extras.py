@@ -9,6 +9,7 @@ import re
 import time
 from typing import Any
 
+from tao_automl.config.backoff import wait_until
 from tao_automl.planning.plan import RunPlan
 from tao_automl.reporting.plots import render_plots
 from tao_automl.reporting.progress import progress_callback
@@ -167,16 +168,16 @@ def wait_for_plots(workspace: Workspace | str, timeout_s: float = 120.0) -> list
     """Wait until the plots a run renders in the background are written;
     their paths, or None if they are not done within ``timeout_s``."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace(str(workspace))
-    deadline = time.monotonic() + timeout_s
-    while True:
+
+    def done() -> list[str] | None:
         try:
             if ws.exists(PLOTS_DONE):
                 return list((ws.read_json(PLOTS_DONE, default={}) or {}).get("paths") or [])
         except Exception:  # noqa: BLE001 - being written
             pass
-        if time.monotonic() >= deadline:
-            return None
-        time.sleep(0.05)
+        return None
+
+    return wait_until(done, timeout_s, until=lambda paths: paths is not None, first=0.05, cap=0.05)
 
 
 if __name__ == "__main__":  # python -m tao_automl.execution.extras WORKSPACE (the background renderer)

@@ -1,12 +1,18 @@
-"""Turn a skill action + a built spec into a :class:`JobRequest`, and watch a
-job to its end while streaming per-epoch metrics.
+"""The one path of a job: turn a skill action + a built spec into a
+:class:`JobRequest`, submit it (transient submit errors retried with backoff;
+a trial's ``submitting``/``submitted`` ledger events around it), watch it to
+its end while streaming per-epoch metrics, read its files, cancel it.
 
-Shared by recommendation trials, the baseline evaluation and the final
-evaluation, so every job of a run is launched and read the same way.
+Shared by recommendation trials, the baseline evaluation (and the defaults
+run) and the final evaluation, so every job of a run is launched, retried,
+read and canceled the same way; :func:`cancel_open_jobs` is the one routine
+that cancels the jobs the ledger shows open (``tao-automl cancel`` and the
+end-of-run reaper).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import time
@@ -16,11 +22,21 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import AutoMLError, PlatformError, SpecError, describe
+from tao_automl.config.backoff import delays, retry
+from tao_automl.errors import AutoMLError, PlatformError, SpecError, TransientSubmitError, describe
 from tao_automl.planning.plan import JobOptions
 from tao_automl.platforms.base import JobHandle, JobRequest, JobStatus
+from tao_automl.store.events import StoppedEvent, SubmittedEvent, SubmittingEvent
+from tao_automl.store.intents import recover_unconfirmed
+from tao_automl.store.ledger import JobLedger
 
-__all__ = ["JobOptions", "build_job_request", "job_files", "watch_job", "WatchResult"]
+__all__ = ["JobOptions", "build_job_request", "job_files", "watch_job", "WatchResult", "submit_job",
+           "artifact_reader", "cancel_job", "cancel_open_jobs", "SUBMIT_BACKOFF_S"]
+
+log = logging.getLogger("tao_automl")
+
+#: first pause before a submit is tried again after a TransientSubmitError (then doubled)
+SUBMIT_BACKOFF_S = 1.0
 
 
 def _python_for(backend: Any) -> str:
@@ -101,6 +117,82 @@ def build_job_request(
     )
 
 
+def submit_job(backend: Any, request: JobRequest, *, retries: int, ledger: JobLedger | None = None,
+               intent: SubmittingEvent | None = None, node: str | None = None,
+               on_submitted: Callable[[JobHandle], Any] | None = None) -> JobHandle:
+    """Submit ``request``; a :class:`~tao_automl.errors.TransientSubmitError`
+    is retried ``retries`` times with backoff (the last one propagates, as
+    does any other :class:`~tao_automl.errors.SubmitError`).
+
+    With ``ledger`` and ``intent`` (a trial's attempt) the intent is written
+    first and the ``submitted`` event (the handle) after: a driver killed in
+    between leaves the intent, and resume finds the job by name
+    (:mod:`tao_automl.store.intents`).  ``on_submitted(handle)`` is called
+    once the platform took the job (an evaluation writes its handle file).
+    """
+    if ledger is not None and intent is not None:
+        ledger.write(intent)
+
+    def again(n: int, exc: BaseException) -> None:
+        log.warning("job %s: submit failed (%s); try %d of %d", request.name, exc, n + 1, retries + 1)
+
+    handle = retry(lambda: backend.submit(request), retry_on=TransientSubmitError, retries=retries,
+                   first=SUBMIT_BACKOFF_S, on_retry=again)
+    if ledger is not None and intent is not None:
+        ledger.write(SubmittedEvent(
+            trial_id=intent.trial_id, attempt=intent.attempt, handle=handle.to_dict(),
+            spec_path=intent.spec_path, resume_from=intent.resume_from, start_epoch=intent.start_epoch,
+            purpose=intent.purpose, node=node))
+    if on_submitted is not None:
+        on_submitted(handle)
+    return handle
+
+
+def cancel_job(backend: Any, handle: JobHandle, *, check: bool = True) -> str:
+    """Cancel the job: ``"canceled"``, or ``"already finished"`` when
+    ``check`` and the platform says it ended (a status error cancels anyway:
+    cancel is idempotent).  A cancel that fails raises its PlatformError."""
+    if check:
+        try:
+            if backend.status(handle).terminal:
+                return "already finished"
+        except PlatformError:
+            pass
+    backend.cancel(handle)
+    return "canceled"
+
+
+def cancel_open_jobs(ledger: JobLedger, backend: Any, why: str) -> list[dict[str, Any]]:
+    """Cancel every job the ledger shows open -- a submit never confirmed is
+    looked up first -- and record each one ``stopped`` with ``why``.  One
+    entry per job: ``{"trial_id", "job_id", "action": "canceled" | "already
+    finished" | "error: ..."}`` (an error is logged; that attempt stays open)."""
+    recover_unconfirmed(ledger, backend)
+    out: list[dict[str, Any]] = []
+    for trial_id, att in ledger.open_attempts():
+        entry: dict[str, Any] = {"trial_id": trial_id, "job_id": att.handle.job_id}
+        try:
+            entry["action"] = cancel_job(backend, att.handle)
+            ledger.write(StoppedEvent(trial_id=trial_id, attempt=att.number, why=why))
+        except PlatformError as exc:
+            entry["action"] = f"error: {exc}"
+            log.warning("could not cancel job %s of trial %s: %s", att.handle.job_id, trial_id, exc)
+        out.append(entry)
+    return out
+
+
+def artifact_reader(backend: Any, handle: JobHandle) -> Callable[[str], bytes | None]:
+    """``read(rel) -> bytes | None``: one file of the job (None when it cannot be read)."""
+
+    def read(rel: str) -> bytes | None:
+        try:
+            return backend.read_artifact(handle, rel)
+        except (AutoMLError, OSError):
+            return None
+
+    return read
+
+
 def job_files(backend: Any, handle: JobHandle) -> list[str] | None:
     """The job's files (``backend.list_artifacts``), so the metric readers
     also find ``metrics.json``/``status.json`` inside an output routed to a
@@ -136,22 +228,24 @@ def watch_job(
     at once; ``poll_s`` only bounds how long new log lines wait to be parsed.
     ``on_record`` is called for each new per-epoch record (it may raise to
     stop watching, e.g. Tune's SystemExit on a stop decision).  Transient
-    status errors are tolerated ``status_errors`` times in a row.
+    status errors are tolerated ``status_errors`` times in a row, with backoff.
     """
     offset = 0
     chunks: list[str] = []
     records: list[Any] = []
     failures = 0
+    pauses = delays(0.25, cap=5.0)
     wait = min(0.05, poll_s)
     while True:
         try:
             status = backend.wait(handle, timeout=wait)
             failures = 0
+            pauses = delays(0.25, cap=5.0)
         except PlatformError:
             failures += 1
             if failures > status_errors:
                 raise
-            time.sleep(min(0.5 * failures, 5.0))
+            time.sleep(next(pauses))
             continue
         text = backend.logs(handle, since=offset)
         if text:

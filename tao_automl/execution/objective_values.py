@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from tao_automl.config.objectives import SCORE, Objective, scalarize
+from tao_automl.config.statuses import EvalStatus
 from tao_automl.errors import MetricError
 from tao_automl.execution.metrics import extract_metric
 
@@ -76,6 +77,6 @@ def evaluation_fields(objectives: Sequence[Objective], logs: str, read: Any, pat
     """An evaluation job's objectives as Evaluation fields: status, metric_value
     (the weighted score), reason (naming a missing objective), objective_values."""
     got = extract_objectives(objectives, logs=logs, artifacts=read, artifact_paths=paths, extractor=extractor)
-    return {"status": "measured" if got.score is not None else "metric_missing", "metric_value": got.score,
+    return {"status": EvalStatus.MEASURED if got.score is not None else EvalStatus.METRIC_MISSING, "metric_value": got.score,
             "reason": None if got.score is not None else f"{what}: {got.reason()}",
             "objective_values": dict(got.values)}

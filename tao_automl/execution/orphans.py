@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from tao_automl.errors import PlatformError
+from tao_automl.execution.jobs import cancel_job
+from tao_automl.store.events import StoppedEvent
 from tao_automl.store.ledger import JobLedger
 
 __all__ = ["ABANDONED_WHY", "OrphanSettler", "abandon", "abandon_callback"]
@@ -47,11 +49,11 @@ def abandon(ledger: JobLedger, backend: Any, trial_id: str, why: str = ABANDONED
     att = rec.open_attempt
     if att is not None:
         try:
-            backend.cancel(att.handle)
+            cancel_job(backend, att.handle, check=False)
         except PlatformError as exc:
             log.warning("could not cancel job %s of abandoned trial %s: %s", att.handle.job_id, trial_id, exc)
     number = att.number if att is not None else (rec.attempts[-1].number if rec.attempts else 0)
-    ledger.record(trial_id, "stopped", attempt=number, why=why, abandoned=True)
+    ledger.write(StoppedEvent(trial_id=trial_id, attempt=number, why=why, abandoned=True))
     log.warning("trial %s is unknown to the restored search (the driver died before Tune saved it); "
                 "abandoned%s", trial_id, f" and job {att.handle.job_id} canceled" if att is not None else "")
 

@@ -22,9 +22,10 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
+
+from tao_automl.config.backoff import wait_until
 
 __all__ = ["RaySession", "SLOT", "quiet_ray_env", "start_ray", "shutdown_ray", "RayStarter"]
 
@@ -304,11 +305,11 @@ def remove_session_dir(session_dir: str) -> None:
     down (logs, sockets, spilled objects: megabytes per run), and its
     ``session_latest`` link; other sessions in the same temp folder (other
     runs, other users of ``/tmp/tao-ray-<uid>``) are left alone."""
-    for _ in range(10):  # Ray's log monitor may still be closing files
+    def removed() -> bool:  # Ray's log monitor may still be closing files: try for ~2 s
         shutil.rmtree(session_dir, ignore_errors=True)
-        if not os.path.exists(session_dir):
-            break
-        time.sleep(0.2)
+        return not os.path.exists(session_dir)
+
+    wait_until(removed, 2.0, first=0.2, cap=0.2)
     latest = os.path.join(os.path.dirname(session_dir), "session_latest")
     with contextlib.suppress(OSError):
         if os.path.islink(latest) and os.path.realpath(latest) == os.path.realpath(session_dir):

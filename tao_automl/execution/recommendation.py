@@ -23,6 +23,8 @@ from typing import Any
 
 import attrs
 
+from tao_automl.config.statuses import TrialStatus
+
 __all__ = ["Recommendation", "STATUS_WORDS"]
 
 STATUS_WORDS = ("pending", "running", "success", "failure", "canceled")
@@ -101,7 +103,7 @@ class Recommendation(Mapping[str, Any]):
         """From a :class:`~tao_automl.reporting.results.TrialResult` (history entry)."""
         state = trial.status
         value = trial.metric_value
-        if value is not None and state in ("succeeded", "stopped"):
+        if value is not None and state in (TrialStatus.SUCCEEDED, TrialStatus.STOPPED):
             status = "success"
         elif state in ("running", "pending"):
             status = state

@@ -13,11 +13,13 @@ import attrs
 
 from tao_automl.algorithms.llm.brain import audit
 from tao_automl.config.secrets import mask_env
-from tao_automl.errors import PlatformError, PreflightError
+from tao_automl.config.statuses import EvalStatus, TrialStatus
+from tao_automl.errors import PreflightError
 from tao_automl.execution import baseline as bl
 from tao_automl.execution.checkpoints import best_checkpoint
 from tao_automl.execution.evaluations import FAILED, comparison, improvement, run_evaluation
 from tao_automl.execution.extras import after_run, platform_record
+from tao_automl.execution.jobs import cancel_open_jobs
 from tao_automl.execution.metrics import coerce_metric
 from tao_automl.execution.ray_session import RaySession, start_ray
 from tao_automl.execution.recommendation import Recommendation
@@ -35,7 +37,6 @@ from tao_automl.reporting.pareto import (
 )
 from tao_automl.reporting.results import AutoMLResult, BestTrial, Evaluation, Progress, history_csv
 from tao_automl.spec import SpecBuilder, SpecParamContext, dump_spec, load_spec_file
-from tao_automl.store.intents import recover_unconfirmed
 from tao_automl.store.ledger import JobLedger
 from tao_automl.store.local_mirror import job_root as local_job_root
 from tao_automl.store.local_mirror import workspace_paths
@@ -167,8 +168,8 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
             objective_values=best_t.objective_values, selected_by=selected_by,
         )
     final = _final(prepared, ws, job_root, hooks, best, stop, baseline)
-    succeeded = sum(1 for t in history if t.status == "succeeded")
-    failed = sum(1 for t in history if t.status == "failed")
+    succeeded = sum(1 for t in history if t.status == TrialStatus.SUCCEEDED)
+    failed = sum(1 for t in history if t.status == TrialStatus.FAILED)
     result = AutoMLResult(
         session_id=ws.root.rstrip("/").rsplit("/", 1)[-1],
         algorithm=prepared.algorithm.name, metric=prepared.metric, direction=prepared.direction,
@@ -228,7 +229,8 @@ def _record(ws: Workspace, prepared: RunPlan, kind: str, ev: Evaluation, key: st
     ``<kind>_record_path`` / ``evaluation_records_dir`` when set)."""
     s = prepared.settings
     ev.metric_name = ev.metric_name or prepared.metric
-    if ev.status not in ("measured", "provided", "reused_best", "skipped") and ev.reason:
+    if ev.status not in (EvalStatus.MEASURED, EvalStatus.PROVIDED, EvalStatus.REUSED_BEST,
+                         EvalStatus.SKIPPED) and ev.reason:
         ev.failure_reason = ev.failure_reason or ev.reason
     explicit = s.baseline_record_path if kind == "baseline" else s.final_evaluation_record_path
     name = "ptm_baseline.json" if kind == "baseline" else "best_automl.json"
@@ -254,12 +256,12 @@ def _baseline(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, 
             fields = {a.name for a in attrs.fields(Evaluation)}
             return Evaluation(**{k: v for k, v in prev.items() if k in fields})
     if not s.baseline:
-        ev = Evaluation(status="skipped", enabled=False,
+        ev = Evaluation(status=EvalStatus.SKIPPED, enabled=False,
                         reason="disabled by automl_settings['baseline']=False")
         return _record(ws, prepared, "baseline", ev)
     if s.baseline_metric is not None:
         value = coerce_metric(s.baseline_metric, source="automl_settings['baseline_metric']")
-        ev = Evaluation(status="provided", metric_value=value, source="automl_settings.baseline_metric",
+        ev = Evaluation(status=EvalStatus.PROVIDED, metric_value=value, source="automl_settings.baseline_metric",
                         checkpoint=prepared.base_checkpoint)
         return _record(ws, prepared, "baseline", ev)
     fn = hooks.get("baseline_fn")
@@ -291,25 +293,26 @@ def _final(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any
     fn = hooks.get("final_eval_fn")
     payload = s.final_evaluation
     if not s.final_eval:
-        ev = Evaluation(status="skipped", enabled=False,
+        ev = Evaluation(status=EvalStatus.SKIPPED, enabled=False,
                         reason="disabled by automl_settings['final_eval']=False")
     elif best is None:
-        ev = Evaluation(status="skipped", reason="no trial succeeded")
+        ev = Evaluation(status=EvalStatus.SKIPPED, reason="no trial succeeded")
     elif stop.is_set and stop.reason and stop.reason.startswith("interrupted"):
-        ev = Evaluation(status="skipped", reason=stop.reason)
+        ev = Evaluation(status=EvalStatus.SKIPPED, reason=stop.reason)
     elif payload is not None:
         raw = payload.get("metric_value", payload.get(prepared.metric))
         value = coerce_metric(raw, source="automl_settings['final_evaluation']")
         extra = {k: v for k, v in payload.items() if k not in ("metric_value", "status", "source")}
-        ev = Evaluation(status=str(payload.get("status", "provided")) if value is not None else "metric_missing",
+        ev = Evaluation(status=str(payload.get("status", EvalStatus.PROVIDED)) if value is not None
+                        else EvalStatus.METRIC_MISSING,
                         metric_value=value, source=str(payload.get("source", "provided")),
                         record_path=payload.get("record_path"), metadata=extra, checkpoint=best.checkpoint)
     elif s.final_evaluation_metric is not None:
         value = coerce_metric(s.final_evaluation_metric, source="automl_settings['final_evaluation_metric']")
-        ev = Evaluation(status="provided", metric_value=value, checkpoint=best.checkpoint,
+        ev = Evaluation(status=EvalStatus.PROVIDED, metric_value=value, checkpoint=best.checkpoint,
                         source="automl_settings.final_evaluation_metric")
     elif fn is None and s.reuse_best_metric_for_final_evaluation:
-        ev = Evaluation(status="reused_best", metric_value=best.metric_value, job_id=best.job_id,
+        ev = Evaluation(status=EvalStatus.REUSED_BEST, metric_value=best.metric_value, job_id=best.job_id,
                         checkpoint=best.checkpoint, source="best_selection_metric",
                         objective_values=best.objective_values if prepared.objectives else None)
     else:
@@ -317,7 +320,7 @@ def _final(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any
         if fn is not None:
             rec = Recommendation(id=best.rec_id, specs=best.hyperparameters, job_id=best.job_id,
                                  status="success", result=best.metric_value, metric=prepared.metric,
-                                 state="succeeded", results_dir=best.results_dir, spec_path=best.spec_path,
+                                 state=TrialStatus.SUCCEEDED, results_dir=best.results_dir, spec_path=best.spec_path,
                                  checkpoint=best.checkpoint)
             args = (rec, best.job_id)
         ev = run_evaluation(kind="final", prepared=prepared, ws=ws, job_root=job_root,
@@ -332,18 +335,7 @@ def _final(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any
 def _reap(backend: Any, ledger: JobLedger) -> None:
     """Cancel every job the ledger still shows as open (trial actors killed
     outright run no ``finally``)."""
-    recover_unconfirmed(ledger, backend)
-    for trial_id, att in ledger.open_attempts():
-        try:
-            terminal = backend.status(att.handle).terminal
-        except PlatformError:
-            terminal = False  # unknown: cancel anyway (idempotent)
-        try:
-            if not terminal:
-                backend.cancel(att.handle)
-            ledger.record(trial_id, "stopped", attempt=att.number, why="reaped at the end of the run")
-        except PlatformError as exc:
-            log.warning("could not cancel job %s of trial %s: %s", att.handle.job_id, trial_id, exc)
+    cancel_open_jobs(ledger, backend, "reaped at the end of the run")
 
 
 def workspace_status(ws: Workspace) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 
 import attrs
 
+from tao_automl.config.backoff import delays
 from tao_automl.config.secrets import mask_env
 from tao_automl.errors import (
     AutoMLError,
@@ -40,7 +41,15 @@ from tao_automl.errors import (
     TransientSubmitError,
 )
 from tao_automl.execution.checkpoints import select_checkpoint
-from tao_automl.execution.jobs import JobOptions, build_job_request, job_files, watch_job
+from tao_automl.execution.jobs import (
+    JobOptions,
+    artifact_reader,
+    build_job_request,
+    cancel_job,
+    job_files,
+    submit_job,
+    watch_job,
+)
 from tao_automl.execution.metrics import MetricStream, coerce_metric, extract_metric
 from tao_automl.execution.objective_values import epoch_values, extract_objectives
 from tao_automl.execution.recommendation import Recommendation
@@ -50,6 +59,15 @@ from tao_automl.search import SearchSpace
 from tao_automl.skill import load_skill
 from tao_automl.skill.compat import apply_execution
 from tao_automl.spec import SpecBuilder, SpecParamContext, write_spec
+from tao_automl.store.events import (
+    AdoptedEvent,
+    EpochEvent,
+    FinishedEvent,
+    NoteEvent,
+    PlannedEvent,
+    StoppedEvent,
+    SubmittingEvent,
+)
 from tao_automl.store.ledger import Attempt, JobLedger
 from tao_automl.store.workspace import Workspace
 
@@ -260,38 +278,11 @@ class _TrialRun:
         )
         # Intent first: a driver killed after the platform accepted the job but
         # before 'submitted' is written leaves this, and resume finds the job by name.
-        self.ledger.record(
-            self.trial_id,
-            "submitting",
-            attempt=attempt,
-            name=request.name,
-            results_dir=out_dir,
-            spec_path=spec_path,
-            resume_from=resume_from,
-            start_epoch=start_epoch,
-            purpose=self.plan.action,
-        )
-        delay = 1.0
-        for i in range(self.plan.max_retries + 1):
-            try:
-                handle = self.backend.submit(request)
-                break
-            except TransientSubmitError:
-                if i == self.plan.max_retries:
-                    raise
-                time.sleep(delay)
-                delay *= 2
-        self.ledger.record(
-            self.trial_id,
-            "submitted",
-            attempt=attempt,
-            handle=handle.to_dict(),
-            spec_path=spec_path,
-            resume_from=resume_from,
-            start_epoch=start_epoch,
-            purpose=self.plan.action,
-            node=_node_id(),
-        )
+        intent = SubmittingEvent(trial_id=self.trial_id, attempt=attempt, name=request.name,
+                                 results_dir=out_dir, spec_path=spec_path, resume_from=resume_from,
+                                 start_epoch=start_epoch, purpose=self.plan.action)
+        handle = submit_job(self.backend, request, retries=self.plan.max_retries, ledger=self.ledger,
+                            intent=intent, node=_node_id())
         return Attempt(number=attempt, handle=handle, spec_path=spec_path, resume_from=resume_from, start_epoch=start_epoch)
 
     # -- reporting -----------------------------------------------------------
@@ -301,7 +292,7 @@ class _TrialRun:
         on this report must resume from this epoch, not from scratch); a job
         that does not checkpoint every epoch makes later lookups not wait."""
         deadline = time.monotonic() + self.checkpoint_wait_s
-        delay = 0.02
+        pauses = delays(0.02, cap=0.5)
         while True:
             try:
                 arts = self.backend.list_artifacts(handle)
@@ -317,8 +308,7 @@ class _TrialRun:
                         deadline = time.monotonic() + 0.5  # last listing after the exit
                 except PlatformError:
                     pass
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
+                time.sleep(next(pauses))
         base = handle.results_dir or ""
         return rel if os.path.isabs(rel) or "://" in rel else f"{base}/{rel}"
 
@@ -338,7 +328,7 @@ class _TrialRun:
             log.warning("trial %s: %s", self.trial_id, note)
             if note not in self.notes and len(self.notes) < MAX_NOTES:
                 self.notes.append(note)
-                self.ledger.record(self.trial_id, "note", attempt=attempt.number, note=note)
+                self.ledger.write(NoteEvent(trial_id=self.trial_id, attempt=attempt.number, note=note))
             return
         values = dict(rec.values)
         extra: dict[str, float] = {}
@@ -347,7 +337,7 @@ class _TrialRun:
             values.update(extra)
         value = values.get(self.plan.metric)
         epoch = rec.epoch if rec.epoch is not None else self.last_reported_epoch + 1
-        self.ledger.record(self.trial_id, "epoch", attempt=attempt.number, epoch=epoch, values=values)
+        self.ledger.write(EpochEvent(trial_id=self.trial_id, attempt=attempt.number, epoch=epoch, values=values))
         if value is None or epoch <= self.last_reported_epoch:
             return
         metrics = {**extra, self.plan.metric: float(value), "epoch": int(epoch), "attempt": attempt.number}
@@ -394,16 +384,15 @@ class _TrialRun:
         if prior.planned is None or replanned:
             # A new 'planned' event when the config changes (PBT exploit/explore):
             # the ledger's newest plan is the trial's hyperparameters.
-            self.ledger.record(
-                self.trial_id,
-                "planned",
+            self.ledger.write(PlannedEvent(
+                trial_id=self.trial_id,
                 config=self.config,
                 hyperparameters=self.values,
-                adjustments=self.adjustments,
-                revision=0 if prior.planned is None else int(prior.planned.get("revision", 0)) + 1,
+                adjustments=list(self.adjustments),
+                revision=0 if prior.planned is None else prior.planned.revision + 1,
                 source_trial=(pointer or {}).get("trial_id"),
-                **({"fidelity_epochs": self.fidelity_epochs} if self.fidelity_epochs is not None else {}),
-            )
+                fidelity_epochs=self.fidelity_epochs,
+            ))
         resume_from = (pointer or {}).get("checkpoint_path")
         start_epoch = int((pointer or {}).get("epoch", 0) or 0)
         self.last_reported_epoch = start_epoch
@@ -463,9 +452,8 @@ class _TrialRun:
                 return
             reason = status.reason or FailureReason.PROGRAM
             retryable = reason.retryable and retries < self.plan.max_retries
-            self.ledger.record(
-                self.trial_id,
-                "finished",
+            self.ledger.write(FinishedEvent(
+                trial_id=self.trial_id,
                 attempt=number,
                 state=status.state.value,
                 reason=reason.value,
@@ -473,7 +461,7 @@ class _TrialRun:
                 message=status.message[-2000:],
                 metric_value=None,
                 final=not retryable,
-            )
+            ))
             if not retryable:
                 raise TrialFailed(
                     f"trial {self.trial_id} failed: {reason.value} (exit code {status.exit_code}): "
@@ -487,28 +475,21 @@ class _TrialRun:
         ``max_retries`` times): an infrastructure failure of the trial."""
         tries = self.plan.max_retries + 1 if isinstance(exc, TransientSubmitError) else 1
         message = f"job submission failed ({tries} tries): {type(exc).__name__}: {exc}"
-        self.ledger.record(
-            self.trial_id,
-            "finished",
+        self.ledger.write(FinishedEvent(
+            trial_id=self.trial_id,
             attempt=number,
-            state="failed",
+            state=JobState.FAILED.value,
             reason=FailureReason.INFRASTRUCTURE.value,
             exit_code=None,
             message=message[-2000:],
             metric_value=None,
             final=True,
-        )
+        ))
         raise TrialFailed(f"trial {self.trial_id} failed: infrastructure: {message[-500:]}") from exc
 
     def _finish_success(self, attempt: Attempt, logs: str, extract_metric: Callable) -> None:
         handle = attempt.handle
-
-        def read(rel: str) -> bytes | None:
-            try:
-                return self.backend.read_artifact(handle, rel)
-            except (PlatformError, OSError):
-                return None
-
+        read = artifact_reader(self.backend, handle)
         if self.plan.objectives:
             self._finish_objectives(attempt, logs)
             return
@@ -532,31 +513,29 @@ class _TrialRun:
             for rec in per_epoch:  # status.json-only jobs: report their epochs now
                 self._on_record(attempt, rec)
         if value is None:
-            self.ledger.record(
-                self.trial_id,
-                "finished",
+            self.ledger.write(FinishedEvent(
+                trial_id=self.trial_id,
                 attempt=attempt.number,
-                state="failed",
+                state=JobState.FAILED.value,
                 reason=FailureReason.PROGRAM.value,
                 exit_code=0,
                 message=f"job exited 0 but no value for metric '{self.plan.metric}' was found ({source})",
                 metric_value=None,
                 final=True,
-            )
+            ))
             raise TrialFailed(f"trial {self.trial_id}: no value for metric '{self.plan.metric}' ({source})")
         # The ledger first: the report below may make Tune stop this actor.
-        self.ledger.record(
-            self.trial_id,
-            "finished",
+        self.ledger.write(FinishedEvent(
+            trial_id=self.trial_id,
             attempt=attempt.number,
-            state="succeeded",
+            state=JobState.SUCCEEDED.value,
             reason=None,
             exit_code=0,
             message="",
             metric_value=float(value),
             metric_source=source,
             final=True,
-        )
+        ))
         if self.held is not None:
             metrics, checkpoint = self.held
             self.held = None
@@ -568,13 +547,7 @@ class _TrialRun:
     def _finish_objectives(self, attempt: Attempt, logs: str) -> None:
         """A multi-objective job: every objective's final value; the score is their weighted sum."""
         handle = attempt.handle
-
-        def read(rel: str) -> bytes | None:
-            try:
-                return self.backend.read_artifact(handle, rel)
-            except (PlatformError, OSError):
-                return None
-
+        read = artifact_reader(self.backend, handle)
         got = extract_objectives(self.plan.objectives, logs=logs, artifacts=read,
                                  artifact_paths=job_files(self.backend, handle),
                                  extractor=self.plan.metric_extractor)
@@ -585,15 +558,16 @@ class _TrialRun:
                 self._on_record(attempt, rec)
         if got.score is None:
             message = f"job exited 0 but {got.reason()}"
-            self.ledger.record(self.trial_id, "finished", attempt=attempt.number, state="failed",
-                               reason=FailureReason.PROGRAM.value, exit_code=0, message=message[-2000:],
-                               metric_value=None, final=True)
+            self.ledger.write(FinishedEvent(trial_id=self.trial_id, attempt=attempt.number,
+                                            state=JobState.FAILED.value, reason=FailureReason.PROGRAM.value,
+                                            exit_code=0, message=message[-2000:], metric_value=None, final=True))
             raise TrialFailed(f"trial {self.trial_id}: {message[-500:]}")
         value = got.score
-        self.ledger.record(self.trial_id, "finished", attempt=attempt.number, state="succeeded", reason=None,
-                           exit_code=0, message="", metric_value=float(value),
-                           metric_source=",".join(sorted(set(got.sources.values()))),
-                           objective_values=got.values, final=True)
+        self.ledger.write(FinishedEvent(trial_id=self.trial_id, attempt=attempt.number,
+                                        state=JobState.SUCCEEDED.value, reason=None, exit_code=0, message="",
+                                        metric_value=float(value),
+                                        metric_source=",".join(sorted(set(got.sources.values()))),
+                                        objective_values=got.values, final=True))
         final = {**got.values, self.plan.metric: float(value)}
         if self.held is not None:
             metrics, checkpoint = self.held
@@ -610,11 +584,11 @@ class _TrialRun:
 
     def _cancel(self, attempt: Attempt, why: str, *, record: bool = True) -> None:
         try:
-            self.backend.cancel(attempt.handle)
+            cancel_job(self.backend, attempt.handle, check=False)
         except PlatformError:
             pass
         if record:
-            self.ledger.record(self.trial_id, "stopped", attempt=attempt.number, why=why)
+            self.ledger.write(StoppedEvent(trial_id=self.trial_id, attempt=attempt.number, why=why))
 
 
 def run_trial(plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report: Callable, pointer: dict | None) -> None:
@@ -624,7 +598,7 @@ def run_trial(plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report:
     prior = ledger.trial(trial_id)
     if prior.abandoned:
         # Abandoned on resume, but the restored search started this id again.
-        ledger.record(trial_id, "adopted", why="the restored search started this trial again")
+        ledger.write(AdoptedEvent(trial_id=trial_id, why="the restored search started this trial again"))
     if prior.done and prior.outcome is not None:
         # Already finished before a driver restart: replay, never re-run.
         value = prior.outcome.get("metric_value")

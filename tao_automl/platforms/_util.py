@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tao_automl.config.backoff import wait_until
 from tao_automl.errors import (
     CredentialError,
     JobNotFoundError,
@@ -32,15 +32,7 @@ def poll_until_terminal(status: Callable[[], JobStatus], timeout: float, *,
     """Call ``status()`` with a growing backoff (``first`` doubling up to ``cap``)
     until the job is terminal or ``timeout`` seconds have passed; for backends
     without push notification of a job's end."""
-    deadline = time.monotonic() + max(0.0, timeout)
-    delay = first
-    while True:
-        st = status()
-        left = deadline - time.monotonic()
-        if st.terminal or left <= 0:
-            return st
-        time.sleep(min(delay, left))
-        delay = min(delay * 2, cap)
+    return wait_until(status, timeout, until=lambda st: st.terminal, first=first, cap=cap)
 
 
 def take_options(backend: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict:

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tao_automl.config.backoff import wait_until
 from tao_automl.errors import JobNotFoundError, SubmitError, describe
 from tao_automl.platforms import _util
 from tao_automl.platforms.base import (
@@ -342,10 +343,7 @@ class LocalBackend:
     def _wait_foreign(self, pid: int, handle: JobHandle, deadline: float) -> None:
         if _pidfd_wait(pid, deadline - time.monotonic(), lambda: self._alive(handle)):
             return
-        delay = 0.005
-        while self._alive(handle) and time.monotonic() < deadline:
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            delay = min(delay * 2, 0.2)
+        wait_until(lambda: not self._alive(handle), deadline - time.monotonic(), first=0.005, cap=0.2)
 
     def logs(self, handle: JobHandle, since: int = 0) -> str:
         """Merged stdout/stderr from character offset ``since``; secret values masked."""
@@ -367,10 +365,7 @@ class LocalBackend:
             return
         deadline = time.monotonic() + self.grace_period_s
         self.wait(handle, self.grace_period_s)
-        delay = 0.005
-        while _group_exists(pgid) and time.monotonic() < deadline:
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+        wait_until(lambda: not _group_exists(pgid), deadline - time.monotonic(), first=0.005, cap=0.1)
         if _group_exists(pgid):
             try:
                 os.killpg(pgid, signal.SIGKILL)
@@ -379,11 +374,7 @@ class LocalBackend:
             self.wait(handle, 5.0)
             # SIGKILLed processes finish dying asynchronously: return only once
             # none is left, so "canceled" means no process of the job runs.
-            deadline = time.monotonic() + 5.0
-            delay = 0.001
-            while _group_exists(pgid) and time.monotonic() < deadline:
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
+            wait_until(lambda: not _group_exists(pgid), 5.0, first=0.001, cap=0.05)
 
     def list_artifacts(self, handle: JobHandle) -> list[str]:
         return _util.list_artifacts(handle)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tao_automl.config.direction import best_index
+from tao_automl.config.statuses import TrialStatus
+from tao_automl.platforms.base import JobState
 from tao_automl.reporting.results import TrialResult
 from tao_automl.reporting.score import TrialScore, trial_score
 from tao_automl.store.ledger import TrialRecord
@@ -28,7 +30,7 @@ def score_of(rec: TrialRecord, metric: str, direction: str | None, selection: st
     ``metric_extractor`` measured it.  A failed trial has no score.
     """
     out = rec.outcome
-    if out is not None and not (out.get("state") == "succeeded" and out.get("metric_value") is not None):
+    if out is not None and not (out.get("state") == JobState.SUCCEEDED and out.get("metric_value") is not None):
         return TrialScore(None)
     planned_t = float((rec.planned or {}).get("t", 0.0) or 0.0)
     attempts = [a for a in rec.attempts if a.submitted_at >= planned_t] or rec.attempts
@@ -48,21 +50,21 @@ def trial_result(rec: TrialRecord, metric: str, direction: str | None = None,
     last = rec.attempts[-1] if rec.attempts else None
     out = rec.outcome
     per_epoch = _per_epoch(rec)
-    status, value, reason, message, exit_code = "pending", None, None, None, None
+    status, value, reason, message, exit_code = TrialStatus.PENDING, None, None, None, None
     score_epoch = None
     if out is not None:
-        if out.get("state") == "succeeded" and out.get("metric_value") is not None:
+        if out.get("state") == JobState.SUCCEEDED and out.get("metric_value") is not None:
             score = score_of(rec, metric, direction, selection)
-            status, value, score_epoch = "succeeded", score.value, score.epoch
+            status, value, score_epoch = TrialStatus.SUCCEEDED, score.value, score.epoch
         else:
-            status = "failed"
+            status = TrialStatus.FAILED
             reason, message, exit_code = out.get("reason") or "program", out.get("message"), out.get("exit_code")
     elif last is not None and last.stopped is not None:
-        status = "stopped"  # early-stopped / paused by the scheduler
+        status = TrialStatus.STOPPED  # early-stopped / paused by the scheduler
         score = score_of(rec, metric, direction, selection)
         value, score_epoch = score.value, score.epoch
     elif last is not None:
-        status = "running"
+        status = TrialStatus.RUNNING
     epochs = [e["epoch"] for e in per_epoch if isinstance(e.get("epoch"), int)]
     started = rec.attempts[0].submitted_at if rec.attempts else None
     finished = (out or {}).get("t") or ((last.stopped or {}).get("t") if last else None)
@@ -92,7 +94,7 @@ def trial_result(rec: TrialRecord, metric: str, direction: str | None = None,
 def pick_best(history: list[TrialResult], direction: str) -> TrialResult | None:
     """Best succeeded trial; early-stopped ones only if none succeeded.
     Failed trials (metric None) never rank."""
-    for statuses in (("succeeded",), ("stopped",)):
+    for statuses in ((TrialStatus.SUCCEEDED,), (TrialStatus.STOPPED,)):
         pool = [t for t in history if t.status in statuses and t.metric_value is not None]
         if pool:
             i = best_index([t.metric_value for t in pool], direction)

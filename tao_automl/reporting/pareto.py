@@ -15,6 +15,7 @@ from tao_automl.config.objectives import (
     reference_point,
     select_index,
 )
+from tao_automl.config.statuses import TrialStatus
 from tao_automl.reporting.results import TrialResult
 
 __all__ = ["objective_values", "fill_objective_values", "pareto_front", "hypervolume_trace", "pick_by_rule",
@@ -49,7 +50,7 @@ def fill_objective_values(history: list[TrialResult], objectives: Sequence[Objec
 
 
 def _done(history: list[TrialResult]) -> list[TrialResult]:
-    return [t for t in history if t.status == "succeeded" and t.objective_values]
+    return [t for t in history if t.status == TrialStatus.SUCCEEDED and t.objective_values]
 
 
 def pareto_front(history: list[TrialResult], objectives: Sequence[Objective]) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ import weakref
 from collections.abc import Mapping
 from typing import Any
 
+from tao_automl.config.statuses import TrialStatus
 from tao_automl.store.workspace import Workspace
 
 __all__ = ["render_plots", "to_study", "plotly_figures", "log_scale", "PLOTS"]
@@ -62,7 +63,7 @@ def mo_study(result: Mapping[str, Any]) -> tuple[Any, list[str]] | None:
                                 study_name=str(result.get("session_id") or "automl"))
     for t in result.get("history") or []:
         ov = t.get("objective_values") or {}
-        if t.get("status") == "succeeded" and all(isinstance(ov.get(n), (int, float)) for n in names):
+        if t.get("status") == TrialStatus.SUCCEEDED and all(isinstance(ov.get(n), (int, float)) for n in names):
             study.add_trial(create_trial(state=TrialState.COMPLETE, values=[float(ov[n]) for n in names],
                                          user_attrs={"rec_id": t["rec_id"]}))
     return (study, names) if study.trials else None
@@ -172,9 +173,9 @@ def to_study(result: Mapping[str, Any]) -> Any:
                     and math.isfinite(v):
                 steps[int(e["epoch"])] = float(v)
         value = t.get("metric_value")
-        if t.get("status") == "succeeded" and value is not None:
+        if t.get("status") == TrialStatus.SUCCEEDED and value is not None:
             state = TrialState.COMPLETE
-        elif t.get("status") == "stopped" and (value is not None or steps):
+        elif t.get("status") == TrialStatus.STOPPED and (value is not None or steps):
             state, value = TrialState.PRUNED, None
         else:
             state, value = TrialState.FAIL, None

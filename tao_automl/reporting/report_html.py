@@ -13,6 +13,7 @@ import html
 from collections.abc import Mapping
 from typing import Any
 
+from tao_automl.config.statuses import TrialStatus
 from tao_automl.reporting.plots import PLOTS, plotly_figures
 from tao_automl.reporting.review_render import render_review
 from tao_automl.store.workspace import Workspace
@@ -82,7 +83,7 @@ def _results_table(r: Mapping[str, Any]) -> str:
         cells = [t.get("rec_id"), t.get("job_id"), t.get("status"), t.get("metric_value"),
                  t.get("epochs_completed"), t.get("duration_s"), *(hp.get(n) for n in names), why or None]
         cls = ' class="best"' if t.get("rec_id") == best_id else ""
-        tds = "".join(f'<td{" class=failed" if t.get("status") == "failed" and i == 2 else ""}>{_esc(c)}</td>'
+        tds = "".join(f'<td{" class=failed" if t.get("status") == TrialStatus.FAILED and i == 2 else ""}>{_esc(c)}</td>'
                       for i, c in enumerate(cells))
         rows.append(f"<tr{cls}>{tds}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -19,6 +19,8 @@ from typing import Any
 import attrs
 import cattrs
 
+from tao_automl.config.statuses import TrialStatus
+
 __all__ = [
     "TrialResult",
     "BestTrial",
@@ -38,7 +40,8 @@ class TrialResult:
 
     rec_id: str
     job_id: str | None = None
-    status: str = "unknown"  # succeeded | failed | stopped | running | pending
+    #: a TrialStatus word (succeeded | failed | stopped | running | pending), kept as its plain string
+    status: str = attrs.field(default="unknown", converter=str)
     metric_value: float | None = None  # the trial's score (tao_automl.reporting.score)
     metric_epoch: int | None = None  # the epoch the score comes from (None: a final value only)
     hyperparameters: dict[str, Any] = attrs.field(factory=dict)
@@ -93,8 +96,8 @@ class Evaluation:
     """Baseline or final evaluation record."""
 
     # measured | provided | reused_best | metric_missing | failure | callback_error
-    # | unavailable | skipped | not_run  (nvidia-tao-automl's words; see execution.evaluations)
-    status: str
+    # | unavailable | skipped | not_run  (an EvalStatus word, kept as its plain string)
+    status: str = attrs.field(converter=str)
     metric_value: float | None = None
     reason: str | None = None
     job_id: str | None = None
@@ -248,7 +251,7 @@ def format_result(result: dict[str, Any] | AutoMLResult) -> str:
             lines.append(f"  {p['rec_id']:<14} {vals}  score {_fmt(p['metric_value'])}")
     if r.get("stopped_early"):
         lines += ["", f"stopped early: {r['stopped_early']}"]
-    failed = [t for t in r["history"] if t["status"] == "failed"]
+    failed = [t for t in r["history"] if t["status"] == TrialStatus.FAILED]
     if failed:
         lines += ["", "failed trials:"]
         for t in failed:

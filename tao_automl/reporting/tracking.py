@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from tao_automl.config.secrets import mask_obj
+from tao_automl.config.statuses import TrialStatus
 from tao_automl.planning.plan import RunPlan
 from tao_automl.reporting.collect import score_of, trial_result
 from tao_automl.store.ledger import JobLedger
@@ -270,9 +271,10 @@ class WandbTracker:
             rec = self._ledger().trial(trial_id)
             selection = self.run_config.get("checkpoint_selection") or "best"
             t = trial_result(rec, self.metric, self.direction, selection)
-            status = t.status if t.status not in ("running", "pending") else ("failed" if errored else "stopped")
+            status = t.status if t.status not in (TrialStatus.RUNNING, TrialStatus.PENDING) else (
+                TrialStatus.FAILED if errored else TrialStatus.STOPPED)
             value = t.metric_value
-            if value is None and status == "stopped":  # stop event not in the ledger yet
+            if value is None and status == TrialStatus.STOPPED:  # stop event not in the ledger yet
                 value = score_of(rec, self.metric, self.direction, selection).value
             run.summary.update(mask_obj({
                 "status": status, "metric_value": value, "job_id": t.job_id,
@@ -280,7 +282,7 @@ class WandbTracker:
                 "duration_s": t.duration_s, "failure_reason": t.failure_reason,
                 "failure_message": (t.failure_message or "")[-500:] or None,
             }))
-            run.finish(exit_code=1 if status == "failed" else 0)
+            run.finish(exit_code=1 if status == TrialStatus.FAILED else 0)
         except Exception as exc:  # noqa: BLE001
             self._disable(exc)
         finally:

@@ -18,13 +18,12 @@ import logging
 from typing import Any
 
 from tao_automl.errors import PlatformError
+from tao_automl.store.events import SubmittedEvent, UnconfirmedEvent
 from tao_automl.store.ledger import JobLedger
 
 __all__ = ["recover_unconfirmed"]
 
 log = logging.getLogger("tao_automl")
-
-_COPIED = ("spec_path", "resume_from", "start_epoch", "purpose")
 
 
 def recover_unconfirmed(ledger: JobLedger, backend: Any) -> list[dict[str, Any]]:
@@ -33,7 +32,7 @@ def recover_unconfirmed(ledger: JobLedger, backend: Any) -> list[dict[str, Any]]
     backend cannot look jobs up)."""
     out: list[dict[str, Any]] = []
     for trial_id, ev in ledger.unconfirmed():
-        attempt, name = int(ev.get("attempt", 0)), str(ev.get("name") or "")
+        attempt, name = ev.attempt, ev.name
         entry: dict[str, Any] = {"trial_id": trial_id, "attempt": attempt, "name": name, "found": None}
         out.append(entry)
         find = getattr(backend, "find", None)
@@ -42,14 +41,14 @@ def recover_unconfirmed(ledger: JobLedger, backend: Any) -> list[dict[str, Any]]
                         "jobs up by name", trial_id, attempt, name, getattr(backend, "name", backend))
             continue
         try:
-            handles = list(find(name, ev.get("results_dir")))
+            handles = list(find(name, ev.results_dir))
         except PlatformError as exc:
             log.warning("trial %s: could not look up job %s: %s", trial_id, name, exc)
             continue
         entry["found"] = [h.job_id for h in handles]
         if not handles:
-            ledger.record(trial_id, "unconfirmed", attempt=attempt, name=name,
-                          why="no job with this name on the platform")
+            ledger.write(UnconfirmedEvent(trial_id=trial_id, attempt=attempt, name=name,
+                                          why="no job with this name on the platform"))
             continue
         # Newest last: the ledger's attempt takes the last one; earlier duplicates
         # (a submit retried after a lost reply) are canceled.
@@ -58,6 +57,7 @@ def recover_unconfirmed(ledger: JobLedger, backend: Any) -> list[dict[str, Any]]
                 backend.cancel(extra)
             except PlatformError as exc:
                 log.warning("could not cancel duplicate job %s: %s", extra.job_id, exc)
-        ledger.record(trial_id, "submitted", attempt=attempt, handle=handles[-1].to_dict(), recovered=True,
-                      **{k: ev.get(k) for k in _COPIED if k in ev})
+        ledger.write(SubmittedEvent(trial_id=trial_id, attempt=attempt, handle=handles[-1].to_dict(),
+                                    recovered=True, spec_path=ev.spec_path, resume_from=ev.resume_from,
+                                    start_epoch=ev.start_epoch, purpose=ev.purpose))
     return out

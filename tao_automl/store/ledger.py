@@ -24,6 +24,10 @@ Every fact about a trial's jobs is one immutable event file under
 ``note``       something the trial ignored and why (e.g. an absurd epoch number
                the job reported); becomes the trial's ``notes`` in the history
 
+Each kind is a frozen attrs class of :mod:`tao_automl.store.events`
+(:meth:`JobLedger.write` takes one; the field names are the file's keys, so
+ledgers of earlier versions read back unchanged).
+
 Because events are never rewritten, a driver killed at any point leaves a
 ledger that tells exactly which jobs were launched and which finished, so a
 resumed run reattaches instead of relaunching and never re-runs a finished
@@ -38,6 +42,8 @@ from typing import Any
 import attrs
 
 from tao_automl.platforms.base import JobHandle
+from tao_automl.store import events
+from tao_automl.store.events import LedgerEvent, SubmittingEvent, event_from_dict
 from tao_automl.store.workspace import Workspace
 
 __all__ = ["JobLedger", "Attempt", "TrialRecord"]
@@ -54,8 +60,8 @@ class Attempt:
     resume_from: str | None = None
     start_epoch: int = 0
     submitted_at: float = 0.0
-    finished: dict[str, Any] | None = None
-    stopped: dict[str, Any] | None = None
+    finished: events.FinishedEvent | None = None  # reads as its dict too: att.finished["t"]
+    stopped: events.StoppedEvent | None = None
 
     @property
     def terminal(self) -> bool:
@@ -67,14 +73,14 @@ class TrialRecord:
     """Everything the ledger knows about one trial."""
 
     trial_id: str
-    planned: dict[str, Any] | None = None
+    planned: events.PlannedEvent | None = None  # events read as their dicts too: rec.planned.get("config")
     attempts: list[Attempt] = attrs.field(factory=list)
     epochs: list[dict[str, Any]] = attrs.field(factory=list)
-    outcome: dict[str, Any] | None = None  # the last 'finished' event
+    outcome: events.FinishedEvent | None = None  # the last final 'finished' event
     first_planned_t: float = 0.0  # when the trial was first planned (history order)
     abandoned: bool = False  # unknown to the restored search; not part of the run
     # 'submitting' intents with neither a 'submitted' nor an 'unconfirmed' event
-    unconfirmed: list[dict[str, Any]] = attrs.field(factory=list)
+    unconfirmed: list[SubmittingEvent] = attrs.field(factory=list)
     notes: list[str] = attrs.field(factory=list)  # 'note' events: e.g. ignored absurd epochs
 
     @property
@@ -99,14 +105,38 @@ class JobLedger:
     def _stream(self, trial_id: str) -> str:
         return f"{self.folder}/{trial_id}"
 
+    def write(self, event: LedgerEvent) -> None:
+        """Append ``event`` to its trial's stream (the workspace stamps ``t``)."""
+        data = event.to_dict()
+        data.pop("kind")
+        self.ws.append_event(self._stream(event.trial_id), event.kind, data)
+
     def record(self, trial_id: str, kind: str, **payload: Any) -> None:
-        self.ws.append_event(self._stream(trial_id), kind, {"trial_id": trial_id, **payload})
+        """``write`` the ``kind`` event made of ``payload`` (keys its class
+        does not know are kept in ``extra``)."""
+        cls = events.EVENT_CLASSES.get(kind)
+        if cls is None:
+            raise ValueError(f"unknown ledger event kind {kind!r}; known: {', '.join(events.EVENT_CLASSES)}")
+        names = {a.name for a in attrs.fields(cls)} - {"extra", "trial_id"}
+        known = {k: v for k, v in payload.items() if k in names}
+        extra = {k: v for k, v in payload.items() if k not in names}
+        self.write(cls(trial_id=trial_id, **known, extra=extra))
+
+    def events(self, trial_id: str) -> list[LedgerEvent]:
+        """The trial's events in write order, as their classes (a torn,
+        unknown or damaged file is skipped)."""
+        out = []
+        for raw in self.ws.events(self._stream(trial_id)):
+            ev = event_from_dict(raw)
+            if ev is not None:
+                out.append(ev)
+        return out
 
     def trial_ids(self) -> list[str]:
         return [n for n in self.ws.listdir(self.folder) if not n.startswith(".")]
 
     def trial(self, trial_id: str) -> TrialRecord:
-        return self._fold(trial_id, self.ws.events(self._stream(trial_id)))
+        return self._fold(trial_id, self.events(trial_id))
 
     def trials(self, *, include_abandoned: bool = False) -> list[TrialRecord]:
         """The run's trials in planning order; abandoned ones (unknown to the
@@ -117,60 +147,62 @@ class JobLedger:
         return recs
 
     @staticmethod
-    def _fold(trial_id: str, events: Iterable[dict[str, Any]]) -> TrialRecord:
+    def _fold(trial_id: str, stream: Iterable[LedgerEvent | dict[str, Any]]) -> TrialRecord:
+        """The trial's record from its events (classes, or the dicts of their files)."""
         rec = TrialRecord(trial_id=trial_id)
         by_number: dict[int, Attempt] = {}
-        intents: dict[int, dict[str, Any]] = {}
-        for ev in events:
-            kind = ev.get("kind")
-            if kind == "planned":
+        intents: dict[int, SubmittingEvent] = {}
+        for raw in stream:
+            ev = raw if isinstance(raw, LedgerEvent) else event_from_dict({"trial_id": trial_id, **raw})
+            if isinstance(ev, events.PlannedEvent):
                 if rec.planned is None:
-                    rec.first_planned_t = float(ev.get("t", 0.0))
+                    rec.first_planned_t = float(ev.t or 0.0)
                 rec.planned = ev  # the newest plan wins (PBT changes a trial's config)
-            elif kind == "submitting":
-                intents[int(ev.get("attempt", -1))] = ev
-            elif kind == "unconfirmed":
-                intents.pop(int(ev.get("attempt", -1)), None)
-            elif kind == "submitted":
-                intents.pop(int(ev.get("attempt", -1)), None)
+            elif isinstance(ev, SubmittingEvent):
+                intents[ev.attempt] = ev
+            elif isinstance(ev, events.UnconfirmedEvent):
+                intents.pop(ev.attempt, None)
+            elif isinstance(ev, events.SubmittedEvent):
+                intents.pop(ev.attempt, None)
                 try:
-                    handle = JobHandle.from_dict(ev["handle"])
+                    handle = JobHandle.from_dict(ev.handle)
                 except (KeyError, TypeError):
                     continue
                 att = Attempt(
-                    number=int(ev.get("attempt", len(rec.attempts) + 1)),
+                    number=ev.attempt,
                     handle=handle,
-                    purpose=ev.get("purpose", "train"),
-                    spec_path=ev.get("spec_path"),
-                    resume_from=ev.get("resume_from"),
-                    start_epoch=int(ev.get("start_epoch", 0) or 0),
-                    submitted_at=float(ev.get("t", 0.0)),
+                    purpose=ev.purpose or "train",
+                    spec_path=ev.spec_path,
+                    resume_from=ev.resume_from,
+                    start_epoch=ev.start_epoch or 0,
+                    submitted_at=float(ev.t or 0.0),
                 )
                 by_number[att.number] = att
                 rec.attempts.append(att)
                 rec.abandoned = False
-            elif kind == "epoch":
-                rec.epochs.append({k: ev[k] for k in ("attempt", "epoch", "values", "t") if k in ev})
-            elif kind == "finished":
-                att = by_number.get(int(ev.get("attempt", -1)))
+            elif isinstance(ev, events.EpochEvent):
+                rec.epochs.append({"attempt": ev.attempt, "epoch": ev.epoch, "values": ev.values,
+                                   **({"t": ev.t} if ev.t is not None else {})})
+            elif isinstance(ev, events.FinishedEvent):
+                att = by_number.get(ev.attempt)
                 if att is not None:
                     att.finished = ev
-                if ev.get("final", True):
+                if ev.final:
                     rec.outcome = ev
-            elif kind == "stopped":
-                att = by_number.get(int(ev.get("attempt", -1)))
+            elif isinstance(ev, events.StoppedEvent):
+                att = by_number.get(ev.attempt)
                 if att is not None:
                     att.stopped = ev
-                if ev.get("abandoned"):
+                if ev.abandoned:
                     rec.abandoned = True
-            elif kind == "adopted":
+            elif isinstance(ev, events.AdoptedEvent):
                 rec.abandoned = False
-            elif kind == "note" and isinstance(ev.get("note"), str):
-                rec.notes.append(ev["note"])
+            elif isinstance(ev, events.NoteEvent):
+                rec.notes.append(ev.note)
         rec.unconfirmed = list(intents.values())
         return rec
 
-    def unconfirmed(self) -> list[tuple[str, dict[str, Any]]]:
+    def unconfirmed(self) -> list[tuple[str, SubmittingEvent]]:
         """(trial_id, 'submitting' event) for every submit whose outcome was never recorded."""
         return [(rec.trial_id, ev) for rec in self.trials(include_abandoned=True) for ev in rec.unconfirmed]
 

@@ -66,7 +66,9 @@ def json_ready(obj: Any, _depth: int = 0) -> Any:
     the workspace's usual conversions (``to_dict``, sets, paths, numpy)."""
     if _depth > 200:
         raise ValueError("value nested deeper than 200 levels cannot be written as JSON")
-    if obj is None or isinstance(obj, bool | int | str):
+    if isinstance(obj, str):
+        return obj if type(obj) is str else str(obj)  # a StrEnum (a status word): its plain string
+    if obj is None or isinstance(obj, bool | int):
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None

@@ -38,7 +38,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from tao_automl.errors import CredentialError, PlatformError
+from tao_automl.errors import CredentialError, PlatformError, TransientSubmitError
 from tao_automl.platforms.base import (
     FailureReason,
     JobHandle,
@@ -46,8 +46,9 @@ from tao_automl.platforms.base import (
     JobState,
     PlatformBackend,
 )
+from tao_automl.platforms.local import LocalBackend
 
-__all__ = ["SECRET", "PlatformContract", "PlatformHarness", "pid_gone"]
+__all__ = ["SECRET", "FlakySubmit", "PlatformContract", "PlatformHarness", "pid_gone"]
 
 #: The secret value the secret tests put in the driver's environment.
 SECRET = "tao-test-secret-value-7f3a9"
@@ -64,6 +65,22 @@ def pid_gone(handle: JobHandle) -> bool:
     raise NotImplementedError(
         f"cannot tell whether job {handle.job_id} is gone: its handle has no pgid/pid; "
         "give PlatformHarness(job_gone=...)")
+
+
+class FlakySubmit(LocalBackend):
+    """The real :class:`~tao_automl.platforms.local.LocalBackend` whose first
+    ``failures`` submissions raise :class:`~tao_automl.errors.TransientSubmitError`
+    (an API that is busy for a while); ``submits`` counts every call."""
+
+    def __init__(self, failures: int = 2, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.failures, self.submits = failures, 0
+
+    def submit(self, request: JobRequest) -> JobHandle:
+        self.submits += 1
+        if self.submits <= self.failures:
+            raise TransientSubmitError(f"platform busy (submit {self.submits} of {self.failures} refused)")
+        return super().submit(request)
 
 
 @attrs.define(kw_only=True)

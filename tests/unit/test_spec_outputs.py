@@ -140,7 +140,7 @@ def test_baseline_and_final_evaluations_get_their_own_folders(tmp_path):
     prepared = SimpleNamespace(
         skill=skill, evaluate_action="evaluate", backend=LocalBackend(python=sys.executable),
         base_checkpoint=None, dataset_uris={}, job_options=JobOptions(), metric="accuracy",
-        settings=SimpleNamespace(poll_interval_s=0.05), overrides={"model.max_depth": 4}, objectives=())
+        settings=SimpleNamespace(poll_interval_s=0.05, max_retries=2), overrides={"model.max_depth": 4}, objectives=())
     ws = Workspace(str(tmp_path / "ws"))
     job_root = ws.path("trials")
     evs = {kind: run_evaluation(kind=kind, prepared=prepared, ws=ws, job_root=job_root, checkpoint=None)

@@ -200,5 +200,5 @@ def test_nan_never_best():
 def test_result_json_is_plain(tmp_path):
     led = JobLedger(Workspace(tmp_path))
     led.record("t", "planned", config={}, hyperparameters={"x": 1}, adjustments=[])
-    Path(tmp_path, "out.json").write_text(json.dumps(led.trial("t").planned))
+    Path(tmp_path, "out.json").write_text(json.dumps(led.trial("t").planned.to_dict()))
     assert json.loads(Path(tmp_path, "out.json").read_text())["hyperparameters"] == {"x": 1}
