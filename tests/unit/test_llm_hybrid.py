@@ -257,10 +257,10 @@ def _gp_spy(monkeypatch) -> list[dict]:
     return seen
 
 
-def _random_then_bayesian(llm_server, tmp_path, **kw) -> HybridSearcher:
+def _random_then_bayesian(llm_server, tmp_path, *more: Reply, **kw) -> HybridSearcher:
     llm_server.script(Reply(phase_plan([LR, BS, MOM, ACT, NI], algorithm="random", trials=4)),
-                      Reply(phase_plan([LR, BS, MOM], algorithm="bayesian", trials=3)))
-    sr = searcher(llm_server, tmp_path, max_recommendations=7, **kw)
+                      Reply(phase_plan([LR, BS, MOM], algorithm="bayesian", trials=3)), *more)
+    sr = searcher(llm_server, tmp_path, max_recommendations=7 + len(more), **kw)
     for i, metric in enumerate((0.5, 0.2, None, 0.9)):
         sr.suggest(f"r{i}")
         if metric is None:
@@ -275,6 +275,7 @@ def test_bayesian_phase_starts_from_the_finished_trials(llm_server, tmp_path, mo
 
     seen = _gp_spy(monkeypatch)
     sr = _random_then_bayesian(llm_server, tmp_path)
+    sr.warm_start = "all"  # every scored trial, projected on the phase's parameters
     cfg = sr.suggest("b0")
     phase = sr.phases[1]
     assert phase["algorithm"] == "bayesian" and phase["warm_start"] == ["r0", "r1", "r3"]
@@ -295,23 +296,39 @@ def test_bayesian_phase_starts_from_the_finished_trials(llm_server, tmp_path, mo
     path = str(tmp_path / "searcher.pkl")
     sr.save(path)
     again = searcher(llm_server, tmp_path, max_recommendations=7)
+    again.warm_start = "none"  # the restored phase keeps its own study, whatever the rebuild would add
     again.restore(path)
     assert len(again._inner._ot_study.get_trials(states=(TrialState.COMPLETE,))) == 4
     assert again.suggest("b1") is not None and len(seen) == 2 and seen[1]
     assert len(llm_server.requests) == 2
 
 
-def test_warm_start_none_and_matching(llm_server, tmp_path, monkeypatch):
+def test_warm_start_matching_by_default_and_none(llm_server, tmp_path, monkeypatch):
+    from optuna.trial import TrialState
+
     seen = _gp_spy(monkeypatch)
-    sr = _random_then_bayesian(llm_server, tmp_path)
-    sr.warm_start = "none"  # the old behaviour: the phase's first trials are start-up draws
+    sr = _random_then_bayesian(llm_server, tmp_path, Reply(phase_plan([LR, BS, MOM], algorithm="bayesian",
+                                                                      trials=1)))
+    assert sr.warm_start == "matching"
     sr.suggest("b0")
-    assert sr.phases[1]["warm_start"] == [] and seen == [{}]
-    llm_server.requests.clear()
-    sr = _random_then_bayesian(llm_server, tmp_path / "m")
-    sr.warm_start = "matching"  # only trials whose other parameters are the incumbent's: the best one
-    sr.suggest("b0")
+    # only the trials whose unswept parameters (activation, instances) are the incumbent's (r1, the best)
+    unswept = {t: (sr.finished[t]["config"][ACT], sr.finished[t]["config"][NI]) for t in ("r0", "r1", "r3")}
+    assert unswept["r0"] != unswept["r1"] and unswept["r3"] != unswept["r1"]
     assert sr.phases[1]["warm_start"] == ["r1"]
+    assert [t.value for t in sr._inner._ot_study.get_trials(states=(TrialState.COMPLETE,))] == [0.2]
+    assert seen == [{}]  # 1 point < the start-up count (3): a start-up draw
+    # the next phase over the same parameters: every trial of the phase before lies on its slice
+    finish(sr, "b0", 0.3)
+    for t, metric in (("b1", 0.4), ("b2", 0.1)):
+        sr.suggest(t)
+        finish(sr, t, metric)
+    sr.suggest("c0")
+    assert sr.phases[2]["warm_start"] == ["r1", "b0", "b1", "b2"]
+    assert seen[-1] and set(seen[-1]) == {LR, BS, MOM}  # 4 points >= the start-up count: the GP
+    sr = _random_then_bayesian(llm_server, tmp_path / "n")
+    sr.warm_start = "none"  # the old behaviour: the phase's study starts empty
+    sr.suggest("b0")
+    assert sr.phases[1]["warm_start"] == [] and sr._inner._ot_study.get_trials(states=(TrialState.COMPLETE,)) == []
 
 
 def test_evaluated_points_reach_the_bayesian_builders_study():

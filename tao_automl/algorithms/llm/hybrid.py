@@ -20,14 +20,18 @@ restricted space; ``grid`` uses the registry's grid (its values per
 parameter, and its size check against the phase's trials); ``random`` draws
 from the restricted space (seeded, honouring option weights).
 
-Warm start: a ``bayesian`` phase's model starts from every trial finished
-before the phase, projected on the phase's parameters (their values and the
-score; the registry's ``BuildContext.evaluated_points`` -> completed trials of
-the Optuna study), so it proposes from the model at once instead of spending
-start-up trials at random.  Trials whose other parameters differ from the
-incumbent are included: noisier, but measured better than keeping only the
-matching ones or none (``HybridSearcher.warm_start``; benchmarks/RESULTS.md).
-The plan event records how many (``warm_start``).
+Warm start: a ``bayesian`` phase's model starts from the trials finished
+before the phase whose other parameters (those the phase does not sweep)
+equal the phase's incumbent -- the slice the phase searches -- projected on
+the phase's parameters (their values and the score; the registry's
+``BuildContext.evaluated_points`` -> completed trials of the Optuna study),
+so the GP's start-up count is met sooner and it proposes from the model
+instead of drawing at random.  Trials off the slice are left out: projected,
+they read the other parameters' effect as noise; on Hartmann-6 with the
+scripted planner keeping them all was worse than keeping the matching ones
+(``HybridSearcher.warm_start``: ``"matching"``, ``"all"`` or ``"none"``;
+benchmarks/RESULTS.md).  A phase sweeping every parameter starts from every
+finished trial.  The plan event records how many (``warm_start``).
 
 Validation: the action, a known allowed algorithm, searchable parameters
 (unique, at least one), ``1 <= trials <= budget left`` and, for grid, a grid
@@ -295,10 +299,10 @@ class HybridSearcher(LLMSearcher):
     """See the module docstring.  Reuses :class:`LLMSearcher`'s client, brain
     log, scoring of finished trials and failure reasons."""
 
-    #: which finished trials warm-start a bayesian phase: ``"all"`` (projected on the phase's
-    #: parameters), ``"matching"`` (only those whose other parameters equal the phase's
-    #: incumbent) or ``"none"``; measured in benchmarks/RESULTS.md ("hybrid phases warm-started")
-    warm_start = "all"
+    #: which finished trials warm-start a bayesian phase: ``"matching"`` (those whose other
+    #: parameters equal the phase's incumbent), ``"all"`` (every one, projected on the phase's
+    #: parameters) or ``"none"``; measured in benchmarks/RESULTS.md ("hybrid phases warm-started")
+    warm_start = "matching"
 
     def __init__(self, *, max_epochs: int = 1, **kw: Any) -> None:
         settings = kw["settings"]
