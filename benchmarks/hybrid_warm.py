@@ -11,7 +11,8 @@ absolute rank correlation, chosen by
 Each ``HybridSearcher.warm_start`` mode is compared with whole-run
 ``bayesian`` (the registry's builder) and ``random`` at the same budget.
 
-    python -m benchmarks.hybrid_warm --seeds 20 [--trials 20] [--json out.json]
+    python -m benchmarks.hybrid_warm --seeds 40 [--trials 20] [--functions hartmann6,branin]
+        [--modes none,matching,all] [--width 3] [--json out.json]
 
 Prints a Markdown table (median best true value [IQR] per problem and
 algorithm; lower is better).
@@ -31,6 +32,9 @@ MODES = ("none", "matching", "all")
 METRIC = "loss"
 
 
+WIDTH = 3  # parameters per bayesian phase (the --llm benchmark's planner); --width changes it
+
+
 def bench_phase_policy(body: dict[str, Any]) -> str:
     """The ``--llm`` benchmark's scripted hybrid planner (not an LLM)."""
     from tao_automl.testing.llm_server import phase_policy, prompt_state
@@ -39,7 +43,7 @@ def bench_phase_policy(body: dict[str, Any]) -> str:
     names = [p["name"] for p in state.get("search_space") or []]
     if not state.get("phases"):
         return phase_policy(body, per_phase=6, width=len(names))
-    return phase_policy(body, per_phase=7, width=min(3, len(names)))
+    return phase_policy(body, per_phase=7, width=min(WIDTH, len(names)))
 
 
 def space(function: str) -> Any:
@@ -123,14 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--functions", default="hartmann6,branin")
     ap.add_argument("--json", default=None)
     ap.add_argument("--modes", default=",".join(MODES), help="warm_start modes to run")
+    ap.add_argument("--width", type=int, default=WIDTH, help="parameters per bayesian phase (diagnostic)")
     args = ap.parse_args(argv)
+    globals()["WIDTH"] = args.width
 
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from tao_automl.testing.llm_server import ScriptedLLMServer
 
-    out: dict[str, Any] = {"seeds": args.seeds, "trials": args.trials, "planner": "scripted (NOT an LLM)",
+    out: dict[str, Any] = {"seeds": args.seeds, "trials": args.trials, "width": args.width,
+                           "planner": "scripted (NOT an LLM)",
                            "results": {}}
     t0 = time.time()
     with ScriptedLLMServer(policy=bench_phase_policy) as srv:
