@@ -64,6 +64,12 @@ class BuildContext:
     #: multi-objective runs: the objectives (tao_automl.config.objectives.Objective);
     #: ``metric`` is then their weighted score.  Model-based searchers may optimise them jointly.
     objectives: tuple[Any, ...] = ()
+    #: finished trials to warm-start a model-based searcher: ``(config, value)`` pairs, ``config``
+    #: in the searcher encoding of ``param_space`` (every key), ``value`` the metric (``mode``'s
+    #: direction).  Builders that can take them add them as completed observations (bayesian and
+    #: the GP sampler of asha/hyperband: Optuna study trials, counted by the start-up count);
+    #: the others run nothing extra for them.  ``hybrid`` passes each phase the trials before it.
+    evaluated_points: tuple[tuple[Mapping[str, Any], float], ...] = ()
 
 
 @attrs.frozen(kw_only=True)

@@ -14,6 +14,13 @@ EPOCH = "epoch"  # the time attribute every trial reports (fidelity = epochs)
 def _optuna_search(ctx: BuildContext, sampler: Any) -> Any:
     from ray.tune.search.optuna import OptunaSearch
 
+    if ctx.evaluated_points:  # completed trials of the study: the sampler conditions on them at once
+        if ctx.initial_points:
+            raise ValueError("evaluated_points and initial_points cannot be combined (Ray's OptunaSearch "
+                             "takes either points to evaluate or evaluated points)")
+        return OptunaSearch(metric=ctx.metric, mode=ctx.mode, sampler=sampler,
+                            points_to_evaluate=[dict(c) for c, _ in ctx.evaluated_points],
+                            evaluated_rewards=[float(v) for _, v in ctx.evaluated_points])
     return OptunaSearch(
         metric=ctx.metric,
         mode=ctx.mode,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pickle
 import time
 
+import attrs
 import pytest
 
 from tao_automl.algorithms import get_algorithm
@@ -237,3 +238,111 @@ def test_phase_policy_plans_are_valid(llm_server, tmp_path):
     assert sr.suggest("z") == HybridSearcher.FINISHED
     assert [p["algorithm"] for p in events(tmp_path, "plan")] == ["random", "bayesian", "bayesian"]
     assert audit(Workspace(tmp_path / "exp")).ok
+
+
+# ------------------------------------------------------------ warm start
+def _gp_spy(monkeypatch) -> list[dict]:
+    """Record what the real GP sampler proposes ({} = a start-up draw, not from the model)."""
+    from tao_automl.algorithms._gp_sampler import GPSampler
+
+    seen: list[dict] = []
+    real = GPSampler.sample_relative
+
+    def spy(self, study, trial, search_space):
+        out = real(self, study, trial, search_space)
+        seen.append(out)
+        return out
+
+    monkeypatch.setattr(GPSampler, "sample_relative", spy)
+    return seen
+
+
+def _random_then_bayesian(llm_server, tmp_path, *more: Reply, **kw) -> HybridSearcher:
+    llm_server.script(Reply(phase_plan([LR, BS, MOM, ACT, NI], algorithm="random", trials=4)),
+                      Reply(phase_plan([LR, BS, MOM], algorithm="bayesian", trials=3)), *more)
+    sr = searcher(llm_server, tmp_path, max_recommendations=7 + len(more), **kw)
+    for i, metric in enumerate((0.5, 0.2, None, 0.9)):
+        sr.suggest(f"r{i}")
+        if metric is None:
+            sr.on_trial_complete(f"r{i}", None, error=True)  # a failed trial: no score, no warm point
+        else:
+            finish(sr, f"r{i}", metric)
+    return sr
+
+
+def test_bayesian_phase_starts_from_the_finished_trials(llm_server, tmp_path, monkeypatch):
+    from optuna.trial import TrialState
+
+    seen = _gp_spy(monkeypatch)
+    sr = _random_then_bayesian(llm_server, tmp_path)
+    sr.warm_start = "all"  # every scored trial, projected on the phase's parameters
+    cfg = sr.suggest("b0")
+    phase = sr.phases[1]
+    assert phase["algorithm"] == "bayesian" and phase["warm_start"] == ["r0", "r1", "r3"]
+    study = sr._inner._ot_study
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    # the 3 scored trials, projected on the phase's parameters (searcher encoding: batch size 2**e)
+    assert sorted(t.value for t in done) == [0.2, 0.5, 0.9]
+    for t in done:
+        src = next(f for f in sr.finished.values() if f["metric"] == t.value)["config"]
+        assert t.params == {LR: src[LR], BS: sr.space.encode({BS: src[BS]})[BS], MOM: src[MOM]}
+    # the start-up count (3 for a 3-trial phase) is met: the first suggestion is the GP's
+    assert sr._inner._sampler._n_startup == 3
+    assert len(seen) == 1 and set(seen[0]) == {LR, BS, MOM}
+    assert seen[0] == {k: cfg[k] for k in (LR, BS, MOM)}
+    assert events(tmp_path, "plan")[1]["warm_start"] == 3
+    # the phase's own trials join the same study; save/restore keeps the warm points
+    finish(sr, "b0", 0.1)
+    path = str(tmp_path / "searcher.pkl")
+    sr.save(path)
+    again = searcher(llm_server, tmp_path, max_recommendations=7)
+    again.warm_start = "none"  # the restored phase keeps its own study, whatever the rebuild would add
+    again.restore(path)
+    assert len(again._inner._ot_study.get_trials(states=(TrialState.COMPLETE,))) == 4
+    assert again.suggest("b1") is not None and len(seen) == 2 and seen[1]
+    assert len(llm_server.requests) == 2
+
+
+def test_warm_start_matching_by_default_and_none(llm_server, tmp_path, monkeypatch):
+    from optuna.trial import TrialState
+
+    seen = _gp_spy(monkeypatch)
+    sr = _random_then_bayesian(llm_server, tmp_path, Reply(phase_plan([LR, BS, MOM], algorithm="bayesian",
+                                                                      trials=1)))
+    assert sr.warm_start == "matching"
+    sr.suggest("b0")
+    # only the trials whose unswept parameters (activation, instances) are the incumbent's (r1, the best)
+    unswept = {t: (sr.finished[t]["config"][ACT], sr.finished[t]["config"][NI]) for t in ("r0", "r1", "r3")}
+    assert unswept["r0"] != unswept["r1"] and unswept["r3"] != unswept["r1"]
+    assert sr.phases[1]["warm_start"] == ["r1"]
+    assert [t.value for t in sr._inner._ot_study.get_trials(states=(TrialState.COMPLETE,))] == [0.2]
+    assert seen == [{}]  # 1 point < the start-up count (3): a start-up draw
+    # the next phase over the same parameters: every trial of the phase before lies on its slice
+    finish(sr, "b0", 0.3)
+    for t, metric in (("b1", 0.4), ("b2", 0.1)):
+        sr.suggest(t)
+        finish(sr, t, metric)
+    sr.suggest("c0")
+    assert sr.phases[2]["warm_start"] == ["r1", "b0", "b1", "b2"]
+    assert seen[-1] and set(seen[-1]) == {LR, BS, MOM}  # 4 points >= the start-up count: the GP
+    sr = _random_then_bayesian(llm_server, tmp_path / "n")
+    sr.warm_start = "none"  # the old behaviour: the phase's study starts empty
+    sr.suggest("b0")
+    assert sr.phases[1]["warm_start"] == [] and sr._inner._ot_study.get_trials(states=(TrialState.COMPLETE,)) == []
+
+
+def test_evaluated_points_reach_the_bayesian_builders_study():
+    from optuna.trial import TrialState
+
+    from tao_automl.algorithms import BuildContext
+
+    sp = SearchSpace(params=[SearchParam(LR, "float", default=0.01, low=1e-4, high=0.1, log=True)])
+    s = parse_settings({"seed": 1, "max_recommendations": 5})
+    ctx = BuildContext(param_space=sp.to_ray(), metric="m", mode="max", settings=s, max_epochs=1, space=sp,
+                       evaluated_points=(({LR: 0.001}, 0.7), ({LR: 0.05}, 0.2)))
+    alg = get_algorithm("bayesian").build(ctx).search_alg
+    alg.set_search_properties("m", "max", sp.to_ray())
+    done = alg._ot_study.get_trials(states=(TrialState.COMPLETE,))
+    assert [(t.params, t.value) for t in done] == [({LR: 0.001}, 0.7), ({LR: 0.05}, 0.2)]
+    with pytest.raises(ValueError, match="cannot be combined"):
+        get_algorithm("bayesian").build(attrs.evolve(ctx, initial_points=[{LR: 0.01}]))

@@ -20,6 +20,19 @@ restricted space; ``grid`` uses the registry's grid (its values per
 parameter, and its size check against the phase's trials); ``random`` draws
 from the restricted space (seeded, honouring option weights).
 
+Warm start: a ``bayesian`` phase's model starts from the trials finished
+before the phase whose other parameters (those the phase does not sweep)
+equal the phase's incumbent -- the slice the phase searches -- projected on
+the phase's parameters (their values and the score; the registry's
+``BuildContext.evaluated_points`` -> completed trials of the Optuna study),
+so the GP's start-up count is met sooner and it proposes from the model
+instead of drawing at random.  Trials off the slice are left out: projected,
+they read the other parameters' effect as noise; on Hartmann-6 with the
+scripted planner keeping them all was worse than keeping the matching ones
+(``HybridSearcher.warm_start``: ``"matching"``, ``"all"`` or ``"none"``;
+benchmarks/RESULTS.md).  A phase sweeping every parameter starts from every
+finished trial.  The plan event records how many (``warm_start``).
+
 Validation: the action, a known allowed algorithm, searchable parameters
 (unique, at least one), ``1 <= trials <= budget left`` and, for grid, a grid
 that fits in ``trials``.  An invalid plan gets one repair prompt naming the
@@ -59,6 +72,8 @@ __all__ = ["HybridSearcher", "PHASE_ALGORITHMS", "validate_plan", "sensitivities
 
 #: registry algorithms allowed inside a phase (sequential, searcher-based)
 PHASE_ALGORITHMS = ("bayesian", "tpe", "random", "grid")
+#: phase algorithms whose model starts from the finished trials before the phase
+WARM_STARTED = ("bayesian", "tpe")
 
 SYSTEM = (
     "You steer a hyperparameter search for a model training run. The search runs in phases: in each "
@@ -284,6 +299,11 @@ class HybridSearcher(LLMSearcher):
     """See the module docstring.  Reuses :class:`LLMSearcher`'s client, brain
     log, scoring of finished trials and failure reasons."""
 
+    #: which finished trials warm-start a bayesian phase: ``"matching"`` (those whose other
+    #: parameters equal the phase's incumbent), ``"all"`` (every one, projected on the phase's
+    #: parameters) or ``"none"``; measured in benchmarks/RESULTS.md ("hybrid phases warm-started")
+    warm_start = "matching"
+
     def __init__(self, *, max_epochs: int = 1, **kw: Any) -> None:
         settings = kw["settings"]
         super().__init__(**kw)
@@ -439,11 +459,12 @@ class HybridSearcher(LLMSearcher):
             return None
         phase = {**plan, "request": request, "suggested": 0, "trial_ids": [], "finished": 0, "failed": 0,
                  "best": None, "incumbent": dict(self.incumbent)}
+        phase["warm_start"] = self._warm_start_ids(phase)
         self.phases.append(phase)
         self._inner = self._build_inner(phase)
         self._log("plan", request=request, phase=len(self.phases) - 1, algorithm=plan["algorithm"],
                   parameters=plan["parameters"], trials=plan["trials"], reasoning=plan["reasoning"],
-                  incumbent=phase["incumbent"])
+                  incumbent=phase["incumbent"], warm_start=len(phase["warm_start"]))
         return phase
 
     def _plan_call(self, messages: list[dict[str, str]], purpose: str, extra: dict[str, Any]) -> Any:
@@ -483,11 +504,41 @@ class HybridSearcher(LLMSearcher):
         if phase["algorithm"] == "grid":
             return _Points(registry_grid(sub, settings, self.max_epochs))
         ctx = BuildContext(param_space=sub.to_ray(), metric=self.metric, mode=self.mode,
-                           settings=attrs.evolve(settings, seed=seed), max_epochs=self.max_epochs, space=sub)
+                           settings=attrs.evolve(settings, seed=seed), max_epochs=self.max_epochs, space=sub,
+                           evaluated_points=self._evaluated_points(phase, sub))
         plan = get_algorithm(phase["algorithm"]).build(ctx)
         inner = plan.search_alg
         inner.set_search_properties(self.metric, self.mode, sub.to_ray())
         return inner
+
+    def _warm_start_ids(self, phase: Mapping[str, Any]) -> list[str]:
+        """The finished trials a model-based phase starts from (see :attr:`warm_start`)."""
+        if self.warm_start == "none" or phase["algorithm"] not in WARM_STARTED:
+            return []
+        swept = set(phase["parameters"])
+        out = []
+        for tid, t in self.finished.items():
+            cfg = t.get("config")
+            if not isinstance(t.get("metric"), int | float) or not math.isfinite(t["metric"]) or not cfg:
+                continue
+            if self.warm_start == "matching" and any(
+                    cfg.get(k) != v for k, v in phase["incumbent"].items() if k not in swept):
+                continue
+            out.append(tid)
+        return out
+
+    def _evaluated_points(self, phase: Mapping[str, Any], sub: Any) -> tuple[tuple[dict[str, Any], float], ...]:
+        """``(encoded sub-config, metric)`` of the phase's warm-start trials, projected on its
+        parameters (a trial whose value of a swept parameter is outside the space is left out)."""
+        out = []
+        for tid in phase.get("warm_start") or ():
+            t = self.finished.get(tid)
+            if t is None or not t.get("config"):
+                continue
+            values = {p.name: t["config"].get(p.name) for p in sub.params}
+            if all(p.contains(values[p.name]) for p in sub.params):
+                out.append((sub.encode(values), float(t["metric"])))
+        return tuple(out)
 
     def _inner_suggest(self, trial_id: str) -> dict[str, Any] | None:
         sub = self._inner.suggest(trial_id)
