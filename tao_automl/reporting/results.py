@@ -1,4 +1,5 @@
-"""The run result: attrs classes, unstructured by cattrs into a stable dict
+"""The run result: attrs classes, unstructured by the package's one cattrs
+converter (:mod:`tao_automl.config.convert`) into a stable dict
 described by ``tao_automl/data/result.schema.json``.
 
 Stable top-level keys: ``best``, ``progress``, ``baseline``,
@@ -17,7 +18,8 @@ from importlib import resources
 from typing import Any
 
 import attrs
-import cattrs
+
+from tao_automl.config.convert import converter
 
 __all__ = [
     "TrialResult",
@@ -146,14 +148,11 @@ class AutoMLResult:
     multi_objective: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _conv.unstructure(self)
+        return converter.unstructure(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AutoMLResult:
-        return _conv.structure(d, cls)
-
-
-_conv = cattrs.Converter()
+        return converter.structure(d, cls)
 
 
 def result_schema() -> dict[str, Any]:
