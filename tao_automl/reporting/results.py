@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class TrialResult:
     """One recommendation (trial) of the search."""
 
@@ -64,7 +64,7 @@ class TrialResult:
     objective_values: dict[str, float] | None = None
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class BestTrial:
     rec_id: str
     job_id: str | None
@@ -80,7 +80,7 @@ class BestTrial:
     selected_by: str | None = None  # "score" or the select_best rule that picked it
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class Progress:
     completed: int
     failed: int
@@ -90,7 +90,7 @@ class Progress:
     algorithm: str
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class Evaluation:
     """Baseline or final evaluation record."""
 
@@ -118,7 +118,7 @@ class Evaluation:
     objective_values: dict[str, float] | None = None  # multi-objective runs: every objective measured
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class AutoMLResult:
     session_id: str
     algorithm: str
