@@ -27,6 +27,7 @@ __all__ = [
     "Progress",
     "Evaluation",
     "AutoMLResult",
+    "fmt_value",
     "format_result",
     "history_csv",
     "result_schema",
@@ -168,12 +169,17 @@ def validate_result(result: dict[str, Any]) -> None:
     jsonschema.validate(result, result_schema())
 
 
-def _fmt(v: Any) -> str:
+def fmt_value(v: Any, digits: int = 6) -> str:
+    """A value in a report cell: ``-`` for None, a float to ``digits``
+    significant digits, anything else as ``str``."""
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return f"{v:.{digits}g}"
     return str(v)
+
+
+_fmt = fmt_value
 
 
 def history_csv(result: dict[str, Any]) -> str:
