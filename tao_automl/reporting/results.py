@@ -27,7 +27,6 @@ __all__ = [
     "Progress",
     "Evaluation",
     "AutoMLResult",
-    "fmt_value",
     "format_result",
     "history_csv",
     "result_schema",
