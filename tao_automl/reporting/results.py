@@ -27,6 +27,7 @@ __all__ = [
     "Progress",
     "Evaluation",
     "AutoMLResult",
+    "fmt_value",
     "format_result",
     "history_csv",
     "result_schema",
