@@ -201,6 +201,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_cancel(args: argparse.Namespace) -> int:
+    """Drop cancel.json in the experiment folder (a live driver stops the
+    search within seconds, skipping the final evaluation) and cancel every job
+    the ledger shows as open, through the backend named in settings.json."""
     ws = resolve_experiment(args.workspace)
     if ws.exists("result.json") and not args.force:
         print(f"{ws.root}: the experiment has already finished; nothing to cancel")
@@ -218,6 +221,10 @@ AUDIT_FAILED = 3
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    """Summarise <experiment>/brain/ (LLM calls, proposals, decisions) and exit
+    3 when the LLM workflow failed: a trial without a successful call behind
+    it, a random fallback, a prompt that left out finished trials, or no brain
+    log at all."""
     ws = resolve_experiment(args.workspace)
     found = audit(ws)
     if args.json:
@@ -276,11 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--json", action="store_true", help="same as --format json")
     v.set_defaults(func=_cmd_review)
 
-    s = sub.add_parser("status", help="show the progress table of a running or finished experiment",
-                       description="Per trial: platform job id, status, current and best metric, "
-                                   "hyperparameters, elapsed; overall progress and ETA. Reads the "
-                                   "workspace files only, so it works from any process.")
-    s.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
+    s = _workspace_command(sub, "status", _cmd_status,
+                           help="show the progress table of a running or finished experiment",
+                           description="Per trial: platform job id, status, current and best metric, "
+                                       "hyperparameters, elapsed; overall progress and ETA. Reads the "
+                                       "workspace files only, so it works from any process.")
     s.add_argument("--watch", type=float, metavar="SECONDS", nargs="?", const=2.0, default=0,
                    help="follow the run until it finishes, refreshing every SECONDS (default 2): "
                         "redrawn in place on a terminal, printed on each change otherwise; Ctrl-C "
@@ -288,38 +295,32 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, metavar="SECONDS", default=86400.0,
                    help="stop watching after SECONDS even if the run goes on (default one day)")
     s.add_argument("--json", action="store_true", help="print the status dict as JSON")
-    s.set_defaults(func=_cmd_status)
 
-    t = sub.add_parser("report", help="re-render the plots and print the text report",
-                       description="Re-render <experiment>/plots/*.png from result.json and print "
-                                   "format_result(result).")
-    t.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
+    t = _workspace_command(sub, "report", _cmd_report, help="re-render the plots and print the text report",
+                           description="Re-render <experiment>/plots/*.png from result.json and print "
+                                       "format_result(result).")
     t.add_argument("--no-plots", action="store_true", help="only print the report")
     t.add_argument("--html", action="store_true",
                    help="also write <experiment>/report.html: one self-contained page (summary, trials, "
                         "interactive plots, the launch review; plotly.js inline, works offline)")
     t.add_argument("--wandb", action="store_true",
                    help="also (re)write the WandB summary run when the settings enable WandB")
-    t.set_defaults(func=_cmd_report)
 
-    c = sub.add_parser("cancel", help="cancel a running experiment and its open jobs",
-                       description="Drop cancel.json in the experiment folder (a live driver stops "
-                                   "the search within seconds, skipping the final evaluation) and "
-                                   "cancel every job the ledger shows as open, through the backend "
-                                   "named in settings.json.")
-    c.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
+    c = _workspace_command(sub, "cancel", _cmd_cancel, help="cancel a running experiment and its open jobs")
     c.add_argument("--force", action="store_true", help="cancel open jobs even if result.json exists")
-    c.set_defaults(func=_cmd_cancel)
-
-    a = sub.add_parser("audit", help="check the brain log of an LLM-guided experiment",
-                       description="Summarise <experiment>/brain/ (LLM calls, proposals, decisions) and "
-                                   "exit 3 when the LLM workflow failed: a trial without a successful "
-                                   "call behind it, a random fallback, a prompt that left out finished "
-                                   "trials, or no brain log at all.")
-    a.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
+    a = _workspace_command(sub, "audit", _cmd_audit, help="check the brain log of an LLM-guided experiment")
     a.add_argument("--json", action="store_true", help="print the audit as JSON")
-    a.set_defaults(func=_cmd_audit)
     return p
+
+
+def _workspace_command(sub: Any, name: str, func: Any, *, help: str,
+                       description: str | None = None) -> argparse.ArgumentParser:
+    """A sub-command that reads one experiment: its WORKSPACE argument and
+    handler (``description``: the handler's docstring unless given)."""
+    cmd = sub.add_parser(name, help=help, description=description or " ".join((func.__doc__ or "").split()))
+    cmd.add_argument("workspace", metavar="WORKSPACE", help=WS_HELP)
+    cmd.set_defaults(func=func)
+    return cmd
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,25 +35,34 @@ from tao_automl.store.workspace import check_session_id, is_uri
 
 __all__ = ["PLAN_KEYS", "load_plan", "validate_plan", "runner_for", "run_kwargs"]
 
+_TYPES = {"str": str, "dict": dict, "list": list, "bool": bool}
+
+
+def _table(text: str) -> dict[str, tuple[tuple[type, ...], str]]:
+    """``key  type[,type]  description`` lines -> {key: (types, description)}."""
+    rows = (line.split(None, 2) for line in text.strip().splitlines())
+    return {key: (tuple(_TYPES[t] for t in types.split(",")), what) for key, types, what in rows}
+
+
 # key -> (expected python types, description for errors)
-PLAN_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
-    "skill_dir": ((str,), "a path to a model skill folder"),
-    "platform": ((str,), "a platform name (local, slurm, docker, kubernetes, brev)"),
-    "workspace_dir": ((str,), "a folder or fsspec URI"),
-    "action": ((str,), "an action name, e.g. train"),
-    "automl_algorithm": ((str,), "an algorithm name, e.g. bayesian"),
-    "automl_settings": ((dict,), "a mapping of AutoML settings"),
-    "spec_overrides": ((dict,), "a mapping of dotted spec keys to values"),
-    "automl_hyperparameters": ((list,), "a list of dotted hyperparameter names"),
-    "custom_param_ranges": ((dict,), "a mapping of hyperparameter names to ranges"),
-    "train_dataset_uri": ((str, list), "a dataset path/URI or a list of them"),
-    "eval_dataset_uri": ((str,), "a dataset path/URI"),
-    "dataset_uris": ((dict,), "a mapping of data source names to paths/URIs"),
-    "base_checkpoint": ((str,), "a checkpoint path/URI"),
-    "resume": ((bool,), "true or false"),
-    "platform_kwargs": ((dict,), "a mapping of platform options"),
-    "versions_file": ((str,), "a path to versions.yaml"),
-}
+PLAN_KEYS: dict[str, tuple[tuple[type, ...], str]] = _table("""
+skill_dir               str       a path to a model skill folder
+platform                str       a platform name (local, slurm, docker, kubernetes, brev)
+workspace_dir           str       a folder or fsspec URI
+action                  str       an action name, e.g. train
+automl_algorithm        str       an algorithm name, e.g. bayesian
+automl_settings         dict      a mapping of AutoML settings
+spec_overrides          dict      a mapping of dotted spec keys to values
+automl_hyperparameters  list      a list of dotted hyperparameter names
+custom_param_ranges     dict      a mapping of hyperparameter names to ranges
+train_dataset_uri       str,list  a dataset path/URI or a list of them
+eval_dataset_uri        str       a dataset path/URI
+dataset_uris            dict      a mapping of data source names to paths/URIs
+base_checkpoint         str       a checkpoint path/URI
+resume                  bool      true or false
+platform_kwargs         dict      a mapping of platform options
+versions_file           str       a path to versions.yaml
+""")
 _PATH_KEYS = ("skill_dir", "workspace_dir", "eval_dataset_uri", "base_checkpoint", "versions_file")
 
 

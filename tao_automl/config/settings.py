@@ -18,6 +18,7 @@ import attrs
 import cattrs
 
 from tao_automl.config.compat import PEER_ALIASES, translate_settings
+from tao_automl.config.convert import converter
 from tao_automl.config.objectives import check_objectives
 from tao_automl.config.secrets import _REFERENCE, SecretRef
 from tao_automl.config.session_id import check_session_id
@@ -319,7 +320,7 @@ class AutoMLSettings:
         return "min" if DIRECTIONS[self.direction] == "minimize" else "max"
 
     def to_dict(self) -> dict[str, Any]:
-        return _converter.unstructure(self)
+        return converter.unstructure(self)
 
 
 # Names from nvidia-tao-automl scripts and common spellings -> canonical field.
@@ -353,12 +354,11 @@ LLM_SETTINGS = ("llm_endpoint", "llm_model", "llm_api_key", "llm_temperature", "
 AUTORESEARCH_SETTINGS = ("research_program", "autoresearch_noise_margin", "autoresearch_repeats")
 _URL = re.compile(r"https?://[^\s/]+", re.IGNORECASE)
 
-_converter = cattrs.Converter(forbid_extra_keys=True)
 # baseline: True | False | "defaults" -- passed through as given, checked by _baseline_mode
-_converter.register_structure_hook(bool | str, lambda v, _t: v)
+converter.register_structure_hook(bool | str, lambda v, _t: v)
 # An API key is only ever a reference: settings.json holds ${oc.env:NAME}, never a value.
-_converter.register_unstructure_hook(SecretRef, lambda ref: ref.reference())
-_converter.register_structure_hook(SecretRef, lambda v, _t: v if isinstance(v, SecretRef) else api_key_ref(v))
+converter.register_unstructure_hook(SecretRef, lambda ref: ref.reference())
+converter.register_structure_hook(SecretRef, lambda v, _t: v if isinstance(v, SecretRef) else api_key_ref(v))
 
 
 def api_key_ref(value: Any, key: str = "llm_api_key") -> SecretRef | None:
@@ -453,7 +453,7 @@ def parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: 
 
 def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides: Any) -> AutoMLSettings:
     if isinstance(raw, AutoMLSettings):
-        data: dict[str, Any] = _converter.unstructure(raw)
+        data: dict[str, Any] = converter.unstructure(raw)
     elif raw is None:
         data = {}
     elif isinstance(raw, Mapping):
@@ -523,7 +523,7 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
     if isinstance(data.get("wandb"), Mapping):
         _check_types(data["wandb"], WandbSettings, prefix="wandb.")
     try:
-        return _converter.structure(data, AutoMLSettings)
+        return converter.structure(data, AutoMLSettings)
     except SettingsError:
         raise
     except cattrs.errors.ClassValidationError as exc:
@@ -553,7 +553,8 @@ def _check_de_range(canon: str, key: str, value: Any) -> None:
 
 
 def _check_types(data: Mapping[str, Any], cls: type | None = None, prefix: str = "") -> None:
-    """Strict scalar type checks (cattrs would coerce "3" -> 3 and 3.7 -> 3)."""
+    """Scalar type checks before the (strict) converter runs: they name the key
+    and the expected type in the catalogue's words (docs/bad-inputs.md)."""
     for att in attrs.fields(cls or AutoMLSettings):
         if att.name not in data or data[att.name] is None:
             continue

@@ -131,13 +131,13 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
     records = {r.trial_id: r for r in ledger.trials()}
     history = [trial_result(r, prepared.metric, prepared.direction, s.checkpoint_selection)
                for r in records.values()]
-    for t in history:
-        t.metric = t.metric_value  # nvidia-tao-automl's name
-        t.feedback = feedback.get(t.rec_id)
+    history = [attrs.evolve(t, metric=t.metric_value,  # metric: nvidia-tao-automl's name
+                            feedback=feedback.get(t.rec_id)) for t in history]
     if feedback:
         ws.write_json("feedback.json", feedback)
     objectives = tuple(prepared.objectives)
-    fill_objective_values(history, objectives, {k: r.outcome for k, r in records.items()}, prepared.metric)
+    history = fill_objective_values(history, objectives, {k: r.outcome for k, r in records.items()},
+                                    prepared.metric)
     # dehb's short-budget jobs rank only when no full-fidelity job succeeded
     full = [t for t in history
             if (records[t.rec_id].planned or {}).get("fidelity_epochs") in (None, prepared.max_epochs)]
@@ -158,7 +158,8 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
     if best_t is not None:
         ckpt = best_checkpoint(prepared.backend, records[best_t.rec_id], best_t, prepared.metric,
                                prepared.direction, s.checkpoint_selection, prepared.checkpoint_epoch_offset)
-        best_t.checkpoint = ckpt
+        history = [attrs.evolve(t, checkpoint=ckpt) if t is best_t else t for t in history]
+        best_t = attrs.evolve(best_t, checkpoint=ckpt)
         best = BestTrial(
             rec_id=best_t.rec_id, job_id=best_t.job_id, metric_value=best_t.metric_value,
             hyperparameters=best_t.hyperparameters, specs=_load_spec(best_t.spec_path),
@@ -168,6 +169,8 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
             objective_values=best_t.objective_values, selected_by=selected_by,
         )
     final = _final(prepared, ws, job_root, hooks, best, stop, baseline)
+    baseline = attrs.evolve(baseline, comparison_to_best=comparison(
+        baseline.metric_value, best.metric_value if best else None, prepared.direction))
     succeeded = sum(1 for t in history if t.status == TrialStatus.SUCCEEDED)
     failed = sum(1 for t in history if t.status == TrialStatus.FAILED)
     result = AutoMLResult(
@@ -228,15 +231,15 @@ def _record(ws: Workspace, prepared: RunPlan, kind: str, ev: Evaluation, key: st
     """Fill nvidia-tao-automl's fields and write the record (also to
     ``<kind>_record_path`` / ``evaluation_records_dir`` when set)."""
     s = prepared.settings
-    ev.metric_name = ev.metric_name or prepared.metric
+    ev = attrs.evolve(ev, metric_name=ev.metric_name or prepared.metric)
     if ev.status not in (EvalStatus.MEASURED, EvalStatus.PROVIDED, EvalStatus.REUSED_BEST,
                          EvalStatus.SKIPPED) and ev.reason:
-        ev.failure_reason = ev.failure_reason or ev.reason
+        ev = attrs.evolve(ev, failure_reason=ev.failure_reason or ev.reason)
     explicit = s.baseline_record_path if kind == "baseline" else s.final_evaluation_record_path
     name = "ptm_baseline.json" if kind == "baseline" else "best_automl.json"
     extra = explicit or (str(Path(s.evaluation_records_dir) / name) if s.evaluation_records_dir else None)
     if extra:
-        ev.record_path = extra
+        ev = attrs.evolve(ev, record_path=extra)
         try:
             Path(extra).expanduser().parent.mkdir(parents=True, exist_ok=True)
             Path(extra).expanduser().write_text(json.dumps({"kind": kind, **attrs.asdict(ev)}, indent=2,
@@ -325,10 +328,9 @@ def _final(prepared: RunPlan, ws: Workspace, job_root: str, hooks: dict[str, Any
             args = (rec, best.job_id)
         ev = run_evaluation(kind="final", prepared=prepared, ws=ws, job_root=job_root,
                             checkpoint=best.checkpoint, callback=fn, callback_args=args)
-    ev.improvement = improvement(baseline.metric_value, ev.metric_value, prepared.direction)
-    ev.comparison_to_baseline = comparison(baseline.metric_value, ev.metric_value, prepared.direction)
-    baseline.comparison_to_best = comparison(baseline.metric_value, best.metric_value if best else None,
-                                             prepared.direction)
+    ev = attrs.evolve(ev, improvement=improvement(baseline.metric_value, ev.metric_value, prepared.direction),
+                      comparison_to_baseline=comparison(baseline.metric_value, ev.metric_value,
+                                                        prepared.direction))
     return _record(ws, prepared, "final", ev)
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import cattrs
-
+from tao_automl.config.convert import unstructure
 from tao_automl.planning.plan import RunPlan
 from tao_automl.spec import SpecBuilder, SpecParamContext
 
@@ -127,7 +126,7 @@ def build_review(prepared: RunPlan, *, workspace: str, per_trial_s: float | None
             "datasets": dict(prepared.dataset_uris),
         },
         # each dataset path as the backend sees it where the jobs run
-        "path_checks": [cattrs.unstructure(c) for c in getattr(prepared, "path_checks", ())],
+        "path_checks": [unstructure(c) for c in getattr(prepared, "path_checks", ())],
         "blockers": list(prepared.blockers),
         "notes": list(prepared.notes),
     }

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from tao_automl.config.objectives import (
     SCORE,
     Objective,
@@ -40,13 +42,17 @@ def objective_values(t: TrialResult, objectives: Sequence[Objective], outcome: d
 
 
 def fill_objective_values(history: list[TrialResult], objectives: Sequence[Objective],
-                          outcomes: dict[str, dict[str, Any] | None], metric: str) -> None:
-    """Set every entry's ``objective_values`` (one-metric runs: ``{metric: score}``)."""
+                          outcomes: dict[str, dict[str, Any] | None], metric: str) -> list[TrialResult]:
+    """``history`` with every entry's ``objective_values`` set (one-metric runs:
+    ``{metric: score}``); the entries are frozen, so these are new ones."""
+    out = []
     for t in history:
         if objectives:
-            t.objective_values = objective_values(t, objectives, outcomes.get(t.rec_id))
+            t = attrs.evolve(t, objective_values=objective_values(t, objectives, outcomes.get(t.rec_id)))
         elif t.metric_value is not None:
-            t.objective_values = {metric: t.metric_value}
+            t = attrs.evolve(t, objective_values={metric: t.metric_value})
+        out.append(t)
+    return out
 
 
 def _done(history: list[TrialResult]) -> list[TrialResult]:

@@ -27,6 +27,7 @@ from tao_automl.config.objectives import Objective, hypervolume, pareto_indices
 from tao_automl.errors import WorkspaceError, describe
 from tao_automl.reporting.collect import score_of, trial_result
 from tao_automl.reporting.pareto import objective_values
+from tao_automl.reporting.results import fmt_value
 from tao_automl.store.ledger import JobLedger
 from tao_automl.store.workspace import Workspace
 
@@ -232,11 +233,7 @@ def _front(recs: list[Any], rows: list[dict[str, Any]], objs: list[Objective], m
 
 
 def _fmt_num(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
+    return fmt_value(v, digits=4)
 
 
 def _fmt_time(s: float | None) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 from tao_automl.config.statuses import TrialStatus
 from tao_automl.reporting.plots import PLOTS, plotly_figures
+from tao_automl.reporting.results import fmt_value as _fmt
 from tao_automl.reporting.review_render import render_review
 from tao_automl.store.workspace import Workspace
 
@@ -29,14 +30,6 @@ text-align:left}th{background:#f5f5f5}tr.best td{background:#eef8ee;font-weight:
 td.failed{color:#b00}pre{background:#f8f8f8;padding:.8rem;overflow-x:auto;font-size:.78rem}
 .summary td:first-child{color:#555}.plot{margin:1rem 0}.muted{color:#777}
 """
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
 
 
 def _esc(v: Any) -> str:

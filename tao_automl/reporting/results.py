@@ -1,4 +1,5 @@
-"""The run result: attrs classes, unstructured by cattrs into a stable dict
+"""The run result: attrs classes, unstructured by the package's one cattrs
+converter (:mod:`tao_automl.config.convert`) into a stable dict
 described by ``tao_automl/data/result.schema.json``.
 
 Stable top-level keys: ``best``, ``progress``, ``baseline``,
@@ -17,8 +18,8 @@ from importlib import resources
 from typing import Any
 
 import attrs
-import cattrs
 
+from tao_automl.config.convert import converter
 from tao_automl.config.statuses import TrialStatus
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "Progress",
     "Evaluation",
     "AutoMLResult",
+    "fmt_value",
     "format_result",
     "history_csv",
     "result_schema",
@@ -34,7 +36,7 @@ __all__ = [
 ]
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class TrialResult:
     """One recommendation (trial) of the search."""
 
@@ -65,7 +67,7 @@ class TrialResult:
     objective_values: dict[str, float] | None = None
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class BestTrial:
     rec_id: str
     job_id: str | None
@@ -81,7 +83,7 @@ class BestTrial:
     selected_by: str | None = None  # "score" or the select_best rule that picked it
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class Progress:
     completed: int
     failed: int
@@ -91,7 +93,7 @@ class Progress:
     algorithm: str
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class Evaluation:
     """Baseline or final evaluation record."""
 
@@ -119,7 +121,7 @@ class Evaluation:
     objective_values: dict[str, float] | None = None  # multi-objective runs: every objective measured
 
 
-@attrs.define(kw_only=True)
+@attrs.frozen(kw_only=True)
 class AutoMLResult:
     session_id: str
     algorithm: str
@@ -149,14 +151,11 @@ class AutoMLResult:
     multi_objective: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return _conv.unstructure(self)
+        return converter.unstructure(self)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AutoMLResult:
-        return _conv.structure(d, cls)
-
-
-_conv = cattrs.Converter()
+        return converter.structure(d, cls)
 
 
 def result_schema() -> dict[str, Any]:
@@ -172,12 +171,17 @@ def validate_result(result: dict[str, Any]) -> None:
     jsonschema.validate(result, result_schema())
 
 
-def _fmt(v: Any) -> str:
+def fmt_value(v: Any, digits: int = 6) -> str:
+    """A value in a report cell: ``-`` for None, a float to ``digits``
+    significant digits, anything else as ``str``."""
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.6g}"
+        return f"{v:.{digits}g}"
     return str(v)
+
+
+_fmt = fmt_value
 
 
 def history_csv(result: dict[str, Any]) -> str:

@@ -19,16 +19,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-import cattrs
 
+from tao_automl.config.convert import converter
 from tao_automl.errors import SearchSpaceError, describe
 from tao_automl.search.constraints import enforce_values
 from tao_automl.search.params import Constraint, SearchParam
 
 __all__ = ["SearchSpace"]
 
-_conv = cattrs.Converter()
-_conv.register_structure_hook(float | int | None, lambda v, _t: v)
+# a bound or step stays the int or float it was written as
+converter.register_structure_hook(float | int | None, lambda v, _t: v)
 
 
 @attrs.frozen
@@ -205,13 +205,13 @@ class SearchSpace:
     # ------------------------------------------------------------ serialize
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (round-trips through :meth:`from_dict`)."""
-        return _conv.unstructure(self)
+        return converter.unstructure(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
         """Rebuild a space written by :meth:`to_dict`."""
         try:
-            space = _conv.structure(dict(data), cls)
+            space = converter.structure(dict(data), cls)
         except Exception as exc:
             raise SearchSpaceError(describe("cannot read a saved search space", value=str(exc)[:300],
                                             expected="the output of SearchSpace.to_dict()")) from exc

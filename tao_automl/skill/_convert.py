@@ -1,5 +1,8 @@
 """cattrs conversion of skill_info dicts into the attrs classes, keeping
-unknown keys in ``extra`` and turning conversion failures into SkillError."""
+unknown keys in ``extra`` and turning conversion failures into SkillError.
+
+The hooks are registered on the package's one converter
+(:data:`tao_automl.config.convert.converter`)."""
 
 from __future__ import annotations
 
@@ -9,16 +12,17 @@ import attrs
 import cattrs
 from cattrs.gen import make_dict_structure_fn
 
+from tao_automl.config.convert import converter
 from tao_automl.errors import SkillError, describe
 from tao_automl.skill.model import ActionInfo, DataSource, Execution, IOSpec, SkillInfo
 
 __all__ = ["converter", "structure"]
 
-converter = cattrs.Converter()
-
 
 def _split_extra(cls: type):
     names = {f.name for f in attrs.fields(cls)} - {"extra"}
+    # the keys it gets are the class's own fields plus ``extra``, so the shared
+    # converter's forbid_extra_keys never sees an unknown one
     inner = make_dict_structure_fn(cls, converter)
 
     def hook(data: Any, _t: type) -> Any:

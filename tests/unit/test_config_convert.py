@@ -45,3 +45,32 @@ def test_round_trip_and_error_class():
     assert unstructure(obj) == {"inner": {"x": 2, "y": [1.0, 2.5], "on": True}, "name": "n"}
     with pytest.raises(SkillError):
         structure({"inner": {}}, Outer, file="skill_info.yaml", error=SkillError)
+
+
+def test_the_package_has_one_converter():
+    """Every conversion goes through config.convert.converter: no module builds its own."""
+    import re
+    from pathlib import Path
+
+    import tao_automl
+
+    root = Path(tao_automl.__file__).parent
+    makers = re.compile(r"cattrs\.(Converter|GenConverter|BaseConverter)\(|\bcattrs\.(un)?structure\(")
+    found = sorted(str(p.relative_to(root)) for p in root.rglob("*.py") if makers.search(p.read_text()))
+    assert found == ["config/convert.py"]
+
+
+def test_skill_classes_keep_unknown_keys_on_the_strict_converter(tmp_path):
+    """The skill loader's hook files unknown skill_info keys under ``extra``
+    (forbid_extra_keys does not refuse them) and still types the known ones."""
+    from tao_automl.skill._convert import structure as skill_structure
+    from tao_automl.skill.model import ActionInfo, SkillInfo
+
+    info = skill_structure({"name": "s", "automl_enabled": True, "backend_selection": {"defaults": {}},
+                            "actions": {"train": {"name": "train", "command": "t", "gpus": 2}}},
+                           SkillInfo, file="skill_info.yaml")
+    assert info.extra == {"backend_selection": {"defaults": {}}}
+    assert info.actions["train"] == ActionInfo(name="train", command="t", extra={"gpus": 2})
+    with pytest.raises(SkillError) as err:  # strict: "yes" is not a bool
+        skill_structure({"name": "s", "automl_enabled": "yes"}, SkillInfo, file="skill_info.yaml")
+    assert "file 'skill_info.yaml'" in str(err.value) and "automl_enabled" in str(err.value)
