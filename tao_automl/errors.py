@@ -7,7 +7,11 @@ mapped into this tree at the edge where they happen, so callers only ever need
 ``except AutoMLError``.
 
 Messages follow one rule: name the file, the key and the value at fault, and
-say what was expected.  Use :func:`describe` to build such a message.
+say what was expected.  Every error is built from those fields --
+``SettingsError("unknown setting", file=f, key=k, value=v, expected=e, hint=h)``
+-- and :func:`describe` makes the message from them, so the fields and the
+text never disagree.  ``X.from_message(text, key=...)`` keeps a ready message
+(several problems joined, or a key spelled differently in the text).
 
 Tree::
 
@@ -93,28 +97,62 @@ def describe(
 class AutoMLError(Exception):
     """Root of every error tao_automl raises on purpose.
 
-    Optional structured fields (``file``, ``key``, ``value``, ``expected``)
-    are kept as attributes so programs can react without parsing text.
+    ``AutoMLError(problem, file=, key=, value=, expected=, hint=)``: the
+    message is ``describe(problem, ...)`` of those fields (``value`` left out
+    when not given; a bare ``problem`` is the whole message).  The fields are
+    kept as attributes (``value`` is None when not given) so programs can
+    react without parsing text; ``problem`` is the text before them.
     """
 
     def __init__(
         self,
-        message: str,
+        problem: str,
         *,
         file: Any = None,
         key: Any = None,
-        value: Any = None,
+        value: Any = ...,
         expected: str | None = None,
+        hint: str | None = None,
     ) -> None:
+        message = describe(problem, file=file, key=key, value=value, expected=expected, hint=hint)
         super().__init__(message)
         self.message = message
+        self.problem = problem
         self.file = file
         self.key = key
-        self.value = value
+        self.value = None if value is ... else value
         self.expected = expected
+        self.hint = hint
+
+    @classmethod
+    def from_message(cls, message: str, **fields: Any) -> AutoMLError:
+        """The error with ``message`` as its whole text and ``fields``
+        (``file``, ``key``, ``value``, ``expected``, ``hint``, or a subclass's
+        own) as attributes only: for a message that is not one ``describe``
+        of its fields (several problems joined, a key named differently)."""
+        err = cls(message, **{k: v for k, v in fields.items() if k not in _FIELDS})
+        for name in _FIELDS:
+            if name in fields:
+                setattr(err, name, fields[name])
+        return err
+
+    def __reduce__(self) -> tuple[Any, ...]:  # survives pickling across Ray processes
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
 
     def __str__(self) -> str:  # pragma: no cover - trivial
         return self.message
+
+
+_FIELDS = ("file", "key", "value", "expected", "hint")
+
+
+def _rebuild(cls: type[AutoMLError], message: str, state: dict[str, Any]) -> AutoMLError:
+    """Unpickle: the same class, message and attributes, without calling
+    ``__init__`` (a subclass may take other arguments)."""
+    err = cls.__new__(cls)
+    Exception.__init__(err, message)
+    err.__dict__.update(state)
+    return err
 
 
 class SkillError(AutoMLError):
@@ -196,16 +234,9 @@ class LLMError(AutoMLError):
     model and the cause (never the API key); ``endpoint``, ``model`` and
     ``cause`` are kept as attributes."""
 
-    def __init__(self, message: str, *, endpoint: str | None = None, model: str | None = None,
+    def __init__(self, problem: str, *, endpoint: str | None = None, model: str | None = None,
                  cause: str | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
+        super().__init__(problem, **kwargs)
         self.endpoint = endpoint
         self.model = model
         self.cause = cause
-
-    def __reduce__(self) -> tuple[Any, ...]:  # survives pickling across Ray processes
-        return (_rebuild_llm_error, (self.message, self.endpoint, self.model, self.cause))
-
-
-def _rebuild_llm_error(message: str, endpoint: str | None, model: str | None, cause: str | None) -> LLMError:
-    return LLMError(message, endpoint=endpoint, model=model, cause=cause)

@@ -32,7 +32,7 @@ import attrs
 
 from tao_automl.config.secrets import check_storage_options
 from tao_automl.config.statuses import EvalStatus
-from tao_automl.errors import SettingsError, WorkspaceError, describe
+from tao_automl.errors import SettingsError, WorkspaceError
 from tao_automl.store.local_mirror import job_root
 from tao_automl.store.workspace import Workspace, check_session_id, is_uri, new_session_id
 
@@ -88,12 +88,11 @@ class AutoMLRunner:
                 action, workspace_dir = str(workspace_dir), None
         if poll_interval is not None and (isinstance(poll_interval, bool)
                                           or not isinstance(poll_interval, int | float) or poll_interval <= 0):
-            raise SettingsError(describe("invalid AutoMLRunner argument", key="poll_interval",
-                                         value=poll_interval, expected="a positive number of seconds"),
-                                key="poll_interval", value=poll_interval)
+            raise SettingsError("invalid AutoMLRunner argument", key="poll_interval", value=poll_interval,
+                                expected="a positive number of seconds")
         self.poll_interval = poll_interval
         if platform_sdk is not None and sdk is not None and platform_sdk is not sdk:
-            raise SettingsError(describe("pass platform_sdk or sdk, not both", key="sdk", value=sdk))
+            raise SettingsError("pass platform_sdk or sdk, not both", key="sdk", value=sdk)
         self.skill_dir = str(Path(skill_dir).expanduser().resolve())
         self.skill = load_skill(self.skill_dir, versions_file=versions_file)
         self.platform_sdk = platform_sdk if platform_sdk is not None else sdk
@@ -257,8 +256,8 @@ class AutoMLRunner:
             **platform_kwargs,
         ))
         if workspace_id is not None and not isinstance(workspace_id, str):
-            raise SettingsError(describe("invalid run() argument", key="workspace_id", value=workspace_id,
-                                         expected="a string"), key="workspace_id", value=workspace_id)
+            raise SettingsError("invalid run() argument", key="workspace_id", value=workspace_id,
+                                expected="a string")
         prepared = self._prepare(args, has_baseline_fn=baseline_fn is not None,
                                  has_final_eval_fn=final_eval_fn is not None)
         from tao_automl.planning.preparation import raise_blockers
@@ -274,11 +273,9 @@ class AutoMLRunner:
 
         try:
             if not resumed and ws.exists("settings.json"):  # created by a driver that won the race
-                raise WorkspaceError(
-                    describe("experiment already exists", file=ws.root, key="session_id",
-                             value=prepared.settings.session_id,
-                             expected="a new session_id, or resume=True to continue it")
-                )
+                raise WorkspaceError("experiment already exists", file=ws.root, key="session_id",
+                                     value=prepared.settings.session_id,
+                                     expected="a new session_id, or resume=True to continue it")
             if resumed:
                 from tao_automl.search import SearchSpace
 
@@ -365,17 +362,13 @@ class AutoMLRunner:
         if sid is None:
             sessions = [n for n in base.listdir() if base.exists(f"{n}/settings.json")]
             if not sessions:
-                raise WorkspaceError(
-                    describe("nothing to resume", file=base.root, key="resume", value=True,
-                             expected="an earlier experiment in workspace_dir (none was found)")
-                )
+                raise WorkspaceError("nothing to resume", file=base.root, key="resume", value=True,
+                                     expected="an earlier experiment in workspace_dir (none was found)")
             sid = max(sessions, key=lambda n: base.read_json(f"{n}/settings.json").get("created", 0))
         ws = base.child(check_session_id(sid))
         if not ws.exists("settings.json"):
-            raise WorkspaceError(
-                describe("nothing to resume", file=ws.root, key="session_id", value=sid,
-                         expected="an experiment folder with settings.json")
-            )
+            raise WorkspaceError("nothing to resume", file=ws.root, key="session_id", value=sid,
+                                 expected="an experiment folder with settings.json")
         return ws
 
     def _open_workspace(self, prepared: RunPlan, resume: bool) -> tuple[Workspace, bool]:
@@ -386,10 +379,8 @@ class AutoMLRunner:
         sid = sid or new_session_id()
         ws = base.child(check_session_id(sid))
         if ws.exists("settings.json"):
-            raise WorkspaceError(
-                describe("experiment already exists", file=ws.root, key="session_id", value=sid,
-                         expected="a new session_id, or resume=True to continue it")
-            )
+            raise WorkspaceError("experiment already exists", file=ws.root, key="session_id", value=sid,
+                                 expected="a new session_id, or resume=True to continue it")
         return ws, False
 
     def job_root(self, ws: Workspace) -> str:
@@ -433,10 +424,10 @@ def _compat_args(args: dict[str, Any], poll_interval: float | None) -> dict[str,
         given = dict(args.get("custom_param_ranges") or {})
         both = sorted(set(extra) & set(given))
         if both:
-            raise SettingsError(describe(
-                "a parameter range given twice", key=f"automl_settings.automl_range_override[{both[0]}]",
-                value=extra[both[0]], expected=f"only one of automl_range_override and "
-                                               f"custom_param_ranges['{both[0]}'] ({given[both[0]]!r})"))
+            raise SettingsError("a parameter range given twice",
+                                key=f"automl_settings.automl_range_override[{both[0]}]",
+                                value=extra[both[0]], expected=f"only one of automl_range_override and "
+                                                               f"custom_param_ranges['{both[0]}'] ({given[both[0]]!r})")
         args["custom_param_ranges"] = {**given, **extra}
     if poll_interval is not None and not any(SETTINGS_ALIASES.get(k, k) == "poll_interval_s" for k in settings):
         settings["poll_interval_s"] = poll_interval
@@ -460,9 +451,7 @@ def _same_space_on_resume(saved: Any, given: Any, root: str) -> None:
         return
     diff = sorted(set(old) ^ set(new)) or sorted(n for n in old if old[n] != new.get(n))
     key = "automl_hyperparameters" if set(old) != set(new) else "custom_param_ranges"
-    raise SettingsError(
-        describe("a resumed experiment continues its saved search space", file=f"{root.rstrip('/')}/search_space.json",
-                 key=key, value=diff,
-                 expected="the hyperparameters and ranges of the original run (or leave them out on resume); "
-                          "start a new session_id to search another space"),
-        file=f"{root.rstrip('/')}/search_space.json", key=key, value=diff)
+    raise SettingsError("a resumed experiment continues its saved search space",
+                        file=f"{root.rstrip('/')}/search_space.json", key=key, value=diff,
+                        expected="the hyperparameters and ranges of the original run (or leave them out on resume); "
+                                 "start a new session_id to search another space")

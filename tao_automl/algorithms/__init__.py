@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import SettingsError, describe
+from tao_automl.errors import SettingsError
 
 __all__ = [
     "ALGORITHMS",
@@ -190,17 +190,9 @@ def get_algorithm(name: str) -> AlgorithmSpec:
         return ALGORITHMS[key]
     names = sorted(ALGORITHMS)
     close = difflib.get_close_matches(key, names, n=1)
-    raise SettingsError(
-        describe(
-            "unknown AutoML algorithm",
-            key="automl_algorithm",
-            value=name,
-            expected="one of " + ", ".join(names),
-            hint=f"did you mean '{close[0]}'?" if close else None,
-        ),
-        key="automl_algorithm",
-        value=name,
-    )
+    raise SettingsError("unknown AutoML algorithm", key="automl_algorithm", value=name,
+                        expected="one of " + ", ".join(names),
+                        hint=f"did you mean '{close[0]}'?" if close else None)
 
 
 from tao_automl.algorithms import _builtin, llm  # noqa: E402,F401,I001  (register the built-ins and llm)

@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from tao_automl.algorithms import AlgorithmSpec, BuildContext, SearchPlan, register
-from tao_automl.errors import SettingsError, describe
+from tao_automl.errors import SettingsError
 
 EPOCH = "epoch"  # the time attribute every trial reports (fidelity = epochs)
 
@@ -143,15 +143,10 @@ def _build_grid(ctx: BuildContext) -> SearchPlan:
     values, total = _grid(space, ctx.settings)
     grid = {name: tune.grid_search(vals) for name, vals in values.items()}
     if total > ctx.settings.max_recommendations:
-        raise SettingsError(
-            describe(
-                "grid is larger than the budget",
-                key="automl_settings.max_recommendations",
-                value=ctx.settings.max_recommendations,
-                expected=f">= {total} (the full grid with grid_points={ctx.settings.grid_points})",
-                hint="lower grid_points, shrink the search space, or raise max_recommendations",
-            )
-        )
+        raise SettingsError("grid is larger than the budget", key="automl_settings.max_recommendations",
+                            value=ctx.settings.max_recommendations,
+                            expected=f">= {total} (the full grid with grid_points={ctx.settings.grid_points})",
+                            hint="lower grid_points, shrink the search space, or raise max_recommendations")
     return SearchPlan(
         search_alg=BasicVariantGenerator(constant_grid_search=True, max_concurrent=ctx.settings.max_concurrent),
         scheduler=None,
@@ -162,23 +157,12 @@ def _build_grid(ctx: BuildContext) -> SearchPlan:
 
 def _check_fidelity(ctx: BuildContext) -> None:
     if ctx.max_epochs < 2:
-        raise SettingsError(
-            describe(
-                "multi-fidelity search needs at least 2 epochs",
-                key="automl_settings.max_epochs",
-                value=ctx.max_epochs,
-                expected="an integer >= 2",
-            )
-        )
+        raise SettingsError("multi-fidelity search needs at least 2 epochs",
+                            key="automl_settings.max_epochs", value=ctx.max_epochs,
+                            expected="an integer >= 2")
     if ctx.settings.min_epochs >= ctx.max_epochs:
-        raise SettingsError(
-            describe(
-                "min_epochs must be below max_epochs",
-                key="automl_settings.min_epochs",
-                value=ctx.settings.min_epochs,
-                expected=f"< max_epochs ({ctx.max_epochs})",
-            )
-        )
+        raise SettingsError("min_epochs must be below max_epochs", key="automl_settings.min_epochs",
+                            value=ctx.settings.min_epochs, expected=f"< max_epochs ({ctx.max_epochs})")
 
 
 def _estimate_halving(settings: Any, max_epochs: int | None) -> tuple[float, list[str]]:
@@ -258,15 +242,9 @@ def _build_bohb(ctx: BuildContext) -> SearchPlan:
         from ray.tune.schedulers import HyperBandForBOHB
         from ray.tune.search.bohb import TuneBOHB
     except ImportError as exc:
-        raise SettingsError(
-            describe(
-                "algorithm 'bohb' needs optional packages",
-                key="automl_algorithm",
-                value="bohb",
-                expected="hpbandster and ConfigSpace installed",
-                hint="pip install 'tao-automl[bohb]'",
-            )
-        ) from exc
+        raise SettingsError("algorithm 'bohb' needs optional packages", key="automl_algorithm", value="bohb",
+                            expected="hpbandster and ConfigSpace installed",
+                            hint="pip install 'tao-automl[bohb]'") from exc
     _check_fidelity(ctx)
     n_dims = max(1, len(ctx.param_space))
     sched = HyperBandForBOHB(
@@ -339,14 +317,9 @@ def _pbt_fixed(settings: Any, names: list[str]) -> list[str]:
     if given is not None:
         for entry in entries:
             if not any(_matches(n, entry) for n in names):
-                raise SettingsError(
-                    describe(
-                        "pbt_fixed entry matches no searched parameter",
-                        key="automl_settings.pbt_fixed",
-                        value=entry,
-                        expected="one of " + ", ".join(sorted(names)) + " (or a dotted prefix ending in '.')",
-                    )
-                )
+                raise SettingsError("pbt_fixed entry matches no searched parameter",
+                                    key="automl_settings.pbt_fixed", value=entry,
+                                    expected="one of " + ", ".join(sorted(names)) + " (or a dotted prefix ending in '.')")
     return [n for n in names if any(_matches(n, e) for e in entries)]
 
 
@@ -404,25 +377,17 @@ def _build_pbt(ctx: BuildContext) -> SearchPlan:
     from ray.tune.schedulers import PopulationBasedTraining
 
     if ctx.max_epochs < 2 * ctx.settings.perturbation_interval:
-        raise SettingsError(
-            describe(
-                "PBT needs room for at least two perturbation intervals",
-                key="automl_settings.perturbation_interval",
-                value=ctx.settings.perturbation_interval,
-                expected=f"<= max_epochs/2 ({ctx.max_epochs // 2})",
-            )
-        )
+        raise SettingsError("PBT needs room for at least two perturbation intervals",
+                            key="automl_settings.perturbation_interval",
+                            value=ctx.settings.perturbation_interval,
+                            expected=f"<= max_epochs/2 ({ctx.max_epochs // 2})")
     mutations = _pbt_mutations(ctx)
     if not mutations:
-        raise SettingsError(
-            describe(
-                "PBT has no parameter it may change while training resumes",
-                key="automl_settings.pbt_fixed",
-                value=ctx.settings.pbt_fixed if ctx.settings.pbt_fixed is not None else list(DEFAULT_PBT_FIXED),
-                expected="at least one searched parameter outside pbt_fixed (e.g. an optimizer setting)",
-                hint="search a learning rate or weight decay too, or narrow pbt_fixed",
-            )
-        )
+        raise SettingsError("PBT has no parameter it may change while training resumes",
+                            key="automl_settings.pbt_fixed",
+                            value=ctx.settings.pbt_fixed if ctx.settings.pbt_fixed is not None else list(DEFAULT_PBT_FIXED),
+                            expected="at least one searched parameter outside pbt_fixed (e.g. an optimizer setting)",
+                            hint="search a learning rate or weight decay too, or narrow pbt_fixed")
     sched = PopulationBasedTraining(
         time_attr=EPOCH,
         metric=ctx.metric,

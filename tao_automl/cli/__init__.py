@@ -18,7 +18,7 @@ from typing import Any
 
 from tao_automl.algorithms.llm.brain import audit
 from tao_automl.cli.plan import load_plan, run_kwargs, runner_for
-from tao_automl.errors import AutoMLError, SettingsError, WorkspaceError, describe
+from tao_automl.errors import AutoMLError, SettingsError, WorkspaceError
 from tao_automl.execution.cancel import cancel_experiment
 from tao_automl.execution.extras import wait_for_plots
 from tao_automl.execution.run import workspace_status
@@ -83,10 +83,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         plan["workspace_dir"] = args.workspace_dir
     if not args.yes and not _stdin_is_tty():
         # the review gate: nobody can answer the question, so launch nothing
-        raise SettingsError(describe(
-            "no terminal to confirm the launch (stdin is not a TTY)", file=args.plan, key="--yes",
-            expected="an answer at the terminal, or --yes to launch without asking",
-            hint="read the review first: tao-automl review " + args.plan))
+        raise SettingsError("no terminal to confirm the launch (stdin is not a TTY)", file=args.plan,
+                            key="--yes",
+                            expected="an answer at the terminal, or --yes to launch without asking",
+                            hint="read the review first: tao-automl review " + args.plan)
     runner = runner_for(plan)
     if not args.resume:
         out = sys.stderr if args.json else sys.stdout
@@ -185,9 +185,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     ws = resolve_experiment(args.workspace)
     if not ws.exists("result.json"):
-        raise WorkspaceError(describe("the experiment has no result yet", file=ws.path("result.json"),
-                                      expected="a finished experiment",
-                                      hint=f"use 'tao-automl status {args.workspace}' while it runs"))
+        raise WorkspaceError("the experiment has no result yet", file=ws.path("result.json"),
+                             expected="a finished experiment",
+                             hint=f"use 'tao-automl status {args.workspace}' while it runs")
     result = ws.read_json("result.json")
     paths = [] if args.no_plots else render_plots(ws, result)
     if args.html:

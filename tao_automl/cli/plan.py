@@ -28,7 +28,7 @@ from typing import Any
 
 from tao_automl.config import safe_yaml
 from tao_automl.config.settings import SETTINGS_ALIASES
-from tao_automl.errors import SettingsError, describe
+from tao_automl.errors import SettingsError
 from tao_automl.runner import AutoMLRunner
 from tao_automl.spec.data_sources import SOURCE_NAMES
 from tao_automl.store.workspace import check_session_id, is_uri
@@ -76,36 +76,33 @@ def _resolve(value: str, base: Path) -> str:
 def validate_plan(raw: Any, *, source: str = "<plan>", base_dir: str | Path | None = None) -> dict[str, Any]:
     """Check a plan mapping; returns a copy with relative paths resolved against ``base_dir``."""
     if not isinstance(raw, Mapping):
-        raise SettingsError(describe("a plan must be a mapping", file=source, value=type(raw).__name__,
-                                     expected="a YAML mapping with skill_dir and run() fields"))
+        raise SettingsError("a plan must be a mapping", file=source, value=type(raw).__name__,
+                            expected="a YAML mapping with skill_dir and run() fields")
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     plan: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in PLAN_KEYS:
             close = difflib.get_close_matches(str(key), list(PLAN_KEYS), n=1, cutoff=0.6)
-            raise SettingsError(
-                describe("unknown plan key", file=source, key=key, value=value,
-                         expected="one of " + ", ".join(sorted(PLAN_KEYS)),
-                         hint=f"did you mean '{close[0]}'?" if close else None),
-                file=source, key=key, value=value)
+            raise SettingsError("unknown plan key", file=source, key=key, value=value,
+                                expected="one of " + ", ".join(sorted(PLAN_KEYS)),
+                                hint=f"did you mean '{close[0]}'?" if close else None)
         types, what = PLAN_KEYS[key]
         if value is None:
             continue
         if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            raise SettingsError(describe("wrong type in plan", file=source, key=key, value=value,
-                                         expected=what), file=source, key=key, value=value)
+            raise SettingsError("wrong type in plan", file=source, key=key, value=value, expected=what)
         plan[key] = dict(value) if isinstance(value, dict) else value
     if "skill_dir" not in plan:
-        raise SettingsError(describe("plan has no skill_dir", file=source, key="skill_dir",
-                                     expected=PLAN_KEYS["skill_dir"][1]), file=source, key="skill_dir")
+        raise SettingsError("plan has no skill_dir", file=source, key="skill_dir",
+                            expected=PLAN_KEYS["skill_dir"][1])
     for key, value in (plan.get("automl_settings") or {}).items():
         if SETTINGS_ALIASES.get(key, key) == "session_id" and value is not None:
             check_session_id(value, key=f"automl_settings.{key}", file=source)
     for key in ("automl_hyperparameters",):
         for item in plan.get(key, []):
             if not isinstance(item, str):
-                raise SettingsError(describe("wrong type in plan", file=source, key=key, value=item,
-                                             expected="dotted names (strings)"))
+                raise SettingsError("wrong type in plan", file=source, key=key, value=item,
+                                    expected="dotted names (strings)")
     for key in _PATH_KEYS:
         if key in plan:
             plan[key] = _resolve(plan[key], base)
@@ -114,8 +111,8 @@ def validate_plan(raw: Any, *, source: str = "<plan>", base_dir: str | Path | No
         plan["train_dataset_uri"] = _resolve(tds, base)
     elif isinstance(tds, list):
         if not all(isinstance(x, str) for x in tds):
-            raise SettingsError(describe("wrong type in plan", file=source, key="train_dataset_uri",
-                                         value=tds, expected="a list of paths/URIs (strings)"))
+            raise SettingsError("wrong type in plan", file=source, key="train_dataset_uri", value=tds,
+                                expected="a list of paths/URIs (strings)")
         plan["train_dataset_uri"] = [_resolve(x, base) for x in tds]
     uris = plan.get("dataset_uris")
     if uris:
@@ -135,16 +132,15 @@ def load_plan(path: str | os.PathLike[str]) -> dict[str, Any]:
     try:
         text = safe_yaml.decode_utf8(p.read_bytes())
     except yaml.YAMLError as exc:
-        raise SettingsError(describe("plan is not UTF-8 text", file=str(p), value=str(exc),
-                                     expected="a UTF-8 YAML file")) from None
+        raise SettingsError("plan is not UTF-8 text", file=str(p), value=str(exc),
+                            expected="a UTF-8 YAML file") from None
     except OSError as exc:
-        raise SettingsError(describe("cannot read plan", file=str(p), value=str(exc),
-                                     expected="a readable YAML file")) from None
+        raise SettingsError("cannot read plan", file=str(p), value=str(exc), expected="a readable YAML file") from None
     try:
         raw = safe_yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SettingsError(describe("plan does not parse", file=str(p), value=str(exc).splitlines()[0],
-                                     expected="YAML")) from None
+        raise SettingsError("plan does not parse", file=str(p), value=str(exc).splitlines()[0],
+                            expected="YAML") from None
     return validate_plan(raw if raw is not None else {}, source=str(p), base_dir=p.resolve().parent)
 
 

@@ -115,14 +115,14 @@ def translate_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in raw.items():
         if key in NOT_AVAILABLE:
             shown = "<not shown>" if _secretish(key) else value
-            raise SettingsError(
+            raise SettingsError.from_message(
                 describe("setting of nvidia-tao-automl not available yet", key=f"automl_settings.{key}",
                          value=shown, expected="leave it out", hint=NOT_AVAILABLE[key]),
                 key=key)
         if key in OUR_BEHAVIOUR:
             ok, why = OUR_BEHAVIOUR[key]
             if value is not ok:
-                raise SettingsError(
+                raise SettingsError.from_message(
                     describe("setting of nvidia-tao-automl not available yet",
                              key=f"automl_settings.{key}", value=value,
                              expected=f"{ok!r} or leave it out", hint=why), key=key, value=value)
@@ -130,7 +130,7 @@ def translate_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     if "automl_max_generations" in out:
         gens = out.pop("automl_max_generations")
         if not isinstance(gens, int) or isinstance(gens, bool) or gens < 2:
-            raise SettingsError(describe("invalid setting", key="automl_settings.automl_max_generations",
+            raise SettingsError.from_message(describe("invalid setting", key="automl_settings.automl_max_generations",
                                          value=gens, expected="an integer >= 2 (PBT generations)"),
                                 key="automl_max_generations", value=gens)
         interval = out.get("automl_eval_interval", out.get("perturbation_interval", 10))
@@ -139,7 +139,7 @@ def translate_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
         epochs = gens * interval
         for k in ("max_epochs", "automl_max_epochs"):
             if k in out and out[k] != epochs:
-                raise SettingsError(describe(
+                raise SettingsError.from_message(describe(
                     "conflicting settings", key="automl_settings.automl_max_generations", value=gens,
                     expected=f"max_epochs = generations x interval ({epochs}), or only one of "
                              f"automl_max_generations and {k} ({out[k]!r})"), key="automl_max_generations")
@@ -149,7 +149,7 @@ def translate_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     _objectives(raw, out)
     payload = out.get("final_evaluation")
     if payload is not None and not isinstance(payload, Mapping):
-        raise SettingsError(describe("invalid setting", key="automl_settings.final_evaluation",
+        raise SettingsError.from_message(describe("invalid setting", key="automl_settings.final_evaluation",
                                      value=payload, expected="a mapping with metric_value (and status, "
                                      "source...): a final evaluation measured elsewhere"),
                             key="final_evaluation", value=payload)
@@ -161,13 +161,13 @@ def range_overrides(value: Any) -> dict[str, dict[str, Any]]:
     "valid_max":..., "valid_options":..., "math_cond":...}``) as
     ``custom_param_ranges``."""
     if not isinstance(value, list):
-        raise SettingsError(describe("invalid setting", key="automl_settings.automl_range_override",
+        raise SettingsError.from_message(describe("invalid setting", key="automl_settings.automl_range_override",
                                      value=value, expected="a list of {parameter, valid_min, valid_max...}"),
                             key="automl_range_override", value=value)
     out: dict[str, dict[str, Any]] = {}
     for i, item in enumerate(value):
         if not isinstance(item, Mapping) or not isinstance(item.get("parameter"), str):
-            raise SettingsError(describe(
+            raise SettingsError.from_message(describe(
                 "invalid setting", key=f"automl_settings.automl_range_override[{i}]", value=item,
                 expected="a mapping with 'parameter' (a dotted spec key) and valid_min/valid_max/"
                          "valid_options/math_cond"), key="automl_range_override", value=item)
@@ -185,19 +185,19 @@ def _objectives(raw: Mapping[str, Any], out: dict[str, Any]) -> None:
         out.pop(k, None)
     for k in LATENCY_SWITCHES:
         if k in raw and not isinstance(raw[k], bool):
-            raise SettingsError(describe("invalid setting", key=f"automl_settings.{k}", value=raw[k],
+            raise SettingsError.from_message(describe("invalid setting", key=f"automl_settings.{k}", value=raw[k],
                                          expected="true or false"), key=k, value=raw[k])
     latency = any(raw.get(k) for k in LATENCY_SWITCHES)
     idle = [k for k in _LATENCY_KEYS if k in raw]
     if idle and not latency:
-        raise SettingsError(describe(
+        raise SettingsError.from_message(describe(
             "setting without effect", key=f"automl_settings.{idle[0]}", value=raw[idle[0]],
             expected="also include_latency: true (or multi_objective / latency_objective), or leave it out",
             hint="the latency objective is added only when one of those switches is true"), key=idle[0])
     weighted = [k for k in ("metric_weight", "metric_scale") if k in raw]
     if "objectives" in raw and (weighted or latency):
         k = (weighted or [next(k for k in LATENCY_SWITCHES if raw.get(k))])[0]
-        raise SettingsError(describe(
+        raise SettingsError.from_message(describe(
             "conflicting settings", key=f"automl_settings.{k}", value=raw[k],
             expected="either 'objectives' or the metric_weight/metric_scale/latency keys, not both"), key=k)
     if not (weighted or latency):

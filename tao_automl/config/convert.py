@@ -70,7 +70,7 @@ def structure(data: Any, cls: Any, *, file: Any = None, key: str | None = None,
         if "extra fields found" in why:
             why = "unknown key"
         name = getattr(cls, "__name__", str(cls))
-        raise error(describe(f"cannot read {name} ({why})", file=file, key=where, value=value,
+        raise error.from_message(describe(f"cannot read {name} ({why})", file=file, key=where, value=value,
                              expected=expected or f"a mapping matching {name}"),
                     file=file, key=where, value=value, expected=expected) from exc
 

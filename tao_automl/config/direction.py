@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from typing import Literal
 
-from tao_automl.errors import SettingsError, SkillError, describe
+from tao_automl.errors import SettingsError, SkillError
 
 __all__ = [
     "Direction",
@@ -71,16 +71,8 @@ def normalize_direction(value: object, *, source: str = "direction") -> Directio
     if key in _ALIASES:
         return _ALIASES[key]  # type: ignore[return-value]
     err = SkillError if "skill_info" in source else SettingsError
-    raise err(
-        describe(
-            "invalid metric direction",
-            key=source,
-            value=value,
-            expected="'minimize' or 'maximize' (or 'min'/'max')",
-        ),
-        key=source,
-        value=value,
-    )
+    raise err("invalid metric direction", key=source, value=value,
+              expected="'minimize' or 'maximize' (or 'min'/'max')")
 
 
 def _tokens(metric: str) -> list[str]:
@@ -143,14 +135,8 @@ def is_better(a: float | None, b: float | None, direction: str) -> bool:
     """
     d = normalize_direction(direction)
     if d is None:
-        raise SettingsError(
-            describe(
-                "missing metric direction",
-                key="direction",
-                value=None,
-                expected="'minimize' or 'maximize'",
-            )
-        )
+        raise SettingsError("missing metric direction", key="direction", value=None,
+                            expected="'minimize' or 'maximize'")
     if not _usable(a):
         return False
     if not _usable(b):

@@ -55,8 +55,7 @@ class Objective:
 
 def _number(value: Any, key: str, what: str, ok: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
-        raise SettingsError(describe("invalid objective", key=key, value=value, expected=what), key=key,
-                            value=value)
+        raise SettingsError("invalid objective", key=key, value=value, expected=what)
     return float(value)
 
 
@@ -68,7 +67,7 @@ def check_objectives(raw: Any) -> None:
 def _entries(raw: Any, *, metric: str | None, direction: str | None, resolve: bool,
              declared: str | None = None) -> list[Objective]:
     if not isinstance(raw, list) or not raw:
-        raise SettingsError(describe("invalid setting", key=_KEY, value=raw,
+        raise SettingsError.from_message(describe("invalid setting", key=_KEY, value=raw,
                                      expected="a non-empty list of metric names or {metric, direction, "
                                               "weight, scale} mappings"), key="objectives", value=raw)
     out: list[Objective] = []
@@ -77,12 +76,12 @@ def _entries(raw: Any, *, metric: str | None, direction: str | None, resolve: bo
         if isinstance(item, str):
             item = {"metric": item}
         if not isinstance(item, Mapping):
-            raise SettingsError(describe("invalid objective", key=key, value=item,
+            raise SettingsError.from_message(describe("invalid objective", key=key, value=item,
                                          expected="a metric name or a mapping {metric, direction, weight, "
                                                   "scale}"), key="objectives", value=item)
         unknown = sorted(str(k) for k in item if k not in (*_FIELDS, "name"))
         if unknown:
-            raise SettingsError(describe("invalid objective", key=f"{key}.{unknown[0]}",
+            raise SettingsError.from_message(describe("invalid objective", key=f"{key}.{unknown[0]}",
                                          value=item[unknown[0]] if unknown[0] in item else None,
                                          expected="only the keys " + ", ".join(_FIELDS)),
                                 key="objectives", value=item)
@@ -92,7 +91,7 @@ def _entries(raw: Any, *, metric: str | None, direction: str | None, resolve: bo
         if name is None and i == 0 and not resolve:
             name = "<the run's metric>"
         if not isinstance(name, str) or not name.strip():
-            raise SettingsError(describe("invalid objective", key=f"{key}.metric", value=name,
+            raise SettingsError.from_message(describe("invalid objective", key=f"{key}.metric", value=name,
                                          expected="a metric name (string)"), key="objectives", value=item)
         d = normalize_direction(item.get("direction"), source=f"{key}.direction")
         if d is None and resolve:
@@ -101,11 +100,11 @@ def _entries(raw: Any, *, metric: str | None, direction: str | None, resolve: bo
         w = _number(item.get("weight", 1.0), f"{key}.weight", "a finite number >= 0", lambda v: v >= 0)
         s = _number(item.get("scale", 1.0), f"{key}.scale", "a finite number > 0", lambda v: v > 0)
         if any(o.metric == name for o in out):
-            raise SettingsError(describe("duplicate objective", key=f"{key}.metric", value=name,
+            raise SettingsError.from_message(describe("duplicate objective", key=f"{key}.metric", value=name,
                                          expected="each metric once"), key="objectives", value=name)
         out.append(Objective(name.strip(), d or "maximize", w, s))
     if resolve and len(out) > 1 and not any(o.weight > 0 for o in out):
-        raise SettingsError(describe("invalid objectives", key=_KEY, value=raw,
+        raise SettingsError.from_message(describe("invalid objectives", key=_KEY, value=raw,
                                      expected="at least one objective with weight > 0 (the weighted score "
                                               "ranks trials)"), key="objectives", value=raw)
     return out
@@ -235,14 +234,14 @@ def parse_select_best(raw: Any, metrics: Sequence[str]) -> SelectRule:
     every metric named must be one of ``metrics`` (the objectives)."""
     key = "automl_settings.select_best"
     if not isinstance(raw, Mapping):
-        raise SettingsError(describe("invalid setting", key=key, value=raw,
+        raise SettingsError.from_message(describe("invalid setting", key=key, value=raw,
                                      expected="a mapping such as {'maximize': 'mAP', 'subject_to': "
                                               "['latency_ms <= 20']}"), key="select_best", value=raw)
     unknown = sorted(str(k) for k in raw if k not in ("maximize", "minimize", "subject_to"))
     goals = [k for k in ("maximize", "minimize") if k in raw]
     if unknown or len(goals) != 1:
         bad = unknown[0] if unknown else "maximize/minimize"
-        raise SettingsError(describe("invalid setting", key=f"{key}.{bad}", value=raw.get(bad, raw),
+        raise SettingsError.from_message(describe("invalid setting", key=f"{key}.{bad}", value=raw.get(bad, raw),
                                      expected="exactly one of 'maximize' or 'minimize' (a metric name) and "
                                               "optionally 'subject_to' (a list of 'metric <= number')"),
                             key="select_best", value=raw)
@@ -250,24 +249,24 @@ def parse_select_best(raw: Any, metrics: Sequence[str]) -> SelectRule:
     metric = raw[goal]
     names = ", ".join(metrics)
     if metric not in metrics:
-        raise SettingsError(describe("invalid setting", key=f"{key}.{goal}", value=metric,
+        raise SettingsError.from_message(describe("invalid setting", key=f"{key}.{goal}", value=metric,
                                      expected=f"one of the objectives ({names})"), key="select_best", value=metric)
     cons_raw = raw.get("subject_to", [])
     if isinstance(cons_raw, str):
         cons_raw = [cons_raw]
     if not isinstance(cons_raw, list):
-        raise SettingsError(describe("invalid setting", key=f"{key}.subject_to", value=cons_raw,
+        raise SettingsError.from_message(describe("invalid setting", key=f"{key}.subject_to", value=cons_raw,
                                      expected="a list of constraints such as 'latency_ms <= 20'"),
                             key="select_best", value=cons_raw)
     cons = []
     for i, c in enumerate(cons_raw):
         m = _CONSTRAINT.match(c) if isinstance(c, str) else None
         if m is None:
-            raise SettingsError(describe("invalid constraint", key=f"{key}.subject_to[{i}]", value=c,
+            raise SettingsError.from_message(describe("invalid constraint", key=f"{key}.subject_to[{i}]", value=c,
                                          expected="'<metric> <op> <number>' with op one of <=, >=, <, >, =="),
                                 key="select_best", value=c)
         if m.group(1) not in metrics:
-            raise SettingsError(describe("invalid constraint", key=f"{key}.subject_to[{i}]", value=c,
+            raise SettingsError.from_message(describe("invalid constraint", key=f"{key}.subject_to[{i}]", value=c,
                                          expected=f"a constraint on one of the objectives ({names})"),
                                 key="select_best", value=c)
         bound = float(m.group(3))

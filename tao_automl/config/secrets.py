@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import CredentialError, SettingsError, SpecError, describe
+from tao_automl.errors import CredentialError, SettingsError, SpecError
 
 __all__ = ["SecretRef", "secret", "env_reference", "secret_names", "replace_secrets", "missing_secrets",
            "resolve_secrets", "check_storage_options", "open_filesystem", "mask_env", "mask_text",
@@ -34,10 +34,8 @@ def _valid_name(inst: Any, att: attrs.Attribute, value: Any) -> None:
     if not isinstance(value, str) or not _ENV_NAME.match(value):
         # The string is not echoed: a caller who got this wrong may have passed the secret itself.
         shown = f"<{type(value).__name__} of length {len(value)}, not shown>" if isinstance(value, str) else value
-        raise SpecError(
-            describe("invalid secret environment variable name", key="secret", value=shown,
-                     expected="a name like MY_TOKEN ([A-Za-z_][A-Za-z0-9_]*); pass the NAME, not the value"),
-            key="secret")
+        raise SpecError("invalid secret environment variable name", key="secret", value=shown,
+                        expected="a name like MY_TOKEN ([A-Za-z_][A-Za-z0-9_]*); pass the NAME, not the value")
 
 
 @attrs.frozen(repr=False)
@@ -127,10 +125,8 @@ def resolve_secrets(values: Any, *, what: str = "storage_options") -> Any:
     def value(ref: SecretRef) -> str:
         got = os.environ.get(ref.name)
         if not got:
-            raise CredentialError(
-                describe("secret environment variable is not set", key=what, value=ref.name,
-                         expected="the variable exported in this process's environment (checked by name only)"),
-                key=what, value=ref.name)
+            raise CredentialError("secret environment variable is not set", key=what, value=ref.name,
+                                  expected="the variable exported in this process's environment (checked by name only)")
         return got
 
     return _walk(values, value)
@@ -160,12 +156,10 @@ def check_storage_options(options: Any, *, path: str = "storage_options") -> Non
             where = f"{path}.{k}"
             if isinstance(k, str) and k.lower() in CREDENTIAL_KEYS and v not in (None, "", False) \
                     and not isinstance(v, SecretRef) and not (k == "token" and v in _TOKEN_MODES):
-                raise SettingsError(
-                    describe("a credential in storage_options would be written to the workspace",
-                             key=where, value="<not shown>",
-                             expected="tao_automl.secret('ENV_NAME') (resolved in each process), or the "
-                                      "storage's standard environment variables / profile"),
-                    key=where)
+                raise SettingsError("a credential in storage_options would be written to the workspace",
+                                    key=where, value="<not shown>",
+                                    expected="tao_automl.secret('ENV_NAME') (resolved in each process), or the "
+                                             "storage's standard environment variables / profile")
             check_storage_options(v, path=where)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tao_automl.errors import SettingsError, describe
+from tao_automl.errors import SettingsError
 
 __all__ = ["SESSION_ID_RULE", "check_session_id"]
 
@@ -23,7 +23,5 @@ def check_session_id(value: Any, *, key: str = "session_id", file: Any = None) -
     under workspace_dir, so ``../x``, ``..``, ``.``, separators, newlines or
     NUL would write outside it (or somewhere surprising)."""
     if not isinstance(value, str) or not _SESSION_ID.match(value):
-        raise SettingsError(describe("invalid session id", file=file, key=key, value=value,
-                                     expected=SESSION_ID_RULE),
-                            file=file, key=key, value=value, expected=SESSION_ID_RULE)
+        raise SettingsError("invalid session id", file=file, key=key, value=value, expected=SESSION_ID_RULE)
     return value

@@ -85,8 +85,7 @@ def range_text(key: str) -> str:
 def _finite(inst: Any, att: attrs.Attribute, value: Any) -> None:
     """A metric value given as a setting: any finite number (no range applies)."""
     if isinstance(value, float) and not math.isfinite(value):
-        raise SettingsError(describe("invalid setting", key=att.name, value=value, expected="a finite number"),
-                            key=att.name, value=value)
+        raise SettingsError("invalid setting", key=att.name, value=value, expected="a finite number")
 
 
 #: Settings that are measured values, not knobs: finite, with no range.
@@ -104,24 +103,14 @@ def _check_range(key: str, value: Any) -> None:
     finite = isinstance(value, int) or math.isfinite(value)  # huge ints compare exactly
     ok = finite and (value > lo if open_lo else value >= lo) and value <= hi
     if not ok:
-        raise SettingsError(
-            describe("invalid setting", key=key, value=value, expected=range_text(key)),
-            key=key,
-            value=value,
-            expected=range_text(key),
-        )
+        raise SettingsError("invalid setting", key=key, value=value, expected=range_text(key))
 
 
 
 def _direction(inst: Any, att: attrs.Attribute, value: Any) -> None:
     if value is not None and value not in DIRECTIONS:
-        raise SettingsError(
-            describe(
-                "invalid setting", key="direction", value=value, expected="'minimize' or 'maximize'"
-            ),
-            key="direction",
-            value=value,
-        )
+        raise SettingsError("invalid setting", key="direction", value=value,
+                            expected="'minimize' or 'maximize'")
 
 
 WANDB_MODES = ("online", "offline", "disabled", "dryrun", "shared")
@@ -135,20 +124,15 @@ def _objectives(inst: Any, att: attrs.Attribute, value: Any) -> None:
 def _baseline_mode(inst: Any, att: attrs.Attribute, value: Any) -> None:
     if value is True or value is False or value == "defaults":
         return
-    raise SettingsError(
-        describe("invalid setting", key="baseline", value=value,
-                 expected="true (evaluate the starting checkpoint), false (no baseline) or "
-                          "'defaults' (one training run with the schema's default values)"),
-        key="baseline", value=value)
+    raise SettingsError("invalid setting", key="baseline", value=value,
+                        expected="true (evaluate the starting checkpoint), false (no baseline) or "
+                                 "'defaults' (one training run with the schema's default values)")
 
 
 def _wandb_mode(inst: Any, att: attrs.Attribute, value: Any) -> None:
     if value is not None and value not in WANDB_MODES:
-        raise SettingsError(
-            describe("invalid setting", key="wandb.mode", value=value, expected="one of " + ", ".join(WANDB_MODES)),
-            key="wandb.mode",
-            value=value,
-        )
+        raise SettingsError("invalid setting", key="wandb.mode", value=value,
+                            expected="one of " + ", ".join(WANDB_MODES))
 
 
 @attrs.frozen(kw_only=True)
@@ -307,10 +291,7 @@ class AutoMLSettings:
         )
         for key, ok, expected in checks:
             if not ok:
-                raise SettingsError(
-                    describe("invalid setting", key=key, value=getattr(self, key), expected=expected),
-                    key=key, value=getattr(self, key),
-                )
+                raise SettingsError("invalid setting", key=key, value=getattr(self, key), expected=expected)
 
     @property
     def mode(self) -> str | None:
@@ -372,11 +353,9 @@ def api_key_ref(value: Any, key: str = "llm_api_key") -> SecretRef | None:
         return SecretRef(value["secret_env"])
     shown = f"<{type(value).__name__} of length {len(value)}, not shown>" if isinstance(value, str) \
         else f"<{type(value).__name__}, not shown>"
-    raise SettingsError(
-        describe("a literal API key is refused", key=key, value=shown,
-                 expected='tao_automl.secret("ENV_VAR") naming the environment variable that holds the key',
-                 hint="keys never reach settings.json, logs or the brain log"),
-        key=key, value=shown)
+    raise SettingsError("a literal API key is refused", key=key, value=shown,
+                        expected='tao_automl.secret("ENV_VAR") naming the environment variable that holds the key',
+                        hint="keys never reach settings.json, logs or the brain log")
 
 
 def _field_names() -> list[str]:
@@ -461,10 +440,10 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
         fields = _field_names()
         for key, value in translate_settings(raw).items():
             if not isinstance(key, str):
-                raise SettingsError(describe("setting keys must be strings", key=key))
+                raise SettingsError("setting keys must be strings", key=key)
             canon = SETTINGS_ALIASES.get(key, key)
             if canon is None:
-                raise SettingsError(
+                raise SettingsError.from_message(
                     describe(
                         "unsupported setting",
                         key=f"automl_settings.{key}",
@@ -475,7 +454,7 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
                     key=key,
                 )
             if canon not in fields:
-                raise SettingsError(
+                raise SettingsError.from_message(
                     describe(
                         "unknown setting",
                         key=f"automl_settings.{key}",
@@ -487,22 +466,14 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
                     value=value,
                 )
             if canon in data and data[canon] != value:
-                raise SettingsError(
-                    describe(
-                        "conflicting settings",
-                        key=f"automl_settings.{key}",
-                        value=value,
-                        expected=f"the same value as '{canon}' ({data[canon]!r}) or only one of them",
-                    )
-                )
+                raise SettingsError("conflicting settings", key=f"automl_settings.{key}", value=value,
+                                    expected=f"the same value as '{canon}' ({data[canon]!r}) or only one of them")
             if canon == "session_id" and value is not None:
                 check_session_id(value, key="automl_settings.session_id")  # renamed as written below
             _check_de_range(canon, key, value)  # dehb's DE knobs: named as the user wrote them
             data[canon] = value
     else:
-        raise SettingsError(
-            describe("automl_settings must be a mapping", value=type(raw).__name__, expected="a dict")
-        )
+        raise SettingsError("automl_settings must be a mapping", value=type(raw).__name__, expected="a dict")
     for key, value in overrides.items():
         if value is not None:
             data[key] = value
@@ -513,10 +484,8 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
     if isinstance(data.get("wandb"), bool):
         data["wandb"] = {"enabled": data["wandb"]}
     if data.get("wandb") is not None and not isinstance(data["wandb"], Mapping | WandbSettings):
-        raise SettingsError(
-            describe("invalid setting", key="wandb", value=data["wandb"],
-                     expected="true/false or a mapping (project, entity, group, tags, mode, dir)"),
-            key="wandb", value=data["wandb"])
+        raise SettingsError("invalid setting", key="wandb", value=data["wandb"],
+                            expected="true/false or a mapping (project, entity, group, tags, mode, dir)")
     _check_types(data)
     for key in RANGES:  # before cattrs turns a huge int into a float (OverflowError)
         _check_range(key, data.get(key))
@@ -532,7 +501,7 @@ def _parse_settings(raw: Mapping[str, Any] | AutoMLSettings | None, **overrides:
             raise inner from None
         raise SettingsError(_explain_cattrs(exc, data)) from None
     except (TypeError, ValueError) as exc:
-        raise SettingsError(describe("invalid automl_settings", value=str(exc))) from None
+        raise SettingsError("invalid automl_settings", value=str(exc)) from None
 
 
 _DE_RANGES = {
@@ -548,8 +517,7 @@ def _check_de_range(canon: str, key: str, value: Any) -> None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and rule[0](value)
     if not ok:
         # the canonical key; parse_settings names it as the user wrote it (name_as_written)
-        raise SettingsError(describe("invalid setting", key=f"automl_settings.{canon}", value=value,
-                                     expected=rule[1]), key=f"automl_settings.{canon}", value=value)
+        raise SettingsError("invalid setting", key=f"automl_settings.{canon}", value=value, expected=rule[1])
 
 
 def _check_types(data: Mapping[str, Any], cls: type | None = None, prefix: str = "") -> None:
@@ -576,16 +544,8 @@ def _check_types(data: Mapping[str, Any], cls: type | None = None, prefix: str =
             continue  # a union of several types (e.g. baseline: bool | str): its validator checks it
         ok = isinstance(value, expected) and not (bool not in expected and isinstance(value, bool))
         if not ok:
-            raise SettingsError(
-                describe(
-                    "wrong type in automl_settings",
-                    key=prefix + att.name,
-                    value=value,
-                    expected=label,
-                ),
-                key=prefix + att.name,
-                value=value,
-            )
+            raise SettingsError("wrong type in automl_settings", key=prefix + att.name, value=value,
+                                expected=label)
 
 
 def _type_name(tp: Any) -> str:

@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any
 
-from tao_automl.errors import PlatformError, SettingsError, describe
+from tao_automl.errors import PlatformError, SettingsError
 from tao_automl.execution.extras import CANCEL_FILE
 from tao_automl.execution.jobs import cancel_job, cancel_open_jobs
 from tao_automl.platforms import BACKENDS, get_backend
@@ -34,10 +34,10 @@ def backend_from_settings(ws: Workspace) -> Any:
     settings = ws.read_json("settings.json")
     name = str(settings.get("platform") or "local")
     if name.lower() not in BACKENDS:
-        raise SettingsError(describe(
-            "cannot rebuild the experiment's platform backend", file=ws.path("settings.json"),
-            key="platform", value=name, expected="one of " + ", ".join(sorted(BACKENDS)),
-            hint="the run used a custom backend object; cancel its jobs through that object"))
+        raise SettingsError("cannot rebuild the experiment's platform backend",
+                            file=ws.path("settings.json"), key="platform", value=name,
+                            expected="one of " + ", ".join(sorted(BACKENDS)),
+                            hint="the run used a custom backend object; cancel its jobs through that object")
     return get_backend(name, **dict(settings.get("platform_kwargs") or {}))
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 
 from tao_automl.config.direction import is_better
-from tao_automl.errors import AutoMLError, CheckpointError, describe
+from tao_automl.errors import AutoMLError, CheckpointError
 from tao_automl.execution.metrics import EpochRecord
 from tao_automl.reporting.collect import score_of
 from tao_automl.reporting.results import TrialResult
@@ -176,9 +176,7 @@ def list_checkpoints(
 
 def _fail(problem: str, refs: Sequence[CheckpointRef], **kw: Any) -> CheckpointError:
     listing = "; ".join(r.describe() for r in refs) or "no checkpoints at all"
-    return CheckpointError(
-        describe(problem, expected=kw.pop("expected", None), hint=f"available: {listing}", **kw)
-    )
+    return CheckpointError(problem, expected=kw.pop("expected", None), hint=f"available: {listing}", **kw)
 
 
 def _last(refs: Sequence[CheckpointRef]) -> CheckpointRef | None:

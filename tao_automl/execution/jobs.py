@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from tao_automl.config.backoff import delays, retry
-from tao_automl.errors import AutoMLError, PlatformError, SpecError, TransientSubmitError, describe
+from tao_automl.errors import AutoMLError, PlatformError, SpecError, TransientSubmitError
 from tao_automl.planning.plan import JobOptions
 from tao_automl.platforms.base import JobHandle, JobRequest, JobStatus
 from tao_automl.store.events import StoppedEvent, SubmittedEvent, SubmittingEvent
@@ -84,14 +84,10 @@ def build_job_request(
     elif command:
         command = str(command).replace("{config_path}", shlex.quote(spec_path))
     else:
-        raise SpecError(
-            describe(
-                "action has neither a command nor a python_script execution",
-                file=str(Path(skill.root) / "references" / "skill_info.yaml"),
-                key=f"actions.{action}",
-                expected="'command' or 'execution: {type: python_script, ...}'",
-            )
-        )
+        raise SpecError("action has neither a command nor a python_script execution",
+                        file=str(Path(skill.root) / "references" / "skill_info.yaml"),
+                        key=f"actions.{action}",
+                        expected="'command' or 'execution: {type: python_script, ...}'")
     env = dict(options.env)
     if argv:
         # Importing the script's sibling modules must not write __pycache__

@@ -194,7 +194,7 @@ def _read_artifact(
 def _check_final(metric: str, state: TargetState, source: str) -> float:
     if state.valid:
         return float(state.raw)
-    raise MetricError(
+    raise MetricError.from_message(
         describe(
             f"final value of metric {metric!r} from {source} is not a finite number",
             file=state.where,
@@ -221,15 +221,8 @@ def _split_result(out: Any, name: str, metric: str | None) -> tuple[Any, dict[st
     if not isinstance(out, Mapping):
         return out, {}
     if "metric_value" not in out:
-        raise MetricError(
-            describe(
-                f"{name} returned a dict without 'metric_value'",
-                key=metric,
-                value=dict(out),
-                expected=_EXPECTED,
-            ),
-            key=metric,
-        )
+        raise MetricError(f"{name} returned a dict without 'metric_value'", key=metric, value=dict(out),
+                          expected=_EXPECTED)
     return out["metric_value"], {k: v for k, v in out.items() if k != "metric_value"}
 
 
@@ -245,16 +238,8 @@ def coerce_metric(value: Any, *, source: str, metric: str | None = None) -> floa
     if raw is None:
         return None
     if not valid_number(raw):
-        raise MetricError(
-            describe(
-                f"{source} returned an invalid metric value",
-                key=metric,
-                value=raw,
-                expected=_EXPECTED,
-            ),
-            key=metric,
-            value=raw,
-        )
+        raise MetricError(f"{source} returned an invalid metric value", key=metric, value=raw,
+                          expected=_EXPECTED)
     return float(raw)
 
 
@@ -263,10 +248,7 @@ def _run_extractor(extractor: Extractor, logs: str, metric: str) -> MetricResult
     try:
         out = extractor(logs, metric)
     except Exception as exc:  # a user callback: any failure becomes a MetricError
-        raise MetricError(
-            describe(f"{name} raised {type(exc).__name__}: {exc}", key=metric, expected=_EXPECTED),
-            key=metric,
-        ) from exc
+        raise MetricError(f"{name} raised {type(exc).__name__}: {exc}", key=metric, expected=_EXPECTED) from exc
     _, extra = _split_result(out, name, metric)
     value = coerce_metric(out, source=name, metric=metric)
     if value is None:

@@ -36,7 +36,7 @@ import time
 from typing import Any
 
 from tao_automl.algorithms import AlgorithmSpec, get_algorithm
-from tao_automl.errors import WorkspaceError, describe
+from tao_automl.errors import WorkspaceError
 from tao_automl.store.ledger import JobLedger, TrialRecord
 
 __all__ = ["unrestorable", "settled_trials", "seeded_ids", "set_aside", "seeded", "remaining_grid",
@@ -96,11 +96,10 @@ def refuse_if_unbuildable(ledger: JobLedger, algorithm: AlgorithmSpec | str, why
     """Refuse a resume whose algorithm cannot be rebuilt from the ledger (its registry entry says why)."""
     spec = algorithm if isinstance(algorithm, AlgorithmSpec) else get_algorithm(algorithm)
     if spec.rebuild_refusal is not None:
-        raise WorkspaceError(
-            describe("cannot resume: Ray Tune's saved state cannot be restored", file=ledger.ws.path(TUNE_DIR),
-                     key="automl_algorithm", value=spec.name,
-                     expected=f"a restorable Tune state ({spec.rebuild_refusal})",
-                     hint=f"{why}; start a new experiment (a new session_id); the ledger is unchanged"))
+        raise WorkspaceError("cannot resume: Ray Tune's saved state cannot be restored",
+                             file=ledger.ws.path(TUNE_DIR), key="automl_algorithm", value=spec.name,
+                             expected=f"a restorable Tune state ({spec.rebuild_refusal})",
+                             hint=f"{why}; start a new experiment (a new session_id); the ledger is unchanged")
 
 
 def set_aside(ledger: JobLedger) -> str | None:
@@ -118,8 +117,8 @@ def set_aside(ledger: JobLedger) -> str | None:
 
             os.replace(ws.path(TUNE_DIR), ws.path(dest))
     except OSError as exc:
-        raise WorkspaceError(describe("cannot move Ray Tune's unusable state aside", file=ws.path(TUNE_DIR),
-                                      value=str(exc))) from exc
+        raise WorkspaceError("cannot move Ray Tune's unusable state aside", file=ws.path(TUNE_DIR),
+                             value=str(exc)) from exc
     return ws.path(dest)
 
 

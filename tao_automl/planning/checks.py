@@ -65,38 +65,33 @@ def check_run_args(*, skill: Any, automl_hyperparameters: Any, custom_param_rang
     hp = automl_hyperparameters
     if hp is not None:
         if not isinstance(hp, list | tuple):
-            raise SettingsError(
-                describe("automl_hyperparameters must be a list of dotted parameter paths",
-                         key="automl_hyperparameters", value=hp, expected="a list such as ['train.lr']"),
-                key="automl_hyperparameters", value=hp)
+            raise SettingsError("automl_hyperparameters must be a list of dotted parameter paths",
+                                key="automl_hyperparameters", value=hp,
+                                expected="a list such as ['train.lr']")
         for item in hp:
             if not isinstance(item, str) or not item.strip():
-                raise SettingsError(
-                    describe("hyperparameter names must be non-empty strings",
-                             key="automl_hyperparameters", value=item, expected="a dotted path string"),
-                    key="automl_hyperparameters", value=item)
+                raise SettingsError("hyperparameter names must be non-empty strings",
+                                    key="automl_hyperparameters", value=item, expected="a dotted path string")
     cr = custom_param_ranges
     if cr is not None:
         if not isinstance(cr, Mapping):
-            raise SettingsError(
+            raise SettingsError.from_message(
                 describe("custom_param_ranges must be a mapping", key="custom_param_ranges",
                          value=type(cr).__name__,
                          expected="{'train.lr': {'valid_min': ..., 'valid_max': ...}}"),
                 key="custom_param_ranges", value=cr)
         for name in cr:
             if not isinstance(name, str):
-                raise SettingsError(
-                    describe("custom_param_ranges keys must be dotted parameter paths",
-                             key="custom_param_ranges", value=name, expected="a string"),
-                    key="custom_param_ranges", value=name)
+                raise SettingsError("custom_param_ranges keys must be dotted parameter paths",
+                                    key="custom_param_ranges", value=name, expected="a string")
     placeholders = _placeholders(skill)
     for key in dataset_uris:
         if not isinstance(key, str):
-            raise SettingsError(describe("dataset_uris keys must be strings", key="dataset_uris", value=key))
+            raise SettingsError("dataset_uris keys must be strings", key="dataset_uris", value=key)
         if key in SOURCE_NAMES or key in placeholders:
             continue
         close = difflib.get_close_matches(key, list(SOURCE_NAMES) + sorted(placeholders), n=1)
-        raise SettingsError(
+        raise SettingsError.from_message(
             describe("unknown dataset source", key=f"dataset_uris.{key}", value=key,
                      expected="one of " + ", ".join(SOURCE_NAMES)
                      + (" or a path placeholder of the skill (" + ", ".join(sorted(placeholders)) + ")"
@@ -121,39 +116,35 @@ def check_job_kwargs(job: Mapping[str, Any]) -> None:
     secret = job.get("secret_env") or ()
     names = (secret,) if isinstance(secret, str) else secret
     if not isinstance(names, list | tuple):
-        raise SettingsError(describe("invalid platform kwarg", key="secret_env", value=secret,
-                                     expected="a list of environment variable names"), key="secret_env")
+        raise SettingsError("invalid platform kwarg", key="secret_env", value=secret,
+                            expected="a list of environment variable names")
     for name in names:
         if not isinstance(name, str) or not ENV_NAME.match(name):
             # Not echoed: a caller who got this wrong may have passed the secret value itself.
             shown = f"<str of length {len(name)}, not shown>" if isinstance(name, str) else name
-            raise SettingsError(
-                describe("invalid platform kwarg", key="secret_env", value=shown,
-                         expected="environment variable names ([A-Za-z_][A-Za-z0-9_]*); values are never passed"),
-                key="secret_env")
+            raise SettingsError("invalid platform kwarg", key="secret_env", value=shown,
+                                expected="environment variable names ([A-Za-z_][A-Za-z0-9_]*); values are never passed")
     env = job.get("env") or {}
     if isinstance(env, Mapping):
         for name in env:
             if not isinstance(name, str) or not ENV_NAME.match(name):
-                raise SettingsError(
-                    describe("invalid platform kwarg", key="env", value=name,
-                             expected="environment variable names ([A-Za-z_][A-Za-z0-9_]*)"),
-                    key="env", value=name)
+                raise SettingsError("invalid platform kwarg", key="env", value=name,
+                                    expected="environment variable names ([A-Za-z_][A-Za-z0-9_]*)")
     t = job.get("job_timeout_s")
     if t is not None and (not _is_number(t) or t <= 0):
-        raise SettingsError(describe("invalid platform kwarg", key="job_timeout_s", value=t,
-                                     expected="a positive number of seconds"), key="job_timeout_s", value=t)
+        raise SettingsError("invalid platform kwarg", key="job_timeout_s", value=t,
+                            expected="a positive number of seconds")
     for key in ("image", "container_image"):
         img = job.get(key)
         if img is not None and (not isinstance(img, str) or not img.strip()):
-            raise SettingsError(describe("invalid platform kwarg", key=key, value=img,
-                                         expected="a container image name"), key=key, value=img)
+            raise SettingsError("invalid platform kwarg", key=key, value=img,
+                                expected="a container image name")
     ids = job.get("gpu_ids")
     if ids is not None:
         items = ids if isinstance(ids, list | tuple) else None
         if items is None or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in items):
-            raise SettingsError(describe("invalid platform kwarg", key="gpu_ids", value=ids,
-                                         expected="a list of GPU indices >= 0"), key="gpu_ids", value=ids)
+            raise SettingsError("invalid platform kwarg", key="gpu_ids", value=ids,
+                                expected="a list of GPU indices >= 0")
 
 
 def _is_set(v: Any) -> bool:
@@ -169,7 +160,7 @@ def check_exclusive(constraints: Any, spec: Mapping[str, Any], *, source: str = 
         a = get_path(spec, c.param, default=None)
         b = get_path(spec, c.other, default=None)
         if _is_set(a) and _is_set(b):
-            raise SpecError(
+            raise SpecError.from_message(
                 describe("conflicting spec options: both are set", file=source or None,
                          key=f"{c.param} / {c.other}", value={c.param: a, c.other: b},
                          expected="exactly one of them (set the other to null in spec_overrides)",
@@ -194,17 +185,15 @@ def check_base_checkpoint(base_checkpoint: Any, backend: Any) -> None:
     if base_checkpoint is None:
         return
     if not isinstance(base_checkpoint, str) or not base_checkpoint.strip():
-        raise SettingsError(describe("base_checkpoint must be a path, URI or model name",
-                                     key="base_checkpoint", value=base_checkpoint),
-                            key="base_checkpoint", value=base_checkpoint)
+        raise SettingsError("base_checkpoint must be a path, URI or model name", key="base_checkpoint",
+                            value=base_checkpoint)
     if getattr(backend, "name", None) != "local":
         return
     raw = base_checkpoint[7:] if base_checkpoint.startswith("file://") else base_checkpoint
     p = Path(raw).expanduser()
     if p.is_absolute() and not p.exists():
-        raise PreflightError(describe("base checkpoint does not exist", key="base_checkpoint",
-                                      value=base_checkpoint, expected="an existing checkpoint file or folder"),
-                             key="base_checkpoint", value=base_checkpoint)
+        raise PreflightError("base checkpoint does not exist", key="base_checkpoint", value=base_checkpoint,
+                             expected="an existing checkpoint file or folder")
 
 
 @attrs.frozen(kw_only=True)
@@ -243,11 +232,9 @@ def raise_unreadable_paths(checks: list[DatasetPathCheck]) -> None:
     the key, the path and the backend's reason."""
     for c in checks:
         if c.state == "unreadable":
-            raise PreflightError(
-                describe(f"dataset path is not readable where the jobs run ({c.platform} platform)",
-                         key=c.key, value=c.path,
-                         expected="an existing, readable file or folder there", hint=c.reason),
-                key=c.key, value=c.path)
+            raise PreflightError(f"dataset path is not readable where the jobs run ({c.platform} platform)",
+                                 key=c.key, value=c.path,
+                                 expected="an existing, readable file or folder there", hint=c.reason)
 
 
 def check_execution(skill: Any, action: str) -> None:
@@ -261,16 +248,14 @@ def check_execution(skill: Any, action: str) -> None:
     key = f"actions.{action}.execution.script"
     script = ex.script
     if not isinstance(script, str) or not script.strip():
-        raise SkillError(describe("python_script action names no script", file=skill.info_path, key=key,
-                                  value=script, expected="a script path relative to the skill folder"),
-                         file=skill.info_path, key=key, value=script)
+        raise SkillError("python_script action names no script", file=skill.info_path, key=key, value=script,
+                         expected="a script path relative to the skill folder")
     path = Path(script)
     if not path.is_absolute():
         full = Path(skill.root) / path
         if not full.is_file():
-            raise SkillError(describe("execution script does not exist", file=skill.info_path, key=key,
-                                      value=script, expected=f"an existing file at {full}"),
-                             file=skill.info_path, key=key, value=script)
+            raise SkillError("execution script does not exist", file=skill.info_path, key=key, value=script,
+                             expected=f"an existing file at {full}")
 
 
 def _override_problem(p: Any, value: Any) -> str | None:
@@ -318,9 +303,8 @@ def check_overrides(schema: Any, overrides: Mapping[str, Any], *, file: Any) -> 
             return
         expected = _override_problem(p, value)
         if expected is not None:
-            raise SpecError(describe("spec override does not fit the schema", file=file, key=key,
-                                     value=value, expected=expected),
-                            file=file, key=key, value=value, expected=expected)
+            raise SpecError("spec override does not fit the schema", file=file, key=key, value=value,
+                            expected=expected)
 
     for key, value in overrides.items():
         walk(str(key), value)

@@ -75,9 +75,9 @@ def load_sidecar(skill: Any) -> dict[str, Any]:
     try:
         data = safe_yaml.load_file(path) or {}
     except yaml.YAMLError as exc:
-        raise SkillError(describe("cannot parse the AutoML sidecar", file=str(path), value=str(exc))) from exc
+        raise SkillError("cannot parse the AutoML sidecar", file=str(path), value=str(exc)) from exc
     if not isinstance(data, dict):
-        raise SkillError(describe("the AutoML sidecar must be a mapping", file=str(path), value=type(data).__name__))
+        raise SkillError("the AutoML sidecar must be a mapping", file=str(path), value=type(data).__name__)
     # The same shapes skill_info.yaml allows for these keys (never a silent pick).
     checks = (("metric", lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
                "a metric name (string) or null"),
@@ -86,9 +86,8 @@ def load_sidecar(skill: Any) -> dict[str, Any]:
               ("action", lambda v: v is None or isinstance(v, str), "an action name (string)"))
     for key, ok, expected in checks:
         if key in data and not ok(data[key]):
-            raise SkillError(describe("invalid AutoML sidecar entry", file=str(path), key=key,
-                                      value=data[key], expected=expected),
-                             file=str(path), key=key, value=data[key])
+            raise SkillError("invalid AutoML sidecar entry", file=str(path), key=key, value=data[key],
+                             expected=expected)
     return data
 
 
@@ -105,10 +104,10 @@ def checkpoint_epoch_offset(skill: Any, sidecar: Mapping[str, Any]) -> int | Non
         if value in (None, "auto"):
             return None
         if isinstance(value, bool) or value not in (0, -1):
-            raise SkillError(describe("invalid checkpoint numbering", file=str(Path(skill.root) / rel),
-                                      key="checkpoint_epoch_offset", value=value,
-                                      expected="0 (same numbers as the reported epochs), -1 (checkpoints "
-                                               "counted from 0) or 'auto'"))
+            raise SkillError("invalid checkpoint numbering", file=str(Path(skill.root) / rel),
+                             key="checkpoint_epoch_offset", value=value,
+                             expected="0 (same numbers as the reported epochs), -1 (checkpoints "
+                                      "counted from 0) or 'auto'")
         return int(value)
     return None
 
@@ -125,34 +124,16 @@ def _metric_and_direction(
         declared = (getattr(info, "metric_direction", None) or side.get("metric_direction")
                     or getattr(skill.info, "metric_direction", None))
     if not metric:
-        raise SettingsError(
-            describe(
-                "no metric to optimise",
-                key="automl_settings.metric",
-                value=None,
-                expected="a metric name (the model skill declares none for this action)",
-                hint="pass automl_settings={'metric': 'val_loss', 'direction': 'minimize'}",
-            )
-        )
+        raise SettingsError("no metric to optimise", key="automl_settings.metric", value=None,
+                            expected="a metric name (the model skill declares none for this action)",
+                            hint="pass automl_settings={'metric': 'val_loss', 'direction': 'minimize'}")
     if not alias_targets(metric):
-        raise SettingsError(
-            describe(
-                "not a metric name",
-                key="automl_settings.metric",
-                value=metric,
-                expected="a name with letters or digits, as the job reports it (e.g. 'val_loss'); "
-                         "it is matched literally or by the alias rule, never as a pattern",
-            )
-        )
+        raise SettingsError("not a metric name", key="automl_settings.metric", value=metric,
+                            expected="a name with letters or digits, as the job reports it (e.g. 'val_loss'); "
+                                     "it is matched literally or by the alias rule, never as a pattern")
     if metric == "kpi":
-        raise SettingsError(
-            describe(
-                "'kpi' is not a metric name",
-                key="automl_settings.metric",
-                value=metric,
-                expected="a named metric such as 'val_loss' (kpi is a container of metrics)",
-            )
-        )
+        raise SettingsError("'kpi' is not a metric name", key="automl_settings.metric", value=metric,
+                            expected="a named metric such as 'val_loss' (kpi is a container of metrics)")
     direction = resolve_direction(metric, explicit=settings.direction, declared=declared)
     return metric, direction
 
@@ -180,13 +161,15 @@ def _split_platform_kwargs(kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], d
 def _job_options(job: Mapping[str, Any], settings: AutoMLSettings) -> JobOptions:
     gpu = job.get("gpu_count", job.get("num_gpus", 0)) or 0
     if not isinstance(gpu, int) or isinstance(gpu, bool) or gpu < 0:
-        raise SettingsError(describe("invalid platform kwarg", key="gpu_count", value=gpu, expected="an integer >= 0"))
+        raise SettingsError("invalid platform kwarg", key="gpu_count", value=gpu, expected="an integer >= 0")
     nodes = job.get("num_nodes", 1)
     if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
-        raise SettingsError(describe("invalid platform kwarg", key="num_nodes", value=nodes, expected="an integer >= 1"))
+        raise SettingsError("invalid platform kwarg", key="num_nodes", value=nodes,
+                            expected="an integer >= 1")
     env = job.get("env") or {}
     if not isinstance(env, Mapping):
-        raise SettingsError(describe("invalid platform kwarg", key="env", value=env, expected="a mapping of names to values"))
+        raise SettingsError("invalid platform kwarg", key="env", value=env,
+                            expected="a mapping of names to values")
     secret = job.get("secret_env") or ()
     if isinstance(secret, str):
         secret = (secret,)
@@ -252,23 +235,17 @@ def prepare(
     algorithm = get_algorithm(settings.algorithm)
     for knob in ("perturbation_factor", "kde_samples", "top_n_percent", "min_points_in_model"):
         if getattr(settings, knob) is not None and knob not in algorithm.settings_used:
-            raise SettingsError(describe(
-                f"setting '{knob}' does not apply to algorithm '{algorithm.name}'",
-                key=f"automl_settings.{knob}", value=getattr(settings, knob),
-                expected="leave it out, or use " + "/".join(algorithms_reading(knob))))
+            raise SettingsError(f"setting '{knob}' does not apply to algorithm '{algorithm.name}'",
+                                key=f"automl_settings.{knob}", value=getattr(settings, knob),
+                                expected="leave it out, or use " + "/".join(algorithms_reading(knob)))
     if settings.sampler != "random" and "sampler" not in algorithm.settings_used:
-        raise SettingsError(
-            describe(
-                f"setting 'sampler' does not apply to algorithm '{algorithm.name}'",
-                key="automl_settings.sampler",
-                value=settings.sampler,
-                expected="leave it out, or use " + "/".join(algorithms_reading("sampler"))
-                + " (bayesian is model-based already)",
-            )
-        )
+        raise SettingsError(f"setting 'sampler' does not apply to algorithm '{algorithm.name}'",
+                            key="automl_settings.sampler", value=settings.sampler,
+                            expected="leave it out, or use " + "/".join(algorithms_reading("sampler"))
+                            + " (bayesian is model-based already)")
     for key in ("mutation_factor", "crossover_prob", "epoch_budget"):  # dehb's knobs: never dropped silently
         if getattr(settings, key) is not None and key not in algorithm.settings_used:
-            raise SettingsError(
+            raise SettingsError.from_message(
                 describe(
                     f"setting '{key}' does not apply to algorithm '{algorithm.name}'",
                     key=f"automl_settings.{key}",
@@ -286,17 +263,12 @@ def prepare(
     blockers: list[str] = []
 
     if not skill.has_action(action):
-        raise SkillError(
-            describe(
-                "the model skill has no such action",
-                file=str(Path(skill.root) / "references" / "skill_info.yaml"),
-                key=f"actions.{action}",
-                expected="one of " + ", ".join(sorted(skill.info.actions)),
-            )
-        )
+        raise SkillError("the model skill has no such action",
+                         file=str(Path(skill.root) / "references" / "skill_info.yaml"),
+                         key=f"actions.{action}", expected="one of " + ", ".join(sorted(skill.info.actions)))
     if dataset_uris is not None and not isinstance(dataset_uris, Mapping):
-        raise SettingsError(describe("dataset_uris must be a mapping", key="dataset_uris",
-                                     value=type(dataset_uris).__name__))
+        raise SettingsError("dataset_uris must be a mapping", key="dataset_uris",
+                            value=type(dataset_uris).__name__)
     preflight.check_run_args(skill=skill, automl_hyperparameters=automl_hyperparameters,
                              custom_param_ranges=custom_param_ranges, dataset_uris=dataset_uris or {})
     if not getattr(skill.info, "automl_enabled", False):
@@ -328,16 +300,10 @@ def prepare(
     )
     preflight.check_exclusive(space.constraints, effective, source=str(skill.template_path(action)))
     if not space.params:
-        raise SettingsError(
-            describe(
-                "the search space is empty",
-                file=str(skill.schema_path(action)),
-                key="automl_hyperparameters",
-                value=automl_hyperparameters,
-                expected="at least one searchable parameter",
-                hint="; ".join(f"{k}: {v}" for k, v in list(space.excluded.items())[:5]),
-            )
-        )
+        raise SettingsError("the search space is empty", file=str(skill.schema_path(action)),
+                            key="automl_hyperparameters", value=automl_hyperparameters,
+                            expected="at least one searchable parameter",
+                            hint="; ".join(f"{k}: {v}" for k, v in list(space.excluded.items())[:5]))
     first = (settings.objectives or [None])[0]
     first = first if isinstance(first, str) else (first or {}).get("metric") if isinstance(first, Mapping) else None
     if settings.metric is None and first:
@@ -360,14 +326,9 @@ def prepare(
         val = overrides.get(fidelity_key, get_path(template, fidelity_key, default=None))
         max_epochs = val if isinstance(val, int) and not isinstance(val, bool) else None
     if algorithm.multi_fidelity and (fidelity_key is None or max_epochs is None):
-        raise SettingsError(
-            describe(
-                f"algorithm '{algorithm.name}' uses epochs as the fidelity, but no epoch key was found",
-                file=str(skill.template_path(action)),
-                key="spec_shorthand_keys.num_epochs",
-                expected="an integer epoch count in the template, or automl_settings['max_epochs']",
-            )
-        )
+        raise SettingsError(f"algorithm '{algorithm.name}' uses epochs as the fidelity, but no epoch key was found",
+                            file=str(skill.template_path(action)), key="spec_shorthand_keys.num_epochs",
+                            expected="an integer epoch count in the template, or automl_settings['max_epochs']")
     if (algorithm.multi_fidelity and fidelity_key and settings.max_epochs is not None
             and fidelity_key in overrides and overrides[fidelity_key] != settings.max_epochs):
         notes.append(
@@ -377,13 +338,9 @@ def prepare(
     if fidelity_key and algorithm.multi_fidelity and fidelity_key in space.names:
         space = _drop_default_fidelity(space, fidelity_key, algorithm.name)
     if fidelity_key and algorithm.multi_fidelity and fidelity_key in space.names:
-        raise SettingsError(
-            describe(
-                "the fidelity (epoch count) cannot also be a searched hyperparameter",
-                key=fidelity_key,
-                expected=f"{fidelity_key} left out of automl_hyperparameters for '{algorithm.name}'",
-            )
-        )
+        raise SettingsError("the fidelity (epoch count) cannot also be a searched hyperparameter",
+                            key=fidelity_key,
+                            expected=f"{fidelity_key} left out of automl_hyperparameters for '{algorithm.name}'")
     short = dict(getattr(skill.info, "spec_shorthand_keys", None) or {})
     batch_key = short.get("batch_size")
 
@@ -409,13 +366,13 @@ def prepare(
         value = uris[key]
         for uri in value if isinstance(value, list) else [value]:
             if not isinstance(uri, str):
-                raise SettingsError(describe("dataset URI must be a string", key=key, value=uri))
+                raise SettingsError("dataset URI must be a string", key=key, value=uri)
             if "://" not in uri or uri.startswith("file://"):
                 local_paths.append((key, uri))  # checked where the jobs run, below
                 continue
             problem = _check_uri_readable(key, uri)
             if problem:
-                raise PreflightError(problem, key=key, value=uri)
+                raise PreflightError.from_message(problem, key=key, value=uri)
     # Paths: the backend answers from where its jobs run; unreadable -> blocker.
     path_checks = preflight.check_dataset_paths(backend, local_paths)
     blockers += [c.blocker() for c in path_checks if c.state == "unreadable"]
@@ -501,12 +458,10 @@ def _check_llm(settings: AutoMLSettings, algorithm: AlgorithmSpec, raw: Any, arg
         defaults = {a.name: a.default for a in attrs.fields(AutoMLSettings)}
         for key in (*LLM_SETTINGS, *AUTORESEARCH_SETTINGS):
             if getattr(settings, key) != defaults[key]:
-                raise SettingsError(
-                    describe(f"this setting does not apply to algorithm '{algorithm.name}'",
-                             key=f"automl_settings.{key}", value=getattr(settings, key),
-                             expected="leave it out, or use an LLM-guided algorithm ("
-                             + ", ".join(repr(a) for a in llm_guided_names()) + ")"),
-                    key=f"automl_settings.{key}")
+                raise SettingsError(f"this setting does not apply to algorithm '{algorithm.name}'",
+                                    key=f"automl_settings.{key}", value=getattr(settings, key),
+                                    expected="leave it out, or use an LLM-guided algorithm ("
+                                    + ", ".join(repr(a) for a in llm_guided_names()) + ")")
     except (SettingsError, CredentialError) as exc:
         raise name_as_written(exc, written_keys(raw, algorithm=arg)) from None
 
@@ -517,7 +472,7 @@ def _objectives(settings: AutoMLSettings, metric: str, direction: str) -> tuple[
                   else [Objective(metric, direction)])
     for i, o in enumerate(objectives):
         if not alias_targets(o.metric) or o.metric in ("kpi", SCORE):
-            raise SettingsError(describe(
+            raise SettingsError.from_message(describe(
                 "not a metric name", key=f"automl_settings.objectives[{i}].metric", value=o.metric,
                 expected="a named metric as the job reports it (e.g. 'mAP', 'latency_ms'); not 'kpi' "
                          f"or '{SCORE}'"), key="objectives", value=o.metric)
@@ -545,7 +500,7 @@ def _canonical_overrides(skill: Any, spec_overrides: Mapping[str, Any] | None) -
     if spec_overrides is None:
         return {}
     if not isinstance(spec_overrides, Mapping):
-        raise SpecError(describe("spec_overrides must be a mapping", value=type(spec_overrides).__name__))
+        raise SpecError("spec_overrides must be a mapping", value=type(spec_overrides).__name__)
     short = dict(getattr(skill.info, "spec_shorthand_keys", None) or {})
     return canonicalize(spec_overrides, shorthand=short).dotted()
 
@@ -567,18 +522,11 @@ def _check_batch_possible(space: Any, spec: Mapping[str, Any], batch_key: str | 
         smallest = get_path(spec, batch_key, default=None)
         what = f"the fixed value {smallest}"
     if isinstance(smallest, int | float) and not isinstance(smallest, bool) and smallest > limit:
-        raise SettingsError(
-            describe(
-                "batch size impossible for the training sample count",
-                key=batch_key,
-                value=smallest,
-                expected=f"<= {limit} (train_sample_count {samples} / {shards} shard(s)); {what} gives "
-                "zero training steps",
-                hint="lower the batch range (custom_param_ranges) or check train_sample_count",
-            ),
-            key=batch_key,
-            value=smallest,
-        )
+        raise SettingsError("batch size impossible for the training sample count", key=batch_key,
+                            value=smallest,
+                            expected=f"<= {limit} (train_sample_count {samples} / {shards} shard(s)); {what} gives "
+                            "zero training steps",
+                            hint="lower the batch range (custom_param_ranges) or check train_sample_count")
 
 
 def raise_blockers(prepared: RunPlan) -> None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tao_automl.errors import SettingsError, describe
+from tao_automl.errors import SettingsError
 from tao_automl.platforms.base import (
     FailureReason,
     JobHandle,
@@ -79,11 +79,8 @@ def get_backend(spec: str | PlatformBackend | None = None, **kwargs: Any) -> Pla
     if isinstance(spec, str):
         key = spec.strip().lower()
         if key not in BACKENDS:
-            raise SettingsError(
-                describe("unknown platform", key="platform", value=spec,
-                         expected="one of " + ", ".join(sorted(BACKENDS)) + " or a PlatformBackend"),
-                key="platform", value=spec,
-            )
+            raise SettingsError("unknown platform", key="platform", value=spec,
+                                expected="one of " + ", ".join(sorted(BACKENDS)) + " or a PlatformBackend")
         return BACKENDS[key](**kwargs)
     if is_tao_sdk(spec):
         return TaoSdkBackend(spec, **kwargs)
@@ -91,18 +88,14 @@ def get_backend(spec: str | PlatformBackend | None = None, **kwargs: Any) -> Pla
         if kwargs:
             configure = getattr(spec, "configure", None)
             if not callable(configure):
-                raise SettingsError(
-                    describe("platform kwargs given for a backend object without configure()",
-                             key=sorted(kwargs), value=type(spec).__name__,
-                             expected="no kwargs, or a backend with configure(**kwargs)"),
-                )
+                raise SettingsError("platform kwargs given for a backend object without configure()",
+                                    key=sorted(kwargs), value=type(spec).__name__,
+                                    expected="no kwargs, or a backend with configure(**kwargs)")
             configure(**kwargs)
         return spec
-    raise SettingsError(
-        describe("platform is neither a name nor a PlatformBackend", key="platform",
-                 value=type(spec).__name__,
-                 expected="one of " + ", ".join(sorted(BACKENDS)) + ", an object with "
-                          "submit/status/wait/logs/cancel/list_artifacts/read_artifact/cleanup, or a "
-                          "TAO SDK platform object (create_job or create_python_job, get_job_status, "
-                          "get_job_logs, cancel_job)"),
-    )
+    raise SettingsError("platform is neither a name nor a PlatformBackend", key="platform",
+                        value=type(spec).__name__,
+                        expected="one of " + ", ".join(sorted(BACKENDS)) + ", an object with "
+                                 "submit/status/wait/logs/cancel/list_artifacts/read_artifact/cleanup, or a "
+                                 "TAO SDK platform object (create_job or create_python_job, get_job_status, "
+                                 "get_job_logs, cancel_job)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tao_automl.errors import SubmitError, TransientSubmitError, describe
+from tao_automl.errors import SubmitError, TransientSubmitError
 from tao_automl.platforms.base import FailureReason, JobState
 
 __all__ = ["map_state", "parse_exit_code", "parse_scontrol", "parse_sacct", "sbatch_error"]
@@ -92,13 +92,10 @@ def sbatch_error(stderr: str, rc: int, options: dict, *, ssh: bool = False) -> S
     """Map a failed ``sbatch`` call to SubmitError / TransientSubmitError."""
     text = stderr.strip() or f"sbatch exited with code {rc}"
     if _TRANSIENT.search(text) or (ssh and rc == 255):
-        return TransientSubmitError(describe(f"sbatch failed, may succeed on retry: {text}",
-                                             key="sbatch"))
+        return TransientSubmitError(f"sbatch failed, may succeed on retry: {text}", key="sbatch")
     for key, pattern in (("partition", r"invalid partition"), ("account", r"invalid account"),
                          ("qos", r"invalid qos"), ("time_limit", r"time limit|invalid time")):
         if re.search(pattern, text, re.IGNORECASE):
-            return SubmitError(describe(f"sbatch refused the job: {text}", key=key,
-                                        value=options.get(key),
-                                        expected=f"a {key} this cluster accepts"),
-                               key=key, value=options.get(key))
-    return SubmitError(describe(f"sbatch refused the job: {text}", key="sbatch"))
+            return SubmitError(f"sbatch refused the job: {text}", key=key, value=options.get(key),
+                               expected=f"a {key} this cluster accepts")
+    return SubmitError(f"sbatch refused the job: {text}", key="sbatch")

@@ -39,7 +39,7 @@ def take_options(backend: str, given: Mapping[str, Any], defaults: Mapping[str, 
     """Merge ``given`` kwargs over ``defaults``; unknown names -> SettingsError."""
     unknown = sorted(set(given) - set(defaults))
     if unknown:
-        raise SettingsError(
+        raise SettingsError.from_message(
             describe(
                 f"unknown option for the {backend} platform backend",
                 key=unknown[0] if len(unknown) == 1 else unknown,
@@ -68,14 +68,14 @@ def check_request(request: JobRequest, backend: str) -> None:
             if not isinstance(name, str) or not _ENV_NAME.match(name):
                 shown = name if key == "env" else (
                     f"<{type(name).__name__} of length {len(name)}, not shown>" if isinstance(name, str) else name)
-                raise SubmitError(
+                raise SubmitError.from_message(
                     describe(f"invalid environment variable name for the {backend} backend",
                              key=f"job {request.name!r} {key}", value=shown,
                              expected="a POSIX name ([A-Za-z_][A-Za-z0-9_]*)"),
                     key=key, value=shown)
     for gpu in request.gpu_ids:
         if isinstance(gpu, bool) or not isinstance(gpu, int) and not (isinstance(gpu, str) and gpu.isdigit()):
-            raise SubmitError(describe(f"invalid GPU id for the {backend} backend",
+            raise SubmitError.from_message(describe(f"invalid GPU id for the {backend} backend",
                                        key=f"job {request.name!r} gpu_ids", value=gpu,
                                        expected="non-negative integers"), key="gpu_ids", value=gpu)
 
@@ -85,14 +85,9 @@ def secret_values(request: JobRequest) -> dict[str, str]:
     out = {}
     for name in request.secret_env:
         if name not in os.environ:
-            raise CredentialError(
-                describe(
-                    "secret environment variable is not set in the driver's environment",
-                    key=name,
-                    expected=f"'{name}' exported before submitting job {request.name!r}",
-                ),
-                key=name,
-            )
+            raise CredentialError("secret environment variable is not set in the driver's environment",
+                                  key=name,
+                                  expected=f"'{name}' exported before submitting job {request.name!r}")
         out[name] = os.environ[name]
     return out
 
@@ -118,23 +113,15 @@ def local_path(path: str) -> str:
 def _check_rel(handle: JobHandle, rel: str) -> str:
     norm = posixpath.normpath(rel.replace(os.sep, "/"))
     if norm.startswith("../") or norm == ".." or posixpath.isabs(norm):
-        raise PlatformError(
-            describe(
-                "artifact path escapes the results directory",
-                file=handle.results_dir,
-                key=handle.job_id,
-                value=rel,
-                expected="a path relative to results_dir",
-            )
-        )
+        raise PlatformError("artifact path escapes the results directory", file=handle.results_dir,
+                            key=handle.job_id, value=rel, expected="a path relative to results_dir")
     return norm
 
 
 def _require_results(handle: JobHandle) -> str:
     if not handle.results_dir:
-        raise JobNotFoundError(
-            describe("job has no results_dir", key=handle.job_id, expected="a JobRequest.results_dir")
-        )
+        raise JobNotFoundError("job has no results_dir", key=handle.job_id,
+                               expected="a JobRequest.results_dir")
     return handle.results_dir
 
 
@@ -177,13 +164,10 @@ def read_artifact(handle: JobHandle, path: str) -> bytes:
                 return fh.read()
         return Path(local_path(full)).read_bytes()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
-        raise PlatformError(
-            describe("artifact not found", file=full, key=handle.job_id, value=path,
-                     expected="an existing file under results_dir"),
-            file=full,
-        ) from exc
+        raise PlatformError("artifact not found", file=full, key=handle.job_id, value=path,
+                            expected="an existing file under results_dir") from exc
     except OSError as exc:
-        raise PlatformError(describe(f"cannot read artifact ({exc})", file=full)) from exc
+        raise PlatformError(f"cannot read artifact ({exc})", file=full) from exc
 
 
 def read_text_from(path: str | os.PathLike, since: int = 0) -> str:

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from tao_automl.errors import SubmitError, describe
+from tao_automl.errors import SubmitError
 
 __all__ = [
     "JobState",
@@ -124,14 +124,9 @@ class JobRequest:
 
     def __attrs_post_init__(self) -> None:
         if (self.command is None) == (self.argv is None):
-            raise SubmitError(
-                describe(
-                    "JobRequest needs exactly one of command/argv",
-                    key=f"job {self.name!r}",
-                    value={"command": self.command, "argv": self.argv},
-                    expected="a shell command string or an argument vector, not both",
-                )
-            )
+            raise SubmitError("JobRequest needs exactly one of command/argv", key=f"job {self.name!r}",
+                              value={"command": self.command, "argv": self.argv},
+                              expected="a shell command string or an argument vector, not both")
 
 
 @attrs.frozen(kw_only=True)

@@ -23,7 +23,6 @@ from tao_automl.errors import (
     SettingsError,
     SubmitError,
     TransientSubmitError,
-    describe,
 )
 from tao_automl.platforms import _util
 from tao_automl.platforms._script import job_body
@@ -62,8 +61,8 @@ class BrevBackend:
     def __init__(self, **kwargs) -> None:
         self._opts = _util.take_options(self.name, kwargs, self.OPTIONS)
         if self._opts["transport"] not in ("exec", "ssh"):
-            raise SettingsError(describe("invalid brev transport", key="transport",
-                                         value=self._opts["transport"], expected="'exec' or 'ssh'"))
+            raise SettingsError("invalid brev transport", key="transport", value=self._opts["transport"],
+                                expected="'exec' or 'ssh'")
 
     def configure(self, **kwargs) -> None:
         """Update options after construction (same names as the constructor)."""
@@ -77,12 +76,10 @@ class BrevBackend:
             return subprocess.run(argv, capture_output=True, text=True,
                                   timeout=float(o["command_timeout_s"]))
         except FileNotFoundError as exc:
-            raise PlatformUnavailableError(describe(
-                "brev CLI not found", key="brev_bin", value=argv[0],
-                expected="the brev CLI on PATH, logged in (brev login)")) from exc
+            raise PlatformUnavailableError("brev CLI not found", key="brev_bin", value=argv[0],
+                                           expected="the brev CLI on PATH, logged in (brev login)") from exc
         except subprocess.TimeoutExpired as exc:
-            raise PlatformUnavailableError(describe("brev command timed out", key="instance",
-                                                    value=instance)) from exc
+            raise PlatformUnavailableError("brev command timed out", key="instance", value=instance) from exc
 
     def check_paths(self, paths: list[str]) -> dict[str, PathCheck]:
         """Not checked before launch: ``unverified`` with the reason."""
@@ -94,16 +91,16 @@ class BrevBackend:
         try:
             return handle.data["instance"]
         except (KeyError, TypeError):
-            raise JobNotFoundError(describe("not a brev job handle", key=handle.job_id,
-                                            value=handle.data, expected="data.instance")) from None
+            raise JobNotFoundError("not a brev job handle", key=handle.job_id, value=handle.data,
+                                   expected="data.instance") from None
 
     def submit(self, request: JobRequest) -> JobHandle:
         """Write the job script on the instance and start it detached."""
         _util.check_request(request, self.name)  # names reach scripts/specs: refuse before creating anything
         instance = self._opts["instance"]
         if not instance:
-            raise SubmitError(describe("no Brev instance configured", key="instance", value=None,
-                                       expected="get_backend('brev', instance='my-gpu-box')"))
+            raise SubmitError("no Brev instance configured", key="instance", value=None,
+                              expected="get_backend('brev', instance='my-gpu-box')")
         if not request.gpu_ids and (n := request.gpu_count or self._opts["gpu_count"]):
             import attrs
 
@@ -124,8 +121,7 @@ class BrevBackend:
             err = (res.stderr or res.stdout).strip()
             cls = TransientSubmitError if res.returncode == 255 or "timed out" in err.lower() \
                 else SubmitError
-            raise cls(describe(f"brev could not start the job: {err}", key="instance",
-                               value=instance))
+            raise cls(f"brev could not start the job: {err}", key="instance", value=instance)
         return JobHandle(backend=self.name, job_id=f"{instance}:{out['pid']}", name=request.name,
                          results_dir=request.results_dir,
                          data={"instance": instance, "pid": int(out["pid"]),
@@ -141,15 +137,14 @@ class BrevBackend:
                            f"test -f timed_out && echo timed_out=1; "
                            f"test -f canceled && echo canceled=1; true")
         if res.returncode != 0:
-            raise PlatformError(describe(f"brev status probe failed: {res.stderr.strip()}",
-                                         key=handle.job_id))
+            raise PlatformError(f"brev status probe failed: {res.stderr.strip()}", key=handle.job_id)
         return dict(line.split("=", 1) for line in res.stdout.splitlines() if "=" in line)
 
     def status(self, handle: JobHandle) -> JobStatus:
         p = self._probe(handle)
         if p.get("missing"):
-            raise JobNotFoundError(describe("job directory missing on the instance",
-                                            file=handle.data["control_dir"], key=handle.job_id))
+            raise JobNotFoundError("job directory missing on the instance", file=handle.data["control_dir"],
+                                   key=handle.job_id)
         code = int(p["exit"]) if p.get("exit", "").isdigit() else None
         if code is None and p.get("alive"):
             return JobStatus(state=JobState.RUNNING)
@@ -201,8 +196,8 @@ class BrevBackend:
         full = f"{handle.results_dir.rstrip('/')}/{rel}"
         res = self._remote(self._inst(handle), f"base64 < {shlex.quote(full)}")
         if res.returncode != 0:
-            raise PlatformError(describe("artifact not found on the instance", file=full,
-                                         key=handle.job_id, value=path))
+            raise PlatformError("artifact not found on the instance", file=full, key=handle.job_id,
+                                value=path)
         return base64.b64decode(res.stdout)
 
     def cleanup(self, handle: JobHandle) -> None:

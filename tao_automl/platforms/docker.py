@@ -76,17 +76,15 @@ class DockerBackend:
             try:
                 import docker
             except ImportError as exc:
-                raise PlatformUnavailableError(describe(
-                    "the docker package is not installed", key="docker",
-                    expected="pip install 'tao-automl[docker]'")) from exc
+                raise PlatformUnavailableError("the docker package is not installed", key="docker",
+                                               expected="pip install 'tao-automl[docker]'") from exc
             try:
                 self._client = (docker.DockerClient(base_url=self._opts["base_url"])
                                 if self._opts["base_url"] else docker.from_env())
             except docker.errors.DockerException as exc:
-                raise PlatformUnavailableError(describe(
-                    f"cannot reach the Docker daemon ({exc})", key="base_url",
-                    value=self._opts["base_url"] or os.environ.get("DOCKER_HOST"),
-                    expected="a running dockerd")) from exc
+                raise PlatformUnavailableError(f"cannot reach the Docker daemon ({exc})", key="base_url",
+                                               value=self._opts["base_url"] or os.environ.get("DOCKER_HOST"),
+                                               expected="a running dockerd") from exc
         return self._client
 
     @staticmethod
@@ -100,13 +98,11 @@ class DockerBackend:
         try:
             return self.client().containers.get(handle.job_id)
         except errors.NotFound as exc:
-            raise JobNotFoundError(describe("container not found", key=handle.job_id,
-                                            expected="an existing container")) from exc
+            raise JobNotFoundError("container not found", key=handle.job_id, expected="an existing container") from exc
         except errors.APIError as exc:
-            raise PlatformError(describe(f"docker API error ({exc})", key=handle.job_id)) from exc
+            raise PlatformError(f"docker API error ({exc})", key=handle.job_id) from exc
         except errors.DockerException as exc:
-            raise PlatformUnavailableError(describe(f"Docker unreachable ({exc})",
-                                                    key=handle.job_id)) from exc
+            raise PlatformUnavailableError(f"Docker unreachable ({exc})", key=handle.job_id) from exc
 
     # -- path checks ----------------------------------------------------------------
     def _mounts(self) -> list[tuple[str, str, str]]:
@@ -199,8 +195,8 @@ class DockerBackend:
         _util.check_request(request, self.name)  # names reach scripts/specs: refuse before creating anything
         image = request.image or self._opts["image"]
         if not image:
-            raise SubmitError(describe("no container image for docker job", key="image",
-                                       value=None, expected="JobRequest.image or image=..."))
+            raise SubmitError("no container image for docker job", key="image", value=None,
+                              expected="JobRequest.image or image=...")
         secrets = _util.secret_values(request)
         kw = self._run_kwargs(request, secrets)
         errors = self._errors()
@@ -215,11 +211,10 @@ class DockerBackend:
             return JobHandle(backend=self.name, job_id=kw["name"], name=request.name,
                              results_dir=request.results_dir, data=data)
         except errors.APIError as exc:
-            raise SubmitError(describe(f"docker refused the container ({exc})", key="image",
-                                       value=image)) from exc
+            raise SubmitError(f"docker refused the container ({exc})", key="image", value=image) from exc
         except errors.DockerException as exc:
-            raise PlatformUnavailableError(describe(f"Docker unreachable ({exc})",
-                                                    key="base_url", value=self._opts["base_url"])) from exc
+            raise PlatformUnavailableError(f"Docker unreachable ({exc})", key="base_url",
+                                           value=self._opts["base_url"]) from exc
         return JobHandle(backend=self.name, job_id=str(container.id), name=request.name,
                          results_dir=request.results_dir, data=data)
 
@@ -322,4 +317,4 @@ class DockerBackend:
         except errors.NotFound:
             pass
         except errors.APIError as exc:
-            raise PlatformError(describe(f"cannot remove container ({exc})", key=handle.job_id)) from exc
+            raise PlatformError(f"cannot remove container ({exc})", key=handle.job_id) from exc

@@ -86,9 +86,8 @@ class KubernetesBackend:
             try:
                 from kubernetes import client, config
             except ImportError as exc:
-                raise PlatformUnavailableError(describe(
-                    "the kubernetes package is not installed", key="kubernetes",
-                    expected="pip install 'tao-automl[kubernetes]'")) from exc
+                raise PlatformUnavailableError("the kubernetes package is not installed", key="kubernetes",
+                                               expected="pip install 'tao-automl[kubernetes]'") from exc
             try:
                 if self._opts["in_cluster"]:
                     config.load_incluster_config()
@@ -96,9 +95,9 @@ class KubernetesBackend:
                     config.load_kube_config(config_file=self._opts["kubeconfig"],
                                             context=self._opts["context"])
             except Exception as exc:  # ConfigException, FileNotFoundError  # noqa: BLE001
-                raise PlatformUnavailableError(describe(
-                    f"cannot load Kubernetes configuration ({exc})", key="kubeconfig",
-                    value=self._opts["kubeconfig"], expected="a readable kubeconfig")) from exc
+                raise PlatformUnavailableError(f"cannot load Kubernetes configuration ({exc})",
+                                               key="kubeconfig", value=self._opts["kubeconfig"],
+                                               expected="a readable kubeconfig") from exc
             self._batch = self._batch or client.BatchV1Api()
             self._core = self._core or client.CoreV1Api()
         return self._batch, self._core
@@ -169,8 +168,8 @@ class KubernetesBackend:
         from kubernetes.client.rest import ApiException
 
         if not (request.image or self._opts["image"]):
-            raise SubmitError(describe("no container image for kubernetes job", key="image",
-                                       value=None, expected="JobRequest.image or image=..."))
+            raise SubmitError("no container image for kubernetes job", key="image", value=None,
+                              expected="JobRequest.image or image=...")
         secrets = _util.secret_values(request)
         batch, core = self._apis()
         name = _util.unique_name(request.name)[:63].rstrip("-.")
@@ -184,8 +183,8 @@ class KubernetesBackend:
             raise _map_api_error(exc, "cannot create the Job", "namespace", self.namespace,
                                  submit=True) from exc
         except Exception as exc:  # urllib3 connection errors  # noqa: BLE001
-            raise PlatformUnavailableError(describe(f"Kubernetes API unreachable ({exc})",
-                                                    key="namespace", value=self.namespace)) from exc
+            raise PlatformUnavailableError(f"Kubernetes API unreachable ({exc})", key="namespace",
+                                           value=self.namespace) from exc
         return JobHandle(backend=self.name, job_id=name, name=request.name,
                          results_dir=request.results_dir,
                          data={"namespace": self.namespace, "secret": secret_name,

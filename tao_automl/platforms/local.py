@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.config.backoff import wait_until
-from tao_automl.errors import JobNotFoundError, SubmitError, describe
+from tao_automl.errors import JobNotFoundError, SubmitError
 from tao_automl.platforms import _util
 from tao_automl.platforms.base import (
     FailureReason,
@@ -214,8 +214,8 @@ class LocalBackend:
                                         stdin=subprocess.DEVNULL, cwd=cwd, env=env,
                                         start_new_session=True)
         except OSError as exc:
-            raise SubmitError(describe(f"cannot start local job ({exc})", key=request.name,
-                                       value=cwd, expected="an existing working directory")) from exc
+            raise SubmitError(f"cannot start local job ({exc})", key=request.name, value=cwd,
+                              expected="an existing working directory") from exc
         with _LOCK:
             _CHILDREN[proc.pid] = proc
         data = {
@@ -285,8 +285,8 @@ class LocalBackend:
         try:
             return Path(handle.data["control_dir"])
         except KeyError:
-            raise JobNotFoundError(describe("not a local job handle", key=handle.job_id,
-                                            value=handle.data, expected="data.control_dir")) from None
+            raise JobNotFoundError("not a local job handle", key=handle.job_id, value=handle.data,
+                                   expected="data.control_dir") from None
 
     def _alive(self, handle: JobHandle) -> bool:
         pid = int(handle.data.get("pid", handle.job_id))
@@ -308,8 +308,8 @@ class LocalBackend:
         """Running while the wrapper lives; then from the exit-code file."""
         ctl = self._ctl(handle)
         if not ctl.is_dir():
-            raise JobNotFoundError(describe("job control directory is gone", file=ctl,
-                                            key=handle.job_id, expected="an existing directory"))
+            raise JobNotFoundError("job control directory is gone", file=ctl, key=handle.job_id,
+                                   expected="an existing directory")
         code = self._exit_code(ctl)
         if code is None and self._alive(handle):
             return JobStatus(state=JobState.RUNNING)

@@ -30,7 +30,6 @@ from tao_automl.errors import (
     PlatformError,
     PlatformUnavailableError,
     SettingsError,
-    describe,
 )
 from tao_automl.platforms import _util
 from tao_automl.platforms import paths as _paths
@@ -90,12 +89,11 @@ class SlurmBackend:
         self._opts = _util.take_options(self.name, kwargs, self.OPTIONS)
         o = self._opts
         if o["status_source"] not in ("auto", "sacct", "scontrol"):
-            raise SettingsError(describe("invalid slurm status_source", key="status_source",
-                                         value=o["status_source"],
-                                         expected="'auto', 'sacct' or 'scontrol'"))
+            raise SettingsError("invalid slurm status_source", key="status_source", value=o["status_source"],
+                                expected="'auto', 'sacct' or 'scontrol'")
         if o["path_check"] not in ("auto", "job", "login", "off"):
-            raise SettingsError(describe("invalid slurm path_check", key="path_check", value=o["path_check"],
-                                         expected="'auto', 'job', 'login' or 'off'"))
+            raise SettingsError("invalid slurm path_check", key="path_check", value=o["path_check"],
+                                expected="'auto', 'job', 'login' or 'off'")
         self.ssh_host = o["ssh_host"]
         self._sacct_ok: bool | None = {"auto": None, "sacct": True, "scontrol": False}[
             o["status_source"]]
@@ -115,13 +113,13 @@ class SlurmBackend:
             return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env,
                                   timeout=float(timeout or self._opts["command_timeout_s"]))
         except FileNotFoundError as exc:
-            raise PlatformUnavailableError(describe(
-                "SLURM command not found", key=argv[0], value=os.environ.get("PATH", ""),
-                expected=f"'{argv[0]}' on PATH (install slurm-client or set ssh_host)")) from exc
+            raise PlatformUnavailableError("SLURM command not found", key=argv[0],
+                                           value=os.environ.get("PATH", ""),
+                                           expected=f"'{argv[0]}' on PATH (install slurm-client or set ssh_host)") from exc
         except subprocess.TimeoutExpired as exc:
-            raise PlatformUnavailableError(describe(
-                "SLURM command timed out", key=argv[0],
-                value=timeout or self._opts["command_timeout_s"], expected="a responsive controller")) from exc
+            raise PlatformUnavailableError("SLURM command timed out", key=argv[0],
+                                           value=timeout or self._opts["command_timeout_s"],
+                                           expected="a responsive controller") from exc
 
     def is_available(self) -> bool:
         """True when the controller answers ``sinfo``."""
@@ -137,8 +135,7 @@ class SlurmBackend:
             res = subprocess.run(["ssh", "-o", "BatchMode=yes", str(self.ssh_host), cmd],
                                  input=text, capture_output=True, text=True)
             if res.returncode:
-                raise PlatformError(describe(f"cannot write over ssh: {res.stderr.strip()}",
-                                             file=path))
+                raise PlatformError(f"cannot write over ssh: {res.stderr.strip()}", file=path)
             return
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         _util.write_atomic(Path(path), text, mode)
@@ -252,8 +249,8 @@ class SlurmBackend:
             raise sbatch_error(res.stderr, res.returncode, self._opts, ssh=bool(self.ssh_host))
         job_id = res.stdout.strip().splitlines()[-1].split(";")[0].strip() if res.stdout.strip() else ""
         if not job_id.isdigit():
-            raise PlatformError(describe("unexpected sbatch --parsable output", key="sbatch",
-                                         value=res.stdout, expected="a numeric job id"))
+            raise PlatformError("unexpected sbatch --parsable output", key="sbatch", value=res.stdout,
+                                expected="a numeric job id")
         data = {"control_dir": ctl, "log_path": f"{ctl}/job.log", "script": script,
                 "ssh_host": self.ssh_host, "secret_env": list(request.secret_env),
                 "timeout_s": request.timeout_s}
@@ -269,8 +266,8 @@ class SlurmBackend:
         """
         res = self._run(["squeue", "-h", "--name", _util.safe_name(name, 64), "-o", "%i|%o"])
         if res.returncode != 0:
-            raise PlatformError(describe("squeue failed", key="squeue --name", value=name,
-                                         expected="a reachable SLURM controller", hint=res.stderr.strip()[:300]))
+            raise PlatformError("squeue failed", key="squeue --name", value=name,
+                                expected="a reachable SLURM controller", hint=res.stderr.strip()[:300])
         out = []
         for line in res.stdout.splitlines():
             job_id, _, script = line.strip().partition("|")
@@ -317,8 +314,8 @@ class SlurmBackend:
         try:
             return handle.data["control_dir"]
         except (KeyError, TypeError):
-            raise JobNotFoundError(describe("not a slurm job handle", key=handle.job_id,
-                                            value=handle.data, expected="data.control_dir")) from None
+            raise JobNotFoundError("not a slurm job handle", key=handle.job_id, value=handle.data,
+                                   expected="data.control_dir") from None
 
     def status(self, handle: JobHandle) -> JobStatus:
         """Scheduler state, refined by the job's exit-code and marker files."""
@@ -373,8 +370,7 @@ class SlurmBackend:
         res = self._run(["scancel", handle.job_id])
         if res.returncode != 0 and "already completing or completed" not in res.stderr \
                 and "Invalid job id" not in res.stderr:
-            raise PlatformError(describe(f"scancel failed: {res.stderr.strip()}",
-                                         key=handle.job_id))
+            raise PlatformError(f"scancel failed: {res.stderr.strip()}", key=handle.job_id)
         limit = wait_s if wait_s is not None else float(self._opts["grace_period_s"]) + 30.0
         self.wait(handle, limit)
 
@@ -389,8 +385,7 @@ class SlurmBackend:
         if self.ssh_host and handle.results_dir and not _util.is_uri(handle.results_dir):
             text = self._read(f"{handle.results_dir.rstrip('/')}/{path}")
             if text is None:
-                raise PlatformError(describe("artifact not found on the SLURM host", key=path,
-                                             file=handle.results_dir))
+                raise PlatformError("artifact not found on the SLURM host", key=path, file=handle.results_dir)
             return text.encode()
         return _util.read_artifact(handle, path)
 

@@ -113,10 +113,9 @@ class TaoSdkBackend:
 
     def __init__(self, sdk: Any, **kwargs: Any) -> None:
         if not is_tao_sdk(sdk):
-            raise SettingsError(describe(
-                "not a TAO SDK platform object", key="sdk", value=type(sdk).__name__,
-                expected="an object with create_job or create_python_job, get_job_status, "
-                         "get_job_logs and cancel_job (nvidia-tao-sdk's PlatformSDK / PythonScriptSDK)"))
+            raise SettingsError("not a TAO SDK platform object", key="sdk", value=type(sdk).__name__,
+                                expected="an object with create_job or create_python_job, get_job_status, "
+                                         "get_job_logs and cancel_job (nvidia-tao-sdk's PlatformSDK / PythonScriptSDK)")
         self._sdk = sdk
         self.kind = getattr(sdk, "_tao_kind", None) or type(sdk).__name__
         self._methods = tuple(n for n in SDK_METHODS if callable(getattr(sdk, n, None)))
@@ -142,13 +141,13 @@ class TaoSdkBackend:
         for key, value in kwargs.items():
             if key in self.OPTIONS:
                 if key == "env_vars" and value is not None and not isinstance(value, dict):
-                    raise SettingsError(describe("invalid platform kwarg", key=key, value=value,
-                                                 expected="a mapping of names to values"), key=key)
+                    raise SettingsError("invalid platform kwarg", key=key, value=value,
+                                        expected="a mapping of names to values")
                 self._opts[key] = value
             elif key in accepted or (open_kwargs and key not in _MANAGED):
                 self._extra[key] = value
             else:
-                raise SettingsError(
+                raise SettingsError.from_message(
                     describe(f"unknown option for the TAO SDK platform {self.kind}", key=key,
                              value=value, expected="one of " + ", ".join(sorted(accepted))),
                     key=key, expected=", ".join(sorted(accepted)))
@@ -168,8 +167,8 @@ class TaoSdkBackend:
             elif "create_job" in self._methods:
                 job = self._container_job(request, env, cwd, extra)
             else:
-                raise SubmitError(describe("the TAO SDK platform cannot run this job", key=request.name,
-                                           value=self.kind, expected="create_python_job or create_job"))
+                raise SubmitError("the TAO SDK platform cannot run this job", key=request.name,
+                                  value=self.kind, expected="create_python_job or create_job")
         except (SubmitError, SettingsError):
             raise
         except Exception as exc:  # foreign SDK errors -> our tree, secrets redacted
@@ -206,9 +205,8 @@ class TaoSdkBackend:
 
     def _container_job(self, request: JobRequest, env: dict, cwd: str | None, extra: dict) -> Any:
         if not request.image:
-            raise SubmitError(describe(
-                "a container TAO SDK platform needs an image", key="image", value=None,
-                expected=f"the skill's container image or run(image=...) for {self.kind}"))
+            raise SubmitError("a container TAO SDK platform needs an image", key="image", value=None,
+                              expected=f"the skill's container image or run(image=...) for {self.kind}")
         command = request.command if request.command is not None else shlex.join(request.argv or ())
         if cwd and not _util.is_uri(cwd):
             command = f"mkdir -p {shlex.quote(cwd)} && cd {shlex.quote(cwd)} && {command}"
@@ -255,9 +253,8 @@ class TaoSdkBackend:
         word = str(getattr(raw, "status", raw) or "").strip()
         message = str(getattr(raw, "message", "") or "")
         if word.lower() == "unknown" and "not found" in message.lower():
-            raise JobNotFoundError(describe("the TAO SDK platform does not know this job",
-                                            key=handle.job_id, value=self.kind,
-                                            expected="a job id the SDK's state store holds"))
+            raise JobNotFoundError("the TAO SDK platform does not know this job", key=handle.job_id,
+                                   value=self.kind, expected="a job id the SDK's state store holds")
         return _STATES.get(word.lower(), JobState.UNKNOWN), message
 
     def wait(self, handle: JobHandle, timeout: float) -> JobStatus:
@@ -305,8 +302,8 @@ class TaoSdkBackend:
         except AutoMLError:
             raise
         except Exception as exc:
-            raise PlatformError(describe(f"TAO SDK {self.kind}.{method} failed "
-                                         f"({type(exc).__name__}: {exc})", key=str(args[0] if args else ""))) from exc
+            raise PlatformError(f"TAO SDK {self.kind}.{method} failed "
+                                f"({type(exc).__name__}: {exc})", key=str(args[0] if args else "")) from exc
 
     @staticmethod
     def _control(handle: JobHandle, what: str) -> Path | None:
@@ -419,9 +416,8 @@ class _RemoteSdk:
             try:
                 conn = Client(self._address, family="AF_UNIX", authkey=self._authkey)
             except OSError as exc:
-                raise PlatformError(describe(
-                    "cannot reach the driver's TAO SDK object", value=self._address,
-                    expected="trial workers on the driver's machine, while the run is alive")) from exc
+                raise PlatformError("cannot reach the driver's TAO SDK object", value=self._address,
+                                    expected="trial workers on the driver's machine, while the run is alive") from exc
             self._local.conn = conn
         return conn
 
@@ -436,8 +432,8 @@ class _RemoteSdk:
                 status, value = conn.recv()
             except (EOFError, OSError) as exc:
                 self._local.conn = None
-                raise PlatformError(describe("lost the connection to the driver's TAO SDK object",
-                                             key=name, value=self._address)) from exc
+                raise PlatformError("lost the connection to the driver's TAO SDK object", key=name,
+                                    value=self._address) from exc
             if status == "err":
                 raise value
             return value

@@ -24,7 +24,7 @@ import attrs
 
 from tao_automl.algorithms import ALGORITHMS
 from tao_automl.config.objectives import Objective, hypervolume, pareto_indices
-from tao_automl.errors import WorkspaceError, describe
+from tao_automl.errors import WorkspaceError
 from tao_automl.reporting.collect import score_of, trial_result
 from tao_automl.reporting.pareto import objective_values
 from tao_automl.reporting.results import fmt_value
@@ -159,9 +159,9 @@ def resolve_experiment(path: str | os.PathLike[str], storage_options: dict | Non
         return ws
     sessions = [n for n in ws.listdir() if ws.exists(f"{n}/settings.json")]
     if not sessions:
-        raise WorkspaceError(describe("not an AutoML experiment folder", file=ws.root,
-                                      expected="a folder with settings.json (or a workspace_dir "
-                                               "holding such folders)"))
+        raise WorkspaceError("not an AutoML experiment folder", file=ws.root,
+                             expected="a folder with settings.json (or a workspace_dir "
+                                      "holding such folders)")
     sid = max(sessions, key=lambda n: ws.read_json(f"{n}/settings.json").get("created", 0))
     return ws.child(sid)
 

@@ -49,20 +49,15 @@ def load_schema(path: str | Path) -> TaoSchema:
     missing or does not parse."""
     path = Path(path)
     if not path.is_file():
-        raise SchemaGateError(
-            describe("schema file is missing", file=path, expected="an existing <action>.schema.json"),
-            file=path,
-        )
+        raise SchemaGateError("schema file is missing", file=path,
+                              expected="an existing <action>.schema.json")
     try:
         data = json.loads(path.read_text(encoding="utf-8"), parse_constant=_parse_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         value = (f"nested too deeply ({exc})" if isinstance(exc, RecursionError) else str(exc))[:300]
-        raise SchemaGateError(
-            describe("schema file does not parse as JSON", file=path, value=value,
-                     expected="UTF-8 JSON (bare Infinity allowed), nested at most "
-                              f"{MAX_SCHEMA_DEPTH} levels"),
-            file=path,
-        ) from exc
+        raise SchemaGateError("schema file does not parse as JSON", file=path, value=value,
+                              expected="UTF-8 JSON (bare Infinity allowed), nested at most "
+                                       f"{MAX_SCHEMA_DEPTH} levels") from exc
     return parse_schema(data, source=str(path))
 
 
@@ -176,17 +171,11 @@ def _depends(v: Any) -> tuple[str, ...]:
 def parse_schema(data: Any, source: str = "<schema>") -> TaoSchema:
     """Parse an already-loaded schema document (see module docstring)."""
     if not isinstance(data, dict):
-        raise SchemaGateError(
-            describe("schema root is not an object", file=source, value=type(data).__name__,
-                     expected="a JSON object with 'properties'"),
-            file=source,
-        )
+        raise SchemaGateError("schema root is not an object", file=source, value=type(data).__name__,
+                              expected="a JSON object with 'properties'")
     if not isinstance(data.get("properties"), dict):
-        raise SchemaGateError(
-            describe("schema has no 'properties' object", file=source, key="properties",
-                     value=data.get("properties"), expected="an object of parameters"),
-            file=source, key="properties",
-        )
+        raise SchemaGateError("schema has no 'properties' object", file=source, key="properties",
+                              value=data.get("properties"), expected="an object of parameters")
     params: dict[str, ParamDef] = {}
     lists: dict[str, list[str]] = {k: [] for k in _LIST_KEYS}
     popular: set[str] = set()
@@ -235,10 +224,8 @@ def _collect_lists(node: dict, prefix: str, lists: dict, source: str = "<schema>
                 continue
             if not isinstance(v, list) or not all(isinstance(e, str) for e in v):
                 where_key = f"{prefix}.{key}" if prefix else key
-                raise SchemaGateError(
-                    describe("malformed schema list", file=source, key=where_key, value=v,
-                             expected="a list of dotted parameter paths (strings)"),
-                    file=source, key=where_key, value=v)
+                raise SchemaGateError("malformed schema list", file=source, key=where_key, value=v,
+                                      expected="a list of dotted parameter paths (strings)")
             lists[key].extend((prefix, e) for e in v)
 
 
@@ -251,10 +238,8 @@ def _check_node(node: dict, path: str, source: str) -> None:
     a schema error naming the value (never a silently ignored bound)."""
 
     def bad(key: str, expected: str) -> SchemaGateError:
-        return SchemaGateError(
-            describe("malformed schema field", file=source, key=f"{path}.{key}", value=node[key],
-                     expected=expected),
-            file=source, key=f"{path}.{key}", value=node[key])
+        return SchemaGateError("malformed schema field", file=source, key=f"{path}.{key}", value=node[key],
+                               expected=expected)
 
     for key, wrong_inf in (("minimum", math.inf), ("maximum", -math.inf)):
         v = node.get(key)
@@ -304,7 +289,7 @@ def _collect_popular(pop: Any, prefix: str, out: set[str]) -> None:
 def _walk(props: dict, prefix: str, parent_enabled: bool, params: dict, lists: dict,
           popular: set, source: str) -> None:
     if prefix.count(".") + 1 > MAX_SCHEMA_DEPTH:
-        raise SchemaGateError(
+        raise SchemaGateError.from_message(
             describe("schema nested too deeply", file=source, key=prefix[:200] + "...",
                      expected=f"collections nested at most {MAX_SCHEMA_DEPTH} levels"),
             file=source, key=prefix)

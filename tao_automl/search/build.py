@@ -23,7 +23,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tao_automl.errors import SearchSpaceError, describe
+from tao_automl.errors import SearchSpaceError
 from tao_automl.schema import ParamDef, TaoSchema
 from tao_automl.search.constraints import KNOWN_CONSTRAINTS, coerce_constraints
 from tao_automl.search.params import Constraint, SearchParam
@@ -108,10 +108,8 @@ def build_search_space(
                 reason = f"cannot be searched: {exc}"
         if reason is not None:
             if explicit:
-                raise SearchSpaceError(
-                    describe("hyperparameter cannot be searched", file=src, key=name,
-                             value=reason, expected="a searchable, enabled schema parameter"),
-                    file=src, key=name)
+                raise SearchSpaceError("hyperparameter cannot be searched", file=src, key=name, value=reason,
+                                       expected="a searchable, enabled schema parameter")
             excluded[name] = reason
             continue
         params.append(sp)
@@ -136,20 +134,16 @@ def _scalar(v: Any) -> bool:
 def _check_explicit(schema: TaoSchema, name: str) -> None:
     if name in schema.params:
         if schema.is_disabled(name):
-            raise SearchSpaceError(
-                describe("hyperparameter is disabled for AutoML", file=schema.source, key=name,
-                         value=schema.disabled_reason(name),
-                         expected="a parameter not in automl_disabled_parameters"),
-                file=schema.source, key=name)
+            raise SearchSpaceError("hyperparameter is disabled for AutoML", file=schema.source, key=name,
+                                   value=schema.disabled_reason(name),
+                                   expected="a parameter not in automl_disabled_parameters")
         return
     close = difflib.get_close_matches(name, list(schema.params), n=3, cutoff=0.6)
     tail = [p for p in schema.params if p.rsplit(".", 1)[-1] == name.rsplit(".", 1)[-1]]
     hint = ", ".join(dict.fromkeys(close + tail)) or None
-    raise SearchSpaceError(
-        describe("unknown hyperparameter", file=schema.source, key=name,
-                 expected="a dotted parameter path defined in the schema",
-                 hint=f"did you mean: {hint}" if hint else None),
-        file=schema.source, key=name)
+    raise SearchSpaceError("unknown hyperparameter", file=schema.source, key=name,
+                           expected="a dotted parameter path defined in the schema",
+                           hint=f"did you mean: {hint}" if hint else None)
 
 
 def _check_custom_key(schema: TaoSchema, name: str, rng: Any, names: list[str]) -> None:
@@ -157,19 +151,15 @@ def _check_custom_key(schema: TaoSchema, name: str, rng: Any, names: list[str]) 
     if name not in schema.params:
         _check_explicit(schema, name)
     if name not in names:
-        raise SearchSpaceError(
-            describe("custom range for a parameter that is not searched", file=src, key=name,
-                     expected=f"one of {names}", hint="add it to the hyperparameters"),
-            file=src, key=name)
+        raise SearchSpaceError("custom range for a parameter that is not searched", file=src, key=name,
+                               expected=f"one of {names}", hint="add it to the hyperparameters")
     if not isinstance(rng, Mapping):
-        raise SearchSpaceError(describe("custom range is not a mapping", file=src, key=name,
-                                        value=rng, expected=f"keys from {sorted(_RANGE_KEYS)}"),
-                               file=src, key=name, value=rng)
+        raise SearchSpaceError("custom range is not a mapping", file=src, key=name, value=rng,
+                               expected=f"keys from {sorted(_RANGE_KEYS)}")
     bad = set(rng) - _RANGE_KEYS
     if bad:
-        raise SearchSpaceError(describe("unknown custom range keys", file=src, key=name,
-                                        value=sorted(bad), expected=f"keys from {sorted(_RANGE_KEYS)}"),
-                               file=src, key=name, value=sorted(bad))
+        raise SearchSpaceError("unknown custom range keys", file=src, key=name, value=sorted(bad),
+                               expected=f"keys from {sorted(_RANGE_KEYS)}")
 
 
 def _exclusive_reason(name: str, cons: list[Constraint], flat: dict, chosen: set) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from tao_automl.errors import SearchSpaceError, describe
+from tao_automl.errors import SearchSpaceError
 from tao_automl.search.params import CONSTRAINT_KINDS, Constraint, SearchParam
 
 __all__ = ["KNOWN_CONSTRAINTS", "coerce_constraints", "constraints_from_skill", "enforce_values"]
@@ -56,24 +56,18 @@ def coerce_constraints(items: Iterable[Any], *, source: str = "constraints") -> 
                 item["param"], item["other"] = pair
         if not isinstance(item, Mapping) or not isinstance(item.get("kind"), str) \
                 or item.get("kind") not in CONSTRAINT_KINDS or not isinstance(item.get("param"), str):
-            raise SearchSpaceError(
-                describe("invalid constraint", file=source, key=f"[{i}]", value=item,
-                         expected=f"a mapping with kind in {CONSTRAINT_KINDS} and a 'param' path"),
-                file=source, key=f"[{i}]", value=item)
+            raise SearchSpaceError("invalid constraint", file=source, key=f"[{i}]", value=item,
+                                   expected=f"a mapping with kind in {CONSTRAINT_KINDS} and a 'param' path")
         unknown = set(item) - {"kind", "param", "other", "factor", "reason"}
         if unknown:
-            raise SearchSpaceError(
-                describe("unknown constraint keys", file=source, key=f"[{i}]",
-                         value=sorted(unknown), expected="kind, param, other, factor, reason"),
-                file=source, key=f"[{i}]", value=sorted(unknown))
+            raise SearchSpaceError("unknown constraint keys", file=source, key=f"[{i}]",
+                                   value=sorted(unknown), expected="kind, param, other, factor, reason")
         factor = item.get("factor", 1)
         other = item.get("other")
         if not isinstance(factor, int) or isinstance(factor, bool) or factor < 1 \
                 or not (other is None or isinstance(other, str)):
-            raise SearchSpaceError(
-                describe("invalid constraint", file=source, key=f"[{i}]", value=item,
-                         expected="'other' a parameter path and 'factor' an integer >= 1"),
-                file=source, key=f"[{i}]", value=item)
+            raise SearchSpaceError("invalid constraint", file=source, key=f"[{i}]", value=item,
+                                   expected="'other' a parameter path and 'factor' an integer >= 1")
         out.append(Constraint(kind=item["kind"], param=item["param"], other=item.get("other"),
                               factor=int(item.get("factor", 1)), reason=str(item.get("reason", ""))))
     return out

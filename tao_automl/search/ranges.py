@@ -154,7 +154,7 @@ def apply_custom_range(sp: SearchParam, p: ParamDef, rng: Mapping[str, Any], *, 
     finite bounds and enum (SearchSpaceError otherwise)."""
 
     def fail(key: str, value: Any, expected: str) -> SearchSpaceError:
-        return SearchSpaceError(describe("custom range outside the schema", file=file,
+        return SearchSpaceError.from_message(describe("custom range outside the schema", file=file,
                                          key=f"{p.path}.{key}", value=value, expected=expected),
                                 file=file, key=p.path, value=value, expected=expected)
 

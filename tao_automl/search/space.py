@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from tao_automl.config.convert import converter
-from tao_automl.errors import SearchSpaceError, describe
+from tao_automl.errors import SearchSpaceError
 from tao_automl.search.constraints import enforce_values
 from tao_automl.search.params import Constraint, SearchParam
 
@@ -57,8 +57,8 @@ class SearchSpace:
         for p in self.params:
             if p.name == name:
                 return p
-        raise SearchSpaceError(describe("parameter not in the search space", file=self.source,
-                                        key=name, expected=f"one of {self.names}"), key=name)
+        raise SearchSpaceError("parameter not in the search space", file=self.source, key=name,
+                               expected=f"one of {self.names}")
 
     # ------------------------------------------------------------------ Ray
     def to_ray(self, *, weighted: bool = False) -> dict[str, Any]:
@@ -213,8 +213,8 @@ class SearchSpace:
         try:
             space = converter.structure(dict(data), cls)
         except Exception as exc:
-            raise SearchSpaceError(describe("cannot read a saved search space", value=str(exc)[:300],
-                                            expected="the output of SearchSpace.to_dict()")) from exc
+            raise SearchSpaceError("cannot read a saved search space", value=str(exc)[:300],
+                                   expected="the output of SearchSpace.to_dict()") from exc
         fixed = [attrs.evolve(p, options=tuple(p.options) if p.options is not None else None,
                               weights=tuple(p.weights) if p.weights is not None else None)
                  for p in space.params]

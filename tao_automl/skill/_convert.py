@@ -13,7 +13,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn
 
 from tao_automl.config.convert import converter
-from tao_automl.errors import SkillError, describe
+from tao_automl.errors import SkillError
 from tao_automl.skill.model import ActionInfo, DataSource, Execution, IOSpec, SkillInfo
 
 __all__ = ["converter", "structure"]
@@ -49,8 +49,5 @@ def structure(data: Any, cls: type, *, file: Any, key: str | None = None) -> Any
     except Exception as exc:  # cattrs raises ClassValidationError / TypeError / ValueError
         detail = "; ".join(cattrs.transform_error(exc)) if isinstance(
             exc, cattrs.BaseValidationError) else str(exc)
-        raise SkillError(
-            describe(f"cannot read {cls.__name__}", file=file, key=key, value=detail,
-                     expected=f"a mapping matching {cls.__name__}"),
-            file=file, key=key,
-        ) from exc
+        raise SkillError(f"cannot read {cls.__name__}", file=file, key=key, value=detail,
+                         expected=f"a mapping matching {cls.__name__}") from exc

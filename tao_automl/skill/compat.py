@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import SettingsError, describe
+from tao_automl.errors import SettingsError
 from tao_automl.skill.model import Execution
 
 __all__ = ["apply_execution"]
@@ -26,8 +26,8 @@ def apply_execution(skill: Any, action: str, execution: Any) -> Any:
     where = f"{skill.root}/references/skill_info.yaml"
 
     def bad(key: str, value: Any, expected: str) -> SettingsError:
-        return SettingsError(describe("invalid run(execution=...)", file=where, key=f"execution.{key}",
-                                      value=value, expected=expected), key=f"execution.{key}", value=value)
+        return SettingsError("invalid run(execution=...)", file=where, key=f"execution.{key}", value=value,
+                             expected=expected)
 
     if not isinstance(execution, Mapping):
         raise bad("", execution, "a mapping {type: python_script, script, args, config_format, cwd}")

@@ -18,7 +18,7 @@ import attrs
 import yaml
 
 from tao_automl.config import safe_yaml
-from tao_automl.errors import SchemaGateError, SkillError, describe
+from tao_automl.errors import SchemaGateError, SkillError
 from tao_automl.schema import TaoSchema, load_schema
 from tao_automl.skill._convert import structure
 from tao_automl.skill.model import ActionInfo, SkillInfo
@@ -40,11 +40,9 @@ def confined(root: Path, path: Path, *, file: Path, key: str, value: object = No
     resolved = Path(path).resolve()
     base = Path(root).resolve()
     if resolved != base and not resolved.is_relative_to(base):
-        raise SkillError(
-            describe("path leaves the skill folder", file=file, key=key, value=shown,
-                     expected=f"a file inside the skill folder {base} (no '..', absolute path "
-                              "elsewhere or symlink leading out)", hint=f"it resolves to {resolved}"),
-            file=file, key=key, value=shown)
+        raise SkillError("path leaves the skill folder", file=file, key=key, value=shown,
+                         expected=f"a file inside the skill folder {base} (no '..', absolute path "
+                                  "elsewhere or symlink leading out)", hint=f"it resolves to {resolved}")
     return resolved
 
 
@@ -72,11 +70,8 @@ class SkillBundle:
         try:
             return self.info.actions[name]
         except KeyError:
-            raise SkillError(
-                describe("action not declared", file=self.info_path, key=f"actions.{name}",
-                         expected=f"one of {sorted(self.info.actions)}"),
-                file=self.info_path, key=f"actions.{name}",
-            ) from None
+            raise SkillError("action not declared", file=self.info_path, key=f"actions.{name}",
+                             expected=f"one of {sorted(self.info.actions)}") from None
 
     def template_path(self, action: str) -> Path:
         """Where the spec template for ``action`` lives.
@@ -127,11 +122,8 @@ class SkillBundle:
         if key not in self._cache:
             path = self.schema_path(action)
             if not path.is_file():
-                raise SchemaGateError(
-                    describe(f"schema for action '{action}' is missing", file=path,
-                             expected=f"schemas/{action}.schema.json in skill '{self.name}'"),
-                    file=path,
-                )
+                raise SchemaGateError(f"schema for action '{action}' is missing", file=path,
+                                      expected=f"schemas/{action}.schema.json in skill '{self.name}'")
             self._cache[key] = load_schema(path)
         return self._cache[key]
 
@@ -147,8 +139,7 @@ class SkillBundle:
                     data = json.loads(path.read_text(encoding="utf-8"),
                                       parse_constant=lambda c: float(c.replace("Infinity", "inf")))
                 except (ValueError, RecursionError) as exc:
-                    raise SkillError(describe("manifest does not parse", file=path, value=str(exc),
-                                              expected="JSON"), file=path) from exc
+                    raise SkillError("manifest does not parse", file=path, value=str(exc), expected="JSON") from exc
             self._cache["manifest"] = data
         return self._cache["manifest"]
 
@@ -170,12 +161,9 @@ class SkillBundle:
             if img:
                 return img
             if key:
-                raise SkillError(
-                    describe("container image is a versions key that could not be resolved",
-                             file=self.info_path, key=where, value=key,
-                             expected="a versions.yaml (pass versions_file=) that defines it"),
-                    file=self.info_path, key=where, value=key,
-                )
+                raise SkillError("container image is a versions key that could not be resolved",
+                                 file=self.info_path, key=where, value=key,
+                                 expected="a versions.yaml (pass versions_file=) that defines it")
         backend = ((self.info.extra.get("backend_selection") or {}).get("defaults") or {}).get(
             action or "train")
         contract = (self.info.extra.get("backend_contracts") or {}).get(backend) or {}
@@ -196,18 +184,16 @@ def load_skill(skill_dir: str | Path, *, versions_file: str | Path | None = None
     root = Path(skill_dir).expanduser().resolve()
     info_path = root / "references" / "skill_info.yaml"
     if not info_path.is_file():
-        raise SkillError(describe("not a model skill: skill_info.yaml is missing", file=info_path,
-                                  expected="<skill>/references/skill_info.yaml"), file=info_path)
+        raise SkillError("not a model skill: skill_info.yaml is missing", file=info_path,
+                         expected="<skill>/references/skill_info.yaml")
     try:
         text = safe_yaml.decode_utf8(info_path.read_bytes())
         raw = safe_yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SkillError(describe("skill_info.yaml does not parse", file=info_path, value=str(exc),
-                                  expected="YAML"), file=info_path) from exc
+        raise SkillError("skill_info.yaml does not parse", file=info_path, value=str(exc), expected="YAML") from exc
     if not isinstance(raw, dict):
-        raise SkillError(describe("skill_info.yaml is not a mapping", file=info_path,
-                                  value=type(raw).__name__, expected="a YAML mapping"),
-                         file=info_path)
+        raise SkillError("skill_info.yaml is not a mapping", file=info_path, value=type(raw).__name__,
+                         expected="a YAML mapping")
     validate_skill_info(raw, file=info_path)
     data = dict(raw)
     data.setdefault("name", root.name)
@@ -237,9 +223,8 @@ def load_skill(skill_dir: str | Path, *, versions_file: str | Path | None = None
             vf = vfile()
             found = lookup_key(vf, img) if vf else None
             if vf is not None and found is None:
-                raise SkillError(describe("versions key not found", file=vf, key=img,
-                                          expected=f"a key used by {info_path}:{where}"),
-                                 file=vf, key=img)
+                raise SkillError("versions key not found", file=vf, key=img,
+                                 expected=f"a key used by {info_path}:{where}")
             node["container_image_key"] = found[0] if found else img
             node["container_image"] = found[1] if found else None
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.config import safe_yaml
-from tao_automl.errors import SchemaGateError, describe
+from tao_automl.errors import SchemaGateError
 
 __all__ = ["parse_template_text", "read_template"]
 
@@ -40,23 +40,16 @@ def parse_template_text(text: str, *, suffix: str = "", file: Any = "<template>"
         if isinstance(data, dict):
             return data
         errors.append(f"{fmt}: top level is {type(data).__name__}, not a mapping")
-    raise SchemaGateError(
-        describe("spec template does not parse", file=file, value="; ".join(errors)[:400],
-                 expected="a YAML, JSON or TOML mapping"),
-        file=file,
-    )
+    raise SchemaGateError("spec template does not parse", file=file, value="; ".join(errors)[:400],
+                          expected="a YAML, JSON or TOML mapping")
 
 
 def read_template(path: Path) -> dict:
     """Read and parse the template at ``path`` (SchemaGateError when missing/unparsable)."""
     if not path.is_file():
-        raise SchemaGateError(
-            describe("spec template is missing", file=path, expected="an existing spec template"),
-            file=path,
-        )
+        raise SchemaGateError("spec template is missing", file=path, expected="an existing spec template")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise SchemaGateError(describe("spec template is unreadable", file=path, value=str(exc)),
-                              file=path) from exc
+        raise SchemaGateError("spec template is unreadable", file=path, value=str(exc)) from exc
     return parse_template_text(text, suffix=path.suffix, file=path)

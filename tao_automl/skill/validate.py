@@ -35,7 +35,7 @@ def validate_skill_info(data: Any, *, file: Any) -> None:
                              expected=err.message))
     more = f" (+{len(errors) - 10} more)" if len(errors) > 10 else ""
     first = errors[0]
-    raise SkillError(
+    raise SkillError.from_message(
         "; ".join(msgs) + more,
         file=file,
         key=".".join(str(p) for p in first.absolute_path) or None,

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from tao_automl.config import safe_yaml
-from tao_automl.errors import SkillError, describe
+from tao_automl.errors import SkillError
 
 __all__ = ["annotated_keys", "find_versions_file", "is_bare_key", "lookup_key"]
 
@@ -48,8 +48,8 @@ def find_versions_file(start: Path, explicit: str | Path | None = None) -> Path 
     if explicit is not None:
         p = Path(explicit)
         if not p.is_file():
-            raise SkillError(describe("versions file not found", file=p, key="versions_file",
-                                      expected="an existing versions.yaml"), file=p)
+            raise SkillError("versions file not found", file=p, key="versions_file",
+                             expected="an existing versions.yaml")
         return p
     for d in [start, *start.parents]:
         cand = d / "versions.yaml"
@@ -66,8 +66,7 @@ def lookup_key(versions_file: Path, key: str) -> tuple[str, str] | None:
     try:
         data: Any = safe_yaml.load_file(versions_file) or {}
     except (OSError, yaml.YAMLError) as exc:
-        raise SkillError(describe("versions file does not parse", file=versions_file,
-                                  value=str(exc), expected="YAML"), file=versions_file) from exc
+        raise SkillError("versions file does not parse", file=versions_file, value=str(exc), expected="YAML") from exc
     for full in (key, f"images.{key}"):
         node = data
         for part in full.split("."):

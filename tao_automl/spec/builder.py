@@ -181,7 +181,7 @@ class SpecBuilder:
             outputs=_declared_values(spec, self.action_info),
         )
         if strict and missing:
-            raise SpecError(describe(
+            raise SpecError.from_message(describe(
                 f"spec for action '{action}' of skill '{getattr(info, 'name', '?')}' is missing "
                 f"mandatory keys: {', '.join(missing)}",
                 key=missing[0],
@@ -247,10 +247,8 @@ class SpecBuilder:
         left = [p for p in none_leaves(spec)]
         if left:
             key = format_path(left[0])
-            raise SpecError(describe(
-                "a None value cannot be written to this action's TOML spec and would be lost",
-                key=key, value=None, expected="a non-null value (TOML has no null)"),
-                key=key, value=None)
+            raise SpecError("a None value cannot be written to this action's TOML spec and would be lost",
+                            key=key, value=None, expected="a non-null value (TOML has no null)")
 
 
 _ABSENT = object()

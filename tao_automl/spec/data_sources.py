@@ -43,7 +43,7 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import SpecError, describe
+from tao_automl.errors import SpecError
 from tao_automl.spec.paths import format_path, parse_path
 
 __all__ = ["SOURCE_NAMES", "SourceView", "as_source", "DataResolution", "resolve_data_sources",
@@ -78,13 +78,11 @@ def as_source(entry: Any, *, key: str = "?") -> SourceView:
             return getattr(entry, name, default)
     vals = {f: get(f) for f in fields}
     if not isinstance(vals["source"], str) or not vals["source"]:
-        raise SpecError(describe("data source entry has no 'source'", key=key,
-                                 value=vals["source"], expected=f"one of {', '.join(SOURCE_NAMES)}"),
-                        key=key)
+        raise SpecError("data source entry has no 'source'", key=key, value=vals["source"],
+                        expected=f"one of {', '.join(SOURCE_NAMES)}")
     if vals["path"] is None and not vals["path_from_format"] and not vals["mapping"]:
-        raise SpecError(describe("data source entry has neither 'path', 'path_from_format' "
-                                 "nor 'mapping'", key=key, value=dict(vals),
-                                 expected="one of them"), key=key)
+        raise SpecError("data source entry has neither 'path', 'path_from_format' "
+                        "nor 'mapping'", key=key, value=dict(vals), expected="one of them")
     return SourceView(
         source=vals["source"],
         path=None if vals["path"] is None else str(vals["path"]),
@@ -188,11 +186,9 @@ def resolve_data_sources(
             continue
         many = view.list or view.multiple_sources is True
         if len(roots) > 1 and not many:
-            raise SpecError(describe(
-                f"data source '{key}' takes one '{view.source}' URI but {len(roots)} were given",
-                key=key, value=roots,
-                expected="a single URI (the entry has multiple_sources: false and no list: true)"),
-                key=key, value=roots)
+            raise SpecError(f"data source '{key}' takes one '{view.source}' URI but {len(roots)} were given",
+                            key=key, value=roots,
+                            expected="a single URI (the entry has multiple_sources: false and no list: true)")
         value, ok = _build_value(key, view, roots, data_format, fills, res)
         if ok:
             res.values[key] = value

@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import SpecError, describe
+from tao_automl.errors import SpecError
 from tao_automl.spec.data_sources import join_uri
 from tao_automl.spec.paths import Path, format_path, get_path, parse_path
 
@@ -122,13 +122,11 @@ def route_outputs(
             continue
         user_key = given_as.get(path, format_path(path))
         where = f" in {skill_file}" if skill_file else ""
-        raise SpecError(describe(
-            f"spec override '{user_key}' sets '{dotted}', declared{where} as a {kind} output of "
-            f"action '{action}', to a local path every job of the run would share (concurrent "
-            "trials would overwrite each other's files)",
-            key=user_key, value=value,
-            expected="no override (each job's output goes to its own folder in the workspace) "
-                     "or a URI such as s3://bucket/prefix"), key=user_key, value=value)
+        raise SpecError(f"spec override '{user_key}' sets '{dotted}', declared{where} as a {kind} output of "
+                        f"action '{action}', to a local path every job of the run would share (concurrent "
+                        "trials would overwrite each other's files)", key=user_key, value=value,
+                        expected="no override (each job's output goes to its own folder in the workspace) "
+                                 "or a URI such as s3://bucket/prefix")
     if not output_dir:
         todo = [d for d, k in declared.items() if k in ROUTED_TYPES and parsed[d] not in explicit]
         if todo:

@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from tao_automl.errors import SpecError, describe
+from tao_automl.errors import SpecError
 from tao_automl.spec.paths import Path, format_path, parse_path, set_path
 
 __all__ = ["CanonicalOverrides", "canonicalize", "apply_canonical", "apply_overrides"]
@@ -58,9 +58,8 @@ def canonicalize(
     shorthand = dict(shorthand or {})
     for key, value in (overrides or {}).items():
         if not isinstance(key, str):
-            raise SpecError(describe(f"{what} key must be a string", key=key, value=value,
-                                     expected="a dotted/indexed spec path or shorthand alias"),
-                            key=key, value=value)
+            raise SpecError(f"{what} key must be a string", key=key, value=value,
+                            expected="a dotted/indexed spec path or shorthand alias")
         target = key
         if key in shorthand:
             if spec is not None and key in spec:
@@ -72,17 +71,9 @@ def canonicalize(
         path = parse_path(target)
         if path in values:
             if values[path] != value:
-                raise SpecError(
-                    describe(
-                        f"conflicting {what}s for one spec leaf: '{given[path]}' = "
-                        f"{values[path]!r} and '{key}' = {value!r}",
-                        key=format_path(path),
-                        value=value,
-                        expected="one value per leaf (drop the alias or the full path)",
-                    ),
-                    key=format_path(path),
-                    value=value,
-                )
+                raise SpecError(f"conflicting {what}s for one spec leaf: '{given[path]}' = "
+                                f"{values[path]!r} and '{key}' = {value!r}", key=format_path(path),
+                                value=value, expected="one value per leaf (drop the alias or the full path)")
             continue
         values[path] = copy.deepcopy(value)
         given[path] = key

@@ -41,7 +41,7 @@ _MISSING: Any = object()
 
 
 def _bad(path: Any, pos: int, why: str) -> SpecError:
-    return SpecError(
+    return SpecError.from_message(
         describe(
             f"invalid spec path ({why} at position {pos})",
             key=path,
@@ -80,16 +80,8 @@ def _read_bracket(text: str, pos: int) -> tuple[Segment, int]:
         if not m:
             raise _bad(text, pos, "expected an index or a quoted key inside [ ]")
         if m.group().startswith("-"):
-            raise SpecError(
-                describe(
-                    "negative list index in spec path",
-                    key=text,
-                    value=int(m.group()),
-                    expected="an index >= 0 (an index equal to the list length appends)",
-                ),
-                key=text,
-                value=int(m.group()),
-            )
+            raise SpecError("negative list index in spec path", key=text, value=int(m.group()),
+                            expected="an index >= 0 (an index equal to the list length appends)")
         key, i = int(m.group()), m.end()
     if i >= len(text) or text[i] != "]":
         raise _bad(text, i, "missing ']'")
@@ -106,18 +98,17 @@ def parse_path(path: str | Iterable[Segment]) -> Path:
         segs: list[Segment] = []
         for seg in path:
             if isinstance(seg, bool) or not isinstance(seg, (str, int)) or seg == "":
-                raise SpecError(describe("invalid spec path segment", key=path, value=seg,
-                                         expected="non-empty str keys and int indices"), key=path)
+                raise SpecError("invalid spec path segment", key=path, value=seg,
+                                expected="non-empty str keys and int indices")
             if isinstance(seg, int) and seg < 0:
-                raise SpecError(describe("negative list index in spec path", key=path, value=seg,
-                                         expected="an index >= 0"), key=path, value=seg)
+                raise SpecError("negative list index in spec path", key=path, value=seg,
+                                expected="an index >= 0")
             segs.append(seg)
         if not segs:
-            raise SpecError(describe("empty spec path", key=path), key=path)
+            raise SpecError("empty spec path", key=path)
         return tuple(segs)
     if not isinstance(path, str):
-        raise SpecError(describe("spec path must be a string", key=path,
-                                 expected="dotted/indexed notation"), key=path)
+        raise SpecError("spec path must be a string", key=path, expected="dotted/indexed notation")
     if not path:
         raise _bad(path, 0, "empty path")
     out: list[Segment] = []
@@ -187,16 +178,8 @@ def _step(node: Any, seg: Segment, path: Path, depth: int) -> tuple[bool, Any]:
 
 def _walk_error(path: Path, depth: int, found: Any, why: str) -> SpecError:
     where = format_path(path[:depth]) if depth else "<spec root>"
-    return SpecError(
-        describe(
-            f"impossible spec path: {why} (at '{where}')",
-            key=format_path(path),
-            value=found,
-            expected="a mapping for a key segment or a list for an index segment",
-        ),
-        key=format_path(path),
-        value=found,
-    )
+    return SpecError(f"impossible spec path: {why} (at '{where}')", key=format_path(path), value=found,
+                     expected="a mapping for a key segment or a list for an index segment")
 
 
 def get_path(obj: Any, path: str | Iterable[Segment], default: Any = _MISSING) -> Any:
@@ -211,8 +194,7 @@ def get_path(obj: Any, path: str | Iterable[Segment], default: Any = _MISSING) -
         found, node = _step(node, seg, segs, depth)
         if not found:
             if default is _MISSING:
-                raise SpecError(describe("spec path not found", key=format_path(segs),
-                                         expected="an existing key"), key=format_path(segs))
+                raise SpecError("spec path not found", key=format_path(segs), expected="an existing key")
             return default
     return node
 
@@ -256,16 +238,9 @@ def set_path(obj: Any, path: str | Iterable[Segment], value: Any) -> None:
             if idx is None:
                 raise _walk_error(segs, depth, node, "a mapping key was used on a list")
             if idx > len(node):
-                raise SpecError(
-                    describe(
-                        f"list index {idx} out of range at '{format_path(segs[:depth]) or '<spec root>'}'",
-                        key=format_path(segs),
-                        value=node,
-                        expected=f"an index <= {len(node)} (equal appends)",
-                    ),
-                    key=format_path(segs),
-                    value=node,
-                )
+                raise SpecError(f"list index {idx} out of range at '{format_path(segs[:depth]) or '<spec root>'}'",
+                                key=format_path(segs), value=node,
+                                expected=f"an index <= {len(node)} (equal appends)")
             if last:
                 if idx == len(node):
                     node.append(value)

@@ -49,7 +49,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from tao_automl.errors import SpecError, describe
+from tao_automl.errors import SpecError
 from tao_automl.spec.data_sources import join_uri
 from tao_automl.spec.paths import format_path, parse_path
 
@@ -189,10 +189,9 @@ def _call(func: str, key: str, ctx: SpecParamContext, res: SpecParamResolution) 
     m = _REID_RE.match(func)
     if m:
         return _out(ctx, key, _REID_PLOTS.get(m.group(1), f"{m.group(1)}.png"), res)
-    raise SpecError(describe("unknown spec_params function", key=key, value=func,
-                             expected="one of " + ", ".join(sorted(KNOWN_FUNCTIONS))
-                             + ", create_inference_result_file_<x>, create_evaluate_<x>_reid"),
-                    key=key, value=func)
+    raise SpecError("unknown spec_params function", key=key, value=func,
+                    expected="one of " + ", ".join(sorted(KNOWN_FUNCTIONS))
+                    + ", create_inference_result_file_<x>, create_evaluate_<x>_reid")
 
 
 def resolve_spec_params_full(params: Mapping[str, Any] | None,

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from tao_automl.config import safe_yaml
-from tao_automl.errors import SpecError, describe
+from tao_automl.errors import SpecError
 from tao_automl.spec.paths import Segment, format_path
 
 __all__ = [
@@ -52,14 +52,13 @@ def format_for(path: str | Path, fmt: str | None = None) -> str:
         f = str(fmt).lower()
         f = "yaml" if f == "yml" else f
         if f not in FORMATS:
-            raise SpecError(describe("unknown spec format", file=str(path), value=fmt,
-                                     expected="one of yaml, json, toml"), file=str(path), value=fmt)
+            raise SpecError("unknown spec format", file=str(path), value=fmt,
+                            expected="one of yaml, json, toml")
         return f
     suffix = Path(str(path).split("?", 1)[0]).suffix.lower()
     if suffix not in _SUFFIXES:
-        raise SpecError(describe("cannot infer spec format from the file suffix", file=str(path),
-                                 value=suffix, expected=".yaml, .yml, .json or .toml (or pass fmt=)"),
-                        file=str(path), value=suffix)
+        raise SpecError("cannot infer spec format from the file suffix", file=str(path), value=suffix,
+                        expected=".yaml, .yml, .json or .toml (or pass fmt=)")
     return _SUFFIXES[suffix]
 
 
@@ -74,14 +73,13 @@ def parse_spec_text(text: str, fmt: str, *, source: str = "<text>") -> dict[str,
         else:
             data = tomllib.loads(text)
     except (yaml.YAMLError, json.JSONDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
-        raise SpecError(describe(f"spec file does not parse as {fmt.upper()}: {exc}", file=source,
-                                 expected=f"valid {fmt.upper()}"), file=source) from exc
+        raise SpecError(f"spec file does not parse as {fmt.upper()}: {exc}", file=source,
+                        expected=f"valid {fmt.upper()}") from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SpecError(describe("spec file top level is not a mapping", file=source,
-                                 value=type(data).__name__, expected="a mapping of sections"),
-                        file=source)
+        raise SpecError("spec file top level is not a mapping", file=source, value=type(data).__name__,
+                        expected="a mapping of sections")
     return data
 
 
@@ -98,8 +96,7 @@ def load_spec_file(path: str | Path, fmt: str | None = None) -> dict[str, Any]:
         else:
             text = Path(spath).read_text(encoding="utf-8")
     except (OSError, ValueError, ImportError) as exc:
-        raise SpecError(describe(f"cannot read spec file: {exc}", file=spath,
-                                 expected="a readable file"), file=spath) from exc
+        raise SpecError(f"cannot read spec file: {exc}", file=spath, expected="a readable file") from exc
     return parse_spec_text(text, fmt, source=spath)
 
 
@@ -132,17 +129,16 @@ def _normalise(node: Any, path: tuple[Segment, ...], fmt: str) -> Any:
 
 def _unwritable(path: tuple[Segment, ...], value: Any, fmt: str, what: str) -> SpecError:
     key = format_path(path) if path else "<spec root>"
-    return SpecError(describe(f"spec cannot be written as {fmt.upper()}: {what}", key=key,
-                              value=value, expected="str, int, float, bool, list or mapping values"
-                              + (" (no None)" if fmt == "toml" else "")), key=key, value=value)
+    return SpecError(f"spec cannot be written as {fmt.upper()}: {what}", key=key, value=value,
+                     expected="str, int, float, bool, list or mapping values"
+        + (" (no None)" if fmt == "toml" else ""))
 
 
 def dump_spec(spec: Mapping[str, Any], fmt: str) -> str:
     """Render ``spec`` as YAML, JSON or TOML text (key order kept)."""
     fmt = format_for("<spec>", fmt)
     if not isinstance(spec, Mapping):
-        raise SpecError(describe("spec must be a mapping", value=type(spec).__name__,
-                                 expected="a dict"))
+        raise SpecError("spec must be a mapping", value=type(spec).__name__, expected="a dict")
     data = _normalise(spec, (), fmt)
     if fmt == "yaml":
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
@@ -153,8 +149,7 @@ def dump_spec(spec: Mapping[str, Any], fmt: str) -> str:
     try:
         return tomli_w.dumps(data)
     except (TypeError, ValueError) as exc:  # pragma: no cover - _normalise catches known cases
-        raise SpecError(describe(f"spec cannot be written as TOML: {exc}",
-                                 expected="TOML-compatible values")) from exc
+        raise SpecError(f"spec cannot be written as TOML: {exc}", expected="TOML-compatible values") from exc
 
 
 def write_spec(spec: Mapping[str, Any], path: str | Path, fmt: str | None = None) -> str:
@@ -173,8 +168,7 @@ def write_spec(spec: Mapping[str, Any], path: str | Path, fmt: str | None = None
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(text, encoding="utf-8")
     except (OSError, ValueError, ImportError) as exc:
-        raise SpecError(describe(f"cannot write spec file: {exc}", file=spath,
-                                 expected="a writable location"), file=spath) from exc
+        raise SpecError(f"cannot write spec file: {exc}", file=spath, expected="a writable location") from exc
     return spath
 
 

@@ -40,7 +40,7 @@ import time
 import uuid
 from typing import Any
 
-from tao_automl.errors import WorkspaceError, describe
+from tao_automl.errors import WorkspaceError
 from tao_automl.store.workspace import Workspace
 
 __all__ = ["DriverLease", "LEASE_FILE", "lease_ttl_s"]
@@ -60,8 +60,8 @@ def lease_ttl_s() -> float:
     except ValueError:
         value = -1.0
     if not value > 0:
-        raise WorkspaceError(describe("bad lease time", key="TAO_AUTOML_LEASE_TTL_S", value=raw,
-                                      expected="a number of seconds > 0"))
+        raise WorkspaceError("bad lease time", key="TAO_AUTOML_LEASE_TTL_S", value=raw,
+                             expected="a number of seconds > 0")
     return value
 
 
@@ -113,7 +113,7 @@ class _LocalStore:
         except FileNotFoundError:
             return None, None
         except OSError as exc:
-            raise WorkspaceError(describe("cannot read workspace file", file=self.path, value=str(exc))) from exc
+            raise WorkspaceError("cannot read workspace file", file=self.path, value=str(exc)) from exc
         return raw, hashlib.sha256(raw).hexdigest()
 
     def read(self) -> tuple[bytes | None, str | None]:
@@ -267,14 +267,12 @@ class DriverLease:
 
     def _refusal(self, holder: dict[str, Any]) -> WorkspaceError:
         age = time.time() - float(holder.get("refreshed", 0) or 0)
-        return WorkspaceError(describe(
-            "experiment is in use by another driver", file=self.ws.path(LEASE_FILE),
-            value=f"host {holder.get('host')}, pid {holder.get('pid')}, heartbeat {age:.0f} s ago",
-            expected="one live driver per experiment",
-            hint=(f"wait for that run to end, or stop it (tao-automl cancel {self.ws.root}); a driver that "
-                  f"died is taken over once its lease expires ({holder.get('ttl_s', self.ttl_s):.0f} s after its "
-                  "last heartbeat) or at once from the same host; tao-automl status/report work meanwhile"),
-        ))
+        return WorkspaceError("experiment is in use by another driver", file=self.ws.path(LEASE_FILE),
+                              value=f"host {holder.get('host')}, pid {holder.get('pid')}, heartbeat {age:.0f} s ago",
+                              expected="one live driver per experiment",
+                              hint=(f"wait for that run to end, or stop it (tao-automl cancel {self.ws.root}); a driver that "
+                                    f"died is taken over once its lease expires ({holder.get('ttl_s', self.ttl_s):.0f} s after its "
+                                    "last heartbeat) or at once from the same host; tao-automl status/report work meanwhile"))
 
     def refresh(self) -> bool:
         with self._io:

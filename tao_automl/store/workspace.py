@@ -30,7 +30,7 @@ from typing import Any
 
 from tao_automl.config.secrets import mask_bytes, open_filesystem
 from tao_automl.config.session_id import SESSION_ID_RULE, check_session_id
-from tao_automl.errors import WorkspaceError, describe
+from tao_automl.errors import WorkspaceError
 
 __all__ = ["Workspace", "is_uri", "new_session_id", "check_session_id", "SESSION_ID_RULE"]
 
@@ -100,9 +100,8 @@ class Workspace:
             try:  # secret("ENV") options are resolved in memory and never pickled as values
                 self._fs, _ = open_filesystem(self.root, self._storage_options)
             except (ImportError, ValueError) as exc:
-                raise WorkspaceError(
-                    describe("cannot open workspace", value=self.root, expected="a reachable fsspec URI"),
-                ) from exc
+                raise WorkspaceError("cannot open workspace", value=self.root,
+                                     expected="a reachable fsspec URI") from exc
 
     # -- paths -------------------------------------------------------------
     def path(self, *parts: str) -> str:
@@ -113,9 +112,8 @@ class Workspace:
 
     def local_path(self, *parts: str) -> Path:
         if self.uri:
-            raise WorkspaceError(
-                describe("workspace is remote; no local path", value=self.root, expected="a local workspace")
-            )
+            raise WorkspaceError("workspace is remote; no local path", value=self.root,
+                                 expected="a local workspace")
         return Path(self.path(*parts))
 
     # -- primitive I/O ------------------------------------------------------
@@ -127,7 +125,7 @@ class Workspace:
             else:
                 Path(p).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise WorkspaceError(describe("cannot create folder", file=p, value=str(exc))) from exc
+            raise WorkspaceError("cannot create folder", file=p, value=str(exc)) from exc
         return p
 
     def write_bytes(self, rel: str, data: bytes, *, durable: bool = True) -> str:
@@ -150,7 +148,7 @@ class Workspace:
                         os.fsync(fh.fileno())
                 os.replace(tmp, target)
         except OSError as exc:
-            raise WorkspaceError(describe("cannot write workspace file", file=p, value=str(exc))) from exc
+            raise WorkspaceError("cannot write workspace file", file=p, value=str(exc)) from exc
         return p
 
     def write_text(self, rel: str, text: str, *, durable: bool = True) -> str:
@@ -170,22 +168,20 @@ class Workspace:
         except FileNotFoundError:
             raise
         except OSError as exc:
-            raise WorkspaceError(describe("cannot read workspace file", file=p, value=str(exc))) from exc
+            raise WorkspaceError("cannot read workspace file", file=p, value=str(exc)) from exc
 
     def read_json(self, rel: str, default: Any = ...) -> Any:
         try:
             raw = self.read_bytes(rel)
         except FileNotFoundError:
             if default is ...:
-                raise WorkspaceError(describe("workspace file is missing", file=self.path(rel))) from None
+                raise WorkspaceError("workspace file is missing", file=self.path(rel)) from None
             return default
         try:
             return json.loads(raw)
         except ValueError as exc:
             if default is ...:
-                raise WorkspaceError(
-                    describe("workspace file is not valid JSON", file=self.path(rel), value=str(exc))
-                ) from exc
+                raise WorkspaceError("workspace file is not valid JSON", file=self.path(rel), value=str(exc)) from exc
             return default
 
     def exists(self, rel: str = "") -> bool:

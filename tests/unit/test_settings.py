@@ -197,24 +197,22 @@ def test_canonical_spelling_and_run_argument_are_left_alone():
 
 def test_later_checks_are_renamed_too():
     from tao_automl.config.settings import name_as_written, written_keys
-    from tao_automl.errors import describe
 
     # a check after parsing names the canonical key inside its message only
-    exc = SettingsError(describe("min_epochs must be below max_epochs", key="automl_settings.min_epochs",
-                                 value=5, expected="< max_epochs (3)"))
+    exc = SettingsError("min_epochs must be below max_epochs", key="automl_settings.min_epochs", value=5,
+                        expected="< max_epochs (3)")
     name_as_written(exc, written_keys({"grace_period": 5, "automl_max_epochs": 3}))
     assert exc.key == "automl_settings.grace_period"
     assert "key 'automl_settings.grace_period' (min_epochs), value 5" in str(exc)
     # an unknown algorithm written as automl_settings["algorithm"] is named so
-    exc = SettingsError(describe("unknown AutoML algorithm", key="automl_algorithm", value="x"),
-                        key="automl_algorithm", value="x")
+    exc = SettingsError("unknown AutoML algorithm", key="automl_algorithm", value="x")
     name_as_written(exc, written_keys({"algorithm": "x"}))
     assert exc.key == "automl_settings.algorithm" and "key 'automl_settings.algorithm' (algorithm)" in str(exc)
     # ... and left alone when it came as run(automl_algorithm=...)
-    exc = SettingsError("unknown AutoML algorithm: key 'automl_algorithm'", key="automl_algorithm")
+    exc = SettingsError.from_message("unknown AutoML algorithm: key 'automl_algorithm'", key="automl_algorithm")
     name_as_written(exc, written_keys({}, algorithm="x"))
     assert exc.key == "automl_algorithm" and str(exc) == "unknown AutoML algorithm: key 'automl_algorithm'"
     # keys that are no setting are never touched
-    exc = SettingsError("invalid platform kwarg: key 'gpu_count'", key="gpu_count")
+    exc = SettingsError.from_message("invalid platform kwarg: key 'gpu_count'", key="gpu_count")
     name_as_written(exc, written_keys({"mode": "max"}))
     assert exc.key == "gpu_count" and str(exc) == "invalid platform kwarg: key 'gpu_count'"

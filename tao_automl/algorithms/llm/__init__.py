@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tao_automl.algorithms import AlgorithmSpec, BuildContext, SearchPlan, register
-from tao_automl.errors import CredentialError, SettingsError, describe
+from tao_automl.errors import CredentialError, SettingsError
 
 __all__ = ["build_llm", "build_hybrid", "build_autoresearch", "check_llm_settings", "skill_notes"]
 
@@ -49,55 +49,49 @@ def check_llm_settings(settings: Any, *, environ: Any = None, algorithm: str = "
             ("llm_endpoint", "an endpoint", "the base URL of an OpenAI-compatible server, e.g. http://localhost:8000/v1"),
             ("llm_model", "a model name", "the model name the server serves, e.g. meta/llama-3.1-8b-instruct")):
         if not getattr(settings, key):
-            raise SettingsError(describe(f"algorithm '{algorithm}' needs {what}", key=f"automl_settings.{key}",
-                                         value=None, expected=hint), key=f"automl_settings.{key}")
+            raise SettingsError(f"algorithm '{algorithm}' needs {what}", key=f"automl_settings.{key}",
+                                value=None, expected=hint)
     if algorithm in ("hybrid", "autoresearch") and settings.llm_fallback is not None:
-        raise SettingsError(describe(f"this setting does not apply to algorithm '{algorithm}'",
-                                     key="automl_settings.llm_fallback", value=settings.llm_fallback,
-                                     expected=f"leave it out ({algorithm} never substitutes anything for an "
-                                              "LLM reply: a failed call or invalid reply stops the run with "
-                                              "LLMError)"),
-                            key="automl_settings.llm_fallback")
+        raise SettingsError(f"this setting does not apply to algorithm '{algorithm}'",
+                            key="automl_settings.llm_fallback", value=settings.llm_fallback,
+                            expected=f"leave it out ({algorithm} never substitutes anything for an "
+                                     "LLM reply: a failed call or invalid reply stops the run with "
+                                     "LLMError)")
     from tao_automl.config.settings import AUTORESEARCH_SETTINGS
 
     if algorithm != "autoresearch":
         for key in AUTORESEARCH_SETTINGS:
             value = getattr(settings, key)
             if value not in (None, 0.0):
-                raise SettingsError(describe(f"this setting does not apply to algorithm '{algorithm}'",
-                                             key=f"automl_settings.{key}", value=value,
-                                             expected="leave it out, or use algorithm 'autoresearch'"),
-                                    key=f"automl_settings.{key}")
+                raise SettingsError(f"this setting does not apply to algorithm '{algorithm}'",
+                                    key=f"automl_settings.{key}", value=value,
+                                    expected="leave it out, or use algorithm 'autoresearch'")
     elif (settings.autoresearch_noise_margin == 0
           and settings.max_recommendations < 2 + (settings.autoresearch_repeats or 2)):
         repeats = settings.autoresearch_repeats or 2
-        raise SettingsError(describe("autoresearch's budget leaves no trial for a change",
-                                     key="automl_settings.max_recommendations", value=settings.max_recommendations,
-                                     expected=f">= {2 + repeats} (1 incumbent run + {repeats} re-runs measuring the "
-                                              "noise margin + at least 1 change)",
-                                     hint="raise max_recommendations, lower autoresearch_repeats, or give "
-                                          "autoresearch_noise_margin"),
-                            key="automl_settings.max_recommendations")
+        raise SettingsError("autoresearch's budget leaves no trial for a change",
+                            key="automl_settings.max_recommendations", value=settings.max_recommendations,
+                            expected=f">= {2 + repeats} (1 incumbent run + {repeats} re-runs measuring the "
+                                     "noise margin + at least 1 change)",
+                            hint="raise max_recommendations, lower autoresearch_repeats, or give "
+                                 "autoresearch_noise_margin")
     elif settings.autoresearch_noise_margin > 0 and settings.autoresearch_repeats is not None:
-        raise SettingsError(describe("autoresearch_repeats measures the noise margin, which is given",
-                                     key="automl_settings.autoresearch_repeats",
-                                     value=settings.autoresearch_repeats,
-                                     expected="leave it out with autoresearch_noise_margin > 0, or set "
-                                              "autoresearch_noise_margin: 0 to measure it"),
-                            key="automl_settings.autoresearch_repeats")
+        raise SettingsError("autoresearch_repeats measures the noise margin, which is given",
+                            key="automl_settings.autoresearch_repeats", value=settings.autoresearch_repeats,
+                            expected="leave it out with autoresearch_noise_margin > 0, or set "
+                                     "autoresearch_noise_margin: 0 to measure it")
     ref = settings.llm_api_key
     env = os.environ if environ is None else environ
     if ref is not None and not env.get(ref.name):
-        raise CredentialError(describe("the LLM API key's environment variable is unset or empty",
-                                       key="automl_settings.llm_api_key", value=f"secret({ref.name!r})",
-                                       expected=f"{ref.name} set in the driver's environment"),
-                              key="automl_settings.llm_api_key")
+        raise CredentialError("the LLM API key's environment variable is unset or empty",
+                              key="automl_settings.llm_api_key", value=f"secret({ref.name!r})",
+                              expected=f"{ref.name} set in the driver's environment")
     try:
         import openai  # noqa: F401
     except ImportError as exc:
-        raise SettingsError(describe(f"algorithm '{algorithm}' needs the openai package", key="automl_algorithm",
-                                     value=algorithm, expected="openai installed",
-                                     hint="pip install 'tao-automl[llm]'"), key="automl_algorithm") from exc
+        raise SettingsError(f"algorithm '{algorithm}' needs the openai package", key="automl_algorithm",
+                            value=algorithm, expected="openai installed",
+                            hint="pip install 'tao-automl[llm]'") from exc
 
 
 def _build(ctx: BuildContext, algorithm: str, searcher: Any, **extra: Any) -> SearchPlan:

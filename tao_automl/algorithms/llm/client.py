@@ -84,9 +84,9 @@ class LLMClient:
         try:
             import openai
         except ImportError as exc:
-            raise LLMError(describe("algorithm 'llm' needs the openai package", key="automl_algorithm",
-                                    value="llm", hint="pip install 'tao-automl[llm]'"),
-                           endpoint=self.endpoint, model=self.model, cause="openai not installed") from exc
+            raise LLMError("algorithm 'llm' needs the openai package", key="automl_algorithm", value="llm",
+                           hint="pip install 'tao-automl[llm]'", endpoint=self.endpoint, model=self.model,
+                           cause="openai not installed") from exc
         key = "not-needed"  # local servers (vLLM, Ollama, llama.cpp) take any key
         if self.api_key_env:
             from tao_automl.config.secrets import mask_env
