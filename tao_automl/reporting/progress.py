@@ -24,6 +24,7 @@ import attrs
 
 from tao_automl.algorithms import ALGORITHMS
 from tao_automl.config.objectives import Objective, hypervolume, pareto_indices
+from tao_automl.config.statuses import TrialStatus
 from tao_automl.errors import WorkspaceError
 from tao_automl.reporting.collect import score_of, trial_result
 from tao_automl.reporting.pareto import objective_values
@@ -34,7 +35,7 @@ from tao_automl.store.workspace import Workspace
 __all__ = ["Snapshot", "LedgerReader", "snapshot", "render_text", "render_html", "render_status",
            "render_rich", "rich_table", "watch", "progress_callback", "resolve_experiment"]
 
-TERMINAL = ("succeeded", "failed", "stopped")
+TERMINAL = (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.STOPPED)
 
 
 @attrs.define(kw_only=True)
@@ -62,7 +63,8 @@ class Snapshot:
 
     @property
     def counts(self) -> dict[str, int]:
-        out = {k: 0 for k in ("succeeded", "failed", "stopped", "running", "pending")}
+        out = {str(k): 0 for k in (TrialStatus.SUCCEEDED, TrialStatus.FAILED, TrialStatus.STOPPED,
+                                     TrialStatus.RUNNING, TrialStatus.PENDING)}
         for r in self.rows:
             out[r["status"]] = out.get(r["status"], 0) + 1
         return out
@@ -77,9 +79,9 @@ class Snapshot:
         if not done or not self.budget:
             return None
         mean = sum(done) / len(done)
-        running = [r for r in self.rows if r["status"] == "running"]
+        running = [r for r in self.rows if r["status"] == TrialStatus.RUNNING]
         left = sum(max(0.0, mean - (r["elapsed_s"] or 0.0)) for r in running)
-        not_started = max(0, self.budget - len([r for r in self.rows if r["status"] != "pending"]))
+        not_started = max(0, self.budget - len([r for r in self.rows if r["status"] != TrialStatus.PENDING]))
         return (left + not_started * mean) / max(1, self.max_concurrent)
 
     @property
@@ -87,7 +89,7 @@ class Snapshot:
         """The best trial's score, ranked as the result's ``best`` is
         (:func:`~tao_automl.reporting.collect.pick_best`: succeeded trials,
         else stopped ones; while nothing has ended, running ones)."""
-        for statuses in (("succeeded",), ("stopped",), ("running",)):
+        for statuses in ((TrialStatus.SUCCEEDED,), (TrialStatus.STOPPED,), (TrialStatus.RUNNING,)):
             pool = [r["best"] for r in self.rows if r["status"] in statuses and r["best"] is not None]
             best = None
             for v in pool:
@@ -141,7 +143,7 @@ def _row(rec: Any, metric: str | None, direction: str | None, now: float,
             if metric and isinstance(e.get(metric), (int, float))]
     current = vals[-1] if vals else t.metric_value
     # the trial's score, by the one rule (running trials too): never a value of its own
-    best = None if t.status == "failed" else score_of(rec, metric or "", direction, selection).value
+    best = None if t.status == TrialStatus.FAILED else score_of(rec, metric or "", direction, selection).value
     elapsed = t.duration_s
     if elapsed is None and t.started_at:
         elapsed = now - t.started_at
@@ -218,10 +220,10 @@ def _front(recs: list[Any], rows: list[dict[str, Any]], objs: list[Objective], m
     for rec, row in zip(recs, rows, strict=True):
         t = trial_result(rec, metric or "", direction, selection)
         ov = objective_values(t, objs, rec.outcome)
-        if ov is None and row["status"] == "running":
+        if ov is None and row["status"] == TrialStatus.RUNNING:
             ov = _live_values(t, objs)
         row["objectives"], row["front"] = ov, False
-        if row["status"] == "succeeded" and ov:
+        if row["status"] == TrialStatus.SUCCEEDED and ov:
             pts.append(ov)
             on.append(row)
     if not pts:
@@ -303,8 +305,8 @@ def render_text(snap: Snapshot, width: int | None = None) -> str:
     return "\n".join(lines)
 
 
-_STATUS_STYLE = {"succeeded": "green", "failed": "red", "stopped": "yellow", "running": "cyan",
-                 "pending": "dim"}
+_STATUS_STYLE = {TrialStatus.SUCCEEDED: "green", TrialStatus.FAILED: "red", TrialStatus.STOPPED: "yellow",
+                 TrialStatus.RUNNING: "cyan", TrialStatus.PENDING: "dim"}
 
 
 def rich_table(snap: Snapshot) -> Any:

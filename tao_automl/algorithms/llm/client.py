@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from tao_automl.config.backoff import delays
 from tao_automl.errors import LLMError, describe
 
 __all__ = ["LLMClient", "Reply", "FormatUnsupported", "RETRYABLE_STATUS"]
@@ -114,6 +115,7 @@ class LLMClient:
             kwargs["response_format"] = response_format
         mode = (response_format or {}).get("type", "text")
         attempts = self.max_retries + 1
+        pauses = delays(0.5, cap=30.0)
         last = ""
         for attempt in range(1, attempts + 1):
             t0 = time.monotonic()
@@ -161,8 +163,9 @@ class LLMClient:
                 record.update(ok=False, error=problem)
                 last = f"malformed response: {problem}"
                 self._report(record)
-            if attempt < attempts:
-                self.sleep(min(MAX_WAIT_S, wait if wait is not None else min(30.0, 0.5 * 2 ** (attempt - 1))))
+            if attempt < attempts:  # the server's Retry-After, else the package's backoff
+                backoff = next(pauses)
+                self.sleep(min(MAX_WAIT_S, wait if wait is not None else backoff))
         raise self.error(f"{last} (after {attempts} attempt(s); llm_max_retries={self.max_retries})")
 
     def _report(self, record: dict[str, Any]) -> None:
