@@ -44,6 +44,7 @@ import attrs
 import pytest
 
 from tao_automl.algorithms import BuildContext, get_algorithm
+from tao_automl.execution.ray_session import quiet_ray_env
 from tao_automl.reporting.results import validate_result
 from tao_automl.runner import AutoMLRunner
 from tao_automl.store.ledger import JobLedger
@@ -114,8 +115,6 @@ class AlgorithmContract:
 
     @pytest.fixture(scope="module")
     def algorithm_ray(self):
-        from tao_automl.execution.ray_session import quiet_ray_env
-
         quiet_ray_env()
         import ray
 

@@ -46,7 +46,7 @@ from tao_automl.platforms.base import (
     JobState,
     PlatformBackend,
 )
-from tao_automl.platforms.local import LocalBackend
+from tao_automl.platforms.local import LocalBackend, process_group_alive
 
 __all__ = ["SECRET", "FlakySubmit", "PlatformContract", "PlatformHarness", "pid_gone"]
 
@@ -57,7 +57,6 @@ SECRET = "tao-test-secret-value-7f3a9"
 def pid_gone(handle: JobHandle) -> bool:
     """Default :attr:`PlatformHarness.job_gone`: the process group named by
     ``handle.data["pgid"]`` (or ``"pid"``) on this machine has no live process."""
-    from tao_automl.platforms.local import process_group_alive
 
     for key in ("pgid", "pid"):
         if str(handle.data.get(key, "")).isdigit():

@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from tao_automl.algorithms.llm.prompt import (
+    _value_schema,
     describe_constraints,
     describe_space,
     extract_json,
@@ -230,7 +231,6 @@ class AutoResearchSearcher(LLMSearcher):
             return {"type": "json_object"}
         if fmt != "json_schema":
             return None
-        from tao_automl.algorithms.llm.prompt import _value_schema
 
         changes = {"type": "object", "properties": {p.name: _value_schema(p) for p in self.space.params},
                    "additionalProperties": False}

@@ -31,6 +31,9 @@ from typing import Any
 
 import attrs
 
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
+
 __all__ = ["BrainLog", "Audit", "audit", "STREAM"]
 
 STREAM = "brain"
@@ -50,8 +53,6 @@ class BrainLog:
     @property
     def ws(self) -> Any:
         if self._ws is None:
-            from tao_automl.store.workspace import Workspace
-
             self._ws = Workspace(self.root, self.storage_options)
         return self._ws
 
@@ -89,7 +90,6 @@ class Audit:
 
 def audit(ws: Any) -> Audit:
     """Summarise ``<ws>/brain/`` and cross-check it with the job ledger."""
-    from tao_automl.store.ledger import JobLedger
 
     events = list(ws.events(STREAM))
     out = Audit()

@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 
 from tao_automl.config.backoff import delays
+from tao_automl.config.secrets import mask_env, mask_text
 from tao_automl.errors import LLMError, describe
 
 __all__ = ["LLMClient", "Reply", "FormatUnsupported", "RETRYABLE_STATUS"]
@@ -47,8 +48,6 @@ class Reply:
 
 
 def _mask(text: Any) -> str:
-    from tao_automl.config.secrets import mask_text
-
     return mask_text(str(text))
 
 
@@ -90,8 +89,6 @@ class LLMClient:
                            cause="openai not installed") from exc
         key = "not-needed"  # local servers (vLLM, Ollama, llama.cpp) take any key
         if self.api_key_env:
-            from tao_automl.config.secrets import mask_env
-
             mask_env([self.api_key_env])
             key = os.environ.get(self.api_key_env) or ""
             if not key:

@@ -64,9 +64,10 @@ from typing import Any
 
 import attrs
 
+from tao_automl.algorithms import BuildContext, get_algorithm
 from tao_automl.algorithms.llm.prompt import describe_space, extract_json
 from tao_automl.algorithms.llm.searcher import LLMSearcher, log
-from tao_automl.errors import LLMError
+from tao_automl.errors import AutoMLError, LLMError
 
 __all__ = ["HybridSearcher", "PHASE_ALGORITHMS", "validate_plan", "sensitivities", "plan_messages"]
 
@@ -97,7 +98,6 @@ class PlanCheck:
 
 def registry_grid(space: Any, settings: Any, max_epochs: int = 1) -> list[dict[str, Any]]:
     """Every point (encoded) of the registry's grid over ``space``."""
-    from tao_automl.algorithms import BuildContext, get_algorithm
 
     ctx = BuildContext(param_space={}, metric="m", mode="min", max_epochs=max_epochs, space=space,
                        settings=attrs.evolve(settings, max_recommendations=100_000))
@@ -158,8 +158,6 @@ def validate_plan(space: Any, obj: Any, *, budget_left: int, settings: Any) -> P
     if not isinstance(trials, int) or isinstance(trials, bool) or not 1 <= trials <= budget_left:
         problems.append(f"'trials' must be an integer from 1 to {budget_left} (the budget left), not {trials!r}")
     if not problems and algo == "grid":
-        from tao_automl.errors import AutoMLError
-
         try:
             size = len(registry_grid(restrict(space, params, {}), settings))
         except AutoMLError as exc:  # more than 100000 points
@@ -492,8 +490,6 @@ class HybridSearcher(LLMSearcher):
         return restrict(self.space, phase["parameters"], phase["incumbent"])
 
     def _build_inner(self, phase: Mapping[str, Any]) -> Any:
-        from tao_automl.algorithms import BuildContext, get_algorithm
-
         sub = self._sub_space(phase)
         n = int(phase["trials"])
         settings = attrs.evolve(self.settings, max_recommendations=max(n, 1))

@@ -43,8 +43,9 @@ from tao_automl.algorithms.llm.prompt import (
     repair_messages,
     response_format,
 )
-from tao_automl.algorithms.llm.validate import config_key, validate_proposal
+from tao_automl.algorithms.llm.validate import Validation, config_key, validate_proposal
 from tao_automl.errors import LLMError
+from tao_automl.store.ledger import JobLedger
 
 __all__ = ["LLMSearcher"]
 
@@ -222,8 +223,6 @@ class LLMSearcher(Searcher):
         return Searcher.FINISHED
 
     def _check(self, reply: Any, request: str, trial_id: str, taken: list, purpose: str) -> Any:
-        from tao_automl.algorithms.llm.validate import Validation
-
         try:
             obj = extract_json(reply.text)
         except ValueError as exc:
@@ -247,8 +246,6 @@ class LLMSearcher(Searcher):
         if self.brain is None:
             return None
         try:
-            from tao_automl.store.ledger import JobLedger
-
             out = JobLedger(self.brain.ws).trial(trial_id).outcome or {}
         except Exception:  # the reason is informative; the trial still counts as failed
             return "unknown"
@@ -259,7 +256,6 @@ class LLMSearcher(Searcher):
     def _ledger_note(self, trial_id: str, note: str) -> None:
         if self.brain is None:
             return
-        from tao_automl.store.ledger import JobLedger
 
         JobLedger(self.brain.ws).record(trial_id, "note", note=note)
 
