@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ from tao_automl.store.ledger import JobLedger
 from tao_automl.store.workspace import Workspace
 from tao_automl.testing import OBJECTIVE_SKILL
 
-__all__ = ["AlgorithmCase", "AlgorithmContract", "objective"]
+__all__ = ["AlgorithmCase", "AlgorithmContract", "local_ray", "objective"]
 
 
 def objective(hyperparameters: Mapping[str, Any], epoch: int, spec: Mapping[str, Any] | None = None) -> float:
@@ -104,6 +104,21 @@ def _attempts(result: Mapping[str, Any]) -> list[tuple[str, Any]]:
     return [(rec.trial_id, att) for rec in led.trials() for att in rec.attempts]
 
 
+def local_ray() -> Iterator[Any]:
+    """A quiet 2-CPU local Ray for a test module (a generator for a module-scoped
+    fixture: ``yield from local_ray()``); left running if it was already up."""
+    quiet_ray_env()
+    import ray
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, resources={"tao_automl_slot": 8}, include_dashboard=False,
+                 log_to_driver=False, logging_level="ERROR")
+    yield ray
+    if started:
+        ray.shutdown()
+
+
 class AlgorithmContract:
     """Inherit and override the ``algorithm_case`` fixture (see the module doc)."""
 
@@ -115,16 +130,7 @@ class AlgorithmContract:
 
     @pytest.fixture(scope="module")
     def algorithm_ray(self):
-        quiet_ray_env()
-        import ray
-
-        started = not ray.is_initialized()
-        if started:
-            ray.init(num_cpus=2, resources={"tao_automl_slot": 8}, include_dashboard=False,
-                     log_to_driver=False, logging_level="ERROR")
-        yield ray
-        if started:
-            ray.shutdown()
+        yield from local_ray()
 
     @pytest.fixture(scope="module")
     def algorithm_runs(self, algorithm_ray, tmp_path_factory):

@@ -23,7 +23,7 @@ from tao_automl.algorithms import ALGORITHMS
 from tao_automl.reporting.results import validate_result
 from tao_automl.store.ledger import JobLedger
 from tao_automl.store.workspace import Workspace
-from tao_automl.testing.algorithm import AlgorithmCase, AlgorithmContract
+from tao_automl.testing.algorithm import AlgorithmCase, AlgorithmContract, local_ray
 
 REPO = Path(__file__).resolve().parents[2]
 TOY = REPO / "examples" / "toy_skill"
@@ -59,18 +59,7 @@ def test_every_registered_algorithm_has_a_plan():
 
 @pytest.fixture(scope="module")
 def shared_ray():
-    from tao_automl.execution.ray_session import quiet_ray_env
-
-    quiet_ray_env()
-    import ray
-
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, resources={"tao_automl_slot": 8}, include_dashboard=False,
-                 log_to_driver=False, logging_level="ERROR")
-    yield ray
-    if started:
-        ray.shutdown()
+    yield from local_ray()
 
 
 def run_toy(root: Path, algorithm: str, settings: dict, overrides: dict, hps=None) -> dict:
