@@ -58,7 +58,14 @@ def test_random_search_end_to_end_through_slurm(slurm_up, ray_cluster, tmp_path)
         assert att.handle.backend == "slurm" and att.handle.job_id.isdigit()
         assert Path(att.handle.data["script"]).is_file()  # the generated sbatch script
         assert slurm_state(att.handle.job_id) == "COMPLETED"
-        assert len(rec.epochs) == 2
+        # Epoch events are the raw stream: SLURM's output file is polled, so the
+        # human "Epoch 1/2: ..." line can be read before its tagged twin and
+        # both land in the ledger.  What counts is one merged value per epoch,
+        # and the last word on each epoch is the full-precision tagged record.
+        assert sorted({e["epoch"] for e in rec.epochs}) == [1, 2], rec.epochs
+        for epoch in (1, 2):
+            last = [e for e in rec.epochs if e["epoch"] == epoch][-1]["values"]
+            assert {"val_loss", "val_accuracy", "train_loss"} <= set(last), rec.epochs
     assert json.loads((ws / "exp" / "settings.json").read_text())["platform"] == "slurm"
 
 
