@@ -179,7 +179,7 @@ def sleep_run(code: Path, n: int, c: int, sleep_s: float, work: Path, address: s
         for att in rec.attempts:
             end = (att.finished or att.stopped or {}).get("t")
             if end:
-                spans.append((att.submitted_at, float(end)))
+                spans.append((att.launched_at, float(end)))  # early-start jobs: the driver's submit
     first = min(s for s, _ in spans)
     last = max(e for _, e in spans)
     ideal = n * sleep_s / c

@@ -119,6 +119,9 @@ class AlgorithmSpec:
     exhaustive: bool = False
     #: why a search whose Tune state is lost cannot be rebuilt from the ledger (None: it can)
     rebuild_refusal: str | None = None
+    #: the searcher suggests the initial batch first, unchanged, so the driver may submit those
+    #: jobs before Tune runs and the trials adopt them (tao_automl.execution.early)
+    early_start: bool = False
 
     def trial_budget(self, settings: Any) -> Any:
         """The number of trials Tune starts; ``settings`` an AutoMLSettings or

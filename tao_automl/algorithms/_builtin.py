@@ -413,10 +413,10 @@ BASE = ("max_recommendations", "max_concurrent", "seed")  # what every Tune sear
 HALVING = ("max_epochs", "reduction_factor")
 
 register(AlgorithmSpec(
-    name="bayesian", build=_build_bayesian, settings_used=BASE, model_based=True,
+    name="bayesian", build=_build_bayesian, settings_used=BASE, model_based=True, early_start=True,
     description="Model-based search (Gaussian process + expected improvement, via Optuna); the default."), "tpe")
 register(AlgorithmSpec(
-    name="random", build=_build_random, settings_used=BASE,
+    name="random", build=_build_random, settings_used=BASE, early_start=True,
     description="Random search (honours schema option weights in the initial batch)."))
 register(AlgorithmSpec(
     name="grid", build=_build_grid, settings_used=("grid_points", *BASE[:2]), exhaustive=True,

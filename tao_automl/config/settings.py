@@ -192,7 +192,9 @@ class AutoMLSettings:
         (True: evaluate the starting checkpoint; "defaults": one training run
         with the schema's default values, for models trained from scratch),
         final_eval, poll_interval_s (longest single wait on a job; exits are
-        noticed at once regardless), ray_address, quiet, wandb.
+        noticed at once regardless), ray_address, quiet, wandb, early_start
+        (True: the driver submits the first batch's jobs while Ray starts and
+        the trials adopt them; bayesian and random, local workspaces).
     LLM-guided search (algorithms 'llm' and 'hybrid'; an error with any other):
         llm_endpoint (alias base_url; an OpenAI-compatible base URL),
         llm_model, llm_api_key (only secret("ENV"); a literal key is refused),
@@ -242,6 +244,7 @@ class AutoMLSettings:
     checkpoint_selection: str = "best"
     ray_address: str | None = None
     quiet: bool = True
+    early_start: bool = True
     wandb: WandbSettings | None = None
     # nvidia-tao-automl knobs (docs/compatibility.md): PBT multiplies or divides a
     # numeric value by perturbation_factor; BOHB's KDE model (hpbandster names).

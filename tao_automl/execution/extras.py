@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from tao_automl.config.backoff import wait_until
+from tao_automl.execution import early
 from tao_automl.planning.plan import RunPlan
 from tao_automl.reporting.plots import render_plots
 from tao_automl.reporting.progress import progress_callback
@@ -68,10 +69,33 @@ def _cancel_callback(ws: Workspace, stop: Any, interval_s: float = 2.0) -> Any:
     return _CancelWatch()
 
 
+def _early_callback(folder: str, backend: Any) -> Any:
+    """Cancels the early jobs nobody adopted once Tune starts a trial beyond
+    the first batch (each first-batch trial has started and taken its job by
+    then; one that was not matched would otherwise hold a slot to its end)."""
+    from ray.tune import Callback
+
+    first = early.pending(folder)
+
+    class _EarlySweep(Callback):
+        started = 0
+        swept = False
+
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.started += 1
+            if not self.swept and self.started > first:
+                self.swept = True
+                early.sweep(folder, backend, "Tune started a trial beyond the first batch")
+
+    return _EarlySweep()
+
+
 def driver_callbacks(prepared: RunPlan, plan: Any, stop: Any) -> list[Any]:
-    """Extra Tune callbacks: cancel watcher, live progress (unless quiet), WandB."""
+    """Extra Tune callbacks: cancel watcher, early-start sweep, live progress (unless quiet), WandB."""
     ws = Workspace(plan.workspace_root, plan.storage_options)
     out: list[Any] = [_cancel_callback(ws, stop)]
+    if getattr(plan, "early_dir", None):
+        out.append(_early_callback(plan.early_dir, prepared.backend))
     settings = prepared.settings
     if not settings.quiet:
         out.append(progress_callback(ws))

@@ -24,6 +24,7 @@ import attrs
 
 from tao_automl.config.backoff import delays, retry
 from tao_automl.errors import AutoMLError, PlatformError, SpecError, TransientSubmitError
+from tao_automl.execution import early
 from tao_automl.planning.plan import JobOptions
 from tao_automl.platforms.base import JobHandle, JobRequest, JobStatus
 from tao_automl.store.events import StoppedEvent, SubmittedEvent, SubmittingEvent
@@ -31,7 +32,7 @@ from tao_automl.store.intents import recover_unconfirmed
 from tao_automl.store.ledger import JobLedger
 
 __all__ = ["JobOptions", "build_job_request", "job_files", "watch_job", "WatchResult", "submit_job",
-           "artifact_reader", "cancel_job", "cancel_open_jobs", "SUBMIT_BACKOFF_S"]
+           "artifact_reader", "cancel_job", "cancel_open_jobs", "cancel_early_jobs", "SUBMIT_BACKOFF_S"]
 
 log = logging.getLogger("tao_automl")
 
@@ -174,7 +175,17 @@ def cancel_open_jobs(ledger: JobLedger, backend: Any, why: str) -> list[dict[str
             entry["action"] = f"error: {exc}"
             log.warning("could not cancel job %s of trial %s: %s", att.handle.job_id, trial_id, exc)
         out.append(entry)
-    return out
+    return out + cancel_early_jobs(ledger, backend, why)
+
+
+def cancel_early_jobs(ledger: JobLedger, backend: Any, why: str) -> list[dict[str, Any]]:
+    """Cancel the early-start jobs (:mod:`tao_automl.execution.early`) that no
+    trial adopted, or that a trial took but never recorded (a driver killed
+    in between); entries as :func:`cancel_open_jobs` gives them."""
+    if ledger.ws.uri:
+        return []  # early start runs on local workspaces only
+    known = {att.handle.job_id for rec in ledger.trials(include_abandoned=True) for att in rec.attempts}
+    return early.sweep(ledger.ws.path(early.EARLY_DIR), backend, why, adopted_job_ids=known)
 
 
 def artifact_reader(backend: Any, handle: JobHandle) -> Callable[[str], bytes | None]:

@@ -16,6 +16,7 @@ from tao_automl.config.secrets import mask_env
 from tao_automl.config.statuses import EvalStatus, TrialStatus
 from tao_automl.errors import PreflightError
 from tao_automl.execution import baseline as bl
+from tao_automl.execution import early
 from tao_automl.execution.checkpoints import best_checkpoint
 from tao_automl.execution.evaluations import FAILED, comparison, improvement, run_evaluation
 from tao_automl.execution.extras import after_run, platform_record
@@ -23,7 +24,7 @@ from tao_automl.execution.jobs import cancel_open_jobs
 from tao_automl.execution.metrics import coerce_metric
 from tao_automl.execution.ray_session import RaySession, start_ray
 from tao_automl.execution.recommendation import Recommendation
-from tao_automl.execution.trial import TrialPlan
+from tao_automl.execution.trial import TrialPlan, launch_early
 from tao_automl.execution.tuning import EarlyStop, install_signal_handlers, run_search
 from tao_automl.planning.plan import RunPlan
 from tao_automl.planning.review import build_review
@@ -112,6 +113,12 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
             objectives=tuple(prepared.objectives),
         )
         storage_path, storage_fs = _storage(ws)
+        if not stop.is_set and _early_start(prepared, ws, resumed, hooks):
+            folder = ws.path(early.EARLY_DIR)
+            plan = attrs.evolve(plan, early_dir=folder)
+            launched = launch_early(plan, list(prepared.initial_points), folder)
+            log.info("early start: %d of %d first jobs submitted before Ray Tune", launched,
+                     len(prepared.initial_points))
         if not stop.is_set:
             with RaySession(s.ray_address, s.max_concurrent, quiet=s.quiet, starter=ray_start) as ray_session:
                 run_search(
@@ -199,6 +206,15 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
         ws.write_text(f"best_spec.{fmt}", dump_spec(best.specs, fmt))
     after_run(ws, out)  # WandB summary run + plots, in the background; never raises
     return out
+
+
+def _early_start(prepared: RunPlan, ws: Workspace, resumed: bool, hooks: dict[str, Any]) -> bool:
+    """Whether the driver submits the first batch itself (execution.early):
+    the algorithm's searcher suggests its initial batch first (registry
+    ``early_start``), no searcher of the user's replaces it, a fresh run, a
+    local workspace, and the ``early_start`` setting on."""
+    return (prepared.settings.early_start and prepared.algorithm.early_start and not resumed
+            and hooks.get("searcher") is None and not ws.uri and bool(prepared.initial_points))
 
 
 def _llm_summary(prepared: Any, ws: Workspace) -> dict[str, Any] | None:

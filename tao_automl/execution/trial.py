@@ -40,6 +40,7 @@ from tao_automl.errors import (
     SubmitError,
     TransientSubmitError,
 )
+from tao_automl.execution import early
 from tao_automl.execution.checkpoints import select_checkpoint
 from tao_automl.execution.jobs import (
     JobOptions,
@@ -66,12 +67,13 @@ from tao_automl.store.events import (
     NoteEvent,
     PlannedEvent,
     StoppedEvent,
+    SubmittedEvent,
     SubmittingEvent,
 )
 from tao_automl.store.ledger import Attempt, JobLedger
 from tao_automl.store.workspace import Workspace
 
-__all__ = ["TrialPlan", "TrialFailed", "make_trainable", "run_trial"]
+__all__ = ["TrialPlan", "TrialFailed", "make_trainable", "run_trial", "launch_early"]
 
 POINTER = "pointer.json"
 FIDELITY_EPOCHS = "__epochs"  # config key: the epochs this job trains (set by dehb)
@@ -120,6 +122,9 @@ class TrialPlan:
     execution: dict[str, Any] | None = None  # run(execution=...): replaces the action's execution
     #: multi-objective runs: the objectives (``metric`` is then their weighted score, SCORE)
     objectives: tuple[Any, ...] = ()
+    #: the early-start records (tao_automl.execution.early): a fresh trial adopts
+    #: the driver's job whose configuration equals its own; None: no early start
+    early_dir: str | None = None
 
     @property
     def stream_metric(self) -> str:
@@ -264,9 +269,8 @@ class _TrialRun:
         write_spec(built.spec, spec_path, fmt)
         return spec_path, out_dir
 
-    def _submit(self, attempt: int, resume_from: str | None, start_epoch: int) -> Attempt:
-        spec_path, out_dir = self._build_spec(attempt, resume_from)
-        request = build_job_request(
+    def _request(self, attempt: int, spec_path: str, out_dir: str) -> Any:
+        return build_job_request(
             skill=self.skill,
             action=self.plan.action,
             name=f"{self.plan.session_id}-{self.trial_id}-{attempt}",
@@ -276,6 +280,10 @@ class _TrialRun:
             options=self.plan.job_options,
             labels={"tao-automl-trial": self.trial_id, "tao-automl-session": self.plan.session_id},
         )
+
+    def _submit(self, attempt: int, resume_from: str | None, start_epoch: int) -> Attempt:
+        spec_path, out_dir = self._build_spec(attempt, resume_from)
+        request = self._request(attempt, spec_path, out_dir)
         # Intent first: a driver killed after the platform accepted the job but
         # before 'submitted' is written leaves this, and resume finds the job by name.
         intent = SubmittingEvent(trial_id=self.trial_id, attempt=attempt, name=request.name,
@@ -284,6 +292,20 @@ class _TrialRun:
         handle = submit_job(self.backend, request, retries=self.plan.max_retries, ledger=self.ledger,
                             intent=intent, node=_node_id())
         return Attempt(number=attempt, handle=handle, spec_path=spec_path, resume_from=resume_from, start_epoch=start_epoch)
+
+    def _adopt_early(self) -> Attempt | None:
+        """The driver's early job of this configuration, recorded as attempt 1
+        (None when there is none: the trial submits its own)."""
+        rec = early.take(self.plan.early_dir, early.config_key(self.values, self.fidelity_epochs), self.trial_id)
+        if rec is None:
+            return None
+        handle = JobHandle.from_dict(rec["handle"])
+        self.ledger.write(SubmittedEvent(trial_id=self.trial_id, attempt=1, handle=rec["handle"],
+                                         spec_path=rec.get("spec_path"), resume_from=None, start_epoch=0,
+                                         purpose=self.plan.action, node=_node_id(),
+                                         launched_t=rec.get("t")))
+        log.info("trial %s adopted early job %s", self.trial_id, handle.job_id)
+        return Attempt(number=1, handle=handle, spec_path=rec.get("spec_path"), resume_from=None, start_epoch=0)
 
     # -- reporting -----------------------------------------------------------
     def _checkpoint_for(self, handle: JobHandle, epoch: int, start_epoch: int = 0) -> str | None:
@@ -416,6 +438,9 @@ class _TrialRun:
             if st.state is JobState.UNKNOWN:
                 attempt = None  # the platform lost it: relaunch
         number = len(prior.attempts)
+        if attempt is None and not prior.attempts and resume_from is None and self.plan.early_dir:
+            attempt = self._adopt_early()
+            number = 1 if attempt is not None else 0
         retries = 0
         while True:
             if attempt is None:
@@ -611,6 +636,35 @@ def run_trial(plan: TrialPlan, config: Mapping[str, Any], trial_id: str, report:
                 "epoch": config.get(FIDELITY_EPOCHS) or plan.max_epochs or 1, "replayed": True})
         return
     _TrialRun(plan, config, trial_id, report).run(pointer)
+
+
+def _no_report(*_: Any, **__: Any) -> None:
+    raise RuntimeError("an early job is not a trial: nothing reports from it")
+
+
+def launch_early(plan: TrialPlan, points: list[Mapping[str, Any]], folder: str) -> int:
+    """Submit one job per initial configuration (searcher configs, the order
+    Tune suggests them) before Tune runs, each recorded in ``folder`` for the
+    trial that adopts it (:mod:`tao_automl.execution.early`); returns how many
+    were submitted.  A submit that fails is logged and skipped: that trial
+    submits its own job (and retries) as usual."""
+    submitted = 0
+    for i, point in enumerate(points):
+        run = _TrialRun(plan, point, f"early-{i}", _no_report)
+        spec_path, out_dir = run._build_spec(1, None)
+        request = run._request(1, spec_path, out_dir)
+        record = {"key": early.config_key(run.values, run.fidelity_epochs), "name": request.name,
+                  "results_dir": out_dir, "spec_path": spec_path, "handle": None}
+        early.write_record(folder, i, record)  # the name first: a driver killed in the submit leaves it
+        try:
+            handle = submit_job(run.backend, request, retries=0)
+        except SubmitError as exc:
+            log.warning("early start: job %s not submitted (%s); its trial submits it", request.name, exc)
+            early.discard(folder, i)
+            continue
+        early.write_record(folder, i, {**record, "handle": handle.to_dict(), "t": time.time()})
+        submitted += 1
+    return submitted
 
 
 def make_trainable(plan: TrialPlan) -> Callable[[dict], None]:

@@ -17,6 +17,7 @@ import attrs
 from tao_automl.algorithms import BuildContext
 from tao_automl.algorithms.llm import skill_notes
 from tao_automl.execution.extras import driver_callbacks
+from tao_automl.execution.jobs import cancel_early_jobs
 from tao_automl.execution.orphans import ABANDONED_WHY, OrphanSettler, abandon, abandon_callback
 from tao_automl.execution.rebuild import (
     SEEDED,
@@ -284,8 +285,9 @@ def run_search(
     rebuild_why = unrestorable(ledger) if resume else None
     if rebuild_why is not None:
         refuse_if_unbuildable(ledger, prepared.algorithm, rebuild_why)
-    if resume:  # jobs a killed driver launched but never recorded (execution.intents)
+    if resume:  # jobs a killed driver launched but never recorded (execution.intents, execution.early)
         recover_unconfirmed(ledger, prepared.backend)
+        cancel_early_jobs(ledger, prepared.backend, "resume: no trial adopted it before the driver stopped")
     settled = settled_trials(ledger) if rebuild_why is not None else []
     settled_ids = {r.trial_id for r in settled}
     before = ledger.trial_ids() if resume else []

@@ -118,6 +118,8 @@ class SubmittedEvent(LedgerEvent):
     purpose: str | None = None
     node: str | None = None  # the Ray node of the trial
     recovered: bool | None = attrs.field(default=None, metadata=_OPTIONAL)  # found by name on resume
+    #: an early-start job the trial adopted: when the driver submitted it (``t`` is the adoption)
+    launched_t: float | None = attrs.field(default=None, metadata=_OPTIONAL)
 
 
 @attrs.frozen(kw_only=True)

@@ -60,6 +60,9 @@ class Attempt:
     resume_from: str | None = None
     start_epoch: int = 0
     submitted_at: float = 0.0
+    #: when the platform took the job: ``submitted_at``, or earlier for an
+    #: early-start job the trial adopted (tao_automl.execution.early)
+    launched_at: float = 0.0
     finished: events.FinishedEvent | None = None  # reads as its dict too: att.finished["t"]
     stopped: events.StoppedEvent | None = None
 
@@ -176,6 +179,7 @@ class JobLedger:
                     resume_from=ev.resume_from,
                     start_epoch=ev.start_epoch or 0,
                     submitted_at=float(ev.t or 0.0),
+                    launched_at=float(ev.launched_t or ev.t or 0.0),
                 )
                 by_number[att.number] = att
                 rec.attempts.append(att)

@@ -247,3 +247,36 @@ def test_random_kills_then_resume(ray_cluster, tmp_path):
         check_after_resume(ws, res, snaps)
     except AssertionError as exc:
         raise AssertionError(f"{exc} (TAO_KILL_SEED={seed})") from exc
+
+
+@pytest.mark.parametrize("algorithm", ["random", "bayesian"])
+def test_kill_after_the_driver_started_the_first_batch(algorithm, ray_cluster, tmp_path):
+    """SIGKILL as soon as the driver has submitted the first batch itself
+    (early start, tao_automl.execution.early), while Tune is still starting:
+    no trial knows those jobs.  Resume cancels every one no trial recorded, no
+    job process is left, and the run ends with exactly the budget, each trial
+    launched once."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    folder = ws / "exp" / "early"
+    proc = start_driver(ws, algorithm)
+
+    def batch_submitted() -> bool:
+        try:
+            recs = [json.loads((folder / f"{i}.json").read_text()) for i in range(SETTINGS["max_concurrent"])]
+        except (OSError, ValueError):
+            return False
+        return all(r.get("handle") for r in recs)
+
+    kill_when(proc, batch_submitted, poll=0.005)
+    started = [json.loads((folder / f"{i}.json").read_text()) for i in range(SETTINGS["max_concurrent"])]
+    snap = snapshot(ws)
+    res = resume_in_process(ws)
+    check_after_resume(ws, res, [snap])
+    recorded = {att.handle.job_id for rec in ledger(ws).trials(include_abandoned=True) for att in rec.attempts}
+    after = sorted(os.listdir(folder))
+    for i, rec in enumerate(started):
+        assert not process_group_alive(int(rec["handle"]["data"]["pgid"])), f"early job {i} left running"
+        owner = next(n.split(".")[1] for n in after if n.startswith(f"{i}."))
+        # swept by the resume, or (a kill that landed after a trial took it) the trial's own job
+        assert owner == "swept" or rec["handle"]["job_id"] in recorded, (after, recorded)

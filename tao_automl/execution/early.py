@@ -1,0 +1,190 @@
+"""Early start: the first trials' jobs are submitted by the driver, before Ray Tune runs.
+
+A cold Ray start and Tune's set-up (placement group, trial actor) take 4-5 s
+on a quiet 2-core machine; the first configurations are known long before
+that (the review shows them: the algorithm's initial batch, which Tune's
+searcher is handed as ``points_to_evaluate`` and suggests first).  So the
+driver submits one job per initial configuration as soon as the plan is
+written (and the baseline measured), and each trial Tune starts *adopts* the
+running job whose configuration equals its own instead of submitting one.
+
+The records live in ``<workspace>/early/`` (local workspaces only):
+
+- ``<i>.json``: an early job nobody adopted yet: ``{"key", "name",
+  "results_dir", "spec_path", "handle"}`` (``handle`` is null while the
+  submit is in flight, so a driver killed then leaves the name to look up).
+- ``<i>.<owner>.taken``: the same record once taken, by a trial (``owner`` is
+  its id) or by a sweep (``swept``: the job was canceled).  Taking is an
+  atomic rename, so exactly one trial adopts a job, and a sweep never cancels
+  a job a trial has adopted.
+
+A trial whose configuration matches no early job submits its own, as
+always.  Early jobs nobody adopts (a searcher that suggested something else)
+are canceled as soon as Tune starts a trial beyond the first batch, at the end
+of the search, by ``tao-automl cancel``, and on resume; each sweep is logged
+and noted in the run's log, never silent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from tao_automl.errors import PlatformError
+from tao_automl.platforms.base import JobHandle
+
+__all__ = ["EARLY_DIR", "config_key", "write_record", "discard", "take", "sweep", "pending"]
+
+log = logging.getLogger("tao_automl")
+
+#: the folder (under the workspace) holding the early-job records
+EARLY_DIR = "early"
+_SWEPT = "swept"
+
+
+def _canon(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.12g}") if math.isfinite(value) else repr(value)
+    if isinstance(value, Mapping):
+        return {str(k): _canon(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canon(v) for v in value]
+    return value
+
+
+def config_key(values: Mapping[str, Any], fidelity_epochs: int | None) -> str:
+    """What makes two trials the same job: their hyperparameter values (as the
+    trial enforces them) and their fidelity; floats compared to 12 digits."""
+    return json.dumps({"values": _canon(dict(values)), "epochs": fidelity_epochs}, sort_keys=True, default=str)
+
+
+def write_record(folder: str, index: int, record: Mapping[str, Any]) -> None:
+    """Write (or replace) the untaken record ``<index>.json`` atomically."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    path = Path(folder, f"{index}.json")
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(dict(record), indent=1))
+    os.replace(tmp, path)
+
+
+def discard(folder: str, index: int) -> None:
+    """Drop the record of an early job whose submit failed (there is no job)."""
+    try:
+        os.remove(Path(folder, f"{index}.json"))
+    except FileNotFoundError:
+        pass
+
+
+def _untaken(folder: str) -> list[Path]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sorted((Path(folder, n) for n in names if n.endswith(".json") and n[:-5].isdigit()),
+                  key=lambda p: int(p.stem))
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _take(path: Path, owner: str) -> Path | None:
+    """Rename ``path`` to ``<i>.<owner>.taken``; None when another owner was first."""
+    dest = path.with_name(f"{path.stem}.{owner}.taken")
+    try:
+        os.rename(path, dest)
+    except FileNotFoundError:
+        return None
+    return dest
+
+
+def pending(folder: str | None) -> int:
+    """How many early jobs nobody has adopted yet."""
+    return len(_untaken(folder)) if folder else 0
+
+
+def take(folder: str | None, key: str, owner: str) -> dict[str, Any] | None:
+    """Adopt the untaken early job whose ``key`` equals ``key``: its record
+    (with a ``handle``), or None when there is none (or another trial was
+    first)."""
+    if not folder:
+        return None
+    for path in _untaken(folder):
+        rec = _read(path)
+        if not rec or rec.get("key") != key or not rec.get("handle"):
+            continue
+        if _take(path, owner) is not None:
+            return rec
+    return None
+
+
+def _cancel(backend: Any, rec: Mapping[str, Any]) -> str:
+    if rec.get("handle"):
+        handles = [JobHandle.from_dict(rec["handle"])]
+    else:  # killed between the submit and the record: look the job up by name
+        find = getattr(backend, "find", None)
+        if find is None:
+            return f"not found: backend {getattr(backend, 'name', backend)} cannot look jobs up by name"
+        handles = list(find(rec.get("name") or "", rec.get("results_dir")))
+    actions = []
+    for h in handles:
+        try:
+            ended = backend.status(h).terminal
+        except PlatformError:
+            ended = False  # cancel anyway: cancel is idempotent
+        if not ended:
+            backend.cancel(h)
+        actions.append("already finished" if ended else "canceled")
+    return ", ".join(actions) or "no job"
+
+
+def sweep(folder: str | None, backend: Any, why: str, *, adopted_job_ids: Iterable[str] | None = None
+          ) -> list[dict[str, Any]]:
+    """Cancel every early job nobody adopted, and record it as swept.
+
+    With ``adopted_job_ids`` (resume, ``tao-automl cancel``: the job ids the
+    ledger knows), a job a trial took but never recorded -- a driver killed in
+    between -- is canceled too.  One entry per job: ``{"trial_id": "early-<i>",
+    "job_id", "action"}``; each is logged as a warning with ``why``.
+    """
+    if not folder or not os.path.isdir(folder):
+        return []
+    out: list[dict[str, Any]] = []
+    targets: list[tuple[Path, dict[str, Any]]] = []
+    for path in _untaken(folder):
+        rec = _read(path)
+        if _take(path, _SWEPT) is not None:
+            targets.append((path, rec or {}))
+    if adopted_job_ids is not None:
+        known = set(adopted_job_ids)
+        for name in sorted(os.listdir(folder)):
+            parts = name.split(".")
+            if len(parts) != 3 or parts[2] != "taken" or parts[1] == _SWEPT:
+                continue
+            path = Path(folder, name)
+            rec = _read(path) or {}
+            job_id = (rec.get("handle") or {}).get("job_id")
+            if job_id is not None and job_id not in known:
+                try:  # swept once: the next sweep leaves it
+                    os.rename(path, path.with_name(f"{parts[0]}.{_SWEPT}.taken"))
+                except FileNotFoundError:
+                    continue
+                targets.append((path, rec))
+    for path, rec in targets:
+        entry = {"trial_id": f"early-{path.name.split('.')[0]}", "job_id": (rec.get("handle") or {}).get("job_id")}
+        try:
+            entry["action"] = _cancel(backend, rec)
+        except PlatformError as exc:
+            entry["action"] = f"error: {exc}"
+        log.warning("%s (job %s) adopted by no trial: %s (%s)", entry["trial_id"], entry["job_id"],
+                    entry["action"], why)
+        out.append(entry)
+    return out

@@ -1,0 +1,96 @@
+"""Early start through real Ray Tune and real local jobs: the driver submits
+the first batch before Tune runs, each first-batch trial adopts the job of its
+own configuration (no job runs twice), and jobs nobody adopts are canceled
+once Tune goes past the first batch, never silently."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+from skillkit import TOY
+
+from tao_automl.execution import early
+from tao_automl.platforms.base import JobHandle
+from tao_automl.platforms.local import LocalBackend
+from tao_automl.reporting.results import validate_result
+from tao_automl.runner import AutoMLRunner
+from tao_automl.store.ledger import JobLedger
+from tao_automl.store.workspace import Workspace
+
+BUDGET, SLOTS = 4, 2
+
+
+def _run(ws: Path, algorithm: str, **settings):
+    res = AutoMLRunner(skill_dir=TOY, workspace_dir=ws).run(
+        automl_algorithm=algorithm,
+        automl_settings={"max_recommendations": BUDGET, "max_concurrent": SLOTS, "baseline": False,
+                         "final_eval": False, "seed": 5, "session_id": "exp", **settings},
+        spec_overrides={"train.num_epochs": 2})
+    validate_result(res)
+    assert [t["status"] for t in res["history"]] == ["succeeded"] * BUDGET, res["history"]
+    return res, JobLedger(Workspace(ws / "exp"))
+
+
+def _job_logs(ws: Path) -> list[Path]:
+    """Every job the local backend started in the run (one control folder each)."""
+    return sorted((ws / "exp").rglob("job.log"))
+
+
+@pytest.mark.parametrize("algorithm", ["bayesian", "random"])
+def test_first_batch_trials_adopt_the_jobs_the_driver_started(ray_cluster, tmp_path, algorithm):
+    res, led = _run(tmp_path / "ws", algorithm)
+    folder = tmp_path / "ws" / "exp" / early.EARLY_DIR
+    records = sorted(os.listdir(folder))
+    trials = {r.trial_id: r for r in led.trials()}
+    # one record per first-batch configuration, each taken by a trial of this run
+    assert len(records) == SLOTS and all(n.endswith(".taken") for n in records), records
+    owners = {n.split(".")[1] for n in records}
+    assert owners <= set(trials), (owners, set(trials))
+    for name in records:
+        index, owner = name.split(".")[:2]
+        (att,) = trials[owner].attempts
+        assert att.number == 1 and att.handle.results_dir.endswith(f"early-{index}/1")
+        # launched by the driver before Tune started the trial that adopted it
+        assert att.launched_at < trials[owner].first_planned_t < att.submitted_at
+    # nothing ran twice: BUDGET jobs in all, the others in their trials' own folders
+    assert len(_job_logs(tmp_path / "ws")) == BUDGET
+    for tid in set(trials) - owners:
+        (att,) = trials[tid].attempts
+        assert att.launched_at == att.submitted_at and f"/{tid}/1" in att.handle.results_dir
+    # the adopted jobs' epochs streamed into the ledger like any other job's
+    assert all(sorted({e["epoch"] for e in trials[o].epochs}) == [1, 2] for o in owners)
+    assert {t["rec_id"] for t in res["history"]} == set(trials)
+
+
+def test_early_start_off_leaves_every_job_to_its_trial(ray_cluster, tmp_path):
+    _, led = _run(tmp_path / "ws", "random", early_start=False)
+    assert not (tmp_path / "ws" / "exp" / early.EARLY_DIR).exists()
+    for rec in led.trials():
+        (att,) = rec.attempts
+        assert f"/{rec.trial_id}/1" in att.handle.results_dir
+
+
+def test_jobs_no_trial_adopts_are_canceled_and_said(ray_cluster, tmp_path, monkeypatch, caplog):
+    """A searcher that suggests something else than the batch the driver
+    started (here: the driver's keys can never match) costs no trial: each
+    trial submits its own job, and the unadopted ones are canceled when Tune
+    starts the first trial beyond the batch, with a warning."""
+    monkeypatch.setattr(early, "config_key", lambda values, epochs: "matches no trial")  # driver only
+    with caplog.at_level(logging.WARNING, logger="tao_automl"):
+        _, led = _run(tmp_path / "ws", "random")
+    folder = tmp_path / "ws" / "exp" / early.EARLY_DIR
+    assert sorted(os.listdir(folder)) == [f"{i}.swept.taken" for i in range(SLOTS)]
+    swept = [r for r in caplog.records if "adopted by no trial" in r.getMessage()]
+    assert len(swept) == SLOTS and all("beyond the first batch" in r.getMessage() for r in swept)
+    backend = LocalBackend()
+    for i in range(SLOTS):
+        rec = early._read(folder / f"{i}.swept.taken")
+        st = backend.status(JobHandle.from_dict(rec["handle"]))
+        assert st.terminal, st  # canceled, or ended on its own before the sweep (2 short epochs)
+    for rec in led.trials():  # every trial ran its own job
+        (att,) = rec.attempts
+        assert f"/{rec.trial_id}/1" in att.handle.results_dir
+    assert len(_job_logs(tmp_path / "ws")) == BUDGET + SLOTS
