@@ -419,7 +419,7 @@ register(AlgorithmSpec(
     name="random", build=_build_random, settings_used=BASE, early_start=True,
     description="Random search (honours schema option weights in the initial batch)."))
 register(AlgorithmSpec(
-    name="grid", build=_build_grid, settings_used=("grid_points", *BASE[:2]), exhaustive=True,
+    name="grid", build=_build_grid, early_start=True, settings_used=("grid_points", *BASE[:2]), exhaustive=True,
     initial_batch_fn=_grid_first, estimate_fn=_estimate_grid,
     description="Full grid: categorical options, grid_points values per numeric range."))
 register(AlgorithmSpec(
@@ -427,7 +427,7 @@ register(AlgorithmSpec(
     needs_checkpoints=True, multi_fidelity=True, estimate_fn=_estimate_halving,
     description="Standard Hyperband brackets (Ray's HyperBandScheduler); pauses and resumes trials."))
 register(AlgorithmSpec(
-    name="asha", build=_build_asha, settings_used=("max_epochs", "min_epochs", "reduction_factor", "sampler", *BASE),
+    name="asha", build=_build_asha, early_start=True, settings_used=("max_epochs", "min_epochs", "reduction_factor", "sampler", *BASE),
     multi_fidelity=True, estimate_fn=_estimate_halving,
     description="Asynchronous successive halving (early stopping; no pause)."))
 register(AlgorithmSpec(

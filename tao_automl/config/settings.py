@@ -194,7 +194,7 @@ class AutoMLSettings:
         final_eval, poll_interval_s (longest single wait on a job; exits are
         noticed at once regardless), ray_address, quiet, wandb, early_start
         (True: the driver submits the first batch's jobs while Ray starts and
-        the trials adopt them; bayesian and random, local workspaces).
+        the trials adopt them; bayesian, random, grid, asha; local workspaces).
     LLM-guided search (algorithms 'llm' and 'hybrid'; an error with any other):
         llm_endpoint (alias base_url; an OpenAI-compatible base URL),
         llm_model, llm_api_key (only secret("ENV"); a literal key is refused),

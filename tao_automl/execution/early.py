@@ -11,8 +11,10 @@ running job whose configuration equals its own instead of submitting one.
 The records live in ``<workspace>/early/`` (local workspaces only):
 
 - ``<i>.json``: an early job nobody adopted yet: ``{"key", "name",
-  "results_dir", "spec_path", "handle"}`` (``handle`` is null while the
-  submit is in flight, so a driver killed then leaves the name to look up).
+  "results_dir", "spec_path", "handle", "t"}`` (``handle`` is null while the
+  submit is in flight, so a driver killed then leaves the name to look up;
+  a submit that failed leaves ``"error": {"message", "transient"}``: the
+  trial that takes it counts it as its first try of ``1 + max_retries``).
 - ``<i>.<owner>.taken``: the same record once taken, by a trial (``owner`` is
   its id) or by a sweep (``swept``: the job was canceled).  Taking is an
   atomic rename, so exactly one trial adopts a job, and a sweep never cancels
@@ -38,7 +40,7 @@ from typing import Any
 from tao_automl.errors import PlatformError
 from tao_automl.platforms.base import JobHandle
 
-__all__ = ["EARLY_DIR", "config_key", "write_record", "discard", "take", "sweep", "pending"]
+__all__ = ["EARLY_DIR", "config_key", "write_record", "take", "sweep", "pending"]
 
 log = logging.getLogger("tao_automl")
 
@@ -70,14 +72,6 @@ def write_record(folder: str, index: int, record: Mapping[str, Any]) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(dict(record), indent=1))
     os.replace(tmp, path)
-
-
-def discard(folder: str, index: int) -> None:
-    """Drop the record of an early job whose submit failed (there is no job)."""
-    try:
-        os.remove(Path(folder, f"{index}.json"))
-    except FileNotFoundError:
-        pass
 
 
 def _untaken(folder: str) -> list[Path]:
@@ -113,13 +107,14 @@ def pending(folder: str | None) -> int:
 
 def take(folder: str | None, key: str, owner: str) -> dict[str, Any] | None:
     """Adopt the untaken early job whose ``key`` equals ``key``: its record
-    (with a ``handle``), or None when there is none (or another trial was
+    (with a ``handle``, or an ``error`` when the driver's submit failed: the
+    trial's first try), or None when there is none (or another trial was
     first)."""
     if not folder:
         return None
     for path in _untaken(folder):
         rec = _read(path)
-        if not rec or rec.get("key") != key or not rec.get("handle"):
+        if not rec or rec.get("key") != key or not (rec.get("handle") or rec.get("error")):
             continue
         if _take(path, owner) is not None:
             return rec

@@ -242,6 +242,7 @@ class _TrialRun:
         self.held: tuple[dict[str, Any], Any] | None = None
         self.checkpoint_wait_s = CHECKPOINT_WAIT_S
         self.notes: list[str] = []
+        self.early_tries = 0  # the driver's early submit of this configuration failed: its first try
 
     # -- spec & launch -------------------------------------------------------
     def _build_spec(self, attempt: int, resume_from: str | None) -> tuple[str, str]:
@@ -282,6 +283,7 @@ class _TrialRun:
         )
 
     def _submit(self, attempt: int, resume_from: str | None, start_epoch: int) -> Attempt:
+        tried, self.early_tries = self.early_tries, 0
         spec_path, out_dir = self._build_spec(attempt, resume_from)
         request = self._request(attempt, spec_path, out_dir)
         # Intent first: a driver killed after the platform accepted the job but
@@ -289,7 +291,7 @@ class _TrialRun:
         intent = SubmittingEvent(trial_id=self.trial_id, attempt=attempt, name=request.name,
                                  results_dir=out_dir, spec_path=spec_path, resume_from=resume_from,
                                  start_epoch=start_epoch, purpose=self.plan.action)
-        handle = submit_job(self.backend, request, retries=self.plan.max_retries, ledger=self.ledger,
+        handle = submit_job(self.backend, request, retries=self.plan.max_retries - tried, ledger=self.ledger,
                             intent=intent, node=_node_id())
         return Attempt(number=attempt, handle=handle, spec_path=spec_path, resume_from=resume_from, start_epoch=start_epoch)
 
@@ -299,13 +301,34 @@ class _TrialRun:
         rec = early.take(self.plan.early_dir, early.config_key(self.values, self.fidelity_epochs), self.trial_id)
         if rec is None:
             return None
+        if rec.get("error"):  # the driver tried this submit: that was the first of 1 + max_retries tries
+            err = rec["error"]
+            exc = (TransientSubmitError if err.get("transient") else SubmitError)(err.get("message") or "submit failed")
+            if not err.get("transient") or self.plan.max_retries < 1:
+                self._submit_failed(1, exc)
+            self.early_tries = 1
+            return None
         handle = JobHandle.from_dict(rec["handle"])
-        self.ledger.write(SubmittedEvent(trial_id=self.trial_id, attempt=1, handle=rec["handle"],
-                                         spec_path=rec.get("spec_path"), resume_from=None, start_epoch=0,
+        spec_path = rec.get("spec_path")
+        # trials/<trial> -> early-<i>: the trial's files are where every trial's are
+        # (trials/<trial>/<attempt>/), checkpoints and specs named by the trial.
+        folder = os.path.dirname(str(rec.get("results_dir") or "").rstrip("/"))
+        link = f"{self.plan.job_root}/{self.trial_id}"
+        if folder and handle.results_dir and handle.results_dir.startswith(folder + "/"):
+            try:
+                os.symlink(os.path.basename(folder), link, target_is_directory=True)
+            except OSError as exc:  # the early folder's own paths then
+                log.warning("trial %s: no trial folder link to %s (%s)", self.trial_id, folder, exc)
+            else:
+                handle = attrs.evolve(handle, results_dir=link + handle.results_dir[len(folder):])
+                if spec_path and spec_path.startswith(folder + "/"):
+                    spec_path = link + spec_path[len(folder):]
+        self.ledger.write(SubmittedEvent(trial_id=self.trial_id, attempt=1, handle=handle.to_dict(),
+                                         spec_path=spec_path, resume_from=None, start_epoch=0,
                                          purpose=self.plan.action, node=_node_id(),
                                          launched_t=rec.get("t")))
         log.info("trial %s adopted early job %s", self.trial_id, handle.job_id)
-        return Attempt(number=1, handle=handle, spec_path=rec.get("spec_path"), resume_from=None, start_epoch=0)
+        return Attempt(number=1, handle=handle, spec_path=spec_path, resume_from=None, start_epoch=0)
 
     # -- reporting -----------------------------------------------------------
     def _checkpoint_for(self, handle: JobHandle, epoch: int, start_epoch: int = 0) -> str | None:
@@ -659,8 +682,11 @@ def launch_early(plan: TrialPlan, points: list[Mapping[str, Any]], folder: str) 
         try:
             handle = submit_job(run.backend, request, retries=0)
         except SubmitError as exc:
-            log.warning("early start: job %s not submitted (%s); its trial submits it", request.name, exc)
-            early.discard(folder, i)
+            # The trial counts this as its first try (its retries go on from there).
+            log.warning("early start: job %s not submitted (%s: %s); its trial takes it from here",
+                        request.name, type(exc).__name__, exc)
+            early.write_record(folder, i, {**record, "error": {
+                "message": str(exc), "transient": isinstance(exc, TransientSubmitError)}})
             continue
         early.write_record(folder, i, {**record, "handle": handle.to_dict(), "t": time.time()})
         submitted += 1

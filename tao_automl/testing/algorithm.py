@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,12 @@ class AlgorithmContract:
             cur += d
             peak = max(peak, cur)
         assert 1 <= peak <= res["settings"]["max_concurrent"], peak
+        # early start (registry early_start): the searcher suggested the initial batch first, so
+        # every job the driver started before Tune was adopted by a trial, none swept
+        if get_algorithm(case.name).early_start:
+            records = sorted(os.listdir(Path(res["workspace"]) / "early"))
+            adopted = [n for n in records if n.endswith(".taken") and ".swept." not in n]
+            assert records and adopted == records, f"{case.name}: early jobs not adopted: {records}"
 
     def test_stops_pauses_and_resumes_as_declared(self, algorithm_case, algorithm_runs):
         case = algorithm_case

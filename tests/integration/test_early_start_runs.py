@@ -52,7 +52,12 @@ def test_first_batch_trials_adopt_the_jobs_the_driver_started(ray_cluster, tmp_p
     for name in records:
         index, owner = name.split(".")[:2]
         (att,) = trials[owner].attempts
-        assert att.number == 1 and att.handle.results_dir.endswith(f"early-{index}/1")
+        # the job ran in trials/early-<i>/1; the trial's folder links to it, so its
+        # files are found where every trial's are: trials/<trial>/1
+        assert att.number == 1 and att.handle.results_dir.endswith(f"/{owner}/1")
+        assert os.readlink(Path(att.handle.results_dir).parent) == f"early-{index}"
+        assert att.handle.data["log_path"].startswith(str(Path(att.handle.results_dir).parent.parent / f"early-{index}"))
+        assert att.spec_path == f"{att.handle.results_dir}/spec.yaml" and Path(att.spec_path).is_file()
         # launched by the driver before Tune started the trial that adopted it
         assert att.launched_at < trials[owner].first_planned_t < att.submitted_at
     # nothing ran twice: BUDGET jobs in all, the others in their trials' own folders
@@ -60,6 +65,9 @@ def test_first_batch_trials_adopt_the_jobs_the_driver_started(ray_cluster, tmp_p
     for tid in set(trials) - owners:
         (att,) = trials[tid].attempts
         assert att.launched_at == att.submitted_at and f"/{tid}/1" in att.handle.results_dir
+        assert not Path(att.handle.results_dir).parent.is_symlink()
+    best = res["best"]
+    assert best["rec_id"] in best["checkpoint"] and Path(best["checkpoint"]).is_file()
     # the adopted jobs' epochs streamed into the ledger like any other job's
     assert all(sorted({e["epoch"] for e in trials[o].epochs}) == [1, 2] for o in owners)
     assert {t["rec_id"] for t in res["history"]} == set(trials)

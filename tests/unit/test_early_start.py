@@ -137,13 +137,18 @@ def test_a_record_without_handle_is_looked_up_by_name(tmp_path):
         backend.cancel(job)
 
 
-def test_discard_and_an_absent_folder(tmp_path):
+def test_an_absent_folder_has_nothing_to_sweep_or_take(tmp_path):
     folder = str(tmp_path / "early")
     assert early.sweep(folder, None, "nothing there") == []
-    early.write_record(folder, 0, {"key": "a", "handle": None})
-    early.discard(folder, 0)
-    early.discard(folder, 0)  # twice is fine
-    assert os.listdir(folder) == []
+    assert early.take(folder, "a", "t0") is None and early.pending(folder) == 0
+
+
+def test_a_failed_early_submit_is_taken_as_the_trials_first_try(tmp_path):
+    folder = str(tmp_path / "early")
+    early.write_record(folder, 0, {"key": "a", "handle": None,
+                                   "error": {"message": "scheduler API busy", "transient": True}})
+    rec = early.take(folder, "a", "t0")
+    assert rec is not None and rec["error"]["transient"] and rec["handle"] is None
 
 
 @pytest.mark.parametrize("name", ["0.json.tmp123", "notes.txt", "x.json"])
