@@ -33,6 +33,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,10 @@ from typing import Any
 from tao_automl.errors import PlatformError
 from tao_automl.platforms.base import JobHandle
 
-__all__ = ["EARLY_DIR", "config_key", "write_record", "take", "sweep", "pending"]
+__all__ = ["EARLY_DIR", "config_key", "write_record", "take", "sweep", "pending", "wait_taken", "BATCH_WAIT_S"]
+
+#: longest wait of a trial whose adopted job had already ended for the rest of the batch to be taken
+BATCH_WAIT_S = 5.0
 
 log = logging.getLogger("tao_automl")
 
@@ -103,6 +107,23 @@ def _take(path: Path, owner: str) -> Path | None:
 def pending(folder: str | None) -> int:
     """How many early jobs nobody has adopted yet."""
     return len(_untaken(folder)) if folder else 0
+
+
+def wait_taken(folder: str | None, timeout_s: float = BATCH_WAIT_S, poll_s: float = 0.05) -> bool:
+    """Wait until every early job is taken (True) or ``timeout_s`` passed.
+
+    A trial whose adopted job already ended would return at once, before
+    Tune has started the other first-batch trials' actors; Tune then hands
+    its actor to one of them and drops that trial's own actor request, so
+    the next trial waits seconds for a fresh actor (measured: one slot idle
+    ~2 s per such trial with 2 s jobs).  Waiting here until the batch is
+    taken keeps one actor per slot."""
+    deadline = time.monotonic() + timeout_s
+    while pending(folder):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
+    return True
 
 
 def take(folder: str | None, key: str, owner: str) -> dict[str, Any] | None:

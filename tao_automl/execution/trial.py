@@ -328,6 +328,12 @@ class _TrialRun:
                                          purpose=self.plan.action, node=_node_id(),
                                          launched_t=rec.get("t")))
         log.info("trial %s adopted early job %s", self.trial_id, handle.job_id)
+        try:
+            ended = self.backend.status(handle).terminal
+        except PlatformError:
+            ended = False
+        if ended:  # this trial would end at once: first let the batch's other trials start (see wait_taken)
+            early.wait_taken(self.plan.early_dir)
         return Attempt(number=1, handle=handle, spec_path=spec_path, resume_from=None, start_epoch=0)
 
     # -- reporting -----------------------------------------------------------
