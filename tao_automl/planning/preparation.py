@@ -415,6 +415,10 @@ def prepare(
         initial_values.append({"values": values, "adjustments": adj})
     preflight.check_algorithm(algorithm=algorithm, space=space, settings=settings, metric=metric, mode=mode,
                               max_epochs=max_epochs, initial_points=initial_points)
+    if settings.early_start and algorithm.early_start and initial_points:
+        notes.append(f"early start: the {len(initial_points)} job(s) of the initial batch are submitted as soon "
+                     "as the run starts, before Ray Tune is up (on a local workspace; early_start: false "
+                     "turns it off)")
 
     return RunPlan(
         skill=skill,
