@@ -112,7 +112,9 @@ def test_signal_cancels_every_slurm_job(sig, slurm_up, tmp_path):
             time.sleep(0.3)
         jobs = {att.handle.job_id for att in running}
         assert jobs <= squeue_ids()
-        assert all(processes_mentioning(att.spec_path) for att in running)  # the check below can see them
+        # (realpath: an early-start trial's spec path goes through its trials/<trial> link; the job's
+        # command line names the early job's own folder)
+        assert all(processes_mentioning(os.path.realpath(att.spec_path)) for att in running)  # the check below can see them
         proc.send_signal(sig)
         assert proc.wait(timeout=120) == 0, log.read_text()[-3000:]
     finally:
@@ -125,6 +127,6 @@ def test_signal_cancels_every_slurm_job(sig, slurm_up, tmp_path):
     assert led.open_attempts() == []
     for rec in led.trials():
         for att in rec.attempts:
-            assert not processes_mentioning(att.spec_path), "job process outlived its SLURM job"
+            assert not processes_mentioning(os.path.realpath(att.spec_path)), "job process outlived its SLURM job"
     out = json.loads((ws / "exp" / "result.json").read_text())
     assert out["stopped_early"] and signal.Signals(sig).name in out["stopped_early"]
