@@ -22,8 +22,8 @@ The records live in ``<workspace>/early/`` (local workspaces only):
 
 A trial whose configuration matches no early job submits its own, as
 always.  Early jobs nobody adopts (a searcher that suggested something else)
-are canceled as soon as Tune starts a trial beyond the first batch, at the end
-of the search, by ``tao-automl cancel``, and on resume; each sweep is logged
+are canceled :data:`SWEEP_GRACE_S` after Tune started a trial beyond the first
+batch, at the end of the search, by ``tao-automl cancel``, and on resume; each sweep is logged
 and noted in the run's log, never silent.
 """
 
@@ -41,10 +41,13 @@ from typing import Any
 from tao_automl.errors import PlatformError
 from tao_automl.platforms.base import JobHandle
 
-__all__ = ["EARLY_DIR", "config_key", "write_record", "take", "sweep", "pending", "wait_taken", "BATCH_WAIT_S"]
+__all__ = ["EARLY_DIR", "config_key", "write_record", "take", "sweep", "pending", "wait_taken", "BATCH_WAIT_S",
+           "SWEEP_GRACE_S"]
 
 #: longest wait of a trial whose adopted job had already ended for the rest of the batch to be taken
 BATCH_WAIT_S = 5.0
+#: how long after Tune started a trial beyond the first batch the untaken early jobs are canceled
+SWEEP_GRACE_S = 30.0
 
 log = logging.getLogger("tao_automl")
 

@@ -70,22 +70,30 @@ def _cancel_callback(ws: Workspace, stop: Any, interval_s: float = 2.0) -> Any:
 
 
 def _early_callback(folder: str, backend: Any) -> Any:
-    """Cancels the early jobs nobody adopted once Tune starts a trial beyond
-    the first batch (each first-batch trial has started and taken its job by
-    then; one that was not matched would otherwise hold a slot to its end)."""
+    """Cancels the early jobs nobody adopted once Tune has gone past the
+    first batch: :data:`~tao_automl.execution.early.SWEEP_GRACE_S` after it
+    started a trial beyond it (every first-batch trial has started by then;
+    the grace lets one whose actor is slow to come up, on a loaded machine,
+    still take its job).  One that was not matched would otherwise hold a
+    slot to its end."""
     from ray.tune import Callback
 
     first = early.pending(folder)
 
     class _EarlySweep(Callback):
         started = 0
+        due: float | None = None
         swept = False
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self.started += 1
-            if not self.swept and self.started > first:
+            if self.due is None and self.started > first:
+                self.due = time.monotonic() + early.SWEEP_GRACE_S
+
+        def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
+            if not self.swept and self.due is not None and time.monotonic() >= self.due:
                 self.swept = True
-                early.sweep(folder, backend, "Tune started a trial beyond the first batch")
+                early.sweep(folder, backend, "Tune went past the first batch without adopting it")
 
     return _EarlySweep()
 

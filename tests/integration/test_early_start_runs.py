@@ -84,15 +84,16 @@ def test_early_start_off_leaves_every_job_to_its_trial(ray_cluster, tmp_path):
 def test_jobs_no_trial_adopts_are_canceled_and_said(ray_cluster, tmp_path, monkeypatch, caplog):
     """A searcher that suggests something else than the batch the driver
     started (here: the driver's keys can never match) costs no trial: each
-    trial submits its own job, and the unadopted ones are canceled when Tune
-    starts the first trial beyond the batch, with a warning."""
+    trial submits its own job, and the unadopted ones are canceled once Tune
+    has gone past the batch (no grace here), with a warning."""
     monkeypatch.setattr(early, "config_key", lambda values, epochs: "matches no trial")  # driver only
+    monkeypatch.setattr(early, "SWEEP_GRACE_S", 0.0)
     with caplog.at_level(logging.WARNING, logger="tao_automl"):
         _, led = _run(tmp_path / "ws", "random")
     folder = tmp_path / "ws" / "exp" / early.EARLY_DIR
     assert sorted(os.listdir(folder)) == [f"{i}.swept.taken" for i in range(SLOTS)]
     swept = [r for r in caplog.records if "adopted by no trial" in r.getMessage()]
-    assert len(swept) == SLOTS and all("beyond the first batch" in r.getMessage() for r in swept)
+    assert len(swept) == SLOTS and all("past the first batch" in r.getMessage() for r in swept), swept
     backend = LocalBackend()
     for i in range(SLOTS):
         rec = early._read(folder / f"{i}.swept.taken")
