@@ -30,7 +30,6 @@ and noted in the run's log, never silent.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import time
@@ -38,18 +37,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from tao_automl.errors import PlatformError
-from tao_automl.platforms.base import JobHandle
-
-__all__ = ["EARLY_DIR", "config_key", "write_record", "take", "sweep", "pending", "wait_taken", "BATCH_WAIT_S",
+__all__ = ["EARLY_DIR", "config_key", "write_record", "take", "unadopted", "pending", "wait_taken", "BATCH_WAIT_S",
            "SWEEP_GRACE_S"]
 
 #: longest wait of a trial whose adopted job had already ended for the rest of the batch to be taken
 BATCH_WAIT_S = 5.0
 #: how long after Tune started a trial beyond the first batch the untaken early jobs are canceled
 SWEEP_GRACE_S = 30.0
-
-log = logging.getLogger("tao_automl")
 
 #: the folder (under the workspace) holding the early-job records
 EARLY_DIR = "early"
@@ -145,43 +139,23 @@ def take(folder: str | None, key: str, owner: str) -> dict[str, Any] | None:
     return None
 
 
-def _cancel(backend: Any, rec: Mapping[str, Any]) -> str:
-    if rec.get("handle"):
-        handles = [JobHandle.from_dict(rec["handle"])]
-    else:  # killed between the submit and the record: look the job up by name
-        find = getattr(backend, "find", None)
-        if find is None:
-            return f"not found: backend {getattr(backend, 'name', backend)} cannot look jobs up by name"
-        handles = list(find(rec.get("name") or "", rec.get("results_dir")))
-    actions = []
-    for h in handles:
-        try:
-            ended = backend.status(h).terminal
-        except PlatformError:
-            ended = False  # cancel anyway: cancel is idempotent
-        if not ended:
-            backend.cancel(h)
-        actions.append("already finished" if ended else "canceled")
-    return ", ".join(actions) or "no job"
-
-
-def sweep(folder: str | None, backend: Any, why: str, *, adopted_job_ids: Iterable[str] | None = None
-          ) -> list[dict[str, Any]]:
-    """Cancel every early job nobody adopted, and record it as swept.
+def unadopted(folder: str | None, *, adopted_job_ids: Iterable[str] | None = None
+              ) -> list[tuple[str, dict[str, Any]]]:
+    """Take every early job nobody adopted as ``swept`` and return them,
+    ``("early-<i>", record)`` each, for the caller to cancel
+    (:func:`tao_automl.execution.jobs.sweep_early_jobs`).
 
     With ``adopted_job_ids`` (resume, ``tao-automl cancel``: the job ids the
     ledger knows), a job a trial took but never recorded -- a driver killed in
-    between -- is canceled too.  One entry per job: ``{"trial_id": "early-<i>",
-    "job_id", "action"}``; each is logged as a warning with ``why``.
+    between -- is returned too.  Each job is returned once.
     """
     if not folder or not os.path.isdir(folder):
         return []
-    out: list[dict[str, Any]] = []
-    targets: list[tuple[Path, dict[str, Any]]] = []
+    out: list[tuple[str, dict[str, Any]]] = []
     for path in _untaken(folder):
         rec = _read(path)
         if _take(path, _SWEPT) is not None:
-            targets.append((path, rec or {}))
+            out.append((f"early-{path.stem}", rec or {}))
     if adopted_job_ids is not None:
         known = set(adopted_job_ids)
         for name in sorted(os.listdir(folder)):
@@ -196,14 +170,5 @@ def sweep(folder: str | None, backend: Any, why: str, *, adopted_job_ids: Iterab
                     os.rename(path, path.with_name(f"{parts[0]}.{_SWEPT}.taken"))
                 except FileNotFoundError:
                     continue
-                targets.append((path, rec))
-    for path, rec in targets:
-        entry = {"trial_id": f"early-{path.name.split('.')[0]}", "job_id": (rec.get("handle") or {}).get("job_id")}
-        try:
-            entry["action"] = _cancel(backend, rec)
-        except PlatformError as exc:
-            entry["action"] = f"error: {exc}"
-        log.warning("%s (job %s) adopted by no trial: %s (%s)", entry["trial_id"], entry["job_id"],
-                    entry["action"], why)
-        out.append(entry)
+                out.append((f"early-{parts[0]}", rec))
     return out

@@ -11,6 +11,7 @@ from typing import Any
 
 from tao_automl.config.backoff import wait_until
 from tao_automl.execution import early
+from tao_automl.execution.jobs import sweep_early_jobs
 from tao_automl.planning.plan import RunPlan
 from tao_automl.reporting.plots import render_plots
 from tao_automl.reporting.progress import progress_callback
@@ -93,7 +94,7 @@ def _early_callback(folder: str, backend: Any) -> Any:
         def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
             if not self.swept and self.due is not None and time.monotonic() >= self.due:
                 self.swept = True
-                early.sweep(folder, backend, "Tune went past the first batch without adopting it")
+                sweep_early_jobs(folder, backend, "Tune went past the first batch without adopting it")
 
     return _EarlySweep()
 

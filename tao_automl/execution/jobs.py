@@ -32,7 +32,8 @@ from tao_automl.store.intents import recover_unconfirmed
 from tao_automl.store.ledger import JobLedger
 
 __all__ = ["JobOptions", "build_job_request", "job_files", "watch_job", "WatchResult", "submit_job",
-           "artifact_reader", "cancel_job", "cancel_open_jobs", "cancel_early_jobs", "SUBMIT_BACKOFF_S"]
+           "artifact_reader", "cancel_job", "cancel_open_jobs", "cancel_early_jobs", "sweep_early_jobs",
+           "SUBMIT_BACKOFF_S"]
 
 log = logging.getLogger("tao_automl")
 
@@ -185,7 +186,34 @@ def cancel_early_jobs(ledger: JobLedger, backend: Any, why: str) -> list[dict[st
     if ledger.ws.uri:
         return []  # early start runs on local workspaces only
     known = {att.handle.job_id for rec in ledger.trials(include_abandoned=True) for att in rec.attempts}
-    return early.sweep(ledger.ws.path(early.EARLY_DIR), backend, why, adopted_job_ids=known)
+    return sweep_early_jobs(ledger.ws.path(early.EARLY_DIR), backend, why, adopted_job_ids=known)
+
+
+def sweep_early_jobs(folder: str | None, backend: Any, why: str, *,
+                     adopted_job_ids: Any = None) -> list[dict[str, Any]]:
+    """Cancel the early jobs nobody adopted (:func:`tao_automl.execution.early.unadopted`),
+    each once: ``{"trial_id": "early-<i>", "job_id", "action"}`` per job, each
+    logged as a warning with ``why``.  A record without a handle (a driver
+    killed inside the submit) is looked up by name."""
+    out: list[dict[str, Any]] = []
+    for label, rec in early.unadopted(folder, adopted_job_ids=adopted_job_ids):
+        entry: dict[str, Any] = {"trial_id": label, "job_id": (rec.get("handle") or {}).get("job_id")}
+        try:
+            if rec.get("handle"):
+                handles = [JobHandle.from_dict(rec["handle"])]
+            elif getattr(backend, "find", None) is None:
+                handles = None
+            else:
+                handles = list(backend.find(rec.get("name") or "", rec.get("results_dir")))
+            if handles is None:
+                entry["action"] = f"not found: backend {getattr(backend, 'name', backend)} cannot look jobs up by name"
+            else:
+                entry["action"] = ", ".join(cancel_job(backend, h) for h in handles) or "no job"
+        except PlatformError as exc:
+            entry["action"] = f"error: {exc}"
+        log.warning("%s (job %s) adopted by no trial: %s (%s)", label, entry["job_id"], entry["action"], why)
+        out.append(entry)
+    return out
 
 
 def artifact_reader(backend: Any, handle: JobHandle) -> Callable[[str], bytes | None]:

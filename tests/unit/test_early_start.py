@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tao_automl.execution import early
-from tao_automl.execution.jobs import cancel_early_jobs, cancel_open_jobs
+from tao_automl.execution.jobs import cancel_early_jobs, cancel_open_jobs, sweep_early_jobs
 from tao_automl.platforms.base import JobRequest
 from tao_automl.platforms.local import LocalBackend
 from tao_automl.store.events import PlannedEvent, SubmittedEvent
@@ -82,13 +82,13 @@ def test_sweep_cancels_unadopted_jobs_and_never_an_adopted_one(tmp_path):
         early.write_record(folder, 0, _record("a", adopted))
         early.write_record(folder, 1, _record("b", orphan))
         assert early.take(folder, "a", "trial0") is not None
-        out = early.sweep(folder, backend, "test")
+        out = sweep_early_jobs(folder, backend, "test")
         assert [(e["trial_id"], e["job_id"], e["action"]) for e in out] == [("early-1", orphan.job_id, "canceled")]
         backend.wait(orphan, timeout=10)
         assert backend.status(orphan).terminal
         assert not backend.status(adopted).terminal  # the trial's job runs on
         assert sorted(os.listdir(folder)) == ["0.trial0.taken", "1.swept.taken"]
-        assert early.sweep(folder, backend, "again") == []  # each job is swept once
+        assert sweep_early_jobs(folder, backend, "again") == []  # each job is swept once
     finally:
         backend.cancel(adopted)
         backend.cancel(orphan)
@@ -129,7 +129,7 @@ def test_a_record_without_handle_is_looked_up_by_name(tmp_path):
     job = _sleep_job(backend, tmp_path, "s-early-0-1")
     try:
         early.write_record(folder, 0, {**_record("a"), "name": "s-early-0-1", "results_dir": str(tmp_path / "s-early-0-1")})
-        out = early.sweep(folder, backend, "resume")
+        out = sweep_early_jobs(folder, backend, "resume")
         assert out[0]["action"] == "canceled"
         backend.wait(job, timeout=10)
         assert backend.status(job).terminal
@@ -139,7 +139,7 @@ def test_a_record_without_handle_is_looked_up_by_name(tmp_path):
 
 def test_an_absent_folder_has_nothing_to_sweep_or_take(tmp_path):
     folder = str(tmp_path / "early")
-    assert early.sweep(folder, None, "nothing there") == []
+    assert sweep_early_jobs(folder, None, "nothing there") == []
     assert early.take(folder, "a", "t0") is None and early.pending(folder) == 0
 
 
