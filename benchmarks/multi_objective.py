@@ -6,6 +6,10 @@ In-process (no Ray, no jobs), with the samplers the runner uses:
   (``HVISampler``, ``algorithms/_gp_sampler.py``: one GP per objective and
   the hypervolume improvement of the optimistic prediction, SMS-EGO; three
   or more objectives: ParEGO);
+* ``mo-bayesian-ref``: the same with each objective's ``reference`` set to
+  the problem's reference point (the worst value that still counts; the
+  hypervolume below is measured against it, as BoTorch's benchmarks give
+  ``ref_point`` to the acquisition);
 * ``random``: Optuna's random sampler (as ``algorithm: random``);
 * ``weighted-gp``: nvidia-tao-automl's scalarisation emulated in-process:
   the weighted sum ``sum(weight * oriented value / scale)`` (weights and
@@ -46,13 +50,16 @@ PROBLEMS = tuple(REFS)
 OBJS = [Objective("f1", "minimize"), Objective("f2", "minimize")]
 
 
-def _sampler(method: str, seed: int, trials: int) -> Any:
+def _sampler(method: str, seed: int, trials: int, problem: str) -> Any:
     import optuna
 
     startup = min(10, max(3, trials // 5))  # the runner's rule (algorithms/_builtin.py)
     if method == "mo-bayesian":
         from tao_automl.algorithms._gp_sampler import HVISampler
         return HVISampler(seed=seed, n_startup_trials=startup)
+    if method == "mo-bayesian-ref":
+        from tao_automl.algorithms._gp_sampler import HVISampler
+        return HVISampler(seed=seed, n_startup_trials=startup, reference=REFS[problem])
     if method == "parego":
         from tao_automl.algorithms._gp_sampler import ParEGOSampler
         return ParEGOSampler(seed=seed, n_startup_trials=startup)
@@ -85,16 +92,17 @@ def run(problem: str, method: str, seed: int, trials: int, sampler: Any = None) 
         return f
 
     directions = ["maximize"] if method == "weighted-gp" else ["minimize", "minimize"]
-    study = optuna.create_study(directions=directions, sampler=sampler or _sampler(method, seed, trials))
+    study = optuna.create_study(directions=directions, sampler=sampler or _sampler(method, seed, trials, problem))
     study.optimize(objective, n_trials=trials)
     return hypervolume(OBJS, points, ref)
 
 
-METHODS = ("mo-bayesian", "random", "weighted-gp", "mo-tpe", "nsga2")
+METHODS = ("mo-bayesian", "mo-bayesian-ref", "random", "weighted-gp", "mo-tpe", "nsga2")
 
 
-def run_e2e(problem: str, seed: int, trials: int, workdir: str) -> dict[str, Any]:
-    """One multi-objective bayesian run through AutoMLRunner on the objective skill."""
+def run_e2e(problem: str, seed: int, trials: int, workdir: str, reference: bool = False) -> dict[str, Any]:
+    """One multi-objective bayesian run through AutoMLRunner on the objective
+    skill (``reference``: each objective's reference set to the problem's)."""
     from benchmarks.common import SKILL_DIR
     from tao_automl.runner import AutoMLRunner
 
@@ -105,12 +113,16 @@ def run_e2e(problem: str, seed: int, trials: int, workdir: str) -> dict[str, Any
         automl_settings={"seed": seed, "max_recommendations": trials, "baseline": False, "final_eval": False,
                          "quiet": True, "fail_fast_after": 0,
                          "objectives": [{"metric": "val_loss", "direction": "minimize"},
-                                        {"metric": "f2", "direction": "minimize"}]},
+                                        {"metric": "f2", "direction": "minimize"}]
+                         if not reference else
+                         [{"metric": "val_loss", "direction": "minimize", "reference": REFS[problem][0]},
+                          {"metric": "f2", "direction": "minimize", "reference": REFS[problem][1]}]},
         automl_hyperparameters=[f"params.x{i + 1}" for i in range(dims)],
         spec_overrides={"objective.function": problem})
     pts = [{"f1": h["objective_values"]["val_loss"], "f2": h["objective_values"]["f2"]}
            for h in res["history"] if h.get("objective_values")]
-    return {"problem": problem, "seed": seed, "trials": len(res["history"]), "succeeded": len(pts),
+    return {"problem": problem, "seed": seed, "reference": reference,
+            "result_hypervolume": res["multi_objective"]["hypervolume"], "trials": len(res["history"]), "succeeded": len(pts),
             "front": len(res["pareto_front"]), "hypervolume": hypervolume(OBJS, pts, REFS[problem]),
             "wall_s": time.time() - t}
 
@@ -126,8 +138,9 @@ def main(argv: list[str] | None = None) -> None:
         import tempfile
 
         for problem in PROBLEMS:
-            with tempfile.TemporaryDirectory() as tmp:
-                print(run_e2e(problem, 0, args.trials, tmp), flush=True)
+            for reference in (False, True):
+                with tempfile.TemporaryDirectory() as tmp:
+                    print(run_e2e(problem, 0, args.trials, tmp, reference), flush=True)
         if args.only_e2e:
             return
     print(f"| problem | {' | '.join(METHODS)} |")

@@ -32,7 +32,8 @@ def _optuna_search(ctx: BuildContext, sampler: Any) -> Any:
 def _build_bayesian_multi(ctx: BuildContext) -> SearchPlan:
     """Several objectives: a Pareto-front search on the objectives themselves,
     not on the weighted sum -- two objectives: per-objective GPs and the
-    hypervolume improvement of the optimistic prediction (SMS-EGO); more:
+    hypervolume improvement of the optimistic prediction (SMS-EGO), against
+    the objectives' ``reference`` values where given; more:
     ParEGO (a random Chebyshev scalarisation per trial).  Measured against
     random search and the weighted sum in benchmarks/RESULTS.md."""
     from ray.tune.search.optuna import OptunaSearch
@@ -42,7 +43,8 @@ def _build_bayesian_multi(ctx: BuildContext) -> SearchPlan:
     budget = ctx.settings.max_recommendations
     startup = max(len(ctx.initial_points), min(10, max(3, budget // 5)))
     sampler = HVISampler(seed=ctx.settings.seed, n_startup_trials=startup,
-                         constant_liar=ctx.settings.max_concurrent > 1)
+                         constant_liar=ctx.settings.max_concurrent > 1,
+                         reference=[o.reference for o in ctx.objectives])
     search = OptunaSearch(
         metric=[o.metric for o in ctx.objectives],
         mode=["max" if o.direction == "maximize" else "min" for o in ctx.objectives],

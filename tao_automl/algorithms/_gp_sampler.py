@@ -23,6 +23,7 @@ spread out.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -66,6 +67,17 @@ def _log_h(u: np.ndarray) -> np.ndarray:
     uf = u[~near]
     series = 1.0 - 3.0 / uf**2 + 15.0 / uf**4 - 105.0 / uf**6
     out[~near] = -0.5 * uf * uf - _LOG_SQRT_2PI - 2.0 * np.log(-uf) + np.log(series)
+    return out
+
+
+def _log_cdf(z: np.ndarray) -> np.ndarray:
+    """``log(Phi(z))``, the log standard normal CDF, finite far into the lower
+    tail (below -10: ``log(phi(z) / -z * (1 - 1/z^2 + 3/z^4))``)."""
+    out = np.empty_like(z)
+    near = z > -10.0
+    out[near] = np.log(np.maximum(0.5 * _erfc(-z[near] / _SQRT2), 1e-300))
+    zf = z[~near]
+    out[~near] = -0.5 * zf * zf - _LOG_SQRT_2PI - np.log(-zf) + np.log(1.0 - 1.0 / zf**2 + 3.0 / zf**4)
     return out
 
 
@@ -249,7 +261,13 @@ class ParEGOSampler(GPSampler):
     random weights on the simplex and maximises expected improvement of the
     augmented Chebyshev scalarisation ``max_i(w_i f_i) + 0.05 sum_i(w_i f_i)``
     of the objectives normalised to [0, 1] -- a different trade-off every
-    trial, so the proposals spread along the Pareto front."""
+    trial, so the proposals spread along the Pareto front.  ``reference``
+    (per objective, the worst value that still counts, or None) sets that
+    objective's 1 instead of the worst value seen."""
+
+    def __init__(self, *, reference: Sequence[float | None] | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._reference = list(reference) if reference is not None else None
 
     def _objectives(self, study: Any) -> int:
         return max(2, len(study.directions))
@@ -258,6 +276,9 @@ class ParEGOSampler(GPSampler):
         signs = np.array([1.0 if d.name == "MINIMIZE" else -1.0 for d in study.directions])
         f = np.array([t.values for t in done], dtype=float) * signs
         lo, hi = f.min(axis=0), f.max(axis=0)
+        for i, r in enumerate(self._reference or ()):
+            if r is not None and r * signs[i] > lo[i]:
+                hi[i] = r * signs[i]
         f = (f - lo) / np.where(hi > lo, hi - lo, 1.0)
         w = self._rng.dirichlet(np.ones(f.shape[1]))
         wf = f * w
@@ -289,10 +310,16 @@ class HVISampler(ParEGOSampler):
     _ref = 1.1
     """Two objectives: one GP per objective (normalised, minimised); the next
     point maximises the hypervolume improvement of its optimistic prediction
-    (posterior mean - 1 sd) over the current front, reference 1.1 past the
-    worst value seen (SMS-EGO, Ponweiser 2008); a candidate the front dominates
-    scores minus its distance to escaping domination.  Three or more
-    objectives: ParEGO."""
+    (posterior mean - 1 sd) over the current front (SMS-EGO, Ponweiser 2008).
+    The reference point is the user's ``reference`` of an objective where
+    given (the worst value that still counts, in the study's units), else
+    1.1 past the worst value seen.  A candidate the front dominates, or
+    outside the reference box, scores minus its distance to escaping that.
+    While no trial has landed inside a user's reference box, a candidate
+    scores the log probability that it lands there (both objectives inside
+    their references, independent GPs): greedy distance to the box would
+    sample one spot on its edge again and again.  Three or more objectives:
+    ParEGO."""
 
     def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
         if len(study.directions) != 2 or not search_space:
@@ -320,24 +347,49 @@ class HVISampler(ParEGOSampler):
                 xr = np.array([[self._encode(search_space[n], t.params[n]) for n in names] for t in running])
                 xf, ff = np.vstack([x, xr]), np.vstack([f, np.tile(f.max(axis=0), (len(running), 1))])
         gps = [_GP(xf, ff[:, i], self._rng) for i in range(2)]
+        # epsilon-dominance (SMS-EGO): beating the front by less than twice the fitted noise's
+        # sd is no improvement, so a measured front point is not proposed again and again
+        eps = np.array([2.0 * self._beta * math.sqrt(gp.noise) * gp.scale for gp in gps])
         ref = np.full(2, self._ref)
+        for i, r in enumerate(self._reference or ()):
+            if r is not None:  # the user's reference, oriented and normalised like f
+                ref[i] = (r * signs[i] - lo[i]) / (hi[i] - lo[i] if hi[i] > lo[i] else 1.0)
         base = _hv2(nd, ref)
+        # the front inside the reference box as a staircase: x ascending, y descending
+        box = nd[np.all(nd < ref, axis=1)] if len(nd) else nd
+        box = box[np.argsort(box[:, 0])] if len(box) else np.empty((0, 2))
+        x_edges = np.concatenate([[-np.inf], box[:, 0], [ref[0]]])
+        y_tops = np.concatenate([[ref[1]], box[:, 1]])
         d = x.shape[1]
         top = nd if len(nd) else f
         anchor = x[[int(np.argmin(np.abs(f - p).sum(axis=1))) for p in top]]
 
+        def log_improvement(mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+            """log P(the candidate lands inside the box and off the front's dominated region)."""
+            cx = np.exp(_log_cdf((x_edges[None, :] - mean[:, :1]) / sd[:, :1]))
+            cy_log = _log_cdf((y_tops[None, :] - mean[:, 1:]) / sd[:, 1:])
+            p = ((cx[:, 1:] - cx[:, :-1]) * np.exp(cy_log)).sum(axis=1)
+            # far tails underflow: fall back to the log probability of the first strip's corner
+            far = cy_log[:, 0] + _log_cdf((x_edges[-1] - mean[:, 0]) / sd[:, 0]) - 700.0
+            return np.where(p > 1e-300, np.log(np.maximum(p, 1e-300)), far)
+
         def score(cands: np.ndarray) -> np.ndarray:
-            lcb = np.empty((len(cands), 2))
+            mean, sd = np.empty((len(cands), 2)), np.empty((len(cands), 2))
             for i, gp in enumerate(gps):
-                mu, sd = gp.predict(cands)
-                lcb[:, i] = (mu - self._beta * sd) * gp.scale + gp.mean
+                mu, s = gp.predict(cands)
+                mean[:, i], sd[:, i] = mu * gp.scale + gp.mean, np.maximum(s * gp.scale, 1e-12)
+            lcb = mean - self._beta * sd
             out = np.empty(len(cands))
+            loose = np.zeros(len(cands), dtype=bool)
             for j, c in enumerate(lcb):
-                gap = np.minimum(c[0] - nd[:, 0], c[1] - nd[:, 1]) if len(nd) else np.array([-1.0])
-                if gap.max() >= 0:  # some front point dominates it (or equals it)
-                    out[j] = -float(gap.max())
+                ce = c + eps
+                gap = np.minimum(ce[0] - nd[:, 0], ce[1] - nd[:, 1]) if len(nd) else np.array([-1.0])
+                if gap.max() >= 0 or np.any(c >= ref):  # dominated by the front, or outside the box
+                    loose[j] = True
                 else:
                     out[j] = _hv2(np.vstack([nd, c]), ref) - base
+            if loose.any():  # below every improvement: how likely it is to improve after all
+                out[loose] = np.minimum(log_improvement(mean[loose], sd[loose]), -1e-12)
             return out
 
         cands = np.vstack([
@@ -345,11 +397,21 @@ class HVISampler(ParEGOSampler):
             np.clip(anchor[self._rng.integers(0, len(anchor), 1000)] + self._rng.normal(0.0, 0.05, (1000, d)),
                     0.0, 1.0),
         ])
-        s = score(cands)
+        def fresh_score(c: np.ndarray) -> np.ndarray:
+            """A configuration already measured or running (within 1e-3 of the unit cube)
+            is not proposed again: a training run repeated gives what it gave, while the
+            fitted noise can make the GP expect better there."""
+            out = score(c)
+            near = np.abs(c[:, None, :] - xf[None, :, :]).max(axis=2).min(axis=1) <= 1e-3
+            return np.where(near, -np.inf, out)
+
+        s = fresh_score(cands)
+        if not np.isfinite(s).any():  # every candidate measured already (a tiny space): allow repeats
+            s = score(cands)
         best, best_s = cands[int(np.argmax(s))], float(s.max())
         for step in (0.02, 0.005):
             local = np.clip(best + self._rng.normal(0.0, step, (250, d)), 0.0, 1.0)
-            sl = score(local)
+            sl = fresh_score(local)
             if float(sl.max()) > best_s:
                 best, best_s = local[int(np.argmax(sl))], float(sl.max())
         return {n: self._decode(search_space[n], float(v)) for n, v in zip(names, best, strict=True)}

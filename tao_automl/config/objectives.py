@@ -1,7 +1,8 @@
 """Multi-objective settings: ``automl_settings["objectives"]`` and ``select_best``.
 
-An objective is ``{metric, direction, weight, scale}`` (a bare string is a
-metric name).  With two or more objectives the run is multi-objective:
+An objective is ``{metric, direction, weight, scale, reference}`` (a bare
+string is a metric name; ``reference`` is optional: the worst value that still
+counts, the hypervolume's reference point).  With two or more objectives the run is multi-objective:
 
 * the **score** of a trial is nvidia-tao-automl's weighted scalarisation
   ``sum(weight * (+/-) value / scale)`` (each objective oriented so higher is
@@ -37,7 +38,7 @@ __all__ = ["SCORE", "Objective", "Constraint", "SelectRule", "check_objectives",
 #: The name of the scalarised score in a multi-objective run (Tune's metric, maximized).
 SCORE = "objective_score"
 _KEY = "automl_settings.objectives"
-_FIELDS = ("metric", "direction", "weight", "scale")
+_FIELDS = ("metric", "direction", "weight", "scale", "reference")
 
 
 @attrs.frozen
@@ -48,6 +49,10 @@ class Objective:
     direction: str  # "minimize" | "maximize"
     weight: float = 1.0
     scale: float = 1.0
+    #: The worst value that still counts (the hypervolume reference point's
+    #: coordinate, in the metric's own units; BoTorch's ``ref_point``, Ax's
+    #: objective threshold).  None: the worst value any succeeded trial reached.
+    reference: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -69,7 +74,7 @@ def _entries(raw: Any, *, metric: str | None, direction: str | None, resolve: bo
     if not isinstance(raw, list) or not raw:
         raise SettingsError.from_message(describe("invalid setting", key=_KEY, value=raw,
                                      expected="a non-empty list of metric names or {metric, direction, "
-                                              "weight, scale} mappings"), key="objectives", value=raw)
+                                              "weight, scale, reference} mappings"), key="objectives", value=raw)
     out: list[Objective] = []
     for i, item in enumerate(raw):
         key = f"{_KEY}[{i}]"
@@ -78,7 +83,7 @@ def _entries(raw: Any, *, metric: str | None, direction: str | None, resolve: bo
         if not isinstance(item, Mapping):
             raise SettingsError.from_message(describe("invalid objective", key=key, value=item,
                                          expected="a metric name or a mapping {metric, direction, weight, "
-                                                  "scale}"), key="objectives", value=item)
+                                                  "scale, reference}"), key="objectives", value=item)
         unknown = sorted(str(k) for k in item if k not in (*_FIELDS, "name"))
         if unknown:
             raise SettingsError.from_message(describe("invalid objective", key=f"{key}.{unknown[0]}",
@@ -99,10 +104,14 @@ def _entries(raw: Any, *, metric: str | None, direction: str | None, resolve: bo
             d = resolve_direction(name, explicit=explicit, declared=declared if name == metric else None)
         w = _number(item.get("weight", 1.0), f"{key}.weight", "a finite number >= 0", lambda v: v >= 0)
         s = _number(item.get("scale", 1.0), f"{key}.scale", "a finite number > 0", lambda v: v > 0)
+        ref = item.get("reference")
+        if ref is not None:
+            ref = _number(ref, f"{key}.reference", "a finite number (the worst value that still counts)",
+                          lambda v: True)
         if any(o.metric == name for o in out):
             raise SettingsError.from_message(describe("duplicate objective", key=f"{key}.metric", value=name,
                                          expected="each metric once"), key="objectives", value=name)
-        out.append(Objective(name.strip(), d or "maximize", w, s))
+        out.append(Objective(name.strip(), d or "maximize", w, s, ref))
     if resolve and len(out) > 1 and not any(o.weight > 0 for o in out):
         raise SettingsError.from_message(describe("invalid objectives", key=_KEY, value=raw,
                                      expected="at least one objective with weight > 0 (the weighted score "
@@ -157,12 +166,16 @@ def _losses(objectives: Sequence[Objective], points: Sequence[Mapping[str, float
 
 
 def reference_point(objectives: Sequence[Objective], points: Sequence[Mapping[str, float]]) -> list[float] | None:
-    """The hypervolume reference of a run: the worst value of each objective
-    among ``points``, in the minimisation form of :func:`hypervolume`."""
+    """The hypervolume reference of a run, in the minimisation form of
+    :func:`hypervolume`: each objective's ``reference`` where the user gave
+    one, else the worst value of that objective among ``points``."""
+    if all(o.reference is not None for o in objectives):
+        return [-_oriented(o, float(o.reference) / o.scale) for o in objectives]  # type: ignore[arg-type]
     if not points:
         return None
     losses = _losses(objectives, points)
-    return [max(col) for col in zip(*losses, strict=True)]
+    return [max(col) if o.reference is None else -_oriented(o, o.reference / o.scale)
+            for o, col in zip(objectives, zip(*losses, strict=True), strict=True)]
 
 
 def _hv2d(losses: list[list[float]], ref: Sequence[float]) -> float:

@@ -103,6 +103,8 @@ def build_review(prepared: RunPlan, *, workspace: str, per_trial_s: float | None
         "algorithm": prepared.algorithm.name,
         "metric": prepared.metric,
         "direction": prepared.direction,
+        # multi-objective runs: each objective as the score and the hypervolume use it
+        "objectives": [o.to_dict() for o in prepared.objectives],
         "budget": budget,
         "max_concurrent": s.max_concurrent,
         "seed": prepared.seed,

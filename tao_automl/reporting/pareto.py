@@ -69,8 +69,9 @@ def pareto_front(history: list[TrialResult], objectives: Sequence[Objective]) ->
 
 def hypervolume_trace(history: list[TrialResult], objectives: Sequence[Objective]) -> list[float]:
     """The front's hypervolume after each succeeded trial (in finishing order),
-    all against the run's reference point: the worst value of each objective
-    over every succeeded trial (so the trace never decreases)."""
+    all against the run's reference point: each objective's ``reference``,
+    else its worst value over every succeeded trial (so the trace never
+    decreases)."""
     done = sorted(_done(history), key=lambda t: t.finished_at or 0.0)
     pts = [t.objective_values or {} for t in done]
     ref = reference_point(objectives, pts)

@@ -196,7 +196,8 @@ def _objectives(raw: Any) -> list[Objective] | None:
     if not isinstance(raw, list) or len(raw) < 2 or not all(isinstance(o, Mapping) for o in raw):
         return None
     try:
-        return [Objective(o["metric"], o["direction"], float(o.get("weight", 1.0)), float(o.get("scale", 1.0)))
+        return [Objective(o["metric"], o["direction"], float(o.get("weight", 1.0)), float(o.get("scale", 1.0)),
+                          None if o.get("reference") is None else float(o["reference"]))
                 for o in raw]
     except (KeyError, TypeError, ValueError):
         return None

@@ -249,7 +249,7 @@ def format_result(result: dict[str, Any] | AutoMLResult) -> str:
         lines.append(f"select_best: {mo['select_best']['note']}")
     if r.get("pareto_front") is not None:
         lines += ["", f"pareto front ({len(r['pareto_front'])} trials, hypervolume {_fmt(mo.get('hypervolume'))} "
-                      f"against the worst values {mo.get('reference_point')}):"]
+                      f"against the reference point {mo.get('reference_point')}):"]
         for p in r["pareto_front"]:
             vals = ", ".join(f"{k} {_fmt(v)}" for k, v in p["objective_values"].items())
             lines.append(f"  {p['rec_id']:<14} {vals}  score {_fmt(p['metric_value'])}")

@@ -167,6 +167,7 @@ def render_review(review: Mapping[str, Any], *, color: bool | None = None, width
     kv("Search", [
         ("algorithm", str(review.get("algorithm"))),
         ("metric", f"{review.get('metric')} ({review.get('direction')})"),
+        *(("objective", _objective_text(o)) for o in review.get("objectives") or []),
         ("budget", ", ".join(f"{k}={_fmt(v)}" for k, v in budget.items() if k not in ("max_concurrent", "seed")) or "-"),
         ("concurrency", f"{review.get('max_concurrent')} job(s) at once"),
         ("seed", _fmt(review.get("seed"))),
@@ -242,3 +243,11 @@ def _check_text(c: Mapping[str, Any] | None) -> str:
     if state == "readable":
         return f"readable{where}"
     return f"{state.upper() if state == 'unreadable' else state}{where}: {c.get('reason') or ''}"
+
+
+def _objective_text(o: Mapping[str, Any]) -> str:
+    """``latency_ms (minimize), weight 1, scale 10, reference 40``."""
+    ref = o.get("reference")
+    return (f"{o.get('metric')} ({o.get('direction')}), weight {_fmt(o.get('weight'))}, "
+            f"scale {_fmt(o.get('scale'))}, reference "
+            + (_fmt(ref) if ref is not None else "the worst value seen"))

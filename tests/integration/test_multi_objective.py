@@ -39,7 +39,7 @@ def test_multi_objective_bayesian_end_to_end(ray_cluster, tmp_path: Path) -> Non
     res = AutoMLRunner(skill_dir=skill, workspace_dir=tmp_path / "ws").run(
         automl_algorithm="bayesian",
         automl_settings={"max_recommendations": 7, "seed": 0, "max_concurrent": 2,
-                         "objectives": ["val_loss", {"metric": "latency_ms", "scale": 10}],
+                         "objectives": ["val_loss", {"metric": "latency_ms", "scale": 10, "reference": 40}],
                          "select_best": {"minimize": "val_loss", "subject_to": ["latency_ms <= 30"]}},
         spec_overrides={"train.num_epochs": 2},
     )
@@ -74,6 +74,19 @@ def test_multi_objective_bayesian_end_to_end(ray_cluster, tmp_path: Path) -> Non
     assert [o["metric"] for o in mo["objectives"]] == ["val_loss", "latency_ms"]
     trace = mo["hypervolume_trace"]
     assert len(trace) == 7 and trace == sorted(trace) and mo["hypervolume"] == trace[-1] > 0
+    # the reference point: latency's given reference (40 ms), the worst loss seen; the
+    # hypervolume by hand in units of scale (latency / 10), trials beyond 40 ms count for nothing
+    worst = max(t["objective_values"]["val_loss"] for t in hist)
+    assert mo["reference_point"] == {"val_loss": pytest.approx(worst), "latency_ms": pytest.approx(40.0)}
+    assert mo["objectives"][1]["reference"] == 40
+    pts = sorted((t["objective_values"]["val_loss"], t["objective_values"]["latency_ms"] / 10) for t in hist
+                 if t["objective_values"]["latency_ms"] < 40 and t["objective_values"]["val_loss"] < worst)
+    hv, low = 0.0, 4.0
+    for i, (x, y) in enumerate(pts):
+        if y < low:
+            nxt = next((p[0] for p in pts[i + 1:] if p[1] < y), worst)
+            hv, low = hv + (nxt - x) * (4.0 - y), y
+    assert mo["hypervolume"] == pytest.approx(hv)
     # baseline and final evaluation measured every objective
     for ev in (res["baseline"], res["final_evaluation"]):
         assert ev["status"] == "measured" and ev["objective_values"] == {"val_loss": 0.25, "latency_ms": 12.5}

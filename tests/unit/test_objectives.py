@@ -50,6 +50,9 @@ def test_parse_names_and_mappings_with_directions():
     (["a", {"metric": "b", "wieght": 1}], "automl_settings.objectives[1].wieght", "only the keys"),
     (["a", {"metric": ""}], "automl_settings.objectives[1].metric", "metric name"),
     ([{"metric": "a", "weight": 0}, {"metric": "b", "weight": 0}], "automl_settings.objectives", "weight > 0"),
+    (["a", {"metric": "b", "reference": "20ms"}], "automl_settings.objectives[1].reference", "worst value"),
+    (["a", {"metric": "b", "reference": float("inf")}], "automl_settings.objectives[1].reference", "finite"),
+    (["a", {"metric": "b", "reference": True}], "automl_settings.objectives[1].reference", "finite number"),
 ])
 def test_bad_objectives_name_key_value_and_expectation(raw, key, expected):
     with pytest.raises(SettingsError) as info:
@@ -98,6 +101,27 @@ def test_hypervolume_2d_by_hand():
     assert hypervolume([ACC, LAT], PTS) == pytest.approx(1.0)
     assert hypervolume([ACC, LAT], PTS, ref=[0.0, 5.0]) == pytest.approx(0.9 * 2 + 0.8 * 2 + 0.0)
     assert hypervolume([ACC, LAT], []) == 0.0
+
+
+def test_a_reference_given_is_the_hypervolumes_reference_point():
+    objs = parse_objectives(["mAP", {"metric": "latency_ms", "weight": 0.5, "scale": 10, "reference": 50}],
+                            "mAP", "maximize")
+    assert objs[1] == Objective("latency_ms", "minimize", 0.5, 10.0, 50.0) and objs[1].to_dict()["reference"] == 50
+    # mAP: the worst seen (0.5 -> -0.5 in minimisation form); latency: 50 ms / scale 10
+    assert reference_point(objs, PTS) == [-0.5, 5.0]
+    # strips: [-0.9, -0.8) x [3, 5) = 0.2, then [-0.8, -0.5) x [1, 5) = 1.2
+    assert hypervolume(objs, PTS) == pytest.approx(1.4)
+    both = [Objective("mAP", "maximize", reference=0.0), objs[1]]
+    assert reference_point(both, []) == [0.0, 5.0]  # every reference given: no trial needed
+    # a trial beyond the reference counts for nothing
+    assert hypervolume([ACC, Objective("latency_ms", "minimize", scale=10.0, reference=15)], PTS) \
+        == pytest.approx((-0.5 + 0.8) * (1.5 - 1.0))
+    hist = [_trial(i, p) for i, p in enumerate(PTS)]
+    from tao_automl.reporting.pareto import summary
+
+    mo = summary(hist, objs)
+    assert mo["reference_point"] == {"mAP": 0.5, "latency_ms": 50.0}
+    assert mo["hypervolume"] == pytest.approx(1.4) and mo["objectives"][1]["reference"] == 50.0
 
 
 def test_hypervolume_3d_by_hand_and_the_samplers_2d_helper():
@@ -237,6 +261,73 @@ def test_pareto_samplers_propose_inside_the_space_and_beat_random_on_branin_curr
     assert ours > rand
 
 
+def _branin_currin(u: list[float]) -> tuple[float, float]:  # both minimized (BoTorch's)
+    import math
+
+    x0, x1 = u
+    a, b = 15 * x0 - 5, 15 * x1
+    branin = (b - 5.1 / (4 * math.pi**2) * a**2 + 5 / math.pi * a - 6) ** 2 \
+        + 10 * (1 - 1 / (8 * math.pi)) * math.cos(a) + 10
+    currin = (1 - math.exp(-1 / (2 * max(x1, 1e-12)))) * (2300 * x0**3 + 1900 * x0**2 + 2092 * x0 + 60) \
+        / (100 * x0**3 + 500 * x0**2 + 4 * x0 + 20)
+    return branin, currin
+
+
+def test_the_sampler_spends_its_trials_inside_the_users_reference_box():
+    """With each objective's reference (the worst value that still counts), the
+    hypervolume improvement is measured against it: on Branin-Currin with the
+    box branin <= 18, currin <= 6 the search keeps more trials inside the box
+    and reaches a larger hypervolume there than the same sampler without it."""
+    optuna = pytest.importorskip("optuna")
+    from tao_automl.algorithms._gp_sampler import HVISampler
+
+    objs = [Objective("f1", "minimize", reference=18.0), Objective("f2", "minimize", reference=6.0)]
+
+    def run(seed: int, reference) -> tuple[float, int]:
+        study = optuna.create_study(directions=["minimize", "minimize"],
+                                    sampler=HVISampler(seed=seed, n_startup_trials=5, reference=reference))
+        pts, seen = [], []
+        for _ in range(20):
+            trial = study.ask()
+            x = [trial.suggest_float("x0", 0, 1), trial.suggest_float("x1", 0, 1)]
+            f = _branin_currin(x)
+            study.tell(trial, f)
+            pts.append({"f1": f[0], "f2": f[1]})
+            seen.append(tuple(round(v, 3) for v in x))
+        inside = sum(p["f1"] < 18 and p["f2"] < 6 for p in pts[5:])
+        # a measured point on the front is not proposed again and again (it was, when a
+        # candidate's optimistic prediction only just beat its own measurement)
+        assert max(seen.count(c) for c in seen) <= 2, seen
+        return hypervolume(objs, pts), inside
+
+    with_ref = [run(s, [18.0, 6.0]) for s in range(3)]
+    without = [run(s, None) for s in range(3)]
+    assert sorted(h for h, _ in with_ref)[1] > sorted(h for h, _ in without)[1]
+    assert sum(n for _, n in with_ref) > sum(n for _, n in without)
+
+
+def test_three_objectives_parego_scales_each_objective_to_its_reference():
+    optuna = pytest.importorskip("optuna")
+    import numpy as np
+    from optuna.trial import TrialState, create_trial
+
+    from tao_automl.algorithms._gp_sampler import HVISampler
+
+    study = optuna.create_study(directions=["minimize", "maximize", "minimize"])
+    for v in ([0.0, 1.0, 2.0], [1.0, 0.0, 4.0], [2.0, 0.5, 3.0]):
+        study.add_trial(create_trial(state=TrialState.COMPLETE, values=v, params={}, distributions={}))
+    done = study.get_trials()
+    # objective 0: reference 4 (the seen range 0..2 becomes 0..4); objective 1 (maximized,
+    # oriented -1..0): reference 0.5 is its 1, so the trial at 0.0 (beyond it) is 2;
+    # objective 2: no reference (the seen 2..4)
+    sampler = HVISampler(seed=0, reference=[4.0, 0.5, None])
+    w = np.random.default_rng(7).dirichlet(np.ones(3))
+    sampler._rng = np.random.default_rng(7)
+    f = np.array([[0.0, 0.0, 0.0], [0.25, 2.0, 1.0], [0.5, 1.0, 0.5]])
+    want = (f * w).max(axis=1) + 0.05 * (f * w).sum(axis=1)
+    assert sampler._targets(study, done) == pytest.approx(want)
+
+
 def test_a_rebuilt_multi_objective_search_is_told_every_objective():
     from tao_automl.execution.rebuild import _point
     from tao_automl.store.ledger import TrialRecord
@@ -257,6 +348,17 @@ def test_one_objective_is_the_runs_metric_and_two_make_the_score(tmp_path):
     runner = AutoMLRunner(skill_dir=toy, workspace_dir=tmp_path)
     one = runner.review(automl_settings={"metric": "val_loss", "baseline": False,
                                          "objectives": [{"metric": "val_acc", "direction": "max"}]})
-    two = runner.review(automl_settings={"baseline": False, "objectives": ["val_loss", "latency_ms"]})
+    two = runner.review(automl_settings={"baseline": False, "objectives": [
+        "val_loss", {"metric": "latency_ms", "scale": 10, "reference": 40}]})
     assert (one["metric"], one["direction"]) == ("val_acc", "maximize")
     assert (two["metric"], two["direction"]) == ("objective_score", "maximize")
+    # the review shows each objective as the score and the hypervolume use it
+    assert one["objectives"] == []
+    assert two["objectives"] == [
+        {"metric": "val_loss", "direction": "minimize", "weight": 1.0, "scale": 1.0, "reference": None},
+        {"metric": "latency_ms", "direction": "minimize", "weight": 1.0, "scale": 10.0, "reference": 40.0}]
+    from tao_automl.reporting.review_render import render_review
+
+    text = render_review(two, color=False)
+    assert "latency_ms (minimize), weight 1, scale 10, reference 40" in text
+    assert "val_loss (minimize), weight 1, scale 1, reference the worst value seen" in text
