@@ -214,8 +214,9 @@ class PlatformBackend(Protocol):
     Optional: ``find(name, results_dir=None) -> list[JobHandle]`` (oldest
     first) looks jobs up by the name they were submitted under.  A resumed run
     uses it to settle a job whose submit was cut short by a driver crash
-    (:mod:`tao_automl.store.intents`); the local and SLURM backends have
-    it, and without it such a job is only logged.
+    (:mod:`tao_automl.store.intents`); the local, SLURM, Docker and
+    Kubernetes backends have it (Brev and the TAO SDK adapter do not), and
+    without it such a job is only logged.
 
     Optional: ``check_paths(paths) -> dict[str, PathCheck]`` answers, for
     each dataset path, whether it is readable *where the jobs run* (the local

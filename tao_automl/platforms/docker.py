@@ -173,7 +173,11 @@ class DockerBackend:
             "detach": True,
             "environment": {**request.env, **secrets},
             "volumes": volumes,
-            "labels": {**request.labels, "tao_automl.job": request.name},
+            # the job's name and what a lookup by name (find) needs to watch it again;
+            # secret env *names* only, never values
+            "labels": {**request.labels, "tao_automl.job": request.name,
+                       "tao_automl.secret_env": ",".join(request.secret_env),
+                       "tao_automl.timeout_s": "" if request.timeout_s is None else repr(float(request.timeout_s))},
             "name": _util.unique_name(request.name),
         }
         if request.cwd or volumes:
@@ -217,6 +221,39 @@ class DockerBackend:
                                            value=self._opts["base_url"]) from exc
         return JobHandle(backend=self.name, job_id=str(container.id), name=request.name,
                          results_dir=request.results_dir, data=data)
+
+    def find(self, name: str, results_dir: str | None = None) -> list[JobHandle]:
+        """Containers submitted under ``name`` (oldest first), by their
+        ``tao_automl.job`` label, running or ended (until cleanup removes them).
+
+        For a driver killed after ``containers.run`` started the container but
+        before the handle reached the ledger (:mod:`tao_automl.store.intents`),
+        and for early-start jobs whose handle was never written.  The handle
+        gets back the secret env names (log masking) and the time limit from
+        the container's labels, the submit time from its creation time.
+        """
+        errors = self._errors()
+        try:
+            found = self.client().containers.list(all=True, filters={"label": f"tao_automl.job={name}"})
+        except errors.APIError as exc:
+            raise PlatformError(f"docker API error ({exc})", key="tao_automl.job", value=name) from exc
+        except errors.DockerException as exc:
+            raise PlatformUnavailableError(f"Docker unreachable ({exc})", key="base_url",
+                                           value=self._opts["base_url"]) from exc
+        out: list[tuple[float, JobHandle]] = []
+        for c in found:
+            labels = dict(getattr(c, "labels", None) or (c.attrs.get("Config") or {}).get("Labels") or {})
+            if labels.get("tao_automl.job") != name:
+                continue
+            created = _created(c.attrs.get("Created"))
+            timeout = labels.get("tao_automl.timeout_s") or None
+            data = {"image": (c.attrs.get("Config") or {}).get("Image"), "container_name": getattr(c, "name", None),
+                    "submitted_at": created, "timeout_s": float(timeout) if timeout else None,
+                    "secret_env": [n for n in (labels.get("tao_automl.secret_env") or "").split(",") if n],
+                    "recovered": True}
+            out.append((created, JobHandle(backend=self.name, job_id=str(c.id), name=name,
+                                           results_dir=results_dir, data=data)))
+        return [h for _, h in sorted(out, key=lambda x: x[0])]
 
     # -- state ----------------------------------------------------------------------
     def _deadline(self, handle: JobHandle) -> float | None:
@@ -318,3 +355,18 @@ class DockerBackend:
             pass
         except errors.APIError as exc:
             raise PlatformError(f"cannot remove container ({exc})", key=handle.job_id) from exc
+
+
+def _created(text: object) -> float:
+    """Docker's ``Created`` (RFC 3339, nanoseconds) as epoch seconds (now when unreadable)."""
+    from datetime import datetime
+
+    if not isinstance(text, str) or not text:
+        return time.time()
+    head, _, frac = text.rstrip("Z").partition(".")
+    try:
+        t = datetime.fromisoformat(head + "+00:00").timestamp()
+    except ValueError:
+        return time.time()
+    digits = "".join(ch for ch in frac if ch.isdigit())
+    return t + (float("0." + digits) if digits else 0.0)

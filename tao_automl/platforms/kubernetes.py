@@ -157,8 +157,11 @@ class KubernetesBackend:
             active_deadline_seconds=math.ceil(request.timeout_s) if request.timeout_s else None,
             ttl_seconds_after_finished=o["ttl_seconds_after_finished"])
         return k.V1Job(api_version="batch/v1", kind="Job",
-                       metadata=k.V1ObjectMeta(name=name, labels=labels,
-                                               annotations={"tao-automl/name": request.name}),
+                       metadata=k.V1ObjectMeta(name=name, labels=labels, annotations={
+                           "tao-automl/name": request.name,
+                           # what a lookup by name (find) needs: names only, never values
+                           "tao-automl/secret": secret_name or "",
+                           "tao-automl/secret-env": ",".join(request.secret_env)}),
                        spec=spec)
 
     def submit(self, request: JobRequest) -> JobHandle:
@@ -189,6 +192,41 @@ class KubernetesBackend:
                          results_dir=request.results_dir,
                          data={"namespace": self.namespace, "secret": secret_name,
                                "secret_env": list(request.secret_env), "submitted_at": time.time()})
+
+    def find(self, name: str, results_dir: str | None = None) -> list[JobHandle]:
+        """Jobs submitted under ``name`` (oldest first): this namespace's Jobs
+        labelled ``app.kubernetes.io/managed-by=tao-automl`` whose
+        ``tao-automl/name`` annotation is ``name`` (until cleanup or the TTL
+        deletes them).
+
+        For a driver killed after the Job was created but before the handle
+        reached the ledger (:mod:`tao_automl.store.intents`).  The handle gets
+        back its Secret and secret env names (log masking) from the
+        annotations, the submit time from the creation time.
+        """
+        batch, _ = self._apis()
+        try:
+            jobs = self._call(batch.list_namespaced_job, self.namespace,
+                              label_selector="app.kubernetes.io/managed-by=tao-automl",
+                              what="cannot list Jobs", key=name)
+        except PlatformError:
+            raise
+        except Exception as exc:  # urllib3 connection errors  # noqa: BLE001
+            raise PlatformUnavailableError(f"Kubernetes API unreachable ({exc})", key="namespace",
+                                           value=self.namespace) from exc
+        out: list[tuple[float, JobHandle]] = []
+        for job in getattr(jobs, "items", None) or ():
+            meta = job.metadata
+            notes = dict(meta.annotations or {})
+            if notes.get("tao-automl/name") != name:
+                continue
+            created = meta.creation_timestamp.timestamp() if meta.creation_timestamp else time.time()
+            data = {"namespace": self.namespace, "secret": notes.get("tao-automl/secret") or None,
+                    "secret_env": [n for n in (notes.get("tao-automl/secret-env") or "").split(",") if n],
+                    "submitted_at": created, "recovered": True}
+            out.append((created, JobHandle(backend=self.name, job_id=meta.name, name=name,
+                                           results_dir=results_dir, data=data)))
+        return [h for _, h in sorted(out, key=lambda x: x[0])]
 
     # -- state ----------------------------------------------------------------------------
     def _call(self, fn, *args, what: str, key: str, **kwargs):

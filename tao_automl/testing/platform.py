@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -246,6 +247,39 @@ class PlatformContract:
         st = fresh.wait(again, 60)
         assert st.state is JobState.SUCCEEDED, st
         assert fresh.read_artifact(again, "out.txt") == b"done\n"
+
+    def test_find_by_name_from_a_fresh_backend(self, platform_harness, tmp_path, monkeypatch):
+        """Optional ``find(name, results_dir)``: a restarted driver finds a job
+        whose handle never reached the ledger by the name it was submitted
+        under; the handle found works (status, masked logs, cancel)."""
+        h = platform_harness
+        if getattr(h.make(), "find", None) is None:
+            pytest.skip(f"{h.name} has no find: a job whose submit a crash cut short is logged, not settled")
+        monkeypatch.setenv("TAO_TEST_SECRET", SECRET)
+        b = h.make()
+        name = f"findme-{uuid.uuid4().hex[:6]}"
+        job = b.submit(h.request(name=name, results_dir=str(tmp_path), secret_env=("TAO_TEST_SECRET",),
+                                 command='echo "token=$TAO_TEST_SECRET"; touch started; sleep 300'))
+        h.wait_running(b, job, tmp_path / "started")
+        fresh = h.make()
+        found = fresh.find(name, str(tmp_path))
+        assert [f.job_id for f in found] == [job.job_id], found
+        assert fresh.find(name + "-other", str(tmp_path)) == []
+        got = found[0]
+        assert fresh.status(got).state is JobState.RUNNING
+        deadline = time.monotonic() + 10
+        while "token=" not in fresh.logs(got) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        logs = fresh.logs(got)
+        assert SECRET not in logs and "token=***" in logs, logs
+        assert SECRET not in json.dumps(got.to_dict())
+        fresh.cancel(got)
+        st = fresh.wait(got, 30)
+        assert st.state is JobState.CANCELED, st
+        deadline = time.monotonic() + 15
+        while not h.job_gone(job) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert h.job_gone(job), f"{h.name}: found job {job.job_id} still runs after cancel"
 
     def test_secret_reaches_job_but_no_backend_file(self, platform_harness, tmp_path, monkeypatch):
         h = platform_harness

@@ -98,7 +98,9 @@ def test_run_arguments_gpus_mounts_env_labels(tmp_path, monkeypatch):
     assert kw["volumes"][str(tmp_path / "res")] == {"bind": str(tmp_path / "res"), "mode": "rw"}
     assert kw["volumes"][str(spec.parent)]["mode"] == "ro"
     assert kw["volumes"]["/data"] == {"bind": "/data", "mode": "ro"}
-    assert kw["labels"] == {"trial": "7", "tao_automl.job": "t1"} and kw["shm_size"] == "8g"
+    # the job's name, and for find(): the secret env *names* (never values) and the time limit
+    assert kw["labels"] == {"trial": "7", "tao_automl.job": "t1", "tao_automl.secret_env": "HF_TOKEN",
+                            "tao_automl.timeout_s": ""} and kw["shm_size"] == "8g"
     (req,) = kw["device_requests"]
     assert req.count == 2 and req.capabilities == [["gpu"]]
     assert h.job_id == "c1" and "hf-secret-xyz" not in str(h.to_dict())
@@ -178,8 +180,11 @@ def test_unreachable_daemon_is_platform_unavailable():
 class LocalContainer:
     """The surface of ``docker.models.containers.Container`` the backend uses."""
 
-    def __init__(self, cid: str, argv: list[str], env: dict, cwd: str | None) -> None:
+    def __init__(self, cid: str, argv: list[str], env: dict, cwd: str | None, *, name: str = "",
+                 labels: dict | None = None, image: str = "") -> None:
         self.id, self.proc, self.removed = cid, FakeProcess(argv, env, cwd), False
+        self.name, self.labels, self.image = name, dict(labels or {}), image
+        self.created = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{time.time_ns() % 10**9:09d}Z"
         self.reload()
 
     def reload(self):
@@ -187,7 +192,8 @@ class LocalContainer:
             raise docker.errors.NotFound(f"no such container: {self.id}")
         code = self.proc.exit_code
         self.attrs = {"State": {"Status": "running", "Running": True} if code is None else
-                      {"Status": "exited", "Running": False, "ExitCode": code, "OOMKilled": False}}
+                      {"Status": "exited", "Running": False, "ExitCode": code, "OOMKilled": False},
+                      "Created": self.created, "Config": {"Labels": self.labels, "Image": self.image}}
 
     @property
     def status(self):
@@ -219,13 +225,21 @@ class LocalContainers:
         self._ids = itertools.count(1)
 
     def run(self, image, command=None, detach=False, environment=None, volumes=None,
-            working_dir=None, **kw):
+            working_dir=None, name=None, labels=None, **kw):
         assert detach and image
+        assert all(isinstance(v, str) for v in (labels or {}).values()), "docker labels are strings"
         for host, bind in (volumes or {}).items():
             assert host == bind["bind"], "the fake daemon supports same-path bind mounts only"
         cid = f"{next(self._ids):064x}"
-        self.all[cid] = LocalContainer(cid, list(command), dict(environment or {}), working_dir)
+        self.all[cid] = LocalContainer(cid, list(command), dict(environment or {}), working_dir,
+                                       name=name or cid[:12], labels=labels, image=image)
         return self.all[cid]
+
+    def list(self, all=False, filters=None):  # noqa: A002 - docker's own keyword
+        """Docker's ``label=key=value`` filter (the only one the backend uses)."""
+        key, _, value = (filters or {}).get("label", "").partition("=")
+        return [c for c in self.all.values() if not c.removed
+                and (all or c.proc.exit_code is None) and (not key or c.labels.get(key) == value)]
 
     def get(self, cid):
         if cid not in self.all or self.all[cid].removed:
@@ -254,3 +268,20 @@ class TestDockerPlatformContract(PlatformContract):
         for c in daemon.containers.all.values():
             if not c.removed:
                 c.remove()
+
+
+def test_find_gives_a_recovered_handle_its_time_limit_and_submit_time(tmp_path):
+    daemon = LocalDockerClient()
+    b = DockerBackend(client=daemon, grace_period_s=1)
+    t0 = time.time()
+    job = b.submit(JobRequest(name="limited", results_dir=str(tmp_path), command="sleep 30", image="tao:fake",
+                              timeout_s=100, secret_env=()))
+    try:
+        (got,) = DockerBackend(client=daemon).find("limited", str(tmp_path))
+        assert got.job_id == job.job_id and got.data["recovered"] is True
+        assert got.data["timeout_s"] == 100.0 and got.data["secret_env"] == []
+        assert t0 - 1 <= got.data["submitted_at"] <= time.time() + 1  # from the container's Created
+        assert got.data["image"] == "tao:fake" and got.results_dir == str(tmp_path)
+    finally:
+        b.cancel(job)
+        b.cleanup(job)

@@ -5,6 +5,8 @@ their container's command as a local process."""
 
 from __future__ import annotations
 
+import datetime
+
 import threading
 import time
 
@@ -198,8 +200,14 @@ class LocalCluster:
         return self.procs[name.removesuffix("-pod")].proc_log()
 
     # BatchV1Api
+    def list_namespaced_job(self, namespace, label_selector=None):
+        key, _, value = (label_selector or "").partition("=")
+        return k.V1JobList(items=[j for j in self.jobs.values()
+                                  if not key or (j.metadata.labels or {}).get(key) == value])
+
     def create_namespaced_job(self, namespace, body):
         pod = body.spec.template.spec
+        body.metadata.creation_timestamp = datetime.datetime.now(datetime.timezone.utc)
         (c,) = pod.containers
         env = {}
         for e in c.env or []:
