@@ -6,7 +6,6 @@ their container's command as a local process."""
 from __future__ import annotations
 
 import datetime
-
 import threading
 import time
 
@@ -207,7 +206,7 @@ class LocalCluster:
 
     def create_namespaced_job(self, namespace, body):
         pod = body.spec.template.spec
-        body.metadata.creation_timestamp = datetime.datetime.now(datetime.timezone.utc)
+        body.metadata.creation_timestamp = datetime.datetime.now(datetime.UTC)
         (c,) = pod.containers
         env = {}
         for e in c.env or []:
