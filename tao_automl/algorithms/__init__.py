@@ -52,6 +52,8 @@ class BuildContext:
     settings: Any  # AutoMLSettings
     max_epochs: int
     initial_points: list[dict[str, Any]] = attrs.field(factory=list)
+    #: ``queue_rest`` algorithms: the configurations after the initial batch, in order
+    queued_points: list[dict[str, Any]] = attrs.field(factory=list)
     space: Any = None  # tao_automl.search.SearchSpace
     # how trials cap batch sizes (SearchSpace.enforce), for searchers that repair candidates
     shard_count: int = 1
@@ -122,6 +124,10 @@ class AlgorithmSpec:
     #: the searcher suggests the initial batch first, unchanged, so the driver may submit those
     #: jobs before Tune runs and the trials adopt them (tao_automl.execution.early)
     early_start: bool = False
+    #: every configuration is drawn in advance (random): after the initial batch the searcher
+    #: suggests :meth:`queued` in order, so the driver may keep the slots busy with them until
+    #: Tune adopts its first early job (tao_automl.execution.early_feed)
+    queue_rest: bool = False
 
     def trial_budget(self, settings: Any) -> Any:
         """The number of trials Tune starts; ``settings`` an AutoMLSettings or
@@ -136,6 +142,13 @@ class AlgorithmSpec:
             return self.initial_batch_fn(settings, space, rng)
         n = min(settings.max_concurrent, self.trial_budget(settings))
         return [space.sample(rng) for _ in range(n)]
+
+    def queued(self, settings: Any, space: Any, rng: random.Random, initial: int) -> list[dict[str, Any]]:
+        """The configurations after the ``initial`` first ones, drawn like them
+        (``queue_rest``), the rest of the trial budget; [] otherwise."""
+        if not self.queue_rest:
+            return []
+        return [space.sample(rng) for _ in range(max(0, self.trial_budget(settings) - initial))]
 
     def estimate(self, settings: Any, max_epochs: int | None) -> tuple[float, list[str]]:
         """Full-trial equivalents the run trains and the assumptions behind

@@ -76,7 +76,8 @@ def _build_random(ctx: BuildContext) -> SearchPlan:
 
     return SearchPlan(
         search_alg=BasicVariantGenerator(
-            points_to_evaluate=list(ctx.initial_points) or None,
+            # every configuration drawn in advance (queue_rest): the initial batch, then the queue
+            points_to_evaluate=[*ctx.initial_points, *ctx.queued_points] or None,
             random_state=ctx.settings.seed,
             max_concurrent=ctx.settings.max_concurrent,
         ),
@@ -418,8 +419,8 @@ register(AlgorithmSpec(
     name="bayesian", build=_build_bayesian, settings_used=BASE, model_based=True, early_start=True,
     description="Model-based search (Gaussian process + expected improvement, via Optuna); the default."), "tpe")
 register(AlgorithmSpec(
-    name="random", build=_build_random, settings_used=BASE, early_start=True,
-    description="Random search (honours schema option weights in the initial batch)."))
+    name="random", build=_build_random, settings_used=BASE, early_start=True, queue_rest=True,
+    description="Random search (every configuration drawn in advance; honours schema option weights)."))
 register(AlgorithmSpec(
     name="grid", build=_build_grid, early_start=True, settings_used=("grid_points", *BASE[:2]), exhaustive=True,
     initial_batch_fn=_grid_first, estimate_fn=_estimate_grid,

@@ -22,9 +22,10 @@ The records live in ``<workspace>/early/`` (local workspaces only):
 
 A trial whose configuration matches no early job submits its own, as
 always.  Early jobs nobody adopts (a searcher that suggested something else)
-are canceled :data:`SWEEP_GRACE_S` after Tune started a trial beyond the first
-batch, at the end of the search, by ``tao-automl cancel``, and on resume; each sweep is logged
-and noted in the run's log, never silent.
+are canceled :data:`SWEEP_GRACE_S` after Tune started the trial they belong to
+(early job ``i``: the ``i``-th trial; the searcher suggests them first, in
+order), at the end of the search, by ``tao-automl cancel``, and on resume;
+each sweep is logged and noted in the run's log, never silent.
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["EARLY_DIR", "config_key", "write_record", "take", "unadopted", "pending", "wait_taken", "BATCH_WAIT_S",
-           "SWEEP_GRACE_S"]
+           "SWEEP_GRACE_S", "SUBMIT_WAIT_S", "any_taken", "count", "record"]
 
 #: longest wait of a trial whose adopted job had already ended for the rest of the batch to be taken
 BATCH_WAIT_S = 5.0
-#: how long after Tune started a trial beyond the first batch the untaken early jobs are canceled
+#: how long after Tune started the trial an untaken early job belongs to that job is canceled
 SWEEP_GRACE_S = 30.0
+#: longest wait of a trial for the handle of its early job while the driver submits it
+SUBMIT_WAIT_S = 10.0
 
 #: the folder (under the workspace) holding the early-job records
 EARLY_DIR = "early"
@@ -106,17 +109,56 @@ def pending(folder: str | None) -> int:
     return len(_untaken(folder)) if folder else 0
 
 
-def wait_taken(folder: str | None, timeout_s: float = BATCH_WAIT_S, poll_s: float = 0.05) -> bool:
-    """Wait until every early job is taken (True) or ``timeout_s`` passed.
+def _taken(folder: str | None) -> list[str]:
+    """Names of the records taken by a trial (not by a sweep)."""
+    try:
+        names = os.listdir(folder) if folder else []
+    except OSError:
+        return []
+    return [n for n in names if n.endswith(".taken") and n.count(".") == 2 and n.split(".")[1] != _SWEPT]
+
+
+def any_taken(folder: str | None) -> bool:
+    """Whether a trial has adopted an early job (Tune is up)."""
+    return bool(_taken(folder))
+
+
+def count(folder: str | None) -> int:
+    """How many early jobs were recorded, taken or not."""
+    try:
+        names = os.listdir(folder) if folder else []
+    except OSError:
+        return 0
+    return sum(1 for n in names if (n.endswith(".json") and n[:-5].isdigit()) or n.endswith(".taken"))
+
+
+def record(folder: str | None, index: int) -> dict[str, Any] | None:
+    """Record ``index``, taken or not (None when there is none)."""
+    if not folder:
+        return None
+    path = Path(folder, f"{index}.json")
+    if path.exists():
+        return _read(path)
+    for p in Path(folder).glob(f"{index}.*.taken"):
+        return _read(p)
+    return None
+
+
+def wait_taken(folder: str | None, batch: int | None = None, timeout_s: float = BATCH_WAIT_S,
+               poll_s: float = 0.05) -> bool:
+    """Wait until the first batch is taken: ``batch`` early jobs adopted
+    (default: every one), or none left untaken (True); False after ``timeout_s``.
 
     A trial whose adopted job already ended would return at once, before
     Tune has started the other first-batch trials' actors; Tune then hands
     its actor to one of them and drops that trial's own actor request, so
     the next trial waits seconds for a fresh actor (measured: one slot idle
     ~2 s per such trial with 2 s jobs).  Waiting here until the batch is
-    taken keeps one actor per slot."""
+    taken keeps one actor per slot.  Jobs queued beyond the batch
+    (:mod:`tao_automl.execution.early_feed`) are taken by later trials, so
+    they are not waited for."""
     deadline = time.monotonic() + timeout_s
-    while pending(folder):
+    while pending(folder) and (batch is None or len(_taken(folder)) < batch):
         if time.monotonic() >= deadline:
             return False
         time.sleep(poll_s)
@@ -130,20 +172,28 @@ def take(folder: str | None, key: str, owner: str) -> dict[str, Any] | None:
     first)."""
     if not folder:
         return None
-    for path in _untaken(folder):
-        rec = _read(path)
-        if not rec or rec.get("key") != key or not (rec.get("handle") or rec.get("error")):
-            continue
-        if _take(path, owner) is not None:
-            return rec
-    return None
+    deadline = time.monotonic() + SUBMIT_WAIT_S
+    while True:
+        in_flight = False
+        for path in _untaken(folder):
+            rec = _read(path)
+            if not rec or rec.get("key") != key:
+                continue
+            if not (rec.get("handle") or rec.get("error")):
+                in_flight = True  # the driver is submitting it right now: wait for its handle
+                continue
+            if _take(path, owner) is not None:
+                return rec
+        if not in_flight or time.monotonic() >= deadline:
+            return None
+        time.sleep(0.02)
 
 
-def unadopted(folder: str | None, *, adopted_job_ids: Iterable[str] | None = None
-              ) -> list[tuple[str, dict[str, Any]]]:
-    """Take every early job nobody adopted as ``swept`` and return them,
-    ``("early-<i>", record)`` each, for the caller to cancel
-    (:func:`tao_automl.execution.jobs.sweep_early_jobs`).
+def unadopted(folder: str | None, *, adopted_job_ids: Iterable[str] | None = None,
+              below: int | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Take every early job nobody adopted (``below``: numbered lower than
+    that) as ``swept`` and return them, ``("early-<i>", record)`` each, for
+    the caller to cancel (:func:`tao_automl.execution.jobs.sweep_early_jobs`).
 
     With ``adopted_job_ids`` (resume, ``tao-automl cancel``: the job ids the
     ledger knows), a job a trial took but never recorded -- a driver killed in
@@ -153,6 +203,8 @@ def unadopted(folder: str | None, *, adopted_job_ids: Iterable[str] | None = Non
         return []
     out: list[tuple[str, dict[str, Any]]] = []
     for path in _untaken(folder):
+        if below is not None and int(path.stem) >= below:
+            continue
         rec = _read(path)
         if _take(path, _SWEPT) is not None:
             out.append((f"early-{path.stem}", rec or {}))

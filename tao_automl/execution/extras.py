@@ -11,6 +11,7 @@ from typing import Any
 
 from tao_automl.config.backoff import wait_until
 from tao_automl.execution import early
+from tao_automl.execution.early_feed import stop_feeder
 from tao_automl.execution.jobs import sweep_early_jobs
 from tao_automl.planning.plan import RunPlan
 from tao_automl.reporting.plots import render_plots
@@ -71,30 +72,33 @@ def _cancel_callback(ws: Workspace, stop: Any, interval_s: float = 2.0) -> Any:
 
 
 def _early_callback(folder: str, backend: Any) -> Any:
-    """Cancels the early jobs nobody adopted once Tune has gone past the
-    first batch: :data:`~tao_automl.execution.early.SWEEP_GRACE_S` after it
-    started a trial beyond it (every first-batch trial has started by then;
-    the grace lets one whose actor is slow to come up, on a loaded machine,
-    still take its job).  One that was not matched would otherwise hold a
-    slot to its end."""
+    """Cancels the early jobs nobody adopted: early job ``i`` belongs to the
+    ``i``-th trial Tune starts (the searcher suggests the early configurations
+    first, in order), so once ``i + 1`` trials have been running for
+    :data:`~tao_automl.execution.early.SWEEP_GRACE_S` (the grace lets a trial
+    whose actor is slow to come up, on a loaded machine, still take its job)
+    an untaken early job ``i`` matched no trial and is canceled; it would
+    otherwise hold a slot to its end.  Tune's first trial also stops the
+    driver's feeder (:mod:`tao_automl.execution.early_feed`)."""
     from ray.tune import Callback
 
-    first = early.pending(folder)
-
     class _EarlySweep(Callback):
-        started = 0
-        due: float | None = None
-        swept = False
+        def __init__(self) -> None:
+            super().__init__()
+            self.starts: list[float] = []  # when Tune started each trial (monotonic)
+            self.swept_below = 0
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self.started += 1
-            if self.due is None and self.started > first:
-                self.due = time.monotonic() + early.SWEEP_GRACE_S
+            if not self.starts:
+                stop_feeder(folder)  # Tune is up: the number of early jobs is final
+            self.starts.append(time.monotonic())
 
         def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:
-            if not self.swept and self.due is not None and time.monotonic() >= self.due:
-                self.swept = True
-                sweep_early_jobs(folder, backend, "Tune went past the first batch without adopting it")
+            now = time.monotonic()
+            due = sum(1 for t in self.starts if now - t >= early.SWEEP_GRACE_S)
+            if due > self.swept_below:
+                self.swept_below = due
+                sweep_early_jobs(folder, backend, "Tune started its trial without adopting it", below=due)
 
     return _EarlySweep()
 

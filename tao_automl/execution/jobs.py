@@ -190,13 +190,14 @@ def cancel_early_jobs(ledger: JobLedger, backend: Any, why: str) -> list[dict[st
 
 
 def sweep_early_jobs(folder: str | None, backend: Any, why: str, *,
-                     adopted_job_ids: Any = None) -> list[dict[str, Any]]:
-    """Cancel the early jobs nobody adopted (:func:`tao_automl.execution.early.unadopted`),
-    each once: ``{"trial_id": "early-<i>", "job_id", "action"}`` per job, each
-    logged as a warning with ``why``.  A record without a handle (a driver
-    killed inside the submit) is looked up by name."""
+                     adopted_job_ids: Any = None, below: int | None = None) -> list[dict[str, Any]]:
+    """Cancel the early jobs nobody adopted (:func:`tao_automl.execution.early.unadopted`;
+    ``below``: only those numbered lower), each once: ``{"trial_id":
+    "early-<i>", "job_id", "action"}`` per job, each logged as a warning with
+    ``why``.  A record without a handle (a driver killed inside the submit)
+    is looked up by name."""
     out: list[dict[str, Any]] = []
-    for label, rec in early.unadopted(folder, adopted_job_ids=adopted_job_ids):
+    for label, rec in early.unadopted(folder, adopted_job_ids=adopted_job_ids, below=below):
         entry: dict[str, Any] = {"trial_id": label, "job_id": (rec.get("handle") or {}).get("job_id")}
         try:
             if rec.get("handle"):

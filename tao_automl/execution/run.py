@@ -18,6 +18,7 @@ from tao_automl.errors import PreflightError
 from tao_automl.execution import baseline as bl
 from tao_automl.execution import early
 from tao_automl.execution.checkpoints import best_checkpoint
+from tao_automl.execution.early_feed import EarlyFeeder
 from tao_automl.execution.evaluations import FAILED, comparison, improvement, run_evaluation
 from tao_automl.execution.extras import after_run, platform_record
 from tao_automl.execution.jobs import cancel_open_jobs
@@ -92,6 +93,7 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
     stop = EarlyStop(ws.root)
     restore_signals = install_signal_handlers(stop)
     feedback: dict[str, Any] = dict(ws.read_json("feedback.json", default=None) or {}) if resumed else {}
+    feeder: EarlyFeeder | None = None
     try:
         baseline = _baseline(prepared, ws, job_root, hooks, resumed, runner)
         plan = TrialPlan(
@@ -115,10 +117,14 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
         storage_path, storage_fs = _storage(ws)
         if not stop.is_set and _early_start(prepared, ws, resumed, hooks):
             folder = ws.path(early.EARLY_DIR)
-            plan = attrs.evolve(plan, early_dir=folder)
+            batch = len(prepared.initial_points)
+            plan = attrs.evolve(plan, early_dir=folder, early_batch=batch)
             launched = launch_early(plan, list(prepared.initial_points), folder)
-            log.info("early start: %d of %d first jobs submitted before Ray Tune", launched,
-                     len(prepared.initial_points))
+            log.info("early start: %d of %d first jobs submitted before Ray Tune", launched, batch)
+            if prepared.queued_points and launched == batch:  # slots that free up take the next ones
+                feeder = EarlyFeeder(plan, list(prepared.queued_points), folder=folder, start=batch,
+                                     slots=s.max_concurrent, backend=prepared.backend,
+                                     should_stop=lambda: stop.is_set).start()
         if not stop.is_set:
             with RaySession(s.ray_address, s.max_concurrent, quiet=s.quiet, starter=ray_start) as ray_session:
                 run_search(
@@ -129,6 +135,8 @@ def execute(*, runner: Any, prepared: RunPlan, ws: Workspace, resumed: bool, hoo
                     feedback_fn=hooks.get("feedback_fn"), feedback=feedback,
                 )
     finally:
+        if feeder is not None:
+            feeder.stop()
         ray_start.wait()  # never leave Ray half-started behind an error
         _reap(prepared.backend, ledger)
         restore_signals()

@@ -73,7 +73,7 @@ from tao_automl.store.events import (
 from tao_automl.store.ledger import Attempt, JobLedger
 from tao_automl.store.workspace import Workspace
 
-__all__ = ["TrialPlan", "TrialFailed", "make_trainable", "run_trial", "launch_early"]
+__all__ = ["TrialPlan", "TrialFailed", "make_trainable", "run_trial", "launch_early", "launch_early_one"]
 
 POINTER = "pointer.json"
 FIDELITY_EPOCHS = "__epochs"  # config key: the epochs this job trains (set by dehb)
@@ -125,6 +125,8 @@ class TrialPlan:
     #: the early-start records (tao_automl.execution.early): a fresh trial adopts
     #: the driver's job whose configuration equals its own; None: no early start
     early_dir: str | None = None
+    #: how many early jobs make the first batch (the rest were queued while Tune started)
+    early_batch: int | None = None
 
     @property
     def stream_metric(self) -> str:
@@ -333,7 +335,7 @@ class _TrialRun:
         except PlatformError:
             ended = False
         if ended:  # this trial would end at once: first let the batch's other trials start (see wait_taken)
-            early.wait_taken(self.plan.early_dir)
+            early.wait_taken(self.plan.early_dir, self.plan.early_batch)
         return Attempt(number=1, handle=handle, spec_path=spec_path, resume_from=None, start_epoch=0)
 
     # -- reporting -----------------------------------------------------------
@@ -671,32 +673,36 @@ def _no_report(*_: Any, **__: Any) -> None:
     raise RuntimeError("an early job is not a trial: nothing reports from it")
 
 
-def launch_early(plan: TrialPlan, points: list[Mapping[str, Any]], folder: str) -> int:
+def launch_early(plan: TrialPlan, points: list[Mapping[str, Any]], folder: str, start: int = 0) -> int:
     """Submit one job per initial configuration (searcher configs, the order
-    Tune suggests them) before Tune runs, each recorded in ``folder`` for the
-    trial that adopts it (:mod:`tao_automl.execution.early`); returns how many
-    were submitted.  A submit that fails is logged and skipped: that trial
-    submits its own job (and retries) as usual."""
-    submitted = 0
-    for i, point in enumerate(points):
-        run = _TrialRun(plan, point, f"early-{i}", _no_report)
-        spec_path, out_dir = run._build_spec(1, None)
-        request = run._request(1, spec_path, out_dir)
-        record = {"key": early.config_key(run.values, run.fidelity_epochs), "name": request.name,
-                  "results_dir": out_dir, "spec_path": spec_path, "handle": None}
-        early.write_record(folder, i, record)  # the name first: a driver killed in the submit leaves it
-        try:
-            handle = submit_job(run.backend, request, retries=0)
-        except SubmitError as exc:
-            # The trial counts this as its first try (its retries go on from there).
-            log.warning("early start: job %s not submitted (%s: %s); its trial takes it from here",
-                        request.name, type(exc).__name__, exc)
-            early.write_record(folder, i, {**record, "error": {
-                "message": str(exc), "transient": isinstance(exc, TransientSubmitError)}})
-            continue
-        early.write_record(folder, i, {**record, "handle": handle.to_dict(), "t": time.time()})
-        submitted += 1
-    return submitted
+    Tune suggests them) before Tune runs, each recorded in ``folder`` as
+    ``<start + i>.json`` for the trial that adopts it
+    (:mod:`tao_automl.execution.early`); returns how many were submitted.  A
+    submit that fails is logged and skipped: that trial submits its own job
+    (and retries) as usual."""
+    return sum(launch_early_one(plan, point, folder, start + i) is not None for i, point in enumerate(points))
+
+
+def launch_early_one(plan: TrialPlan, point: Mapping[str, Any], folder: str, index: int) -> JobHandle | None:
+    """Submit the early job of one configuration as record ``<index>.json``;
+    its handle, or None when the submit failed (recorded for the trial)."""
+    run = _TrialRun(plan, point, f"early-{index}", _no_report)
+    spec_path, out_dir = run._build_spec(1, None)
+    request = run._request(1, spec_path, out_dir)
+    record = {"key": early.config_key(run.values, run.fidelity_epochs), "name": request.name,
+              "results_dir": out_dir, "spec_path": spec_path, "handle": None}
+    early.write_record(folder, index, record)  # the name first: a driver killed in the submit leaves it
+    try:
+        handle = submit_job(run.backend, request, retries=0)
+    except SubmitError as exc:
+        # The trial counts this as its first try (its retries go on from there).
+        log.warning("early start: job %s not submitted (%s: %s); its trial takes it from here",
+                    request.name, type(exc).__name__, exc)
+        early.write_record(folder, index, {**record, "error": {
+            "message": str(exc), "transient": isinstance(exc, TransientSubmitError)}})
+        return None
+    early.write_record(folder, index, {**record, "handle": handle.to_dict(), "t": time.time()})
+    return handle
 
 
 def make_trainable(plan: TrialPlan) -> Callable[[dict], None]:

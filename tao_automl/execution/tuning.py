@@ -351,6 +351,8 @@ def run_search(
         settings=settings,
         max_epochs=prepared.max_epochs or 1,
         initial_points=prepared.initial_points,
+        # a search rebuilt from the ledger draws afresh (a different seed): not the planned queue
+        queued_points=list(getattr(prepared, "queued_points", ()) or ()) if rebuild_why is None else [],
         space=prepared.space,
         shard_count=getattr(prepared, "shard_count", None) or 1,
         batch_key=getattr(prepared, "batch_key", None),

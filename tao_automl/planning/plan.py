@@ -61,6 +61,8 @@ class RunPlan:
     job_options: JobOptions
     initial_points: list[dict[str, Any]]
     initial_values: list[dict[str, Any]]
+    #: ``queue_rest`` algorithms (random): the configurations after the initial batch, in order
+    queued_points: list[dict[str, Any]] = attrs.field(factory=list)
     blockers: tuple[str, ...] = attrs.field(converter=tuple)
     notes: tuple[str, ...] = attrs.field(converter=tuple)
     evaluate_action: str | None

@@ -413,12 +413,15 @@ def prepare(
             batch_key=batch_key,
         )
         initial_values.append({"values": values, "adjustments": adj})
+    queued_points = algorithm.queued(settings, space, rng, len(initial_points))
     preflight.check_algorithm(algorithm=algorithm, space=space, settings=settings, metric=metric, mode=mode,
                               max_epochs=max_epochs, initial_points=initial_points)
     if settings.early_start and algorithm.early_start and initial_points:
         notes.append(f"early start: the {len(initial_points)} job(s) of the initial batch are submitted as soon "
-                     "as the run starts, before Ray Tune is up (on a local workspace; early_start: false "
-                     "turns it off)")
+                     "as the run starts, before Ray Tune is up"
+                     + (", and the next configurations as slots free up until Ray Tune takes over"
+                        if queued_points else "")
+                     + " (on a local workspace; early_start: false turns it off)")
 
     return RunPlan(
         skill=skill,
@@ -440,6 +443,7 @@ def prepare(
         backend_ref=backend_ref,
         job_options=job_options,
         initial_points=initial_points,
+        queued_points=queued_points,
         initial_values=initial_values,
         blockers=blockers,
         notes=notes,

@@ -45,8 +45,10 @@ def test_first_batch_trials_adopt_the_jobs_the_driver_started(ray_cluster, tmp_p
     folder = tmp_path / "ws" / "exp" / early.EARLY_DIR
     records = sorted(os.listdir(folder))
     trials = {r.trial_id: r for r in led.trials()}
-    # one record per first-batch configuration, each taken by a trial of this run
-    assert len(records) == SLOTS and all(n.endswith(".taken") for n in records), records
+    # one record per first-batch configuration (random: and per queued one fed while Tune
+    # started), each taken by a trial of this run
+    assert (len(records) >= SLOTS if algorithm == "random" else len(records) == SLOTS), records
+    assert all(n.endswith(".taken") for n in records), records
     owners = {n.split(".")[1] for n in records}
     assert owners <= set(trials), (owners, set(trials))
     for name in records:
@@ -91,15 +93,56 @@ def test_jobs_no_trial_adopts_are_canceled_and_said(ray_cluster, tmp_path, monke
     with caplog.at_level(logging.WARNING, logger="tao_automl"):
         _, led = _run(tmp_path / "ws", "random")
     folder = tmp_path / "ws" / "exp" / early.EARLY_DIR
-    assert sorted(os.listdir(folder)) == [f"{i}.swept.taken" for i in range(SLOTS)]
+    n = early.count(str(folder))  # the batch, and queued jobs fed until Tune's first trial started
+    assert SLOTS <= n <= BUDGET and sorted(os.listdir(folder)) == sorted(f"{i}.swept.taken" for i in range(n))
     swept = [r for r in caplog.records if "adopted by no trial" in r.getMessage()]
-    assert len(swept) == SLOTS and all("past the first batch" in r.getMessage() for r in swept), swept
+    assert len(swept) == n and all("started its trial without adopting it" in r.getMessage()
+                                   for r in swept), swept
     backend = LocalBackend()
-    for i in range(SLOTS):
+    for i in range(n):
         rec = early._read(folder / f"{i}.swept.taken")
         st = backend.status(JobHandle.from_dict(rec["handle"]))
         assert st.terminal, st  # canceled, or ended on its own before the sweep (2 short epochs)
     for rec in led.trials():  # every trial ran its own job
         (att,) = rec.attempts
         assert f"/{rec.trial_id}/1" in att.handle.results_dir
-    assert len(_job_logs(tmp_path / "ws")) == BUDGET + SLOTS
+    assert len(_job_logs(tmp_path / "ws")) == BUDGET + n
+
+
+def test_while_ray_starts_the_driver_feeds_queued_jobs_and_trials_adopt_them(ray_cluster, tmp_path, monkeypatch):
+    """random draws every configuration in advance: while a (here 4 s) slow Ray
+    start keeps Tune away, each slot that frees up runs the next queued
+    configuration; Tune's trials adopt every one, in order, and nothing runs twice."""
+    from tao_automl.execution import run as run_mod
+
+    enter = run_mod.RaySession.__enter__
+
+    def slow_enter(self):
+        import time
+
+        time.sleep(4.0)
+        return enter(self)
+
+    monkeypatch.setattr(run_mod.RaySession, "__enter__", slow_enter)
+    budget = 10
+    res = AutoMLRunner(skill_dir=TOY, workspace_dir=tmp_path / "ws").run(
+        automl_algorithm="random",
+        automl_settings={"max_recommendations": budget, "max_concurrent": SLOTS, "baseline": False,
+                         "final_eval": False, "seed": 3, "session_id": "exp"},
+        spec_overrides={"train.num_epochs": 1})
+    assert [t["status"] for t in res["history"]] == ["succeeded"] * budget
+    folder = tmp_path / "ws" / "exp" / early.EARLY_DIR
+    names = sorted(os.listdir(folder), key=lambda n: int(n.split(".")[0]))
+    assert len(names) > SLOTS, names  # queued jobs were fed while Ray started
+    trials = {r.trial_id: r for r in JobLedger(Workspace(tmp_path / "ws" / "exp")).trials()}
+    owners = [n.split(".")[1] for n in names]
+    assert all(n.endswith(".taken") for n in names) and set(owners) <= set(trials), names
+    assert len(set(owners)) == len(owners)  # one trial per early job
+    # Tune suggested the queue in order: early job i is the i-th trial Tune started
+    order = sorted(trials, key=lambda t: trials[t].first_planned_t)
+    assert owners == order[:len(owners)]
+    for name, owner in zip(names, owners, strict=True):
+        (att,) = trials[owner].attempts
+        assert att.launched_at < trials[owner].first_planned_t  # started before Tune planned the trial
+        assert os.readlink(Path(att.handle.results_dir).parent) == f"early-{name.split('.')[0]}"
+    assert len(_job_logs(tmp_path / "ws")) == budget  # nothing ran twice

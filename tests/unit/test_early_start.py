@@ -60,11 +60,14 @@ def test_exactly_one_of_many_concurrent_takers_adopts_a_job(tmp_path):
     assert early.pending(folder) == 0
 
 
-def test_take_matches_the_key_and_skips_records_without_a_handle(tmp_path):
+def test_take_matches_the_key_and_skips_records_without_a_handle(tmp_path, monkeypatch):
+    monkeypatch.setattr(early, "SUBMIT_WAIT_S", 0.2)
     folder = str(tmp_path / "early")
-    early.write_record(folder, 0, {"key": "a", "handle": None})  # submit in flight
+    early.write_record(folder, 0, {"key": "a", "handle": None})  # submit in flight (and never done)
     early.write_record(folder, 1, {"key": "b", "handle": {"backend": "local", "job_id": "7"}})
+    t0 = time.monotonic()
     assert early.take(folder, "a", "t0") is None
+    assert 0.2 <= time.monotonic() - t0 < 2  # waited for the driver's submit, then gave up
     assert early.take(folder, "zzz", "t0") is None
     rec = early.take(folder, "b", "t0")
     assert rec is not None and rec["handle"]["job_id"] == "7"
@@ -157,3 +160,109 @@ def test_foreign_files_are_never_records(tmp_path, name):
     folder.mkdir()
     (folder / name).write_text("{}")
     assert early.pending(str(folder)) == 0
+
+
+def test_take_waits_for_the_handle_of_a_job_the_driver_is_submitting(tmp_path):
+    folder = str(tmp_path / "early")
+    early.write_record(folder, 4, {"key": "a", "handle": None})  # the driver's submit is in flight
+
+    def finish() -> None:
+        time.sleep(0.3)
+        early.write_record(folder, 4, {"key": "a", "handle": {"backend": "local", "job_id": "9"}})
+
+    threading.Thread(target=finish).start()
+    rec = early.take(folder, "a", "t0")
+    assert rec is not None and rec["handle"]["job_id"] == "9"
+    assert os.listdir(folder) == ["4.t0.taken"] and early.any_taken(folder) and early.count(folder) == 1
+    assert early.record(folder, 4)["handle"]["job_id"] == "9" and early.record(folder, 5) is None
+
+
+def test_wait_taken_waits_for_the_first_batch_only(tmp_path):
+    folder = str(tmp_path / "early")
+    for i in range(4):
+        early.write_record(folder, i, {"key": str(i), "handle": {"backend": "local", "job_id": str(i)}})
+    early.take(folder, "0", "t0")
+    early.take(folder, "1", "t1")
+    t0 = time.monotonic()
+    assert early.wait_taken(folder, batch=2, timeout_s=5)  # records 2 and 3 were queued beyond the batch
+    assert time.monotonic() - t0 < 0.5
+    assert not early.wait_taken(folder, batch=3, timeout_s=0.2)
+    assert not early.wait_taken(folder, timeout_s=0.2)  # default: every record
+    early.unadopted(folder)  # swept records are no trial's
+    assert early.any_taken(folder) and early.count(folder) == 4 and early.pending(folder) == 0
+
+
+def _feed_setup(tmp_path, monkeypatch, job_s: float, fail_at: int | None = None):
+    """Initial batch of 2 real local jobs of ``job_s`` seconds; the feeder's submit
+    (``launch_early_one``) replaced by one submitting the same real job and recording it."""
+    from tao_automl.execution import early_feed
+
+    backend = LocalBackend(grace_period_s=1.0)
+    folder = str(tmp_path / "early")
+    starts: list[tuple[float, int]] = []
+
+    def submit(i: int):
+        h = backend.submit(JobRequest(name=f"early-{i}", results_dir=str(tmp_path / f"early-{i}"),
+                                      argv=[sys.executable, "-c", f"import time; time.sleep({job_s})"]))
+        starts.append((time.monotonic(), i))
+        early.write_record(folder, i, {"key": str(i), "handle": h.to_dict()})
+        return h
+
+    def launch_one(plan, point, folder_, index):
+        if index == fail_at:
+            early.write_record(folder_, index, {"key": str(index), "handle": None, "error": {"message": "x"}})
+            return None
+        return submit(index)
+
+    monkeypatch.setattr(early_feed, "launch_early_one", launch_one)
+    handles = [submit(0), submit(1)]
+    return early_feed, backend, folder, starts, handles
+
+
+def test_the_feeder_keeps_the_slots_busy_until_a_trial_adopts_a_job(tmp_path, monkeypatch):
+    early_feed, backend, folder, starts, _ = _feed_setup(tmp_path, monkeypatch, job_s=0.3)
+    feeder = early_feed.EarlyFeeder(None, [{"x": i} for i in range(2, 40)], folder=folder, start=2, slots=2,
+                                    backend=backend).start()
+    time.sleep(1.5)  # about 2 jobs per slot-second: some batches fed, far from the 38 queued
+    fed = early.count(folder)
+    assert 4 <= fed < 40, fed
+    early.take(folder, "0", "trial-0")  # Tune is up: the first early job is adopted
+    time.sleep(0.5)
+    settled = early.count(folder)
+    time.sleep(1.0)
+    assert early.count(folder) == settled  # nothing fed after the adoption
+    feeder.stop()
+    # never more than 2 jobs at once: each fed job started after an earlier one ended
+    ends = sorted(t for t, _ in starts)
+    for k in range(2, len(ends)):
+        assert ends[k] >= ends[k - 2] + 0.25, (k, ends)
+    assert [i for _, i in sorted(starts)] == list(range(len(starts)))  # in the queue's order
+
+
+def test_the_feeder_stops_at_a_refused_submit_and_on_request(tmp_path, monkeypatch):
+    early_feed, backend, folder, starts, _ = _feed_setup(tmp_path, monkeypatch, job_s=0.1, fail_at=4)
+    feeder = early_feed.EarlyFeeder(None, [{"x": i} for i in range(2, 20)], folder=folder, start=2, slots=2,
+                                    backend=backend).start()
+    time.sleep(1.5)
+    assert early.count(folder) == 5  # 0-3 ran, 4 was refused (its trial retries), no more after it
+    assert early.record(folder, 4)["error"] == {"message": "x"}
+    feeder.stop()
+    stop = threading.Event()
+    early_feed2, backend2, folder2, _, _ = _feed_setup(tmp_path / "b", monkeypatch, job_s=0.1)
+    feeder2 = early_feed2.EarlyFeeder(None, [{"x": i} for i in range(2, 20)], folder=folder2, start=2, slots=2,
+                                      backend=backend2, should_stop=stop.is_set)
+    stop.set()  # the run was canceled before the feeder ran
+    feeder2.start()
+    time.sleep(0.5)
+    feeder2.stop()
+    assert early.count(folder2) == 2
+
+
+def test_a_sweep_below_an_index_leaves_later_early_jobs_to_their_trials(tmp_path):
+    folder = str(tmp_path / "early")
+    for i in range(4):
+        early.write_record(folder, i, {"key": str(i), "handle": {"backend": "local", "job_id": str(i)}})
+    early.take(folder, "0", "t0")
+    # trials 0 and 1 started long enough ago: record 1 matched none; 2 and 3 wait for theirs
+    assert [label for label, _ in early.unadopted(folder, below=2)] == ["early-1"]
+    assert early.pending(folder) == 2 and early.take(folder, "3", "t3") is not None
