@@ -15,11 +15,17 @@ from tao_automl.platforms.base import JobRequest
 
 #: awk filter (POSIX awk, line-buffered by fflush) replacing the values of the
 #: environment variables listed in ``names`` (longer than 3 characters) by ***.
-MASK_AWK = ("awk -v names={names} 'BEGIN {{ n = split(names, N, \" \"); "
+#: ``$tao_awk`` is :data:`AWK_PICK`'s choice: mawk (Debian's default awk) reads a
+#: pipe in whole blocks unless ``-W interactive``, so a job's lines would reach its
+#: output file (and the live metrics) only when 4 KB had piled up or the job ended.
+MASK_AWK = ("$tao_awk -v names={names} 'BEGIN {{ n = split(names, N, \" \"); "
             "for (i = 1; i <= n; i++) {{ v = ENVIRON[N[i]]; if (length(v) > 3) V[++m] = v }} }} "
             "{{ line = $0; for (i = 1; i <= m; i++) {{ out = \"\"; "
             "while ((p = index(line, V[i])) > 0) {{ out = out substr(line, 1, p - 1) \"***\"; "
             "line = substr(line, p + length(V[i])) }} line = out line }} print line; fflush() }}'")
+#: bash choosing the awk of :data:`MASK_AWK`: mawk with ``-W interactive`` (line by line), any other as is
+AWK_PICK = ('if awk -W version 2>/dev/null | grep -qi mawk; then tao_awk="awk -W interactive"; '
+            'else tao_awk=awk; fi')
 
 
 def job_body(request: JobRequest, ctl: str, grace_s: float) -> list[str]:
@@ -32,6 +38,8 @@ def job_body(request: JobRequest, ctl: str, grace_s: float) -> list[str]:
     pipe = f" 2>&1 | {MASK_AWK.format(names=q(' '.join(request.secret_env)))}" if request.secret_env else ""
     status = "${PIPESTATUS[0]}" if pipe else "$?"
     lines = [f"ctl={q(ctl)}"]
+    if pipe:
+        lines.append(AWK_PICK)
     lines += [f"export {k}={q(v)}" for k, v in request.env.items()]
     if request.gpu_ids:
         lines.append(f"export CUDA_VISIBLE_DEVICES={','.join(str(int(g)) for g in request.gpu_ids)}")

@@ -93,3 +93,4 @@ class TestBrevPlatformContract(PlatformContract):
             name="brev (fake CLI)", make=lambda: BrevBackend(instance="my-gpu", workdir=jobs,
                                                              grace_period_s=1),
             prompt_s=5.0, start_s=3.0, backend_files=False, delivers_secrets=False)
+

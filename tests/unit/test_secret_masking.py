@@ -188,3 +188,30 @@ def test_workspace_writes_mask_registered_values(tmp_path, monkeypatch):
 
     assert json.loads((tmp_path / "ws" / "result.json").read_text()) == {"msg": "failed: ***", "***": ["***"]}
     assert secrets.mask_obj({"a": [f"x{SECRET}"], "n": 1}) == {"a": ["x***"], "n": 1}
+
+
+def test_masked_job_output_streams_line_by_line(tmp_path, monkeypatch):
+    """The batch script of SLURM and Brev masks secret values through awk; with
+    Debian's mawk a pipe is read in 4 KB blocks unless ``-W interactive``, so a
+    running job's lines (its live metrics) reached the output file only at its end."""
+    import subprocess
+
+    from tao_automl.platforms._script import job_body
+
+    monkeypatch.setenv("TAO_TEST_SECRET", "s3cr3t-value")
+    req = JobRequest(name="stream", results_dir=str(tmp_path), secret_env=("TAO_TEST_SECRET",),
+                     command='echo "epoch 1 token=$TAO_TEST_SECRET"; sleep 20')
+    script = tmp_path / "job.sh"
+    script.write_text("\n".join(job_body(req, str(tmp_path), 1.0)) + "\n")
+    out = tmp_path / "job.log"
+    with open(out, "w") as fh:
+        proc = subprocess.Popen(["bash", str(script)], stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 5
+        while "epoch 1" not in out.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert out.read_text() == "epoch 1 token=***\n"  # while the job still runs, masked
+        assert proc.poll() is None
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait()
