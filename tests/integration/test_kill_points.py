@@ -228,7 +228,8 @@ def test_random_kills_then_resume(ray_cluster, tmp_path):
             if (ws / "exp" / "result.json").exists():
                 return True  # finished before this kill point: nothing left to kill
             if not fire_at:
-                if event_files(ws) - seen:  # the driver is running trials
+                # the driver is running jobs: trials (ledger events) or, before Tune is up, early jobs
+                if event_files(ws) - seen or (i == 0 and (ws / "exp" / "early").is_dir()):
                     fire_at.append(time.time() + rng.uniform(0.0, 2.5))
                 return False
             return time.time() >= fire_at[0]

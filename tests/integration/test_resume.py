@@ -28,7 +28,11 @@ from tao_automl.store.ledger import JobLedger
 from tao_automl.store.workspace import Workspace
 
 SETTINGS = {"max_recommendations": 4, "max_concurrent": 2, "seed": 1, "session_id": "exp",
-            "baseline": False, "final_eval": False}
+            "baseline": False, "final_eval": False,
+            # Tune-side crash and resume with trials mid-job: early start (random feeds its whole
+            # budget while Ray starts, so short runs end before Tune runs a job) has its own kill
+            # points in test_kill_points.py
+            "early_start": False}
 OVERRIDES = {"train.num_epochs": 4, "train.epoch_sleep_s": 1.0}
 DRIVER = """
 import json, sys

@@ -35,7 +35,11 @@ from tao_automl.store.workspace import Workspace
 
 BUDGET = 5
 SETTINGS = {"max_recommendations": BUDGET, "max_concurrent": 2, "seed": 3, "session_id": "exp",
-            "baseline": False, "final_eval": False}
+            "baseline": False, "final_eval": False,
+            # Tune-side crash and resume with trials mid-job: early start (random feeds its whole
+            # budget while Ray starts, so short runs end before Tune runs a job) has its own kill
+            # points in test_kill_points.py
+            "early_start": False}
 OVERRIDES = {"train.num_epochs": 3, "train.epoch_sleep_s": 0.6}
 DRIVER = """
 import json, sys
