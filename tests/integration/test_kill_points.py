@@ -224,12 +224,12 @@ def test_random_kills_then_resume(ray_cluster, tmp_path):
         seen = event_files(ws)
         fire_at: list[float] = []
 
-        def busy(seen=seen, fire_at=fire_at) -> bool:
+        def busy(seen=seen, fire_at=fire_at, first=i == 0) -> bool:
             if (ws / "exp" / "result.json").exists():
                 return True  # finished before this kill point: nothing left to kill
             if not fire_at:
                 # the driver is running jobs: trials (ledger events) or, before Tune is up, early jobs
-                if event_files(ws) - seen or (i == 0 and (ws / "exp" / "early").is_dir()):
+                if event_files(ws) - seen or (first and (ws / "exp" / "early").is_dir()):
                     fire_at.append(time.time() + rng.uniform(0.0, 2.5))
                 return False
             return time.time() >= fire_at[0]
