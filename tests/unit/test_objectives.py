@@ -226,16 +226,7 @@ def test_pareto_samplers_propose_inside_the_space_and_beat_random_on_branin_curr
     optuna = pytest.importorskip("optuna")
     from tao_automl.algorithms._gp_sampler import HVISampler
 
-    def fn(u: list[float]) -> tuple[float, float]:  # Branin-Currin, both minimized (BoTorch's)
-        import math
-
-        x0, x1 = u
-        a, b = 15 * x0 - 5, 15 * x1
-        branin = (b - 5.1 / (4 * math.pi**2) * a**2 + 5 / math.pi * a - 6) ** 2 \
-            + 10 * (1 - 1 / (8 * math.pi)) * math.cos(a) + 10
-        currin = (1 - math.exp(-1 / (2 * max(x1, 1e-12)))) * (2300 * x0**3 + 1900 * x0**2 + 2092 * x0 + 60) \
-            / (100 * x0**3 + 500 * x0**2 + 4 * x0 + 20)
-        return branin, currin
+    fn = _branin_currin
 
     def run(sampler) -> float:
         study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
