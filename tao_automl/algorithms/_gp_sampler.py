@@ -313,13 +313,13 @@ class HVISampler(ParEGOSampler):
     (posterior mean - 1 sd) over the current front (SMS-EGO, Ponweiser 2008).
     The reference point is the user's ``reference`` of an objective where
     given (the worst value that still counts, in the study's units), else
-    1.1 past the worst value seen.  A candidate the front dominates, or
-    outside the reference box, scores minus its distance to escaping that.
-    While no trial has landed inside a user's reference box, a candidate
-    scores the log probability that it lands there (both objectives inside
-    their references, independent GPs): greedy distance to the box would
-    sample one spot on its edge again and again.  Three or more objectives:
-    ParEGO."""
+    1.1 past the worst value seen.  A candidate whose optimistic prediction
+    the front epsilon-dominates (by twice the fitted noise's sd), or that lies
+    outside the reference box, scores the log probability that it improves
+    the front inside the box (independent GPs; before any trial is inside,
+    the probability of getting in): a greedy distance would sample one spot
+    on the box's edge again and again.  A configuration already measured or
+    running is not proposed again.  Three or more objectives: ParEGO."""
 
     def sample_relative(self, study: Any, trial: Any, search_space: dict[str, Any]) -> dict[str, Any]:
         if len(study.directions) != 2 or not search_space:

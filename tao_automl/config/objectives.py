@@ -169,13 +169,11 @@ def reference_point(objectives: Sequence[Objective], points: Sequence[Mapping[st
     """The hypervolume reference of a run, in the minimisation form of
     :func:`hypervolume`: each objective's ``reference`` where the user gave
     one, else the worst value of that objective among ``points``."""
-    if all(o.reference is not None for o in objectives):
-        return [-_oriented(o, float(o.reference) / o.scale) for o in objectives]  # type: ignore[arg-type]
-    if not points:
+    if not points and any(o.reference is None for o in objectives):
         return None
     losses = _losses(objectives, points)
-    return [max(col) if o.reference is None else -_oriented(o, o.reference / o.scale)
-            for o, col in zip(objectives, zip(*losses, strict=True), strict=True)]
+    return [-_oriented(o, o.reference / o.scale) if o.reference is not None else max(p[i] for p in losses)
+            for i, o in enumerate(objectives)]
 
 
 def _hv2d(losses: list[list[float]], ref: Sequence[float]) -> float:
