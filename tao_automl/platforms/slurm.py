@@ -386,7 +386,19 @@ class SlurmBackend:
                 and "Invalid job id" not in res.stderr:
             raise PlatformError(f"scancel failed: {res.stderr.strip()}", key=handle.job_id)
         limit = wait_s if wait_s is not None else float(self._opts["grace_period_s"]) + 30.0
+        deadline = time.monotonic() + limit
         self.wait(handle, limit)
+        # accounting says CANCELLED while squeue may still list the job COMPLETING (its
+        # processes being killed on the node): wait until it has left the queue
+        delay = 0.05
+        while self._in_queue(handle.job_id) and time.monotonic() < deadline:
+            time.sleep(delay)
+            delay = min(delay * 2, float(self._opts["poll_interval_s"]))
+
+    def _in_queue(self, job_id: str) -> bool:
+        """Whether ``squeue`` still lists the job (in any state, COMPLETING included)."""
+        res = self._run(["squeue", "-h", "-j", job_id, "-o", "%i"])
+        return res.returncode == 0 and job_id in {line.strip() for line in res.stdout.splitlines()}
 
     def list_artifacts(self, handle: JobHandle) -> list[str]:
         if self.ssh_host and handle.results_dir and not _util.is_uri(handle.results_dir):
