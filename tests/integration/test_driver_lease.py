@@ -36,7 +36,10 @@ from tao_automl.store.workspace import Workspace
 REPO = Path(__file__).resolve().parents[2]
 BUDGET = 4
 SETTINGS = {"max_recommendations": BUDGET, "max_concurrent": 2, "seed": 1, "session_id": "exp",
-            "baseline": False, "final_eval": False}
+            "baseline": False, "final_eval": False,
+            # the lease is checked while Tune's trials run their jobs: early start (random feeds its
+            # whole budget while Ray starts, so short runs can end before Tune runs a job) is off
+            "early_start": False}
 OVERRIDES = {"train.num_epochs": 4, "train.epoch_sleep_s": 0.8}
 DRIVER = """
 import json, sys, time
