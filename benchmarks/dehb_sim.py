@@ -144,21 +144,23 @@ def sim_asha(seed: int, *, budget: int = MF_BUDGET_EPOCHS, slots: int = SLOTS, o
 ASHA = {"random asha (Ray's ASHA bracket, stops land at once)": 0,
         "random asha, stops land 1 epoch late": 1,
         "random asha, stops land 2 epochs late (the load-30 epoch logs)": 2}
+PAPER = {"mutation_strategy": "rand1", "promotion": "evolve", "init_design": "random"}
 VARIANTS: dict[str, dict[str, Any]] = {
-    "dehb (shipped: epoch_budget 180, whole brackets)": {},
-    "dehb, budget spent job by job (whole_brackets=False)": {"whole_brackets": False},
-    "dehb + continuation": {"continuation": True},
-    "dehb + continuation, job by job": {"continuation": True, "whole_brackets": False},
-    "dehb, current-to-best/1": {"mutation_strategy": "currenttobest1"},
-    "dehb + continuation, current-to-best/1": {"continuation": True, "mutation_strategy": "currenttobest1"},
-    "dehb, population_size 1 (paper: widest bracket's sizes)": {"population_size": 1},
-    "dehb, population_size 10": {"population_size": 10},
-    "dehb, parent pool and promotions from the subpopulations (authors' code)": {"parent_pool": "subpopulation"},
-    "dehb + continuation, current-to-best/1, authors' pools": {"continuation": True,
-                                                               "mutation_strategy": "currenttobest1",
-                                                               "parent_pool": "subpopulation"},
-    "dehb, crossover 0.9": {"crossover_prob": 0.9},
-    "dehb, mutation factor 0.8": {"mutation_factor": 0.8},
+    "dehb as shipped (current-to-best/1, rank promotion, Latin hypercube)": {},
+    "dehb, the paper's settings (rand/1, evolve promotion, random initial design)": PAPER,
+    "paper + current-to-best/1": {**PAPER, "mutation_strategy": "currenttobest1"},
+    "paper + rank promotion": {**PAPER, "promotion": "rank"},
+    "paper + Latin hypercube": {**PAPER, "init_design": "lhs"},
+    "shipped, rand/1": {"mutation_strategy": "rand1"},
+    "shipped, evolve promotion": {"promotion": "evolve"},
+    "shipped, random initial design": {"init_design": "random"},
+    "shipped, budget spent job by job (whole_brackets=False)": {"whole_brackets": False},
+    "shipped + continuation (promoted configurations resume their checkpoint)": {"continuation": True},
+    "shipped, the authors' parent pools and promotions": {"parent_pool": "subpopulation"},
+    "shipped, population_size 1 (paper: widest bracket's sizes)": {"population_size": 1},
+    "shipped, population_size 10": {"population_size": 10},
+    "shipped, crossover 0.9": {"crossover_prob": 0.9},
+    "shipped, mutation factor 0.8": {"mutation_factor": 0.8},
 }
 
 

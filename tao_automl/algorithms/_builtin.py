@@ -442,7 +442,7 @@ register(AlgorithmSpec(
 register(AlgorithmSpec(
     name="dehb", build=_build_dehb,
     settings_used=("max_epochs", "min_epochs", "reduction_factor", "mutation_factor", "crossover_prob",
-                   "population_size", "epoch_budget", *BASE),
+                   "population_size", "epoch_budget", "dehb_strategy", "dehb_promotion", *BASE),
     multi_fidelity=True, review=_review_dehb, estimate_fn=_estimate_dehb,
     description="DEHB: Hyperband brackets with one differential-evolution population per epoch budget "
                 "(asynchronous; every job trains exactly its budget)."))

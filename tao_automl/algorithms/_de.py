@@ -23,26 +23,48 @@ Geometry (integers only, no float logarithms):
   evaluates there (at least ``population_size``); members never evaluated
   start with fitness ``+inf``.
 
-Configurations of a rung (DEHB, Algorithm 2):
+Configurations of a rung (DEHB, Algorithm 2, with the two measured
+departures below):
 
 * first Hyperband iteration, lowest level: unevaluated members of the
-  level-0 subpopulation are evaluated as they are (the initial design; the
-  first ones are the user's initial points), the rest evolve as below;
-* first Hyperband iteration, higher rungs: plain successive halving -- the
-  best ``n`` configurations of the bracket's lower rung are promoted;
+  level-0 subpopulation are evaluated as they are (the initial design: a
+  Latin hypercube, one point per stratum of every coordinate; the first ones
+  are the user's initial points), the rest evolve as below;
+* higher rungs of a bracket (``promotion="rank"``, the default): successive
+  halving -- the best ``n`` configurations of the bracket's lower rung are
+  promoted and run as they are, in every Hyperband iteration;
 * otherwise DE evolution: target = the next member of the level's
-  subpopulation (round robin); mutant = rand/1 (``a + F (b - c)``) drawn from
-  the *parent pool* -- the best configurations of the bracket's lower rung
-  (for a bracket's first rung: the best members of the lower level's
-  subpopulation; level 0 uses its own subpopulation), completed with the
-  global population when it holds fewer than 3; binomial crossover with the
-  target (``crossover_prob``, one coordinate always from the mutant) -- a
-  target never evaluated carries no information, so the mutant is taken as it
-  is (benchmark multi-fidelity Hartmann-6, 60 seeds in-process: median -1.53
-  instead of -1.40); coordinates leaving ``[0, 1]`` are redrawn uniformly.
+  subpopulation (round robin); mutant drawn from the *parent pool* -- the
+  best configurations of the bracket's lower rung (for a bracket's first
+  rung: the best members of the lower level's subpopulation; level 0 uses
+  its own subpopulation), completed with the global population when it holds
+  fewer than 3 -- by current-to-best/1 (``target + F (best - target) +
+  F (a - b)``, the best being the level's best member; the authors'
+  ``currenttobest1_bin``) or rand/1 (``a + F (b - c)``, the paper's
+  ``rand1_bin``); binomial crossover with the target (``crossover_prob``, one
+  coordinate always from the mutant) -- a target never evaluated carries no
+  information, so the mutant is taken as it is (benchmark multi-fidelity
+  Hartmann-6, 60 seeds in-process: median -1.53 instead of -1.40);
+  coordinates leaving ``[0, 1]`` are redrawn uniformly.
 
 Every result goes through DE selection at its level: it replaces its target
-when its fitness is no worse.
+when its fitness is no worse.  So each level's subpopulation evolves by DE
+(every level is the first rung of one bracket per Hyperband iteration, where
+its candidates are mutants bred from the lower level's best), and a
+configuration reaches the next fidelity by its rank in the bracket and
+enters that level's subpopulation by DE selection.
+
+The paper (``promotion="evolve"``, ``mutation_strategy="rand1"``,
+``init_design="random"``) evolves fresh DE mutants on the higher rungs too
+after the first iteration, so a configuration measured good at 3 epochs is
+never itself trained for 9; a mutant of it is.  Measured in
+``benchmarks/dehb_sim.py`` (multi-fidelity Hartmann-6, R = 9, eta 3, 2
+slots, median best true value; benchmarks/RESULTS.md, DEHB): rank promotion,
+current-to-best/1 and the Latin hypercube together reach -1.96 at 180
+epochs (200 seeds; the paper's settings -1.47, random ASHA -1.75), -2.88 at
+540 (100 seeds; paper -2.47), -3.21 at 1,800 (40 seeds; paper -3.14), and
+-2.97 on the DEHB benchmarks' MF-Hartmann-6 at 300 evaluations (30 seeds;
+paper settings -2.61, the authors' DEHB 0.1.2 -2.73).
 
 Asynchronous: a rung starts once every result of the bracket's previous rung
 is in; when a configuration is asked for and every open bracket is waiting,
@@ -51,22 +73,20 @@ as long as the budget still holds that whole bracket besides what the open
 brackets need to finish, so a limited budget never leaves brackets short of
 max_epochs.
 
-Variants, all off by default and not exposed as settings: measured by
-``benchmarks/dehb_sim.py`` (benchmarks/RESULTS.md, DEHB), none made DEHB beat
-random ASHA at 20 full trials' worth of epochs, so the defaults stay the
-paper's (rand/1, F = CR = 0.5, each job from scratch):
+``mutation_strategy`` and ``promotion`` are user settings
+(``dehb_strategy``, ``dehb_promotion``).  Variants kept for the benchmark,
+off by default and not exposed as settings (measured by
+``benchmarks/dehb_sim.py``):
 
-* ``continuation``: a configuration promoted unchanged (first iteration)
-  resumes the checkpoint of its lower-fidelity job (``Job.resume``,
-  ``Job.start_epoch``) and counts only the extra epochs against the budget;
-  the Ray searcher does not use it (no checkpoint hand-off between trials);
-* ``mutation_strategy="currenttobest1"``: ``target + F (best - target) +
-  F (a - b)``, the best being the level's best member (the authors'
-  ``currenttobest1_bin``);
-* ``parent_pool="subpopulation"``: the authors' code -- first-iteration
-  promotions are the best members of the lower level's subpopulation not
-  yet in the higher one, and a higher rung's parent pool is the best of the
-  lower level's subpopulation (not of the bracket's lower rung).
+* ``continuation``: a configuration promoted unchanged resumes the
+  checkpoint of its lower-fidelity job (``Job.resume``, ``Job.start_epoch``)
+  and counts only the extra epochs against the budget; the Ray searcher does
+  not use it (no checkpoint hand-off between trials);
+* ``parent_pool="subpopulation"``: the authors' code -- promotions are the
+  best members of the lower level's subpopulation not yet in the higher
+  one, and a higher rung's parent pool is the best of the lower level's
+  subpopulation (not of the bracket's lower rung);
+* ``init_design="random"``: uniform draws instead of the Latin hypercube.
 """
 
 from __future__ import annotations
@@ -78,11 +98,18 @@ from typing import Any
 import attrs
 import numpy as np
 
-__all__ = ["Bracket", "DEHBCore", "Geometry", "Job", "FINISHED", "dehb_params", "geometry", "review_plan"]
+__all__ = ["Bracket", "DEHBCore", "Geometry", "Job", "FINISHED", "PROMOTIONS", "STRATEGIES", "core_params", "dehb_params",
+           "geometry", "latin_hypercube", "review_plan"]
 
 FINISHED = "FINISHED"  # ask(): no job will ever come again
 DEFAULT_MUTATION_FACTOR = 0.5
 DEFAULT_CROSSOVER_PROB = 0.5
+#: ``dehb_strategy`` values (the authors' names) -> the core's mutation strategy
+STRATEGIES = {"currenttobest1_bin": "currenttobest1", "rand1_bin": "rand1"}
+DEFAULT_STRATEGY = "currenttobest1_bin"
+#: ``dehb_promotion`` values: "rank" (successive halving, measured default) or "evolve" (the paper)
+PROMOTIONS = ("rank", "evolve")
+DEFAULT_PROMOTION = "rank"
 
 
 @attrs.frozen
@@ -181,9 +208,10 @@ class DEHBCore:
     bracket started ends at max_epochs and the run may use less than the
     budget; ``whole_brackets=False`` spends the budget job by job, cutting the
     last bracket short (how the authors' package counts function evaluations).  ``repair`` maps a candidate vector
-    to the feasible vector actually evaluated (constraints).  ``continuation``,
-    ``mutation_strategy`` and ``parent_pool``: the measured variants of the
-    module doc (defaults: off, ``"rand1"``, ``"bracket"``).
+    to the feasible vector actually evaluated (constraints).  ``mutation_strategy``
+    (``"currenttobest1"`` or ``"rand1"``), ``promotion`` (``"rank"`` or
+    ``"evolve"``), ``init_design`` (``"lhs"`` or ``"random"``),
+    ``continuation`` and ``parent_pool``: see the module doc.
     """
 
     def __init__(
@@ -203,8 +231,10 @@ class DEHBCore:
         repair: Callable[[np.ndarray], np.ndarray] | None = None,
         whole_brackets: bool = True,
         continuation: bool = False,
-        mutation_strategy: str = "rand1",
+        mutation_strategy: str = "currenttobest1",
         parent_pool: str = "bracket",
+        promotion: str = DEFAULT_PROMOTION,
+        init_design: str = "lhs",
     ) -> None:
         if dims < 1:
             raise ValueError("DEHB needs at least one dimension")
@@ -223,10 +253,17 @@ class DEHBCore:
         if parent_pool not in ("bracket", "subpopulation"):
             raise ValueError(f"parent_pool must be 'bracket' or 'subpopulation', got {parent_pool!r}")
         self.parent_pool = parent_pool
+        if promotion not in PROMOTIONS:
+            raise ValueError(f"promotion must be one of {PROMOTIONS}, got {promotion!r}")
+        self.promotion = promotion
+        if init_design not in ("lhs", "random"):
+            raise ValueError(f"init_design must be 'lhs' or 'random', got {init_design!r}")
         self.trained: dict[bytes, tuple[int, int]] = {}  # vector -> (job id, epochs) of its longest finished job
         self.rng = np.random.default_rng(seed)
         sizes = [max(n, int(population_size)) for n in self.geo.level_sizes()]
         self.pops = [self.rng.random((n, self.dims)) for n in sizes]
+        if init_design == "lhs":  # the level-0 members are the initial design
+            self.pops[0] = latin_hypercube(sizes[0], self.dims, self.rng)
         self.fit = [np.full(n, np.inf) for n in sizes]
         self.tried = [np.zeros(n, dtype=bool) for n in sizes]
         self.next_target = [0] * len(sizes)
@@ -294,7 +331,7 @@ class DEHBCore:
         first-iteration bracket promotes unchanged configurations, which
         train only the epochs above their lower rung."""
         budgets = self.geo.budgets
-        if not (self.continuation and index < len(self.geo.brackets)):
+        if not (self.continuation and self._promotes(index)):
             return sum(n * budgets[lvl] for lvl, n in tmpl)
         return sum(n * (budgets[lvl] - (budgets[tmpl[r - 1][0]] if r else 0)) for r, (lvl, n) in enumerate(tmpl))
 
@@ -309,6 +346,11 @@ class DEHBCore:
     def _first_iteration(self, b: Bracket) -> bool:
         return b.index < len(self.geo.brackets)
 
+    def _promotes(self, index: int) -> bool:
+        """Whether bracket ``index``'s higher rungs promote the lower rung's
+        best unchanged (successive halving) rather than evolve mutants."""
+        return self.promotion == "rank" or index < len(self.geo.brackets)
+
     def _next_in(self, b: Bracket) -> Job | None:
         if b.done:
             return None
@@ -320,7 +362,7 @@ class DEHBCore:
         level = b.rungs[b.rung][0]
         epochs = self.geo.budgets[level]
         cost = epochs
-        if self.continuation and b.rung > 0 and self._first_iteration(b):  # an unchanged promotion
+        if self.continuation and b.rung > 0 and self._promotes(b.index):  # an unchanged promotion
             cost -= self.geo.budgets[b.rungs[b.rung - 1][0]]
         if not self._affordable(cost):
             return None
@@ -349,7 +391,7 @@ class DEHBCore:
             return False
         b.rung += 1
         b.issued = 0
-        if self._first_iteration(b):
+        if self._promotes(b.index):
             # successive halving: only configurations that produced a value move up
             finite = sum(1 for _, f in b.results[b.rung - 1] if math.isfinite(f))
             b.sizes[b.rung] = min(b.sizes[b.rung], finite)
@@ -392,7 +434,7 @@ class DEHBCore:
     def _candidate(self, b: Bracket, level: int) -> tuple[np.ndarray, int]:
         target = self._target(level)
         first = self._first_iteration(b)
-        if first and b.rung > 0:
+        if b.rung > 0 and self._promotes(b.index):
             promoted = self._ranked(b.results[b.rung - 1])
             if self.parent_pool == "subpopulation":
                 fresh = self._promotions(b, level)
@@ -497,14 +539,34 @@ class DEHBCore:
         self.repair = repair
 
 
+def latin_hypercube(n: int, dims: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` points of ``[0, 1]^dims``, one in each of the ``n`` equal strata
+    of every coordinate (McKay et al. 1979)."""
+    strata = np.stack([rng.permutation(n) for _ in range(dims)], axis=1) if n else np.zeros((0, dims))
+    return (strata + rng.random((n, dims))) / max(n, 1)
+
+
 def dehb_params(settings: Any) -> dict[str, Any]:
-    """mutation_factor, crossover_prob (None: 0.5 each) and population_size of ``settings``."""
+    """mutation_factor, crossover_prob (None: 0.5 each), population_size,
+    strategy and promotion (None: current-to-best/1, rank) of ``settings``."""
     mf, cr = settings.mutation_factor, settings.crossover_prob
+    strategy = getattr(settings, "dehb_strategy", None) or DEFAULT_STRATEGY
+    promotion = getattr(settings, "dehb_promotion", None) or DEFAULT_PROMOTION
     return {
         "mutation_factor": DEFAULT_MUTATION_FACTOR if mf is None else float(mf),
         "crossover_prob": DEFAULT_CROSSOVER_PROB if cr is None else float(cr),
         "population_size": int(settings.population_size),
+        "strategy": strategy,
+        "promotion": promotion,
     }
+
+
+def core_params(settings: Any) -> dict[str, Any]:
+    """:func:`dehb_params` as :class:`DEHBCore` keyword arguments."""
+    p = dehb_params(settings)
+    return {"mutation_factor": p["mutation_factor"], "crossover_prob": p["crossover_prob"],
+            "population_size": p["population_size"], "mutation_strategy": STRATEGIES[p["strategy"]],
+            "promotion": p["promotion"]}
 
 
 def review_plan(settings: Any, max_epochs: int | None) -> dict[str, Any]:
@@ -517,7 +579,7 @@ def review_plan(settings: Any, max_epochs: int | None) -> dict[str, Any]:
     p = dehb_params(settings)
     core = DEHBCore(1, min_epochs=geo.min_epochs, max_epochs=geo.max_epochs, eta=geo.eta, seed=0,
                     max_jobs=int(settings.max_recommendations), epoch_budget=settings.epoch_budget,
-                    population_size=p["population_size"])
+                    population_size=p["population_size"], promotion=p["promotion"])
     full = 0
     while True:
         job = core.ask()

@@ -43,9 +43,10 @@ from ray.tune.search.sample import Categorical, Float, Integer, LogUniform, Quan
 from tao_automl.algorithms._de import (
     DEFAULT_CROSSOVER_PROB,
     DEFAULT_MUTATION_FACTOR,
+    DEFAULT_PROMOTION,
     FINISHED,
     DEHBCore,
-    dehb_params,
+    core_params,
 )
 
 __all__ = ["DEHBSearch", "UnitCodec", "EPOCHS_KEY", "BRACKET_KEY", "RUNG_KEY", "build_dehb"]
@@ -174,6 +175,7 @@ class DEHBSearch(Searcher):
     def __init__(self, *, param_space: Mapping[str, Any], metric: str, mode: str, min_epochs: int,
                  max_epochs: int, eta: int = 3, mutation_factor: float = DEFAULT_MUTATION_FACTOR,
                  crossover_prob: float = DEFAULT_CROSSOVER_PROB, population_size: int = 0,
+                 mutation_strategy: str = "currenttobest1", promotion: str = DEFAULT_PROMOTION,
                  max_jobs: int | None = None, epoch_budget: int | None = None, seed: int | None = None,
                  initial_points: Sequence[Mapping[str, Any]] = (), space: Any = None,
                  train_sample_count: int | None = None, shard_count: int = 1, batch_key: str | None = None) -> None:
@@ -184,7 +186,7 @@ class DEHBSearch(Searcher):
         self.core = DEHBCore(
             max(1, self.codec.size), min_epochs=min_epochs, max_epochs=max_epochs, eta=eta,
             mutation_factor=mutation_factor, crossover_prob=crossover_prob, population_size=population_size,
-            max_jobs=max_jobs, epoch_budget=epoch_budget, seed=seed,
+            mutation_strategy=mutation_strategy, promotion=promotion, max_jobs=max_jobs, epoch_budget=epoch_budget, seed=seed,
             initial=[self.codec.encode(p) for p in initial_points] if self.codec.size else (),
             repair=repair if self.codec.size else None,
         )
@@ -247,7 +249,7 @@ def build_dehb(ctx: Any) -> Any:
         max_epochs=int(ctx.max_epochs), eta=int(s.reduction_factor), max_jobs=int(s.max_recommendations),
         epoch_budget=s.epoch_budget, seed=s.seed, initial_points=list(ctx.initial_points), space=ctx.space,
         train_sample_count=s.train_sample_count, shard_count=int(getattr(ctx, "shard_count", 1) or 1),
-        batch_key=getattr(ctx, "batch_key", None), **dehb_params(s),
+        batch_key=getattr(ctx, "batch_key", None), **core_params(s),
     )
     # Tune's own ConcurrencyLimiter asks only when a slot is free (async DEHB)
     return SearchPlan(search_alg=search, scheduler=None, num_samples=int(s.max_recommendations))

@@ -171,6 +171,13 @@ class AutoMLSettings:
             population_size is the smallest DE subpopulation per epoch budget.
         mutation_factor, crossover_prob: dehb's differential evolution
             (None: 0.5 each; F in (0, 2], CR in [0, 1]).
+        dehb_strategy: dehb's mutation, by the DEHB authors' names:
+            "currenttobest1_bin" (None: the default, measured best) or
+            "rand1_bin" (the paper's).
+        dehb_promotion: how dehb fills a bracket's higher rungs: "rank"
+            (None: the default; the lower rung's best run as they are, as
+            successive halving does) or "evolve" (the paper: after the first
+            Hyperband iteration they are DE mutants of the lower rung's best).
         epoch_budget: dehb only: total epochs all jobs may train (None: only
             max_recommendations, which counts jobs, limits the run).
         pbt_fixed: parameters PBT must not mutate, because the weights it
@@ -227,6 +234,8 @@ class AutoMLSettings:
     mutation_factor: float | None = attrs.field(default=None, validator=_in_range)
     crossover_prob: float | None = attrs.field(default=None, validator=_in_range)
     epoch_budget: int | None = attrs.field(default=None, validator=_in_range)
+    dehb_strategy: str | None = None
+    dehb_promotion: str | None = None
     sampler: str = "random"
     max_concurrent: int = attrs.field(default=1, validator=_in_range)
     seed: int | None = attrs.field(default=None, validator=_in_range)
@@ -286,6 +295,11 @@ class AutoMLSettings:
              "a number in (0, 2] (DE's scale factor F; 0.5 is the usual choice)"),
             ("crossover_prob", self.crossover_prob is None or 0.0 <= self.crossover_prob <= 1.0,
              "a probability in [0, 1]"),
+            ("dehb_strategy", self.dehb_strategy in (None, "currenttobest1_bin", "rand1_bin"),
+             "'currenttobest1_bin' (the default) or 'rand1_bin' (DE mutation, the DEHB authors' names)"),
+            ("dehb_promotion", self.dehb_promotion in (None, "rank", "evolve"),
+             "'rank' (the default: a bracket's best run at the next budget as they are) or 'evolve' "
+             "(the paper: DE mutants of them)"),
             ("llm_fallback", self.llm_fallback in (None, "random"),
              "null (no fallback: the run stops with LLMError) or 'random'"),
             ("llm_endpoint", self.llm_endpoint is None or bool(_URL.match(self.llm_endpoint)),

@@ -243,7 +243,8 @@ def prepare(
                             key="automl_settings.sampler", value=settings.sampler,
                             expected="leave it out, or use " + "/".join(algorithms_reading("sampler"))
                             + " (bayesian is model-based already)")
-    for key in ("mutation_factor", "crossover_prob", "epoch_budget"):  # dehb's knobs: never dropped silently
+    for key in ("mutation_factor", "crossover_prob", "epoch_budget", "dehb_strategy",
+                "dehb_promotion"):  # dehb's knobs: never dropped silently
         if getattr(settings, key) is not None and key not in algorithm.settings_used:
             raise SettingsError.from_message(
                 describe(

@@ -180,7 +180,9 @@ def test_every_job_fails_the_run_still_finishes():
 
 
 def test_later_iterations_evolve_from_the_lower_rung_parent_pool():
-    core = DEHBCore(2, min_epochs=1, max_epochs=9, eta=3, seed=3, max_jobs=60)
+    """The paper's promotion ("evolve"): after the first iteration a higher
+    rung runs DE mutants of the lower rung's best, not the configurations."""
+    core = DEHBCore(2, min_epochs=1, max_epochs=9, eta=3, seed=3, max_jobs=60, promotion="evolve")
     f = lambda x, e: float(((x - 0.7) ** 2).sum()) + 1.0 / e  # noqa: E731
     jobs = _run(core, f)
     assert len(jobs) == 60
@@ -190,6 +192,51 @@ def test_later_iterations_evolve_from_the_lower_rung_parent_pool():
     lower = {tuple(j.vector) for j in jobs if j.bracket == 3 and j.rung == 0}
     upper = [tuple(j.vector) for j in jobs if j.bracket == 3 and j.rung == 1]
     assert upper and not set(upper) <= lower
+
+
+def test_rank_promotion_runs_the_lower_rungs_best_in_every_iteration():
+    """The default ("rank"): in every Hyperband iteration a higher rung runs
+    exactly the best configurations of the bracket's lower rung, in order,
+    while the bracket's first rung holds DE mutants (not the initial design)."""
+    core = DEHBCore(2, min_epochs=1, max_epochs=9, eta=3, seed=3, max_jobs=60)
+    assert core.promotion == "rank" and core.mutation_strategy == "currenttobest1"
+    f = lambda x, e: float(((x - 0.7) ** 2).sum()) + 1.0 / e  # noqa: E731
+    jobs = _run(core, f)
+    assert len(jobs) == 60
+    fitness = {j.id: f(j.vector, j.epochs) for j in jobs}
+    for bracket in (0, 3):  # first and second iteration alike
+        for rung in (1, 2):
+            lower = sorted((j for j in jobs if j.bracket == bracket and j.rung == rung - 1), key=lambda j: fitness[j.id])
+            upper = [j for j in jobs if j.bracket == bracket and j.rung == rung]
+            assert upper and [tuple(j.vector) for j in upper] == [tuple(j.vector) for j in lower[: len(upper)]]
+    initial = {tuple(j.vector) for j in jobs if j.bracket == 0 and j.rung == 0}
+    second = [tuple(j.vector) for j in jobs if j.bracket == 3 and j.rung == 0]
+    assert second and not set(second) & initial  # bred by DE, not re-run
+
+
+def test_rank_promotion_never_promotes_a_failed_configuration():
+    core = DEHBCore(2, min_epochs=1, max_epochs=9, eta=3, seed=5, max_jobs=80)
+    failed: set[tuple[float, ...]] = set()
+
+    def failing(job):
+        if job.rung == 0 and job.id % 2 == 0:
+            failed.add(tuple(job.vector))
+            return True
+        return False
+
+    jobs = _run(core, lambda x, e: float(x.sum()), failing=failing)
+    later = [j for j in jobs if j.bracket >= 3]
+    assert later and not any(tuple(j.vector) in failed for j in jobs if j.rung > 0)
+
+
+def test_initial_design_is_a_latin_hypercube():
+    core = DEHBCore(3, min_epochs=1, max_epochs=9, eta=3, seed=0, max_jobs=100)
+    first = [core.ask() for _ in range(9)]
+    pts = np.array([j.vector for j in first])
+    for d in range(3):  # one point in each ninth of every coordinate
+        assert sorted(np.floor(pts[:, d] * 9).astype(int)) == list(range(9))
+    plain = DEHBCore(3, min_epochs=1, max_epochs=9, eta=3, seed=0, max_jobs=100, init_design="random")
+    assert not np.allclose(np.array([plain.ask().vector for _ in range(9)]), pts)
 
 
 def test_budgets_jobs_and_epochs():

@@ -1,6 +1,8 @@
-"""The DE core's variant switches measured by ``benchmarks/dehb_sim.py``
-(continuation, current-to-best/1 mutation, the authors' parent pools); all
-off by default, none exposed as a setting (see benchmarks/RESULTS.md, DEHB)."""
+"""The DE core's switches measured by ``benchmarks/dehb_sim.py``
+(continuation, the mutation strategy, the authors' parent pools, promotion,
+the initial design; see benchmarks/RESULTS.md, DEHB).  The mutation strategy
+and promotion are settings (``dehb_strategy``, ``dehb_promotion``); the
+others are benchmark switches, off by default."""
 
 from __future__ import annotations
 
@@ -94,7 +96,8 @@ def test_current_to_best_mutation():
     assert 0.0 <= core.mutation(pool, current=current, best=None)[0] <= 1.0
 
 
-@pytest.mark.parametrize(("key", "value"), [("mutation_strategy", "best2"), ("parent_pool", "global")])
+@pytest.mark.parametrize(("key", "value"), [("mutation_strategy", "best2"), ("parent_pool", "global"),
+                                            ("promotion", "halving"), ("init_design", "sobol")])
 def test_unknown_variant_names_are_refused(key, value):
     with pytest.raises(ValueError, match=key):
         DEHBCore(1, min_epochs=1, max_epochs=9, **{key: value})
