@@ -556,8 +556,8 @@ def dehb_params(settings: Any) -> dict[str, Any]:
         "mutation_factor": DEFAULT_MUTATION_FACTOR if mf is None else float(mf),
         "crossover_prob": DEFAULT_CROSSOVER_PROB if cr is None else float(cr),
         "population_size": int(settings.population_size),
-        "strategy": strategy,
-        "promotion": promotion,
+        "dehb_strategy": strategy,
+        "dehb_promotion": promotion,
     }
 
 
@@ -565,8 +565,8 @@ def core_params(settings: Any) -> dict[str, Any]:
     """:func:`dehb_params` as :class:`DEHBCore` keyword arguments."""
     p = dehb_params(settings)
     return {"mutation_factor": p["mutation_factor"], "crossover_prob": p["crossover_prob"],
-            "population_size": p["population_size"], "mutation_strategy": STRATEGIES[p["strategy"]],
-            "promotion": p["promotion"]}
+            "population_size": p["population_size"], "mutation_strategy": STRATEGIES[p["dehb_strategy"]],
+            "promotion": p["dehb_promotion"]}
 
 
 def review_plan(settings: Any, max_epochs: int | None) -> dict[str, Any]:
@@ -579,7 +579,7 @@ def review_plan(settings: Any, max_epochs: int | None) -> dict[str, Any]:
     p = dehb_params(settings)
     core = DEHBCore(1, min_epochs=geo.min_epochs, max_epochs=geo.max_epochs, eta=geo.eta, seed=0,
                     max_jobs=int(settings.max_recommendations), epoch_budget=settings.epoch_budget,
-                    population_size=p["population_size"], promotion=p["promotion"])
+                    population_size=p["population_size"], promotion=p["dehb_promotion"])
     full = 0
     while True:
         job = core.ask()

@@ -58,7 +58,7 @@ def test_dehb_runs_brackets_with_exact_budgets(ray_cluster, tmp_path):
         [{"configs": 4, "epochs": 1}, {"configs": 2, "epochs": 2}, {"configs": 1, "epochs": 4}],
         [{"configs": 2, "epochs": 2}, {"configs": 1, "epochs": 4}]]
     assert b["mutation_factor"] == 0.5 and b["crossover_prob"] == 0.5
-    assert b["strategy"] == "currenttobest1_bin" and b["promotion"] == "rank"  # the measured defaults
+    assert b["dehb_strategy"] == "currenttobest1_bin" and b["dehb_promotion"] == "rank"  # the measured defaults
 
     res = runner.run(automl_algorithm="dehb", automl_settings=SETTINGS, spec_overrides=OVERRIDES)
     validate_result(res)

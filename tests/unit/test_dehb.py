@@ -69,7 +69,7 @@ def test_geometry_rejects_nonsense(bad):
 
 
 def test_mutation_is_rand1_and_stays_in_the_cube():
-    core = DEHBCore(3, min_epochs=1, max_epochs=9, eta=3, mutation_factor=0.5, seed=0)
+    core = DEHBCore(3, min_epochs=1, max_epochs=9, eta=3, mutation_factor=0.5, seed=0, mutation_strategy="rand1")
     pool = [np.array([0.2, 0.2, 0.2]), np.array([0.6, 0.6, 0.6]), np.array([0.4, 0.4, 0.4])]
     seen = set()
     for _ in range(50):
@@ -472,9 +472,27 @@ def test_dehb_settings_and_aliases():
     assert parse_settings({}).mutation_factor is None
 
 
+@pytest.mark.parametrize(("given", "strategy", "promotion"), [
+    ({}, "currenttobest1", "rank"),
+    ({"dehb_strategy": "rand1_bin", "dehb_promotion": "evolve"}, "rand1", "evolve"),
+    ({"dehb_strategy": "currenttobest1_bin", "dehb_promotion": "rank"}, "currenttobest1", "rank"),
+])
+def test_dehb_strategy_and_promotion_reach_the_core(given, strategy, promotion):
+    from tao_automl.algorithms._de import core_params
+    from tao_automl.algorithms.dehb import DEHBSearch
+    from ray import tune
+
+    s = parse_settings(given)
+    search = DEHBSearch(param_space={"x": tune.uniform(0, 1)}, metric="loss", mode="min", min_epochs=1,
+                        max_epochs=9, seed=0, **core_params(s))
+    assert (search.core.mutation_strategy, search.core.promotion) == (strategy, promotion)
+
+
 @pytest.mark.parametrize(("key", "value"), [("automl_mutation_factor", 0.0), ("mutation_factor", 2.5),
                                             ("automl_crossover_prob", 1.5), ("crossover_prob", -0.1),
-                                            ("mutation_factor", "0.5"), ("epoch_budget", 0)])
+                                            ("mutation_factor", "0.5"), ("epoch_budget", 0),
+                                            ("dehb_strategy", "best1_bin"), ("dehb_promotion", "halving"),
+                                            ("dehb_strategy", 1)])
 def test_dehb_settings_out_of_range(key, value):
     with pytest.raises(SettingsError) as exc:
         parse_settings({key: value})
