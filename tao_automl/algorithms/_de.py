@@ -274,6 +274,7 @@ class DEHBCore:
         self.bracket_count = 0
         self.jobs: dict[int, Job] = {}
         self.n_jobs = 0
+        self.seeded = 0  # finished jobs of an earlier run told by seed_result
         self.epochs_issued = 0
         self.history: list[tuple[int, int, float]] = []  # (job id, level, fitness)
         self.incumbent: tuple[np.ndarray, float, int] | None = None  # (vector, fitness, level)
@@ -528,6 +529,40 @@ class DEHBCore:
             inc = self.incumbent
             if inc is None or (job.level, -f) > (inc[2], -inc[1]):
                 self.incumbent = (job.vector.copy(), f, job.level)
+
+    def seed_result(self, vector: Sequence[float], epochs: int, fitness: float | None, bracket: int = -1) -> None:
+        """Rebuild from a finished job of an earlier run (the ledger, when
+        Tune's saved searcher is lost): its epochs count against
+        ``epoch_budget`` (``max_jobs`` is then the jobs still to run: the
+        runner lowers ``max_recommendations`` by the settled jobs); a success
+        joins its level's subpopulation (into a member never evaluated, else
+        in place of the worst member if it is better) and may become the
+        incumbent; brackets up to ``bracket`` count as started, so the next
+        one continues the Hyperband iterations (a first iteration's random
+        design is not drawn again)."""
+        v = np.clip(np.asarray(vector, dtype=float), 0.0, 1.0)
+        epochs = int(epochs)
+        level = max((i for i, b in enumerate(self.geo.budgets) if b <= epochs), default=0)
+        self.seeded += 1
+        self.epochs_issued += epochs
+        self.bracket_count = max(self.bracket_count, int(bracket) + 1)
+        f = math.inf if fitness is None or not math.isfinite(float(fitness)) else float(fitness)
+        self.history.append((-1, level, f))
+        if not math.isfinite(f):
+            return
+        fit = self.fit[level]
+        empty = np.flatnonzero(~np.isfinite(fit))
+        slot = int(empty[0]) if empty.size else int(np.argmax(fit))
+        if f <= fit[slot]:
+            self.pops[level][slot] = v
+            fit[slot] = f
+            self.tried[level][slot] = True
+        key = v.tobytes()
+        if key not in self.trained or self.trained[key][1] < epochs:
+            self.trained[key] = (-1, epochs)
+        inc = self.incumbent
+        if inc is None or (level, -f) > (inc[2], -inc[1]):
+            self.incumbent = (v.copy(), f, level)
 
     # -- state ------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:

@@ -26,7 +26,11 @@ trials for asha/hyperband; ``epoch_budget`` optionally caps the epochs all
 jobs may train (a job that would overrun it is not started).  Resume: Tune
 saves and restores the searcher with its experiment (``save``/``restore``),
 the same path the bayesian searcher takes; trials the restored search does
-not know are abandoned by the runner (``execution/orphans.py``).
+not know are abandoned by the runner (``execution/orphans.py``).  When
+Tune's saved state is lost, the runner rebuilds from the ledger and tells
+the searcher every settled job (``add_evaluated_point``): they count against
+the budgets, the successes rejoin their level's subpopulation, and the
+Hyperband iterations continue after the last bracket started.
 """
 
 from __future__ import annotations
@@ -220,6 +224,20 @@ class DEHBSearch(Searcher):
             if full and math.isfinite(value):
                 fitness = value if self._mode == "min" else -value
         self.core.tell(job_id, fitness)  # None: failed or stopped before its budget -> +inf
+
+    def add_evaluated_point(self, parameters: dict, value: float | None, error: bool = False,
+                            pruned: bool = False, intermediate_values: list | None = None) -> None:
+        """A finished job of this run that Tune's saved state lost (resume
+        rebuilt from the ledger, :mod:`tao_automl.execution.rebuild`): it
+        rejoins the DE state (:meth:`DEHBCore.seed_result`)."""
+        epochs = parameters.get(EPOCHS_KEY)
+        if epochs is None:
+            raise ValueError(f"a dehb result without its '{EPOCHS_KEY}' (the epochs the job trained)")
+        fitness = None
+        if not error and not pruned and value is not None and math.isfinite(float(value)):
+            fitness = float(value) if self._mode == "min" else -float(value)
+        vector = self.codec.encode(parameters) if self.codec.size else np.zeros(1)
+        self.core.seed_result(vector, int(epochs), fitness, int(parameters.get(BRACKET_KEY, -1)))
 
     def get_state(self) -> dict[str, Any]:
         return {"core": self.core.get_state(), "trials": dict(self.trials)}

@@ -43,6 +43,12 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _bracket_text(b: Mapping[str, Any]) -> str:
+    """One Hyperband bracket of the review: its rungs as configs x epochs."""
+    rungs = " -> ".join(f"{r.get('configs')} x {r.get('epochs')} ep" for r in b.get("rungs") or [])
+    return f"{b.get('bracket')}: {rungs} ({b.get('jobs')} jobs, {b.get('epochs')} epochs)"
+
+
 def _duration(s: float | None) -> str:
     if s is None:
         return "-"
@@ -168,7 +174,9 @@ def render_review(review: Mapping[str, Any], *, color: bool | None = None, width
         ("algorithm", str(review.get("algorithm"))),
         ("metric", f"{review.get('metric')} ({review.get('direction')})"),
         *(("objective", _objective_text(o)) for o in review.get("objectives") or []),
-        ("budget", ", ".join(f"{k}={_fmt(v)}" for k, v in budget.items() if k not in ("max_concurrent", "seed")) or "-"),
+        ("budget", ", ".join(f"{k}={_fmt(v)}" for k, v in budget.items()
+                             if k not in ("max_concurrent", "seed", "brackets")) or "-"),
+        *(("bracket", _bracket_text(b)) for b in budget.get("brackets") or [] if isinstance(b, dict)),
         ("concurrency", f"{review.get('max_concurrent')} job(s) at once"),
         ("seed", _fmt(review.get("seed"))),
     ])

@@ -14,6 +14,7 @@ from skillkit import TOY
 
 from tao_automl.algorithms._de import geometry
 from tao_automl.reporting.results import validate_result
+from tao_automl.reporting.review_render import render_review
 from tao_automl.runner import AutoMLRunner
 from tao_automl.store.ledger import JobLedger
 from tao_automl.store.workspace import Workspace
@@ -59,6 +60,10 @@ def test_dehb_runs_brackets_with_exact_budgets(ray_cluster, tmp_path):
         [{"configs": 2, "epochs": 2}, {"configs": 1, "epochs": 4}]]
     assert b["mutation_factor"] == 0.5 and b["crossover_prob"] == 0.5
     assert b["dehb_strategy"] == "currenttobest1_bin" and b["dehb_promotion"] == "rank"  # the measured defaults
+    text = render_review(review, color=False, width=200)  # what the person confirming reads
+    assert "0: 4 x 1 ep -> 2 x 2 ep -> 1 x 4 ep (7 jobs, 12 epochs)" in text
+    assert "1: 2 x 2 ep -> 1 x 4 ep (3 jobs, 8 epochs)" in text
+    assert "dehb_strategy=currenttobest1_bin" in text and "dehb_promotion=rank" in text
 
     res = runner.run(automl_algorithm="dehb", automl_settings=SETTINGS, spec_overrides=OVERRIDES)
     validate_result(res)

@@ -57,10 +57,10 @@ def ledger(ws: Path) -> JobLedger:
     return JobLedger(Workspace(ws / "exp"))
 
 
-def kill_with_some_done(ws: Path, algorithm: str) -> dict[str, str]:
+def kill_with_some_done(ws: Path, algorithm: str, extra: dict | None = None) -> dict[str, str]:
     """Start a driver, SIGKILL it once a trial finished and one runs; the finished trials' job ids."""
     grid = algorithm == "grid"
-    settings = {**SETTINGS, **GRID_SETTINGS} if grid else SETTINGS
+    settings = {**SETTINGS, **GRID_SETTINGS} if grid else {**SETTINGS, **(extra or {})}
     cmd = [sys.executable, "-c", DRIVER, str(TOY), str(ws), algorithm, json.dumps(settings), json.dumps(OVERRIDES),
            json.dumps(GRID if grid else {})]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(ws.parent / "driver.log", "w"))
@@ -155,6 +155,40 @@ def test_resume_rebuilds_from_the_ledger(how, algorithm, ray_cluster, tmp_path, 
     # a second resume of the rebuilt experiment changes nothing and loses nothing
     again = runner.run(resume=True, automl_settings={"session_id": "exp"}, **again_kwargs)
     assert sorted(t["rec_id"] for t in again["history"]) == sorted(ids)
+
+
+# dehb on the toy: levels 1 and 3 epochs; bracket 0 = 3 @ 1 + 1 @ 3, bracket 1 = 2 @ 3
+DEHB = {"max_recommendations": 6, "max_epochs": 3, "min_epochs": 1, "reduction_factor": 3}
+
+
+@pytest.mark.slow
+def test_dehb_rebuilds_its_de_state_from_the_ledger(ray_cluster, tmp_path, caplog):
+    """Tune's saved searcher lost after a crash: the DE state is rebuilt from
+    the ledger's settled jobs (they count against the budget and are never
+    re-run) and the search continues with the next bracket, not bracket 0."""
+    caplog.set_level(logging.INFO, logger="tao_automl")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    done_before = kill_with_some_done(ws, "dehb", DEHB)
+    assert done_before
+    settled_brackets = {ledger(ws).trial(t).planned["config"]["__bracket"] for t in done_before}
+    break_state(ws / "exp", "missing")
+
+    res = AutoMLRunner(skill_dir=TOY, workspace_dir=ws).run(resume=True, automl_settings={"session_id": "exp"})
+    validate_result(res)
+    assert "rebuilding the search from the ledger" in caplog.text
+    assert f"searcher told the {len(done_before)} settled trial(s)" in caplog.text
+    hist = {t["rec_id"]: t for t in res["history"]}
+    for tid, job in done_before.items():
+        assert tid in hist and hist[tid]["job_id"] == job, f"finished trial {tid} lost or re-run"
+    led = ledger(ws)
+    new = [r for r in led.trials() if r.trial_id not in done_before]
+    assert new, "the resumed run planned nothing"
+    for rec in new:  # the Hyperband iterations go on after the last bracket the killed run started
+        assert rec.planned["config"]["__bracket"] > max(settled_brackets)
+        assert rec.planned["fidelity_epochs"] in (1, 3)
+    assert len(hist) <= DEHB["max_recommendations"]
+    assert all(t["status"] == "succeeded" for t in hist.values())
 
 
 def test_pbt_with_unusable_state_is_refused_and_nothing_written(ray_cluster, tmp_path):

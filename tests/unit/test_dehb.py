@@ -517,3 +517,43 @@ def test_searcher_respects_batch_caps():
         sizes.append(c["train.batch_size"])
         s.on_trial_complete(f"t{i}", {"loss": c["train.lr"], "epoch": c["__epochs"]})
     assert max(sizes) <= 20 and min(sizes) >= 4  # 40 samples over 2 shards
+
+
+def test_rebuilt_from_the_ledger_the_de_state_continues(tune_space):
+    """Tune's saved searcher lost: the runner tells the settled jobs
+    (``add_evaluated_point``); their epochs count against the budget, the successes
+    rejoin their level's subpopulation, failures never do, the incumbent is
+    the best full-fidelity one, and the next bracket follows the last started."""
+    from tao_automl.algorithms.dehb import BRACKET_KEY, EPOCHS_KEY, RUNG_KEY, DEHBSearch
+
+    def make():
+        return DEHBSearch(param_space=tune_space, metric="loss", mode="min", min_epochs=1, max_epochs=9,
+                          seed=0, max_jobs=100, epoch_budget=300)
+
+    first = make()
+    done = []
+    for i in range(16):  # bracket 0 (13 jobs) and the first 3 of bracket 1
+        config = first.suggest(f"t{i}")
+        value = None if i == 4 else float(i % 7) / config[EPOCHS_KEY]
+        done.append((config, value))
+        first.on_trial_complete(f"t{i}", None if value is None else {"loss": value, "epoch": config[EPOCHS_KEY]})
+    again = make()
+    for config, value in done:
+        again.add_evaluated_point(config, value, error=value is None)
+    core = again.core
+    # the epochs count against epoch_budget; max_jobs is what is left (the runner lowers it)
+    assert core.seeded == 16 and core.n_jobs == 0 and core.epochs_issued == sum(c[EPOCHS_KEY] for c, _ in done)
+    assert core.bracket_count == 2 and {c[BRACKET_KEY] for c, _ in done} == {0, 1}
+    full = [(c, v) for c, v in done if c[EPOCHS_KEY] == 9 and v is not None]
+    assert core.incumbent is not None and core.incumbent[2] == 2 and core.incumbent[1] == min(v for _, v in full)
+    failed = again.codec.encode(done[4][0])
+    assert not any(np.allclose(m, failed) and np.isfinite(f) for m, f in zip(core.pops[0], core.fit[0], strict=True))
+    for level, epochs in enumerate((1, 3, 9)):  # every success of a level is in its subpopulation (room enough)
+        ok = [v for c, v in done if c[EPOCHS_KEY] == epochs and v is not None]
+        assert sorted(core.fit[level][np.isfinite(core.fit[level])]) == sorted(ok)[: len(core.pops[level])]
+    nxt = again.suggest("t-next")  # bracket 2: 3 configurations at 9 epochs, bred by DE from the 3-epoch best
+    assert nxt[BRACKET_KEY] == 2 and nxt[RUNG_KEY] == 0 and nxt[EPOCHS_KEY] == 9
+    # the budget counts what ran before: 300 epochs minus the rebuilt ones
+    assert core.epoch_budget - core.epochs_issued == 300 - sum(c[EPOCHS_KEY] for c, _ in done) - 9
+    with pytest.raises(ValueError, match="__epochs"):
+        again.add_evaluated_point({"x": 1}, 0.5)
