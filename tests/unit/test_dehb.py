@@ -478,9 +478,10 @@ def test_dehb_settings_and_aliases():
     ({"dehb_strategy": "currenttobest1_bin", "dehb_promotion": "rank"}, "currenttobest1", "rank"),
 ])
 def test_dehb_strategy_and_promotion_reach_the_core(given, strategy, promotion):
+    from ray import tune
+
     from tao_automl.algorithms._de import core_params
     from tao_automl.algorithms.dehb import DEHBSearch
-    from ray import tune
 
     s = parse_settings(given)
     search = DEHBSearch(param_space={"x": tune.uniform(0, 1)}, metric="loss", mode="min", min_epochs=1,
