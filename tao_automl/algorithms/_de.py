@@ -23,8 +23,8 @@ Geometry (integers only, no float logarithms):
   evaluates there (at least ``population_size``); members never evaluated
   start with fitness ``+inf``.
 
-Configurations of a rung (DEHB, Algorithm 2, with the two measured
-departures below):
+Configurations of a rung (DEHB, Algorithm 2, with the measured departures
+below):
 
 * first Hyperband iteration, lowest level: unevaluated members of the
   level-0 subpopulation are evaluated as they are (the initial design: a
@@ -60,10 +60,10 @@ after the first iteration, so a configuration measured good at 3 epochs is
 never itself trained for 9; a mutant of it is.  Measured in
 ``benchmarks/dehb_sim.py`` (multi-fidelity Hartmann-6, R = 9, eta 3, 2
 slots, median best true value; benchmarks/RESULTS.md, DEHB): rank promotion,
-current-to-best/1 and the Latin hypercube together reach -1.96 at 180
+current-to-best/1 and the Latin hypercube together reach -1.98 at 180
 epochs (200 seeds; the paper's settings -1.47, random ASHA -1.75), -2.88 at
-540 (100 seeds; paper -2.47), -3.21 at 1,800 (40 seeds; paper -3.14), and
--2.97 on the DEHB benchmarks' MF-Hartmann-6 at 300 evaluations (30 seeds;
+540 (100 seeds; paper -2.47), -3.26 at 1,800 (40 seeds; paper -3.14), and
+-3.04 on the DEHB benchmarks' MF-Hartmann-6 at 300 evaluations (30 seeds;
 paper settings -2.61, the authors' DEHB 0.1.2 -2.73).
 
 Asynchronous: a rung starts once every result of the bracket's previous rung
