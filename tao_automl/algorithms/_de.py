@@ -98,6 +98,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from tao_automl.config.settings import DEHB_PROMOTIONS, DEHB_STRATEGIES
+
 __all__ = ["Bracket", "DEHBCore", "Geometry", "Job", "FINISHED", "PROMOTIONS", "STRATEGIES", "core_params", "dehb_params",
            "geometry", "latin_hypercube", "review_plan"]
 
@@ -105,11 +107,11 @@ FINISHED = "FINISHED"  # ask(): no job will ever come again
 DEFAULT_MUTATION_FACTOR = 0.5
 DEFAULT_CROSSOVER_PROB = 0.5
 #: ``dehb_strategy`` values (the authors' names) -> the core's mutation strategy
-STRATEGIES = {"currenttobest1_bin": "currenttobest1", "rand1_bin": "rand1"}
-DEFAULT_STRATEGY = "currenttobest1_bin"
+STRATEGIES = dict(zip(DEHB_STRATEGIES, ("currenttobest1", "rand1"), strict=True))
+DEFAULT_STRATEGY = DEHB_STRATEGIES[0]
 #: ``dehb_promotion`` values: "rank" (successive halving, measured default) or "evolve" (the paper)
-PROMOTIONS = ("rank", "evolve")
-DEFAULT_PROMOTION = "rank"
+PROMOTIONS = DEHB_PROMOTIONS
+DEFAULT_PROMOTION = PROMOTIONS[0]
 
 
 @attrs.frozen
@@ -585,8 +587,8 @@ def dehb_params(settings: Any) -> dict[str, Any]:
     """mutation_factor, crossover_prob (None: 0.5 each), population_size,
     strategy and promotion (None: current-to-best/1, rank) of ``settings``."""
     mf, cr = settings.mutation_factor, settings.crossover_prob
-    strategy = getattr(settings, "dehb_strategy", None) or DEFAULT_STRATEGY
-    promotion = getattr(settings, "dehb_promotion", None) or DEFAULT_PROMOTION
+    strategy = settings.dehb_strategy or DEFAULT_STRATEGY
+    promotion = settings.dehb_promotion or DEFAULT_PROMOTION
     return {
         "mutation_factor": DEFAULT_MUTATION_FACTOR if mf is None else float(mf),
         "crossover_prob": DEFAULT_CROSSOVER_PROB if cr is None else float(cr),

@@ -28,8 +28,9 @@ saves and restores the searcher with its experiment (``save``/``restore``),
 the same path the bayesian searcher takes; trials the restored search does
 not know are abandoned by the runner (``execution/orphans.py``).  When
 Tune's saved state is lost, the runner rebuilds from the ledger and tells
-the searcher every settled job (``add_evaluated_point``): they count against
-the budgets, the successes rejoin their level's subpopulation, and the
+the searcher every settled job (``add_evaluated_point``): their epochs count
+against ``epoch_budget`` (the runner already lowered ``max_recommendations``
+by them), the successes rejoin their level's subpopulation, and the
 Hyperband iterations continue after the last bracket started.
 """
 

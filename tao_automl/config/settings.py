@@ -295,9 +295,9 @@ class AutoMLSettings:
              "a number in (0, 2] (DE's scale factor F; 0.5 is the usual choice)"),
             ("crossover_prob", self.crossover_prob is None or 0.0 <= self.crossover_prob <= 1.0,
              "a probability in [0, 1]"),
-            ("dehb_strategy", self.dehb_strategy in (None, "currenttobest1_bin", "rand1_bin"),
+            ("dehb_strategy", self.dehb_strategy in (None, *DEHB_STRATEGIES),
              "'currenttobest1_bin' (the default) or 'rand1_bin' (DE mutation, the DEHB authors' names)"),
-            ("dehb_promotion", self.dehb_promotion in (None, "rank", "evolve"),
+            ("dehb_promotion", self.dehb_promotion in (None, *DEHB_PROMOTIONS),
              "'rank' (the default: a bracket's best run at the next budget as they are) or 'evolve' "
              "(the paper: DE mutants of them)"),
             ("llm_fallback", self.llm_fallback in (None, "random"),
@@ -320,6 +320,10 @@ class AutoMLSettings:
     def to_dict(self) -> dict[str, Any]:
         return converter.unstructure(self)
 
+
+#: dehb_strategy values (the DEHB authors' names; the first is the default) and dehb_promotion values
+DEHB_STRATEGIES = ("currenttobest1_bin", "rand1_bin")
+DEHB_PROMOTIONS = ("rank", "evolve")
 
 # Names from nvidia-tao-automl scripts and common spellings -> canonical field.
 SETTINGS_ALIASES = {
